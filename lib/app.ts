@@ -1,0 +1,93 @@
+import type { UserFromGetMe } from 'telegraf/types';
+import type { Config } from './config.js';
+import { getConfig } from './config.js';
+import { createDb, type Sql } from './db/client.js';
+import { createKeyValueStore, type KeyValueStore } from './kv/index.js';
+import { createLogger, type Logger } from './log.js';
+import { systemClock, type Clock } from './time/zone.js';
+import { createBot, type Bot } from './bot/index.js';
+import type { RetryPolicy } from './bot/telegram-retry.js';
+import { handleTelegramWebhook, type WebhookRequest, type WebhookResponse } from './webhook/handle.js';
+
+export interface App {
+  config: Config;
+  db: Sql;
+  kv: KeyValueStore;
+  log: Logger;
+  clock: Clock;
+  bot: Bot;
+  webhook(req: WebhookRequest): Promise<WebhookResponse>;
+  close(): Promise<void>;
+}
+
+export interface AppOverrides {
+  db?: Sql;
+  kv?: KeyValueStore;
+  clock?: Clock;
+  log?: Logger;
+  retryPolicy?: RetryPolicy;
+}
+
+function botInfoFrom(config: Config): UserFromGetMe | undefined {
+  if (!config.BOT_USERNAME || !config.TELEGRAM_BOT_TOKEN) return undefined;
+  return {
+    id: Number(config.TELEGRAM_BOT_TOKEN.split(':')[0]),
+    is_bot: true,
+    first_name: 'DianaBot',
+    username: config.BOT_USERNAME,
+    can_join_groups: true,
+    can_read_all_group_messages: false,
+    supports_inline_queries: false,
+  } as UserFromGetMe;
+}
+
+/** Wires the services from configuration; overrides let tests and the dev server plug in their own. */
+export async function createApp(config: Config, overrides: AppOverrides = {}): Promise<App> {
+  if (!config.DATABASE_URL && !overrides.db) throw new Error('DATABASE_URL is required');
+  if (!config.TELEGRAM_BOT_TOKEN) throw new Error('TELEGRAM_BOT_TOKEN is required');
+  if (!config.TELEGRAM_WEBHOOK_SECRET) throw new Error('TELEGRAM_WEBHOOK_SECRET is required');
+  const log = overrides.log ?? createLogger(config.LOG_LEVEL);
+  const db = overrides.db ?? createDb(config.DATABASE_URL!, { max: config.DATABASE_POOL_MAX });
+  const kv = overrides.kv ?? (await createKeyValueStore(config));
+  const clock = overrides.clock ?? systemClock;
+  const bot = createBot(
+    {
+      db,
+      kv,
+      clock,
+      log,
+      settings: { timeZone: config.timeZone, dailyAmount: config.DAILY_GIFT_AMOUNT, adminTelegramIds: config.ADMIN_USER_IDS },
+    },
+    { token: config.TELEGRAM_BOT_TOKEN, apiRoot: config.TELEGRAM_API_ROOT, botInfo: botInfoFrom(config), retryPolicy: overrides.retryPolicy },
+  );
+  const secret = config.TELEGRAM_WEBHOOK_SECRET;
+  return {
+    config,
+    db,
+    kv,
+    log,
+    clock,
+    bot,
+    webhook: (req) => handleTelegramWebhook({ db, bot, secret, maxAttempts: config.WEBHOOK_MAX_ATTEMPTS, log }, req),
+    async close() {
+      if (!overrides.db) await db.end({ timeout: 5 });
+      if (!overrides.kv) await kv.close?.();
+    },
+  };
+}
+
+let shared: Promise<App> | undefined;
+
+/** The process-wide app for api/* handlers, created on first use and reused while the instance lives. */
+export function getApp(): Promise<App> {
+  shared ??= createApp(getConfig()).catch((err) => {
+    shared = undefined;
+    throw err;
+  });
+  return shared;
+}
+
+/** For the dev server: use an app it built itself. */
+export function setApp(app: App): void {
+  shared = Promise.resolve(app);
+}

@@ -1,0 +1,377 @@
+import type { Queryable } from '../db/client.js';
+import { RetryTransaction, withTransaction } from '../db/transaction.js';
+import { isTransientDbError } from '../db/errors.js';
+import { newEvent, publish } from '../bus/outbox.js';
+import {
+  AlreadyReversed,
+  IdempotencyConflict,
+  InsufficientFunds,
+  InvalidAmount,
+  InvalidTransfer,
+  ReversalNotPossible,
+  TransactionNotFound,
+  UnknownAccount,
+} from './errors.js';
+
+export const MAX_AMOUNT = 1_000_000;
+
+export type TransactionType = 'grant' | 'spend' | 'transfer_in' | 'transfer_out' | 'reversal';
+
+export interface LedgerEntry {
+  id: number;
+  userId: number;
+  amount: number;
+  type: TransactionType;
+  source: string;
+  description: string | null;
+  metadata: Record<string, unknown>;
+  balanceAfter: number;
+  idempotencyKey: string;
+  reverses: number | null;
+  counterpartyId: number | null;
+  createdAt: Date;
+}
+
+export interface LedgerResult {
+  entry: LedgerEntry;
+  /** true when the idempotency key had been used: nothing was written, this is the first result. */
+  replayed: boolean;
+}
+
+export interface MoveParams {
+  userId: number;
+  amount: number;
+  source: string;
+  idempotencyKey: string;
+  description?: string;
+  metadata?: Record<string, unknown>;
+}
+
+interface Row {
+  id: number;
+  user_id: number;
+  amount: number;
+  type: TransactionType;
+  source: string;
+  description: string | null;
+  metadata: Record<string, unknown>;
+  balance_after: number;
+  idempotency_key: string;
+  reverses: number | null;
+  counterparty_id: number | null;
+  created_at: Date | string;
+}
+
+function toEntry(r: Row): LedgerEntry {
+  return {
+    id: Number(r.id),
+    userId: Number(r.user_id),
+    amount: Number(r.amount),
+    type: r.type,
+    source: r.source,
+    description: r.description,
+    metadata: r.metadata ?? {},
+    balanceAfter: Number(r.balance_after),
+    idempotencyKey: r.idempotency_key,
+    reverses: r.reverses === null ? null : Number(r.reverses),
+    counterpartyId: r.counterparty_id === null ? null : Number(r.counterparty_id),
+    createdAt: new Date(r.created_at),
+  };
+}
+
+export function assertAmount(amount: unknown): asserts amount is number {
+  if (typeof amount !== 'number' || !Number.isSafeInteger(amount) || amount < 1 || amount > MAX_AMOUNT) {
+    throw new InvalidAmount(`amount must be an integer between 1 and ${MAX_AMOUNT}, got ${String(amount)}`);
+  }
+}
+
+function assertKey(key: unknown): asserts key is string {
+  if (typeof key !== 'string' || key.length < 1 || key.length > 200) {
+    throw new IdempotencyConflict('idempotency key must be a non-empty string of at most 200 chars');
+  }
+}
+
+function assertUserId(id: unknown): asserts id is number {
+  if (typeof id !== 'number' || !Number.isSafeInteger(id) || id < 1) {
+    throw new UnknownAccount(Number(id));
+  }
+}
+
+function assertSource(source: unknown): asserts source is string {
+  if (typeof source !== 'string' || !/^[a-z][a-z0-9_.:-]{0,63}$/.test(source)) {
+    throw new InvalidAmount(`source must be a short lowercase identifier, got ${String(source)}`);
+  }
+}
+
+function checkReplay(existing: LedgerEntry, userId: number, amount: number): LedgerResult {
+  if (existing.userId !== userId || Math.abs(existing.amount) !== amount) {
+    throw new IdempotencyConflict(`idempotency key ${existing.idempotencyKey} was used for a different operation`);
+  }
+  return { entry: existing, replayed: true };
+}
+
+/** Retries a single autocommit statement that aborted itself on an idempotency race (40001). */
+async function retryStatement<T>(db: Queryable, fn: () => Promise<T>): Promise<T> {
+  const inTransaction = typeof (db as { begin?: unknown }).begin !== 'function';
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn();
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      if (code !== '40001' || attempt >= 4) throw err;
+      if (inTransaction) throw new RetryTransaction('ledger idempotency race');
+    }
+  }
+}
+
+/**
+ * A grant or a spend in one statement: replay check, guarded balance update, ledger row and outbox
+ * event. Safe under READ COMMITTED with no lock held across a round trip; if a concurrent writer
+ * used the same key first, ledger_abort_if aborts the whole statement and it runs again as a replay.
+ */
+async function move(db: Queryable, kind: 'grant' | 'spend', p: MoveParams): Promise<LedgerResult> {
+  assertUserId(p.userId);
+  assertAmount(p.amount);
+  assertKey(p.idempotencyKey);
+  assertSource(p.source);
+  const delta = kind === 'grant' ? p.amount : -p.amount;
+  const lifetimeDelta = kind === 'grant' ? p.amount : 0;
+  const event = newEvent(
+    kind === 'grant' ? 'gamification.besitos_earned' : 'gamification.besitos_spent',
+    { amount: p.amount, source: p.source },
+    p.userId,
+  );
+  return retryStatement(db, async () => {
+    const [res] = await db<{ existing: Row | null; inserted: Row | null; has_account: boolean; balance: number | null }[]>`
+      WITH existing AS (
+        SELECT * FROM transactions WHERE idempotency_key = ${p.idempotencyKey}
+      ), upd AS (
+        UPDATE user_balances
+           SET besitos = besitos + ${delta}, lifetime_besitos = lifetime_besitos + ${lifetimeDelta}, updated_at = now()
+         WHERE user_id = ${p.userId} AND besitos + ${delta} >= 0 AND NOT EXISTS (SELECT 1 FROM existing)
+        RETURNING besitos
+      ), ins AS (
+        INSERT INTO transactions (user_id, amount, type, source, description, metadata, balance_after, idempotency_key)
+        SELECT ${p.userId}, ${delta}, ${kind}, ${p.source}, ${p.description ?? null}, ${db.json((p.metadata ?? {}) as never)}, upd.besitos, ${p.idempotencyKey}
+          FROM upd
+        ON CONFLICT (idempotency_key) DO NOTHING
+        RETURNING *
+      ), ev AS (
+        INSERT INTO outbox (event_id, type, user_id, event)
+        SELECT ${event.event_id}, ${event.type}, ${p.userId},
+               jsonb_set(${db.json(event as never)}::jsonb, '{data}',
+                 (${db.json(event.data as never)}::jsonb) || jsonb_build_object('transaction_id', ins.id, 'balance_after', ins.balance_after))
+          FROM ins
+      )
+      SELECT (SELECT to_jsonb(existing) FROM existing) AS existing,
+             (SELECT to_jsonb(ins) FROM ins) AS inserted,
+             ledger_abort_if((SELECT count(*) FROM upd) > 0 AND (SELECT count(*) FROM ins) = 0, 'idempotency race') AS aborted,
+             EXISTS (SELECT 1 FROM user_balances WHERE user_id = ${p.userId}) AS has_account,
+             (SELECT besitos FROM user_balances WHERE user_id = ${p.userId}) AS balance`;
+    if (!res) throw new Error('ledger statement returned no row');
+    if (res.existing) return checkReplay(toEntry(res.existing), p.userId, p.amount);
+    if (res.inserted) return { entry: toEntry(res.inserted), replayed: false };
+    if (!res.has_account) throw new UnknownAccount(p.userId);
+    throw new InsufficientFunds(p.amount, res.balance === null ? null : Number(res.balance));
+  });
+}
+
+export function grantBesitos(db: Queryable, p: MoveParams): Promise<LedgerResult> {
+  return move(db, 'grant', p);
+}
+
+export function spendBesitos(db: Queryable, p: MoveParams): Promise<LedgerResult> {
+  return move(db, 'spend', p);
+}
+
+export interface TransferParams {
+  fromUserId: number;
+  toUserId: number;
+  amount: number;
+  source: string;
+  idempotencyKey: string;
+  description?: string;
+  metadata?: Record<string, unknown>;
+}
+
+export interface TransferResult {
+  debit: LedgerEntry;
+  credit: LedgerEntry;
+  replayed: boolean;
+}
+
+async function findByKeys(db: Queryable, keys: string[]): Promise<LedgerEntry[]> {
+  const rows = await db<Row[]>`SELECT * FROM transactions WHERE idempotency_key IN ${db(keys)} ORDER BY id`;
+  return rows.map(toEntry);
+}
+
+/** Moves besitos between two users atomically; both balance rows are locked in user_id order. */
+export async function transferBesitos(db: Queryable, p: TransferParams): Promise<TransferResult> {
+  assertUserId(p.fromUserId);
+  assertUserId(p.toUserId);
+  assertAmount(p.amount);
+  assertKey(p.idempotencyKey);
+  assertSource(p.source);
+  if (p.fromUserId === p.toUserId) throw new InvalidTransfer('cannot transfer to the same user');
+  const outKey = `${p.idempotencyKey}:out`;
+  const inKey = `${p.idempotencyKey}:in`;
+  const fromReplay = (legs: LedgerEntry[]): TransferResult | null => {
+    const debit = legs.find((l) => l.idempotencyKey === outKey);
+    const credit = legs.find((l) => l.idempotencyKey === inKey);
+    if (!debit || !credit) return null;
+    checkReplay(debit, p.fromUserId, p.amount);
+    checkReplay(credit, p.toUserId, p.amount);
+    return { debit, credit, replayed: true };
+  };
+  return withTransaction(db, async (tx) => {
+    const replay = fromReplay(await findByKeys(tx, [outKey, inKey]));
+    if (replay) return replay;
+    const locked = await tx<{ user_id: number; besitos: number }[]>`
+      SELECT user_id, besitos FROM user_balances
+       WHERE user_id IN ${tx([p.fromUserId, p.toUserId])}
+       ORDER BY user_id FOR UPDATE`;
+    const sender = locked.find((r) => r.user_id === p.fromUserId);
+    if (!sender) throw new UnknownAccount(p.fromUserId);
+    if (!locked.some((r) => r.user_id === p.toUserId)) throw new UnknownAccount(p.toUserId);
+    // Re-check under the locks: a concurrent transfer with this key may have committed meanwhile.
+    const raced = fromReplay(await findByKeys(tx, [outKey, inKey]));
+    if (raced) return raced;
+    if (sender.besitos < p.amount) throw new InsufficientFunds(p.amount, sender.besitos);
+    const [debitBalance] = await tx<{ besitos: number }[]>`
+      UPDATE user_balances SET besitos = besitos - ${p.amount}, updated_at = now()
+       WHERE user_id = ${p.fromUserId} AND besitos >= ${p.amount} RETURNING besitos`;
+    if (!debitBalance) throw new InsufficientFunds(p.amount, sender.besitos);
+    const [creditBalance] = await tx<{ besitos: number }[]>`
+      UPDATE user_balances SET besitos = besitos + ${p.amount}, lifetime_besitos = lifetime_besitos + ${p.amount}, updated_at = now()
+       WHERE user_id = ${p.toUserId} RETURNING besitos`;
+    const meta = tx.json((p.metadata ?? {}) as never);
+    const rows = await tx<Row[]>`
+      INSERT INTO transactions (user_id, amount, type, source, description, metadata, balance_after, idempotency_key, counterparty_id)
+      VALUES (${p.fromUserId}, ${-p.amount}, 'transfer_out', ${p.source}, ${p.description ?? null}, ${meta}, ${debitBalance.besitos}, ${outKey}, ${p.toUserId}),
+             (${p.toUserId}, ${p.amount}, 'transfer_in', ${p.source}, ${p.description ?? null}, ${meta}, ${creditBalance!.besitos}, ${inKey}, ${p.fromUserId})
+      RETURNING *`;
+    const debit = toEntry(rows.find((r) => r.idempotency_key === outKey)!);
+    const credit = toEntry(rows.find((r) => r.idempotency_key === inKey)!);
+    await publish(
+      tx,
+      newEvent('gamification.besitos_spent', ledgerEventData(debit), p.fromUserId),
+      newEvent('gamification.besitos_earned', ledgerEventData(credit), p.toUserId),
+    );
+    return { debit, credit, replayed: false };
+  });
+}
+
+function ledgerEventData(e: LedgerEntry) {
+  return {
+    amount: Math.abs(e.amount),
+    source: e.source,
+    transaction_id: e.id,
+    balance_after: e.balanceAfter,
+    ...(e.reverses ? { reversal_of: e.reverses } : {}),
+  };
+}
+
+export interface ReverseParams {
+  transactionId: number;
+  idempotencyKey: string;
+  reason?: string;
+}
+
+export interface ReverseResult {
+  /** One compensating row per reversed leg (two for a transfer). */
+  reversals: LedgerEntry[];
+  replayed: boolean;
+}
+
+/**
+ * Compensates a transaction with a 'reversal' row of the opposite sign (never an edit). A transfer
+ * is reversed as a whole, both legs. Refused when it would take a balance below zero (e.g. the
+ * receiver of a gift already spent it), or when the transaction was already reversed.
+ */
+export async function reverseTransaction(db: Queryable, p: ReverseParams): Promise<ReverseResult> {
+  assertKey(p.idempotencyKey);
+  return withTransaction(db, async (tx) => {
+    const [original] = await tx<Row[]>`SELECT * FROM transactions WHERE id = ${p.transactionId}`;
+    if (!original) throw new TransactionNotFound(`transaction ${p.transactionId} not found`);
+    if (original.type === 'reversal') throw new ReversalNotPossible('a reversal cannot be reversed');
+    let legs = [toEntry(original)];
+    if (original.type === 'transfer_in' || original.type === 'transfer_out') {
+      const base = original.idempotency_key.replace(/:(in|out)$/, '');
+      legs = await findByKeys(tx, [`${base}:out`, `${base}:in`]);
+    }
+    const legKey = (leg: LedgerEntry) => (legs.length === 1 ? p.idempotencyKey : `${p.idempotencyKey}:leg:${leg.id}`);
+    const userIds = [...new Set(legs.map((l) => l.userId))].sort((a, b) => a - b);
+    await tx`SELECT 1 FROM user_balances WHERE user_id IN ${tx(userIds)} ORDER BY user_id FOR UPDATE`;
+    // Checked under the locks: a concurrent reversal of the same transaction has committed by now.
+    const existing = (await tx<Row[]>`SELECT * FROM transactions WHERE reverses IN ${tx(legs.map((l) => l.id))}`).map(toEntry);
+    if (existing.length > 0) {
+      const ours = existing.every((e) => legs.some((l) => legKey(l) === e.idempotencyKey));
+      if (ours) return { reversals: existing, replayed: true };
+      throw new AlreadyReversed(`transaction ${p.transactionId} was already reversed`);
+    }
+
+    const reversals: LedgerEntry[] = [];
+    // Take money back before giving it back, so a refused leg leaves nothing half-done.
+    for (const leg of [...legs].sort((a, b) => b.amount - a.amount)) {
+      const delta = -leg.amount;
+      const lifetimeDelta = leg.amount > 0 ? -leg.amount : 0;
+      const [bal] = await tx<{ besitos: number }[]>`
+        UPDATE user_balances
+           SET besitos = besitos + ${delta},
+               lifetime_besitos = GREATEST(lifetime_besitos + ${lifetimeDelta}, 0),
+               updated_at = now()
+         WHERE user_id = ${leg.userId} AND besitos + ${delta} >= 0
+        RETURNING besitos`;
+      if (!bal) {
+        throw new ReversalNotPossible(`user ${leg.userId} no longer has the ${leg.amount} besitos to take back`);
+      }
+      const key = legKey(leg);
+      const [row] = await tx<Row[]>`
+        INSERT INTO transactions (user_id, amount, type, source, description, metadata, balance_after, idempotency_key, reverses, counterparty_id)
+        VALUES (${leg.userId}, ${delta}, 'reversal', ${leg.source}, ${p.reason ?? null}, ${tx.json({ reason: p.reason ?? null } as never)},
+                ${bal.besitos}, ${key}, ${leg.id}, ${leg.counterpartyId})
+        RETURNING *`;
+      const entry = toEntry(row!);
+      reversals.push(entry);
+      await publish(
+        tx,
+        newEvent(delta > 0 ? 'gamification.besitos_earned' : 'gamification.besitos_spent', ledgerEventData(entry), leg.userId),
+      );
+    }
+    return { reversals, replayed: false };
+  });
+}
+
+export interface Balance {
+  besitos: number;
+  lifetimeBesitos: number;
+}
+
+export async function getBalance(db: Queryable, userId: number): Promise<Balance> {
+  const [row] = await db<{ besitos: number; lifetime_besitos: number }[]>`
+    SELECT besitos, lifetime_besitos FROM user_balances WHERE user_id = ${userId}`;
+  if (!row) throw new UnknownAccount(userId);
+  return { besitos: Number(row.besitos), lifetimeBesitos: Number(row.lifetime_besitos) };
+}
+
+export interface HistoryPage {
+  entries: LedgerEntry[];
+  /** Pass as beforeId to get the next (older) page; null when there is none. */
+  nextCursor: number | null;
+}
+
+export async function getTransactionHistory(
+  db: Queryable,
+  userId: number,
+  opts: { limit?: number; beforeId?: number | null } = {},
+): Promise<HistoryPage> {
+  const limit = Math.min(Math.max(opts.limit ?? 10, 1), 100);
+  const rows = await db<Row[]>`
+    SELECT * FROM transactions
+     WHERE user_id = ${userId} ${opts.beforeId ? db`AND id < ${opts.beforeId}` : db``}
+     ORDER BY id DESC LIMIT ${limit + 1}`;
+  const entries = rows.slice(0, limit).map(toEntry);
+  return { entries, nextCursor: rows.length > limit ? entries[entries.length - 1]!.id : null };
+}
+
+export { isTransientDbError };

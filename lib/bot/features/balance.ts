@@ -1,0 +1,11 @@
+import { Composer } from 'telegraf';
+import { getBalance } from '../../besitos/ledger.js';
+import type { BotContext } from '../context.js';
+
+export const balanceFeature = new Composer<BotContext>();
+
+balanceFeature.command(['balance', 'saldo'], async (ctx) => {
+  if (!ctx.state.user) return;
+  const b = await getBalance(ctx.deps.db, ctx.state.user.id);
+  await ctx.reply(ctx.t.balance(b.besitos, b.lifetimeBesitos), { parse_mode: 'HTML' });
+});

@@ -1,0 +1,141 @@
+import { z } from 'zod';
+
+const optionalString = z
+  .string()
+  .trim()
+  .optional()
+  .transform((v) => (v === '' ? undefined : v));
+
+const optionalUrl = optionalString.pipe(z.url().optional());
+
+const int = (def: number, min: number, max: number) =>
+  z.coerce.number().int().min(min).max(max).default(def);
+
+const idList = optionalString.transform((v, ctx) => {
+  if (!v) return [] as number[];
+  const ids = v.split(',').map((s) => s.trim()).filter(Boolean);
+  const out: number[] = [];
+  for (const id of ids) {
+    if (!/^\d{1,15}$/.test(id)) {
+      ctx.addIssue({ code: 'custom', message: `"${id}" no es un id numérico de Telegram` });
+      return z.NEVER;
+    }
+    out.push(Number(id));
+  }
+  return out;
+});
+
+const timeZone = z
+  .string()
+  .default('America/Mexico_City')
+  .refine((tz) => {
+    try {
+      new Intl.DateTimeFormat('en-US', { timeZone: tz });
+      return true;
+    } catch {
+      return false;
+    }
+  }, 'not a valid IANA time zone (e.g. America/Mexico_City)');
+
+export const configSchema = z
+  .object({
+    NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
+    /** Where we run: vercel and start need real services, dev and test fall back to embedded ones. */
+    DIANABOT_MODE: z.enum(['vercel', 'start', 'dev', 'test']).optional(),
+    TELEGRAM_BOT_TOKEN: optionalString.pipe(
+      z.string().regex(/^\d+:[\w-]{20,}$/, 'expected the token BotFather gives: <digits>:<secret>').optional(),
+    ),
+    TELEGRAM_WEBHOOK_SECRET: optionalString.pipe(
+      z.string().regex(/^[A-Za-z0-9_-]{1,256}$/, 'Telegram allows 1-256 chars of A-Z a-z 0-9 _ -').optional(),
+    ),
+    TELEGRAM_API_ROOT: z.url().default('https://api.telegram.org'),
+    BOT_USERNAME: optionalString,
+    DATABASE_URL: optionalUrl,
+    DATABASE_POOL_MAX: int(10, 1, 200),
+    REDIS_URL: optionalUrl,
+    UPSTASH_REDIS_REST_URL: optionalUrl,
+    UPSTASH_REDIS_REST_TOKEN: optionalString,
+    QSTASH_URL: optionalUrl,
+    QSTASH_TOKEN: optionalString,
+    QSTASH_CURRENT_SIGNING_KEY: optionalString,
+    QSTASH_NEXT_SIGNING_KEY: optionalString,
+    PUBLIC_URL: optionalUrl,
+    CRON_SECRET: optionalString,
+    MONGODB_URL: optionalUrl,
+    ADMIN_USER_IDS: idList,
+    /** Zone of the daily reset. TZ is accepted too, but Vercel reserves it, so prefer BOT_TIMEZONE. */
+    BOT_TIMEZONE: optionalString,
+    TZ: optionalString,
+    DAILY_GIFT_AMOUNT: int(10, 1, 1_000),
+    WEBHOOK_MAX_ATTEMPTS: int(5, 1, 50),
+    RATE_LIMIT_MESSAGES: int(20, 1, 10_000),
+    RATE_LIMIT_CALLBACKS: int(30, 1, 10_000),
+    RATE_LIMIT_WINDOW_SECONDS: int(60, 1, 86_400),
+    LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
+  })
+  .transform((c) => ({ ...c, timeZone: c.BOT_TIMEZONE ?? c.TZ ?? 'America/Mexico_City' }))
+  .superRefine((c, ctx) => {
+    if (!timeZone.safeParse(c.timeZone).success) {
+      ctx.addIssue({ code: 'custom', path: ['BOT_TIMEZONE'], message: `"${c.timeZone}" is not a valid IANA time zone` });
+    }
+    const needsRealServices = c.DIANABOT_MODE === 'vercel' || c.DIANABOT_MODE === 'start';
+    if (needsRealServices) {
+      for (const key of ['DATABASE_URL', 'TELEGRAM_BOT_TOKEN', 'TELEGRAM_WEBHOOK_SECRET'] as const) {
+        if (!c[key]) ctx.addIssue({ code: 'custom', path: [key], message: 'is required in production' });
+      }
+    }
+    if (Boolean(c.UPSTASH_REDIS_REST_URL) !== Boolean(c.UPSTASH_REDIS_REST_TOKEN)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['UPSTASH_REDIS_REST_TOKEN'],
+        message: 'UPSTASH_REDIS_REST_URL and UPSTASH_REDIS_REST_TOKEN must be set together',
+      });
+    }
+    if (c.QSTASH_TOKEN && (!c.QSTASH_CURRENT_SIGNING_KEY || !c.QSTASH_NEXT_SIGNING_KEY || !c.PUBLIC_URL)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['QSTASH_TOKEN'],
+        message: 'with QSTASH_TOKEN set, QSTASH_CURRENT_SIGNING_KEY, QSTASH_NEXT_SIGNING_KEY and PUBLIC_URL are required',
+      });
+    }
+  });
+
+export type Config = z.output<typeof configSchema>;
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Parses an environment; throws ConfigError naming every bad variable. */
+export function parseConfig(env: Record<string, string | undefined>): Config {
+  const result = configSchema.safeParse(env);
+  if (!result.success) {
+    throw new ConfigError(
+      result.error.issues.map((i) => `${i.path.join('.') || '(env)'}: ${i.message}`),
+    );
+  }
+  return result.data;
+}
+
+let cached: Config | undefined;
+
+/** The process configuration, parsed once. The only place that reads process.env. */
+export function getConfig(): Config {
+  if (!cached) {
+    const env = { ...process.env };
+    if (!env.DIANABOT_MODE && env.VERCEL) env.DIANABOT_MODE = 'vercel';
+    cached = parseConfig(env);
+  }
+  return cached;
+}
+
+/** For the dev server and tests, which fill in embedded defaults before the app starts. */
+export function setConfig(config: Config): void {
+  cached = config;
+}
+export function resetConfig(): void {
+  cached = undefined;
+}

@@ -1,0 +1,25 @@
+import postgres from 'postgres';
+
+export type Sql = postgres.Sql<{}>;
+/** A connection or an open transaction: ledger functions accept either. */
+export type Queryable = postgres.Sql<{}> | postgres.TransactionSql<{}>;
+
+export interface DbOptions {
+  max?: number;
+  /** Serverless functions keep few idle connections; Postgres closes them anyway. */
+  idleTimeoutSeconds?: number;
+}
+
+export function createDb(url: string, opts: DbOptions = {}): Sql {
+  return postgres(url, {
+    max: opts.max ?? 10,
+    idle_timeout: opts.idleTimeoutSeconds ?? 20,
+    connect_timeout: 10,
+    onnotice: () => {},
+    types: {
+      // int8 ids and amounts come back as JS numbers: every value we store stays far below 2^53.
+      bigint: { to: 20, from: [20], serialize: (x: number) => String(x), parse: (x: string) => Number(x) },
+    },
+    transform: { undefined: null },
+  });
+}

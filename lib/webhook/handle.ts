@@ -1,0 +1,129 @@
+import type { Update } from 'telegraf/types';
+import type { Sql } from '../db/client.js';
+import { isTransientDbError } from '../db/errors.js';
+import type { Bot } from '../bot/index.js';
+import { es } from '../bot/messages.js';
+import { isTransientTelegramError } from '../bot/telegram-retry.js';
+import { KeyValueUnavailable } from '../kv/types.js';
+import type { Logger } from '../log.js';
+import { secretMatches } from './secret.js';
+import { MalformedUpdate, parseUpdateBody, summarizeUpdate, type UpdateSummary } from './update.js';
+
+export interface WebhookDeps {
+  db: Sql;
+  bot: Bot;
+  secret: string;
+  maxAttempts: number;
+  log: Logger;
+  /** Runs after an update's effects are durable (the event relay hooks in here). */
+  afterCommit?: () => Promise<void>;
+}
+
+export interface WebhookRequest {
+  method?: string;
+  headers: Record<string, string | string[] | undefined>;
+  body: unknown;
+}
+
+export interface WebhookResponse {
+  status: number;
+  body: string;
+}
+
+const ok = (body = 'ok'): WebhookResponse => ({ status: 200, body });
+
+/** How long a handler may hold an update before a redelivery may take it over. */
+const LEASE_SECONDS = 60;
+
+export function isTransient(err: unknown): boolean {
+  return isTransientDbError(err) || isTransientTelegramError(err) || err instanceof KeyValueUnavailable;
+}
+
+/**
+ * The Telegram webhook: secret check → inbox → bot → acknowledgement.
+ * 2xx once effects are durable; 5xx only for transient failures, at most maxAttempts times per update,
+ * after which the update is kept as failed for admins and acknowledged.
+ */
+export async function handleTelegramWebhook(deps: WebhookDeps, req: WebhookRequest): Promise<WebhookResponse> {
+  const started = performance.now();
+  if (req.method && req.method !== 'POST') return { status: 405, body: 'method not allowed' };
+  const header = req.headers['x-telegram-bot-api-secret-token'];
+  if (!secretMatches(deps.secret, Array.isArray(header) ? header[0] : header)) {
+    deps.log.warn({ msg: 'webhook secret mismatch' });
+    return { status: 401, body: 'unauthorized' };
+  }
+
+  let update: Record<string, unknown>;
+  try {
+    update = parseUpdateBody(req.body);
+  } catch (err) {
+    if (err instanceof MalformedUpdate) {
+      deps.log.warn({ msg: 'malformed update', reason: err.message });
+      return { status: 400, body: err.message };
+    }
+    throw err;
+  }
+  const summary = summarizeUpdate(update);
+  const base = { update_id: summary.updateId, kind: summary.kind, from: summary.fromId };
+
+  const [claim] = await deps.db<{ attempts: number }[]>`
+    INSERT INTO telegram_updates (update_id, kind, from_id, status, attempts, locked_until, payload)
+    VALUES (${summary.updateId}, ${summary.kind}, ${summary.fromId}, 'processing', 1,
+            now() + ${LEASE_SECONDS} * interval '1 second', ${deps.db.json(update as never)})
+    ON CONFLICT (update_id) DO UPDATE
+       SET attempts = telegram_updates.attempts + 1, status = 'processing',
+           locked_until = now() + ${LEASE_SECONDS} * interval '1 second', updated_at = now()
+     WHERE telegram_updates.status = 'retry'
+        OR (telegram_updates.status = 'processing' AND telegram_updates.locked_until < now())
+    RETURNING attempts`;
+  if (!claim) {
+    deps.log.info({ msg: 'duplicate update ignored', ...base });
+    return ok('duplicate');
+  }
+
+  try {
+    await deps.bot.handleUpdate(update as unknown as Update);
+    await deps.db`
+      UPDATE telegram_updates SET status = 'done', payload = NULL, error = NULL, locked_until = NULL, updated_at = now()
+       WHERE update_id = ${summary.updateId}`;
+    deps.log.info({ msg: 'update handled', ...base, outcome: 'done', attempts: claim.attempts, ms: Math.round(performance.now() - started) });
+    if (deps.afterCommit) {
+      await deps.afterCommit().catch((err) => deps.log.warn({ msg: 'after-commit hook failed', ...base, error: String(err) }));
+    }
+    return ok();
+  } catch (err) {
+    return failed(deps, summary, claim.attempts, err, started);
+  }
+}
+
+async function failed(deps: WebhookDeps, summary: UpdateSummary, attempts: number, err: unknown, started: number): Promise<WebhookResponse> {
+  const transient = isTransient(err);
+  const giveUp = !transient || attempts >= deps.maxAttempts;
+  const error = `${(err as Error)?.name ?? 'Error'}: ${(err as Error)?.message ?? String(err)}`.slice(0, 2000);
+  const line = {
+    update_id: summary.updateId,
+    kind: summary.kind,
+    from: summary.fromId,
+    attempts,
+    error,
+    ms: Math.round(performance.now() - started),
+  };
+  try {
+    await deps.db`
+      UPDATE telegram_updates SET status = ${giveUp ? 'failed' : 'retry'}, error = ${error}, locked_until = NULL, updated_at = now()
+       WHERE update_id = ${summary.updateId}`;
+  } catch (dbErr) {
+    // The lease expires by itself, so Telegram's redelivery can take the update over.
+    deps.log.error({ msg: 'could not record update failure', ...line, dbError: String(dbErr) });
+    return { status: 503, body: 'retry later' };
+  }
+  if (!giveUp) {
+    deps.log.warn({ msg: 'update failed, Telegram will retry', ...line, outcome: 'retry' });
+    return { status: 503, body: 'retry later' };
+  }
+  deps.log.error({ msg: 'update failed, kept for admins', ...line, outcome: 'failed', transient });
+  if (summary.chatId !== null) {
+    await deps.bot.telegram.sendMessage(summary.chatId, es.genericError()).catch(() => {});
+  }
+  return ok('failed');
+}

@@ -1,0 +1,84 @@
+import { afterAll, inject } from 'vitest';
+import { createApp, type App, type AppOverrides } from '../../lib/app.js';
+import { parseConfig } from '../../lib/config.js';
+import { createMemoryStore } from '../../lib/kv/memory.js';
+import { silentLogger } from '../../lib/log.js';
+import { BotApiStub } from './bot-api-stub.js';
+
+export const TEST_TOKEN = '123456:TEST-token-for-the-local-bot-api-stub';
+export const TEST_SECRET = 'test-webhook-secret';
+
+export interface TestApp {
+  app: App;
+  telegram: BotApiStub;
+  /** POSTs an update to the webhook handler the way Telegram does. */
+  post(update: unknown, secret?: string | null): Promise<{ status: number; body: string }>;
+}
+
+/** The production app wired to the test database and a local Bot API stub. */
+export async function startTestApp(env: Record<string, string> = {}, overrides: AppOverrides = {}): Promise<TestApp> {
+  const telegram = await new BotApiStub().start();
+  const config = parseConfig({
+    DIANABOT_MODE: 'test',
+    DATABASE_URL: inject('databaseUrl'),
+    TELEGRAM_BOT_TOKEN: TEST_TOKEN,
+    TELEGRAM_WEBHOOK_SECRET: TEST_SECRET,
+    TELEGRAM_API_ROOT: telegram.url,
+    BOT_USERNAME: 'DianaTestBot',
+    LOG_LEVEL: 'silent',
+    ...env,
+  });
+  const app = await createApp(config, { kv: createMemoryStore(), log: silentLogger, ...overrides });
+  afterAll(async () => {
+    await app.close();
+    await telegram.stop();
+  });
+  return {
+    app,
+    telegram,
+    post: (update, secret = TEST_SECRET) =>
+      app.webhook({
+        method: 'POST',
+        headers: secret === null ? {} : { 'x-telegram-bot-api-secret-token': secret },
+        body: typeof update === 'string' ? update : JSON.stringify(update),
+      }),
+  };
+}
+
+let updateSeq = Math.floor(Math.random() * 1e9);
+export const nextUpdateId = () => ++updateSeq;
+
+/** A private-chat text message update, as Telegram sends it. */
+export function textUpdate(userId: number, text: string, opts: { updateId?: number; firstName?: string; username?: string } = {}) {
+  const entities = text.startsWith('/') ? [{ offset: 0, length: text.split(' ')[0]!.length, type: 'bot_command' }] : undefined;
+  return {
+    update_id: opts.updateId ?? nextUpdateId(),
+    message: {
+      message_id: Math.floor(Math.random() * 1e6),
+      from: { id: userId, is_bot: false, first_name: opts.firstName ?? 'Ana', username: opts.username, language_code: 'es' },
+      chat: { id: userId, first_name: opts.firstName ?? 'Ana', username: opts.username, type: 'private' },
+      date: Math.floor(Date.now() / 1000),
+      text,
+      ...(entities ? { entities } : {}),
+    },
+  };
+}
+
+export function callbackUpdate(userId: number, data: string, opts: { updateId?: number; messageId?: number } = {}) {
+  return {
+    update_id: opts.updateId ?? nextUpdateId(),
+    callback_query: {
+      id: String(Math.floor(Math.random() * 1e15)),
+      from: { id: userId, is_bot: false, first_name: 'Ana', language_code: 'es' },
+      message: {
+        message_id: opts.messageId ?? 1,
+        from: { id: 123456, is_bot: true, first_name: 'DianaBot', username: 'DianaTestBot' },
+        chat: { id: userId, first_name: 'Ana', type: 'private' },
+        date: Math.floor(Date.now() / 1000),
+        text: '…',
+      },
+      chat_instance: '-1234567890',
+      data,
+    },
+  };
+}

@@ -1,0 +1,109 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export interface RecordedCall {
+  method: string;
+  payload: Record<string, any>;
+  at: number;
+}
+
+interface Fault {
+  method: string | '*';
+  status: number;
+  body: Record<string, unknown>;
+}
+
+/**
+ * A local stand-in for the Telegram Bot API: answers /bot<token>/<method> with Bot API JSON,
+ * records every call, and can be told to fail (429 with retry_after, 5xx) to test retries.
+ */
+export class BotApiStub {
+  readonly calls: RecordedCall[] = [];
+  private faults: Fault[] = [];
+  private server = http.createServer((req, res) => this.handle(req, res));
+  private nextMessageId = 1;
+  url = '';
+
+  async start(): Promise<this> {
+    await new Promise<void>((r) => this.server.listen(0, '127.0.0.1', r));
+    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    return this;
+  }
+
+  async stop(): Promise<void> {
+    this.server.closeAllConnections();
+    await new Promise<void>((r) => this.server.close(() => r()));
+  }
+
+  /** The next `times` calls of `method` fail with the given answer. */
+  failNext(method: string | '*', times: number, status: number, extra: Record<string, unknown> = {}): void {
+    const body = { ok: false, error_code: status, description: status === 429 ? 'Too Many Requests: retry later' : 'Internal Server Error', ...extra };
+    for (let i = 0; i < times; i++) this.faults.push({ method, status, body });
+  }
+
+  callsOf(method: string): RecordedCall[] {
+    return this.calls.filter((c) => c.method === method);
+  }
+
+  sentTexts(chatId?: number): string[] {
+    return this.callsOf('sendMessage')
+      .filter((c) => chatId === undefined || Number(c.payload.chat_id) === chatId)
+      .map((c) => String(c.payload.text));
+  }
+
+  reset(): void {
+    this.calls.length = 0;
+    this.faults = [];
+  }
+
+  private handle(req: http.IncomingMessage, res: http.ServerResponse) {
+    const chunks: Buffer[] = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => {
+      const match = /^\/bot([^/]+)\/(\w+)$/.exec(req.url ?? '');
+      const send = (status: number, body: unknown) => {
+        res.writeHead(status, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(body));
+      };
+      if (!match) return send(404, { ok: false, error_code: 404, description: 'Not Found' });
+      const method = match[2]!;
+      let payload: Record<string, any> = {};
+      const raw = Buffer.concat(chunks).toString();
+      if (raw) {
+        try {
+          payload = JSON.parse(raw);
+        } catch {
+          payload = { _raw: raw };
+        }
+      }
+      const faultIndex = this.faults.findIndex((f) => f.method === '*' || f.method === method);
+      if (faultIndex >= 0) {
+        const [fault] = this.faults.splice(faultIndex, 1);
+        this.calls.push({ method: `${method}!failed`, payload, at: Date.now() });
+        return send(fault!.status, fault!.body);
+      }
+      this.calls.push({ method, payload, at: Date.now() });
+      send(200, { ok: true, result: this.result(method, payload) });
+    });
+  }
+
+  private result(method: string, payload: Record<string, any>): unknown {
+    const date = Math.floor(Date.now() / 1000);
+    switch (method) {
+      case 'getMe':
+        return { id: 123456, is_bot: true, first_name: 'DianaBot', username: 'DianaTestBot', can_join_groups: true };
+      case 'sendMessage':
+      case 'sendDocument':
+      case 'editMessageText':
+        return {
+          message_id: payload.message_id ?? this.nextMessageId++,
+          date,
+          chat: { id: Number(payload.chat_id), type: 'private' },
+          from: { id: 123456, is_bot: true, first_name: 'DianaBot' },
+          text: payload.text,
+        };
+      default:
+        return true;
+    }
+  }
+}

