@@ -27,7 +27,6 @@ const idList = optionalString.transform((v, ctx) => {
 
 const timeZone = z
   .string()
-  .default('America/Mexico_City')
   .refine((tz) => {
     try {
       new Intl.DateTimeFormat('en-US', { timeZone: tz });
@@ -64,7 +63,7 @@ export const configSchema = z
     MONGODB_URL: optionalUrl,
     ADMIN_USER_IDS: idList,
     /** Zone of the daily reset. TZ is accepted too, but Vercel reserves it, so prefer BOT_TIMEZONE. */
-    BOT_TIMEZONE: optionalString,
+    BOT_TIMEZONE: optionalString.pipe(timeZone.optional()),
     TZ: optionalString,
     DAILY_GIFT_AMOUNT: int(10, 1, 1_000),
     WEBHOOK_MAX_ATTEMPTS: int(5, 1, 50),
@@ -76,7 +75,7 @@ export const configSchema = z
   .transform((c) => ({ ...c, timeZone: c.BOT_TIMEZONE ?? c.TZ ?? 'America/Mexico_City' }))
   .superRefine((c, ctx) => {
     if (!timeZone.safeParse(c.timeZone).success) {
-      ctx.addIssue({ code: 'custom', path: ['BOT_TIMEZONE'], message: `"${c.timeZone}" is not a valid IANA time zone` });
+      ctx.addIssue({ code: 'custom', path: ['TZ'], message: `"${c.timeZone}" is not a valid IANA time zone` });
     }
     const needsRealServices = c.DIANABOT_MODE === 'vercel' || c.DIANABOT_MODE === 'start';
     if (needsRealServices) {

@@ -1,5 +1,5 @@
 import type { Queryable } from '../db/client.js';
-import { withTransaction } from '../db/transaction.js';
+import { RetryTransaction, withTransaction } from '../db/transaction.js';
 import type { KeyValueStore } from '../kv/types.js';
 import { addDays, localDate, startOfNextLocalDay, type Clock } from '../time/zone.js';
 import { grantBesitos } from './ledger.js';
@@ -71,6 +71,8 @@ export async function claimDailyGift(deps: DailyDeps, userId: number, requestKey
       description: `Regalo diario (racha ${streak})`,
       metadata: { day, streak },
     });
+    // A concurrent request claimed today between our read and the grant: start over and read its row.
+    if (grant.replayed) throw new RetryTransaction('daily gift claimed concurrently');
     await tx`
       INSERT INTO daily_claims (user_id, day, streak, transaction_id, request_key)
       VALUES (${userId}, ${day}, ${streak}, ${grant.entry.id}, ${requestKey})`;

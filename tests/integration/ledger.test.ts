@@ -68,7 +68,7 @@ describe('ledger (real Postgres)', () => {
       expect(r.entry.id).toBe(first.entry.id);
     }
     expect((await getBalance(db, u)).besitos).toBe(6);
-    const [{ count }] = await db<{ count: number }[]>`SELECT count(*)::int AS count FROM outbox WHERE (event->'data'->>'transaction_id')::bigint = ${first.entry.id}`;
+    const [{ count }] = await db<[{ count: number }]>`SELECT count(*)::int AS count FROM outbox WHERE (event->'data'->>'transaction_id')::bigint = ${first.entry.id}`;
     expect(count).toBe(1);
     // The same key for a different operation is a bug in the caller, not a replay.
     await expect(spendBesitos(db, { userId: u, amount: 5, source: 'shop', idempotencyKey: `r:${u}` })).rejects.toBeInstanceOf(IdempotencyConflict);
@@ -210,7 +210,7 @@ describe('ledger (real Postgres)', () => {
       );
     }
     expect(await ledgerMismatches(db, users)).toEqual([]);
-    const [{ total }] = await db<{ total: number }[]>`SELECT COALESCE(SUM(besitos), 0)::bigint AS total FROM user_balances WHERE user_id IN ${db(users)}`;
+    const [{ total }] = await db<[{ total: number }]>`SELECT COALESCE(SUM(besitos), 0)::bigint AS total FROM user_balances WHERE user_id IN ${db(users)}`;
     expect(total).toBe(expectedTotal);
   });
 });

@@ -1,0 +1,45 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, parseConfig } from '../../lib/config.js';
+
+describe('config', () => {
+  it('has sane defaults for local use', () => {
+    const c = parseConfig({});
+    expect(c.timeZone).toBe('America/Mexico_City');
+    expect(c.DAILY_GIFT_AMOUNT).toBe(10);
+    expect(c.TELEGRAM_API_ROOT).toBe('https://api.telegram.org');
+    expect(c.ADMIN_USER_IDS).toEqual([]);
+  });
+
+  it('parses admin ids and the daily zone', () => {
+    const c = parseConfig({ ADMIN_USER_IDS: '12, 34', BOT_TIMEZONE: 'Europe/Madrid' });
+    expect(c.ADMIN_USER_IDS).toEqual([12, 34]);
+    expect(c.timeZone).toBe('Europe/Madrid');
+  });
+
+  it('names every malformed variable', () => {
+    try {
+      parseConfig({ DATABASE_URL: 'not a url', ADMIN_USER_IDS: '12,abc', BOT_TIMEZONE: 'Mars/Olympus', TELEGRAM_BOT_TOKEN: 'nope' });
+      expect.unreachable();
+    } catch (err) {
+      expect(err).toBeInstanceOf(ConfigError);
+      const msg = (err as Error).message;
+      for (const name of ['DATABASE_URL', 'ADMIN_USER_IDS', 'BOT_TIMEZONE', 'TELEGRAM_BOT_TOKEN']) expect(msg).toContain(name);
+    }
+  });
+
+  it('production modes require the database, token and webhook secret', () => {
+    expect(() => parseConfig({ DIANABOT_MODE: 'vercel' })).toThrow(/DATABASE_URL[\s\S]*TELEGRAM_BOT_TOKEN[\s\S]*TELEGRAM_WEBHOOK_SECRET/);
+    expect(() =>
+      parseConfig({
+        DIANABOT_MODE: 'start',
+        DATABASE_URL: 'postgres://u@h/db',
+        TELEGRAM_BOT_TOKEN: '123:abcdefghijklmnopqrstuvwxyz',
+        TELEGRAM_WEBHOOK_SECRET: 's3cret',
+      }),
+    ).not.toThrow();
+  });
+
+  it('Upstash URL and token go together', () => {
+    expect(() => parseConfig({ UPSTASH_REDIS_REST_URL: 'https://x.upstash.io' })).toThrow(/UPSTASH_REDIS_REST_TOKEN/);
+  });
+});
