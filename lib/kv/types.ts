@@ -1,6 +1,11 @@
 /**
  * The key-value port. Holds only what may be lost without harm (daily-claim cache, rate limits,
  * conversation state): money never lives here.
+ *
+ * Besides get/set/del it exposes the small scripting surface that @upstash/ratelimit calls
+ * (`eval`/`evalsha` in the @upstash/redis call shape: script, keys[], args[]) so that one limiter
+ * and one compare-and-set runs on every adapter: Upstash REST, a plain Redis server (ioredis) and
+ * memory (ioredis-mock, which runs the same Lua through fengari).
  */
 export interface KeyValueStore {
   readonly kind: 'memory' | 'redis' | 'upstash';
@@ -8,6 +13,12 @@ export interface KeyValueStore {
   /** Returns false when onlyIfAbsent is set and the key existed. */
   set(key: string, value: string, opts?: { ttlSeconds?: number; onlyIfAbsent?: boolean }): Promise<boolean>;
   del(...keys: string[]): Promise<number>;
+  /** EVAL: runs a Lua script atomically. */
+  eval(script: string, keys: string[], args: (string | number)[]): Promise<unknown>;
+  /** EVALSHA: rejects with an error whose message contains NOSCRIPT when the script is not cached. */
+  evalsha(sha1: string, keys: string[], args: (string | number)[]): Promise<unknown>;
+  /** Deletes every key matching a glob pattern (SCAN + DEL). For /borrar, never for hot paths. */
+  delMatching(pattern: string): Promise<number>;
   close?(): Promise<void>;
 }
 
@@ -16,4 +27,10 @@ export class KeyValueUnavailable extends Error {
     super(`key-value store unavailable: ${(cause as Error)?.message ?? String(cause)}`, { cause });
     this.name = 'KeyValueUnavailable';
   }
+}
+
+/** Script errors (NOSCRIPT, a Lua error) are answers from a reachable store, not outages. */
+export function isScriptReply(err: unknown): boolean {
+  const msg = String((err as Error)?.message ?? err);
+  return /NOSCRIPT|ERR Error (running|compiling) script|user_script|WRONGTYPE/.test(msg);
 }

@@ -1,13 +1,19 @@
 import { Redis } from '@upstash/redis';
-import { KeyValueUnavailable, type KeyValueStore } from './types.js';
+import { isScriptReply, KeyValueUnavailable, type KeyValueStore } from './types.js';
 
-/** Upstash Redis over HTTP (Vercel deployments). */
+/** Upstash Redis over HTTP (Vercel deployments, or self-hosting with UPSTASH_REDIS_REST_URL). */
 export function createUpstashStore(url: string, token: string): KeyValueStore {
   const client = new Redis({ url, token, automaticDeserialization: false, retry: { retries: 1, backoff: () => 50 } });
+  return upstashStore(client);
+}
+
+/** The adapter over an existing client (also what @upstash/ratelimit would get directly). */
+export function upstashStore(client: Redis): KeyValueStore {
   const wrap = async <T>(op: () => Promise<T>): Promise<T> => {
     try {
       return await op();
     } catch (err) {
+      if (isScriptReply(err)) throw err;
       throw new KeyValueUnavailable(err);
     }
   };
@@ -26,6 +32,18 @@ export function createUpstashStore(url: string, token: string): KeyValueStore {
       );
       return res === 'OK';
     },
-    del: (...keys) => wrap(() => client.del(...keys)),
+    del: (...keys) => (keys.length === 0 ? Promise.resolve(0) : wrap(() => client.del(...keys))),
+    eval: (script, keys, args) => wrap(() => client.eval(script, keys, args)),
+    evalsha: (sha1, keys, args) => wrap(() => client.evalsha(sha1, keys, args)),
+    async delMatching(pattern) {
+      let cursor: string | number = '0';
+      let n = 0;
+      do {
+        const [next, keys]: [string | number, string[]] = await wrap(() => client.scan(cursor, { match: pattern, count: 500 }));
+        cursor = String(next);
+        if (keys.length > 0) n += await wrap(() => client.del(...keys));
+      } while (cursor !== '0');
+      return n;
+    },
   };
 }

@@ -1,0 +1,82 @@
+import { Ratelimit } from '@upstash/ratelimit';
+import type { KeyValueStore } from '../kv/types.js';
+import type { Logger } from '../log.js';
+
+export type Budget = 'message' | 'callback';
+
+export interface RateLimitSettings {
+  messages: number;
+  callbacks: number;
+  windowSeconds: number;
+  /** How long a limiter call may take before the update is served anyway (default 1000 ms). */
+  timeoutMs?: number;
+}
+
+export interface RateDecision {
+  allowed: boolean;
+  /** Over the limit and this is the first throttled update of the window: tell the user once. */
+  notify: boolean;
+  /** The store could not be asked: served anyway. */
+  failedOpen: boolean;
+}
+
+export interface RateLimiter {
+  check(budget: Budget, telegramUserId: number): Promise<RateDecision>;
+}
+
+const PREFIX: Record<Budget, string> = { message: 'rl:m', callback: 'rl:c' };
+
+/** Every rate-limit key of a Telegram user (for /borrar): rl:m:<id>:… and rl:c:<id>:…. */
+export const rateLimitPatterns = (telegramUserId: number) => [`rl:m:${telegramUserId}:*`, `rl:c:${telegramUserId}:*`];
+
+/**
+ * Per-user sliding-window limits with @upstash/ratelimit, separate budgets for messages and button
+ * presses. The limiter talks to our KeyValueStore port, which exposes the two calls the sliding
+ * window needs (EVALSHA, EVAL in the @upstash/redis shape) on all three adapters — Upstash REST,
+ * ioredis for REDIS_URL, ioredis-mock in memory — so the same library code and the same Lua script
+ * run everywhere. Over the limit, the first throttled update of a window gets notify=true (a
+ * SET NX marker that lives until the window resets); store errors and timeouts fail open, logged.
+ */
+export function createRateLimiter(kv: KeyValueStore, s: RateLimitSettings, log: Logger): RateLimiter {
+  // Only evalsha/eval are called by the sliding window; get/set complete the type the library asks for.
+  const redis = {
+    evalsha: (sha: string, keys: string[], args: unknown[]) => kv.evalsha(sha, keys, args as (string | number)[]),
+    eval: (script: string, keys: string[], args: unknown[]) => kv.eval(script, keys, args as (string | number)[]),
+    get: (key: string) => kv.get(key),
+    set: (key: string, value: string) => kv.set(key, value),
+  } as unknown as ConstructorParameters<typeof Ratelimit>[0]['redis'];
+  const make = (budget: Budget, tokens: number) =>
+    new Ratelimit({
+      redis,
+      limiter: Ratelimit.slidingWindow(tokens, `${s.windowSeconds} s`),
+      prefix: PREFIX[budget],
+      timeout: s.timeoutMs ?? 1000,
+      analytics: false,
+      // In-process memory of who is blocked until the window resets: spares the store a call per
+      // throttled update. Per instance, so it can only ever save calls, never decide alone.
+      ephemeralCache: new Map(),
+    });
+  const limiters: Record<Budget, Ratelimit> = { message: make('message', s.messages), callback: make('callback', s.callbacks) };
+
+  return {
+    async check(budget, telegramUserId) {
+      let res: Awaited<ReturnType<Ratelimit['limit']>>;
+      try {
+        res = await limiters[budget].limit(String(telegramUserId));
+      } catch (err) {
+        log.warn({ msg: 'rate limit store unavailable, serving the update', budget, from: telegramUserId, error: String(err) });
+        return { allowed: true, notify: false, failedOpen: true };
+      }
+      if (res.reason === 'timeout') {
+        log.warn({ msg: 'rate limit store timed out, serving the update', budget, from: telegramUserId });
+        return { allowed: true, notify: false, failedOpen: true };
+      }
+      if (res.success) return { allowed: true, notify: false, failedOpen: false };
+      const ttl = Math.max(1, Math.ceil((res.reset - Date.now()) / 1000));
+      const notify = await kv
+        .set(`${PREFIX[budget]}:${telegramUserId}:notice:${res.reset}`, '1', { ttlSeconds: ttl, onlyIfAbsent: true })
+        .catch(() => false);
+      return { allowed: false, notify, failedOpen: false };
+    },
+  };
+}
