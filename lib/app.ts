@@ -8,6 +8,7 @@ import { systemClock, type Clock } from './time/zone.js';
 import { createBot, type Bot } from './bot/index.js';
 import type { RetryPolicy } from './bot/telegram-retry.js';
 import { handleTelegramWebhook, type WebhookRequest, type WebhookResponse } from './webhook/handle.js';
+import { createBus, type Bus, type BusOverrides } from './bus/index.js';
 
 export interface App {
   config: Config;
@@ -16,6 +17,8 @@ export interface App {
   log: Logger;
   clock: Clock;
   bot: Bot;
+  /** Event bus: outbox relay, QStash deliveries (api/events/*), cron sweep (api/cron/relay). */
+  bus: Bus;
   webhook(req: WebhookRequest): Promise<WebhookResponse>;
   close(): Promise<void>;
 }
@@ -26,6 +29,7 @@ export interface AppOverrides {
   clock?: Clock;
   log?: Logger;
   retryPolicy?: RetryPolicy;
+  bus?: BusOverrides;
 }
 
 function botInfoFrom(config: Config): UserFromGetMe | undefined {
@@ -56,11 +60,20 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       kv,
       clock,
       log,
-      settings: { timeZone: config.timeZone, dailyAmount: config.DAILY_GIFT_AMOUNT, adminTelegramIds: config.ADMIN_USER_IDS },
+      settings: {
+        timeZone: config.timeZone,
+        dailyAmount: config.DAILY_GIFT_AMOUNT,
+        adminTelegramIds: config.ADMIN_USER_IDS,
+        rateLimit: { messages: config.RATE_LIMIT_MESSAGES, callbacks: config.RATE_LIMIT_CALLBACKS, windowSeconds: config.RATE_LIMIT_WINDOW_SECONDS },
+        undoWindowSeconds: config.UNDO_WINDOW_SECONDS,
+      },
     },
     { token: config.TELEGRAM_BOT_TOKEN, apiRoot: config.TELEGRAM_API_ROOT, botInfo: botInfoFrom(config), retryPolicy: overrides.retryPolicy },
   );
   const secret = config.TELEGRAM_WEBHOOK_SECRET;
+  const bus = createBus(config, { db, log, timeZone: config.timeZone }, overrides.bus);
+  // Long-running servers sweep the outbox themselves (retries, rows an interrupted relay left); Vercel uses api/cron/relay.
+  if (config.DIANABOT_MODE === 'start' || config.DIANABOT_MODE === 'dev') bus.startSweeper();
   return {
     config,
     db,
@@ -68,8 +81,11 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     log,
     clock,
     bot,
-    webhook: (req) => handleTelegramWebhook({ db, bot, secret, maxAttempts: config.WEBHOOK_MAX_ATTEMPTS, log }, req),
+    bus,
+    webhook: (req) =>
+      handleTelegramWebhook({ db, bot, secret, maxAttempts: config.WEBHOOK_MAX_ATTEMPTS, log, afterCommit: bus.afterCommit }, req),
     async close() {
+      await bus.close();
       if (!overrides.db) await db.end({ timeout: 5 });
       if (!overrides.kv) await kv.close?.();
     },

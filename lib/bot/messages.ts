@@ -1,4 +1,5 @@
 import { escapeHtml } from './html.js';
+import { usersMessages } from './messages-users.js';
 
 /** Every text the bot sends. Spanish is the default (and, for now, only) locale. */
 const dateFmt = (tz: string) =>
@@ -16,6 +17,30 @@ export const SOURCE_LABELS: Record<string, string> = {
   shop: 'Tienda',
   auction: 'Subasta',
   admin: 'Ajuste del equipo',
+};
+
+/** Spanish names of the event types (seed §7.1), for admins (/eventos). */
+export const EVENT_LABELS: Record<string, string> = {
+  'narrative.fragment_started': 'Fragmento iniciado',
+  'narrative.decision_made': 'Decisión tomada',
+  'narrative.fragment_completed': 'Fragmento completado',
+  'narrative.level_completed': 'Nivel completado',
+  'narrative.secret_discovered': 'Secreto descubierto',
+  'gamification.besitos_earned': 'Besitos ganados',
+  'gamification.besitos_spent': 'Besitos gastados',
+  'gamification.item_purchased': 'Compra en la tienda',
+  'gamification.item_used': 'Objeto usado',
+  'gamification.achievement_unlocked': 'Logro desbloqueado',
+  'gamification.mission_assigned': 'Misión asignada',
+  'gamification.mission_completed': 'Misión completada',
+  'gamification.auction_won': 'Subasta ganada',
+  'gamification.trivia_answered': 'Trivia respondida',
+  'admin.subscription_started': 'Suscripción VIP iniciada',
+  'admin.subscription_expiring': 'Suscripción por vencer',
+  'admin.subscription_expired': 'Suscripción vencida',
+  'admin.user_joined_channel': 'Entró al canal',
+  'admin.user_left_channel': 'Salió del canal',
+  'admin.content_published': 'Contenido publicado',
 };
 
 export const es = {
@@ -59,6 +84,33 @@ export const es = {
     `No te alcanza: necesitas ${es.besitos(needed)}` + (available !== null ? ` y tienes ${es.besitos(available)}.` : '.'),
   forbidden: () => 'Ese comando es solo para administradores.',
   banned: () => 'Tu cuenta está suspendida. Si crees que es un error, contacta al equipo.',
+  eventosUsage: () =>
+    'Uso: <code>/eventos [telegram_id|@usuario] [tipo]</code>\n' +
+    'Sin usuario muestra los últimos eventos de todos. El tipo puede ser un módulo (<code>gamification</code>) o un tipo completo.',
+  eventosUserNotFound: (ref: string) => `No encontré a ningún usuario «${escapeHtml(ref)}».`,
+  eventosEmpty: () => 'No hay eventos registrados para esa consulta.',
+  eventosTitle: (who: string | null, count: number) =>
+    `🗂 <b>Últimos ${count} eventos${who ? ` de ${escapeHtml(who)}` : ''}</b>`,
+  eventosLine: (e: { type: string; occurredAt: Date; userId: number | null; data: Record<string, unknown> }, tz: string, showUser: boolean) => {
+    const label = EVENT_LABELS[e.type] ?? e.type;
+    const d = e.data;
+    let detail: string;
+    if ((e.type === 'gamification.besitos_earned' || e.type === 'gamification.besitos_spent') && typeof d.amount === 'number') {
+      const sign = e.type === 'gamification.besitos_earned' ? '+' : '−';
+      const source = typeof d.source === 'string' ? (SOURCE_LABELS[d.source] ?? d.source) : '';
+      detail = `<b>${sign}${d.amount}</b> · ${escapeHtml(source)}${d.reversal_of !== undefined ? ' (anulación)' : ''}` +
+        (typeof d.balance_after === 'number' ? ` · saldo ${d.balance_after}` : '');
+    } else {
+      detail = escapeHtml(
+        Object.entries(d)
+          .map(([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : String(v)}`)
+          .join(', ')
+          .slice(0, 120),
+      );
+    }
+    return `${dateFmt(tz).format(e.occurredAt)} · ${escapeHtml(label)}${showUser && e.userId !== null ? ` · #${e.userId}` : ''}${detail ? ` · ${detail}` : ''}`;
+  },
+  ...usersMessages,
 };
 
 export type Messages = typeof es;

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Queryable } from '../db/client.js';
+import { parseEvent } from './events.js';
 
 /** The envelope every event shares (seed §7.1); lib/bus/events.ts validates the data per type. */
 export interface EventEnvelope<T extends string = string, D = Record<string, unknown>> {
@@ -15,9 +16,14 @@ export function newEvent<T extends string, D>(type: T, data: D, userId?: number,
   return { event_id: randomUUID(), type, version: 1, occurred_at: now.toISOString(), user_id: userId, data };
 }
 
-/** Writes events to the outbox inside the caller's transaction: a rollback publishes nothing. */
+/**
+ * Writes events to the outbox inside the caller's transaction: a rollback publishes nothing.
+ * Each event is checked against the catalogue (lib/bus/events.ts) first, so a malformed event
+ * fails the publisher's transaction instead of reaching subscribers (throws InvalidEvent).
+ */
 export async function publish(tx: Queryable, ...events: EventEnvelope[]): Promise<void> {
   if (events.length === 0) return;
+  for (const e of events) parseEvent(JSON.parse(JSON.stringify(e)));
   const rows = events.map((e) => ({
     event_id: e.event_id,
     type: e.type,

@@ -1,0 +1,232 @@
+import type { Sql } from '../db/client.js';
+import type { Logger } from '../log.js';
+import { processEvent, subscriberUrl, type ProcessDeps } from './receive.js';
+import { subscribersFor, type SubscriberName } from './subscriptions.js';
+
+/** One message: an outbox row for one subscriber. */
+export interface Delivery {
+  rowId: number;
+  eventId: string;
+  type: string;
+  subscriber: SubscriberName;
+  /** The event JSON, byte for byte what the subscriber receives. */
+  body: string;
+}
+
+/** Sends deliveries; returns the failed rows with a reason (a row absent from the map succeeded). */
+export interface Transport {
+  kind: 'qstash' | 'local';
+  send(deliveries: Delivery[]): Promise<Map<number, string>>;
+}
+
+async function mapLimit<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) await fn(items[next++]!);
+  });
+  await Promise.all(workers);
+}
+
+function errorText(err: unknown): string {
+  return `${(err as Error)?.name ?? 'Error'}: ${(err as Error)?.message ?? String(err)}`.slice(0, 1000);
+}
+
+export interface QStashTransportOptions {
+  baseUrl: string;
+  token: string;
+  /** Where the subscriber functions live: messages go to <publicUrl>/api/events/<subscriber>. */
+  publicUrl: string;
+  /** Messages per /v2/batch request. */
+  maxMessagesPerRequest?: number;
+  /** Batch requests in flight at once. */
+  concurrency?: number;
+  /** QStash delivery retries per message (Upstash-Retries); the plan's default when unset. */
+  deliveryRetries?: number;
+}
+
+type BatchClient = { batch(messages: unknown[]): Promise<unknown[]> };
+
+/**
+ * Publishes through the official client's batch API, one message per (event, subscriber) with
+ * Upstash-Deduplication-Id = <event_id>:<subscriber>. The SDK is imported on first use, so a cold
+ * start that has nothing to publish never loads it.
+ */
+export function qstashTransport(opts: QStashTransportOptions): Transport {
+  let client: Promise<BatchClient> | undefined;
+  const getClient = () =>
+    (client ??= import('@upstash/qstash').then(
+      (m) =>
+        new m.Client({
+          baseUrl: opts.baseUrl,
+          token: opts.token,
+          devMode: false,
+          enableTelemetry: false,
+          // The relay retries failed rows itself (with back-off, from the outbox); one quick retry covers a dropped connection.
+          retry: { retries: 1, backoff: () => 100 },
+        }) as unknown as BatchClient,
+    ));
+  const perRequest = opts.maxMessagesPerRequest ?? 100;
+  const concurrency = opts.concurrency ?? 4;
+  return {
+    kind: 'qstash',
+    async send(deliveries) {
+      const failed = new Map<number, string>();
+      if (deliveries.length === 0) return failed;
+      const c = await getClient();
+      const chunks: Delivery[][] = [];
+      for (let i = 0; i < deliveries.length; i += perRequest) chunks.push(deliveries.slice(i, i + perRequest));
+      await mapLimit(chunks, concurrency, async (chunk) => {
+        try {
+          await c.batch(
+            chunk.map((d) => ({
+              url: subscriberUrl(opts.publicUrl, d.subscriber),
+              body: d.body,
+              headers: { 'Content-Type': 'application/json' },
+              deduplicationId: `${d.eventId}:${d.subscriber}`,
+              ...(opts.deliveryRetries !== undefined ? { retries: opts.deliveryRetries } : {}),
+            })),
+          );
+        } catch (err) {
+          const reason = errorText(err);
+          for (const d of chunk) failed.set(d.rowId, reason);
+        }
+      });
+      return failed;
+    },
+  };
+}
+
+/**
+ * Without QStash: the same subscriber handlers, called in-process. Each (event, subscriber) runs in its
+ * own transaction with its processed_events row, exactly as behind QStash, so a row that failed for
+ * one subscriber is retried later and the subscribers that already processed it skip it.
+ */
+export function localTransport(deps: ProcessDeps, concurrency = 4): Transport {
+  return {
+    kind: 'local',
+    async send(deliveries) {
+      const failed = new Map<number, string>();
+      await mapLimit(deliveries, concurrency, async (d) => {
+        if (failed.has(d.rowId)) return;
+        try {
+          await processEvent(deps, d.subscriber, d.body);
+        } catch (err) {
+          failed.set(d.rowId, `${d.subscriber}: ${errorText(err)}`);
+        }
+      });
+      return failed;
+    },
+  };
+}
+
+export interface RelayDeps {
+  db: Sql;
+  log: Logger;
+  transport: Transport;
+  /** Outbox rows claimed per transaction. */
+  batchSize?: number;
+  /** Seconds before retrying a row that failed for the n-th time (n ≥ 1). */
+  backoffSeconds?: (attempts: number) => number;
+  /** Fault injection for tests: runs after publishing, before the rows are marked sent. */
+  afterPublish?: (rowIds: number[]) => Promise<void>;
+}
+
+export interface RelayReport {
+  batches: number;
+  claimed: number;
+  published: number;
+  failed: number;
+  ms: number;
+}
+
+/** 5 s, 10 s, 20 s … capped at one hour, ±25 % jitter. */
+export const defaultBackoffSeconds = (attempts: number) =>
+  Math.min(3600, 5 * 2 ** Math.max(0, attempts - 1)) * (0.75 + Math.random() * 0.5);
+
+interface ClaimedRow {
+  id: number;
+  event_id: string;
+  type: string;
+  body: string;
+  attempts: number;
+}
+
+/**
+ * One batch: claims due, unpublished outbox rows with FOR UPDATE SKIP LOCKED (a concurrent relay
+ * skips them, so no row is published by two relays), publishes them, and in the same transaction
+ * marks them sent or schedules a retry. A crash after publishing and before the commit leaves the
+ * rows pending: they are published again, and the deduplication id and processed_events absorb it.
+ */
+export async function relayBatch(deps: RelayDeps): Promise<Omit<RelayReport, 'batches' | 'ms'>> {
+  const batchSize = deps.batchSize ?? 100;
+  const backoff = deps.backoffSeconds ?? defaultBackoffSeconds;
+  return deps.db.begin(async (tx) => {
+    const rows = await tx<ClaimedRow[]>`
+      SELECT id, event_id, type, event::text AS body, attempts
+        FROM outbox
+       WHERE published_at IS NULL AND next_attempt_at <= now()
+       ORDER BY next_attempt_at, id
+       LIMIT ${batchSize}
+         FOR UPDATE SKIP LOCKED`;
+    if (rows.length === 0) return { claimed: 0, published: 0, failed: 0 };
+    const deliveries: Delivery[] = [];
+    for (const r of rows) {
+      for (const subscriber of subscribersFor(r.type)) {
+        deliveries.push({ rowId: r.id, eventId: r.event_id, type: r.type, subscriber, body: r.body });
+      }
+    }
+    const failed = await deps.transport.send(deliveries);
+    await deps.afterPublish?.(rows.map((r) => r.id));
+
+    const ok = rows.filter((r) => !failed.has(r.id)).map((r) => r.id);
+    if (ok.length > 0) {
+      await tx`UPDATE outbox SET published_at = now(), attempts = attempts + 1, last_error = NULL WHERE id IN ${tx(ok)}`;
+    }
+    for (const r of rows) {
+      const reason = failed.get(r.id);
+      if (reason === undefined) continue;
+      await tx`
+        UPDATE outbox SET attempts = attempts + 1, last_error = ${reason},
+               next_attempt_at = now() + ${backoff(r.attempts + 1)} * interval '1 second'
+         WHERE id = ${r.id}`;
+    }
+    if (failed.size > 0) {
+      deps.log.warn({ msg: 'outbox rows not published, retrying later', rows: failed.size, error: [...failed.values()][0] });
+    }
+    return { claimed: rows.length, published: ok.length, failed: rows.length - ok.length };
+  });
+}
+
+export interface RelayRunOptions {
+  maxBatches?: number;
+  /** Stop starting new batches after this long. */
+  timeBudgetMs?: number;
+}
+
+/** Relays batches until the outbox has nothing due, every row of a batch failed, or the budget is spent. */
+export async function relayOutbox(deps: RelayDeps, opts: RelayRunOptions = {}): Promise<RelayReport> {
+  const started = performance.now();
+  const maxBatches = opts.maxBatches ?? Infinity;
+  const budget = opts.timeBudgetMs ?? 10_000;
+  const batchSize = deps.batchSize ?? 100;
+  const report: RelayReport = { batches: 0, claimed: 0, published: 0, failed: 0, ms: 0 };
+  while (report.batches < maxBatches && performance.now() - started < budget) {
+    const r = await relayBatch(deps);
+    if (r.claimed === 0) break;
+    report.batches++;
+    report.claimed += r.claimed;
+    report.published += r.published;
+    report.failed += r.failed;
+    if (r.claimed < batchSize || r.published === 0) break;
+  }
+  report.ms = Math.round(performance.now() - started);
+  return report;
+}
+
+/** Deletes published rows older than the retention, a bounded number per call. */
+export async function pruneOutbox(db: Sql, retentionDays = 7, limit = 5000): Promise<number> {
+  const rows = await db`
+    DELETE FROM outbox WHERE id IN (
+      SELECT id FROM outbox WHERE published_at < now() - ${retentionDays} * interval '1 day' LIMIT ${limit})`;
+  return rows.count;
+}

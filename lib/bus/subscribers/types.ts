@@ -1,0 +1,30 @@
+import type postgres from 'postgres';
+import type { Logger } from '../../log.js';
+import type { BusEvent, EventOf, EventType } from '../events.js';
+
+export type Tx = postgres.TransactionSql<{}>;
+
+export interface HandlerContext {
+  /** Zone of calendar days (statistics per day). */
+  timeZone: string;
+  log: Logger;
+  /** The event exactly as published (the schema strips unknown fields; the audit log keeps them). */
+  raw: Record<string, unknown>;
+}
+
+export type EventHandler<T extends EventType> = (tx: Tx, event: EventOf<T>, ctx: HandlerContext) => Promise<void>;
+export type HandlerMap = { [T in EventType]?: EventHandler<T> };
+
+/**
+ * A subscriber's effect for one event. It runs inside the transaction that also records
+ * processed_events(subscriber, event_id), so it happens once however often the event arrives.
+ */
+export type SubscriberHandler = (tx: Tx, event: BusEvent, ctx: HandlerContext) => Promise<void>;
+
+/** Builds a subscriber from per-type handlers; a routed type without a handler is a no-op. */
+export function fromHandlers(handlers: HandlerMap): SubscriberHandler {
+  return async (tx, event, ctx) => {
+    const handler = handlers[event.type] as EventHandler<typeof event.type> | undefined;
+    if (handler) await handler(tx, event as never, ctx);
+  };
+}

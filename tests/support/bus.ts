@@ -1,0 +1,113 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, inject } from 'vitest';
+import { createDb, type Sql } from '../../lib/db/client.js';
+import { migrate } from '../../lib/db/migrate.js';
+import { setApp, type App } from '../../lib/app.js';
+import audit from '../../api/events/audit.js';
+import gamification from '../../api/events/gamification.js';
+import narrative from '../../api/events/narrative.js';
+import admin from '../../api/events/admin.js';
+import cronRelay from '../../api/cron/relay.js';
+
+/**
+ * A database of its own for a bus test file. The outbox is a queue shared by everyone on a database:
+ * other files' apps relay pending rows too, which would take deliveries away from this file's QStash
+ * stand-in. Created on the run's server, migrated with the production runner, dropped after the file.
+ */
+export async function isolatedDatabase(): Promise<string> {
+  const base = new URL(inject('databaseUrl'));
+  const name = `dianabot_bus_${Date.now()}_${Math.floor(Math.random() * 1e9)}`;
+  const admin = createDb(base.toString(), { max: 1 });
+  await admin.unsafe(`CREATE DATABASE ${name}`);
+  await admin.end();
+  const url = new URL(base);
+  url.pathname = `/${name}`;
+  const db = createDb(url.toString(), { max: 1 });
+  await migrate(db);
+  await db.end();
+  afterAll(async () => {
+    const a = createDb(base.toString(), { max: 1 });
+    await a.unsafe(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).catch(() => {});
+    await a.end();
+  });
+  return url.toString();
+}
+
+type Handler = (req: any, res: any) => Promise<unknown>;
+
+/**
+ * Serves the real api/events/* and api/cron/relay handlers over HTTP (node:http, the raw request
+ * stream, a minimal Vercel-style res.status/send/json). The handlers use the process app (getApp):
+ * start this first (its URL is the app's PUBLIC_URL), then `useApp(app)`.
+ */
+export async function startApiServer(): Promise<{ url: string; server: http.Server; hits: Map<string, number[]> }> {
+  const routes: Record<string, Handler> = {
+    '/api/events/audit': audit,
+    '/api/events/gamification': gamification,
+    '/api/events/narrative': narrative,
+    '/api/events/admin': admin,
+    '/api/cron/relay': cronRelay as Handler,
+  };
+  const hits = new Map<string, number[]>();
+  const server = http.createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0]!;
+    const handler = routes[path];
+    const vres = Object.assign(res, {
+      status(code: number) {
+        res.statusCode = code;
+        return vres;
+      },
+      send(body: unknown) {
+        const list = hits.get(path) ?? [];
+        list.push(res.statusCode);
+        hits.set(path, list);
+        res.end(typeof body === 'string' || Buffer.isBuffer(body) ? body : JSON.stringify(body));
+        return vres;
+      },
+      json(body: unknown) {
+        res.setHeader('content-type', 'application/json');
+        return vres.send(JSON.stringify(body));
+      },
+    });
+    if (!handler) {
+      res.statusCode = 404;
+      res.end('not found');
+      return;
+    }
+    handler(req, vres).catch((err) => {
+      res.statusCode = 500;
+      res.end(String(err));
+    });
+  });
+  server.keepAliveTimeout = 30_000;
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  afterAll(
+    () =>
+      new Promise<void>((r) => {
+        server.close(() => r());
+        server.closeAllConnections();
+      }),
+  );
+  return { url, server, hits };
+}
+
+export function useApp(app: App): void {
+  setApp(app);
+}
+
+/** Polls until fn() is truthy (deliveries are asynchronous). */
+export async function eventually<T>(fn: () => Promise<T>, timeoutMs = 15_000, everyMs = 25): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v || Date.now() > deadline) return v;
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+export async function countRows(db: Sql, table: string, where = 'true'): Promise<number> {
+  const [r] = await db.unsafe<{ n: number }[]>(`SELECT count(*)::int AS n FROM ${table} WHERE ${where}`);
+  return r!.n;
+}
