@@ -71,6 +71,8 @@ export const configSchema = z
     RATE_LIMIT_CALLBACKS: int(30, 1, 10_000),
     RATE_LIMIT_WINDOW_SECONDS: int(60, 1, 86_400),
     LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
+    /** Port of `npm run dev` / `npm start` (0 = any free port). */
+    PORT: int(3000, 0, 65_535),
   })
   .transform((c) => ({ ...c, timeZone: c.BOT_TIMEZONE ?? c.TZ ?? 'America/Mexico_City' }))
   .superRefine((c, ctx) => {
@@ -129,6 +131,11 @@ export function getConfig(): Config {
     cached = parseConfig(env);
   }
   return cached;
+}
+
+/** process.env with some variables forced (`npm run dev` / `npm start` set DIANABOT_MODE). */
+export function loadConfig(forced: Record<string, string> = {}): Config {
+  return parseConfig({ ...process.env, ...forced });
 }
 
 /** For the dev server and tests, which fill in embedded defaults before the app starts. */

@@ -1,0 +1,218 @@
+import { readFile } from 'node:fs/promises';
+import type http from 'node:http';
+import path from 'node:path';
+import type { App } from '../lib/app.js';
+import { getBalance, getTransactionHistory } from '../lib/besitos/ledger.js';
+import { SOURCE_LABELS } from '../lib/bot/messages.js';
+import type { EmulatorEvent, TelegramEmulator } from './telegram-emulator.js';
+import { readRequestBody } from './vercel-adapter.js';
+
+/**
+ * The chat page's own endpoints (dev mode only, loopback only):
+ *   GET  /                              the page (dev/public)
+ *   GET  /dev/state                     bot, command menu, users
+ *   POST /dev/users {first_name, username?}   a new test user
+ *   GET  /dev/chats/:id/messages        the chat so far
+ *   POST /dev/chats/:id/messages {text}        the user types
+ *   POST /dev/chats/:id/callback {message_id, data}   the user presses an inline button
+ *   GET  /dev/users/:id/ledger          balance and ledger, read from the database
+ *   GET  /dev/files/:file_id            a document the bot sent
+ *   GET  /dev/events                    server-sent events: messages, edits, toasts, "typing…"
+ */
+const STATIC: Record<string, [file: string, type: string]> = {
+  '/': ['index.html', 'text/html; charset=utf-8'],
+  '/index.html': ['index.html', 'text/html; charset=utf-8'],
+  '/app.js': ['app.js', 'text/javascript; charset=utf-8'],
+  '/telegram-html.js': ['telegram-html.js', 'text/javascript; charset=utf-8'],
+  '/style.css': ['style.css', 'text/css; charset=utf-8'],
+  '/favicon.svg': ['favicon.svg', 'image/svg+xml'],
+};
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface DevUser {
+  id: number;
+  first_name: string;
+  username?: string;
+}
+
+export function createDevApi(deps: { app: App; emulator: TelegramEmulator; publicDir: string }) {
+  const { app, emulator, publicDir } = deps;
+  const streams = new Set<http.ServerResponse>();
+  const onEvent = (event: EmulatorEvent) => {
+    const data = `data: ${JSON.stringify(event)}\n\n`;
+    for (const res of streams) res.write(data);
+  };
+  emulator.events.on('event', onEvent);
+  const heartbeat = setInterval(() => {
+    for (const res of streams) res.write(': ping\n\n');
+  }, 15_000);
+  heartbeat.unref();
+
+  const json = (res: http.ServerResponse, status: number, body: unknown) => {
+    res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
+    res.end(JSON.stringify(body));
+  };
+
+  async function bodyOf(req: http.IncomingMessage): Promise<Record<string, unknown>> {
+    const raw = await readRequestBody(req, 64 * 1024);
+    try {
+      const v = raw.length ? JSON.parse(raw.toString()) : {};
+      if (typeof v !== 'object' || v === null) throw new Error();
+      return v;
+    } catch {
+      throw new HttpError(400, 'invalid JSON body');
+    }
+  }
+
+  function userId(raw: string): number {
+    const id = Number(raw);
+    if (!Number.isSafeInteger(id) || !emulator.users.has(id)) throw new HttpError(404, 'unknown user');
+    return id;
+  }
+
+  function users(): DevUser[] {
+    return [...emulator.users.values()].map((u) => ({ id: u.id, first_name: u.first_name, ...(u.username ? { username: u.username } : {}) }));
+  }
+
+  async function ledger(telegramId: number) {
+    const [user] = await app.db<{ id: number; status: string; created_at: Date }[]>`
+      SELECT id, status, created_at FROM users WHERE telegram_id = ${telegramId}`;
+    if (!user) return { registered: false, besitos: 0, lifetime: 0, entries: [] };
+    const balance = await getBalance(app.db, user.id).catch(() => ({ besitos: 0, lifetimeBesitos: 0 }));
+    const page = await getTransactionHistory(app.db, user.id, { limit: 100 });
+    return {
+      registered: true,
+      userId: user.id,
+      status: user.status,
+      besitos: balance.besitos,
+      lifetime: balance.lifetimeBesitos,
+      entries: page.entries.map((e) => ({
+        id: e.id,
+        amount: e.amount,
+        type: e.type,
+        source: e.source,
+        label: SOURCE_LABELS[e.source] ?? e.source,
+        description: e.description,
+        balanceAfter: e.balanceAfter,
+        createdAt: e.createdAt.toISOString(),
+      })),
+      more: page.nextCursor !== null,
+    };
+  }
+
+  async function route(req: http.IncomingMessage, res: http.ServerResponse, pathname: string): Promise<void> {
+    const method = req.method ?? 'GET';
+    let m: RegExpExecArray | null;
+    if (method === 'GET' && pathname in STATIC) {
+      const [file, type] = STATIC[pathname]!;
+      const body = await readFile(path.join(publicDir, file)).catch(() => null);
+      if (!body) throw new HttpError(404, 'not found');
+      res.writeHead(200, { 'content-type': type, 'cache-control': 'no-cache' });
+      res.end(body);
+      return;
+    }
+    if (method === 'GET' && pathname === '/dev/state') {
+      return json(res, 200, { bot: emulator.bot, commands: emulator.commandMenu(), users: users() });
+    }
+    if (method === 'POST' && pathname === '/dev/users') {
+      const body = await bodyOf(req);
+      const firstName = String(body.first_name ?? '').trim().slice(0, 64);
+      if (!firstName) throw new HttpError(400, 'first_name is required');
+      const username = String(body.username ?? '').trim().replace(/^@/, '');
+      if (username && !/^[A-Za-z][A-Za-z0-9_]{4,31}$/.test(username)) throw new HttpError(400, 'username: 5-32 letters, digits or _');
+      let id: number;
+      do id = 100_000_000 + Math.floor(Math.random() * 900_000_000);
+      while (emulator.users.has(id));
+      const user = emulator.addUser({ id, first_name: firstName, ...(username ? { username } : {}) });
+      return json(res, 201, user);
+    }
+    if (method === 'GET' && pathname === '/dev/events') {
+      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' });
+      res.write('retry: 1000\n\n');
+      streams.add(res);
+      req.on('close', () => streams.delete(res));
+      return;
+    }
+    if ((m = /^\/dev\/chats\/(-?\d+)\/messages$/.exec(pathname))) {
+      const id = userId(m[1]!);
+      if (method === 'GET') return json(res, 200, emulator.messages(id));
+      if (method === 'POST') {
+        const body = await bodyOf(req);
+        const text = String(body.text ?? '');
+        if (!text.trim()) throw new HttpError(400, 'text is required');
+        if (text.length > 4096) throw new HttpError(400, 'text is longer than 4096 characters');
+        const r = await emulator.sendText(id, text);
+        return json(res, 200, { update_id: r.update_id, message_id: r.message.message_id, delivery: r.delivery });
+      }
+    }
+    if (method === 'POST' && (m = /^\/dev\/chats\/(-?\d+)\/callback$/.exec(pathname))) {
+      const id = userId(m[1]!);
+      const body = await bodyOf(req);
+      try {
+        const r = await emulator.pressButton(id, Number(body.message_id), String(body.data ?? ''));
+        return json(res, 200, r);
+      } catch (err) {
+        throw new HttpError(400, (err as Error).message);
+      }
+    }
+    if (method === 'GET' && (m = /^\/dev\/users\/(\d+)\/ledger$/.exec(pathname))) {
+      return json(res, 200, await ledger(Number(m[1])));
+    }
+    if (method === 'GET' && (m = /^\/dev\/files\/([\w-]+)$/.exec(pathname))) {
+      const file = emulator.file(m[1]!);
+      if (!file?.bytes) throw new HttpError(404, 'no such file');
+      res.writeHead(200, {
+        'content-type': file.mime_type ?? 'application/octet-stream',
+        'content-disposition': `attachment; filename="${(file.file_name ?? 'file').replace(/["\\\r\n]/g, '_')}"`,
+      });
+      res.end(file.bytes);
+      return;
+    }
+    throw new HttpError(404, 'not found');
+  }
+
+  return {
+    /** Known test users come back after a restart: the database remembers everyone who wrote. */
+    async loadKnownUsers(): Promise<void> {
+      const rows = await app.db<{ telegram_id: number; first_name: string | null; username: string | null }[]>`
+        SELECT telegram_id, first_name, username FROM users
+         WHERE telegram_id IS NOT NULL AND deleted_at IS NULL
+         ORDER BY created_at LIMIT 500`;
+      for (const r of rows) {
+        emulator.users.set(Number(r.telegram_id), {
+          id: Number(r.telegram_id),
+          is_bot: false,
+          first_name: r.first_name ?? `Usuario ${r.telegram_id}`,
+          language_code: 'es',
+          ...(r.username ? { username: r.username } : {}),
+        });
+      }
+    },
+    handle(req: http.IncomingMessage, res: http.ServerResponse, pathname: string): boolean {
+      if (!(pathname in STATIC) && !pathname.startsWith('/dev/')) return false;
+      route(req, res, pathname).catch((err) => {
+        if (res.headersSent) return void res.end();
+        if (err instanceof HttpError) json(res, err.status, { error: err.message });
+        else {
+          app.log.error({ msg: 'dev api failed', path: pathname, error: String((err as Error)?.stack ?? err) });
+          json(res, 500, { error: String((err as Error)?.message ?? err) });
+        }
+      });
+      return true;
+    },
+    async close(): Promise<void> {
+      emulator.events.off('event', onEvent);
+      clearInterval(heartbeat);
+      for (const res of streams) res.end();
+      streams.clear();
+    },
+  };
+}

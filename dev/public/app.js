@@ -1,0 +1,442 @@
+// The local chat page: test users talk to the bot through the Telegram emulator of `npm run dev`.
+// No framework and no build step. Everything from the bot is drawn with createElement/textContent
+// (never innerHTML), so a message can only show Telegram's formatting, not run code.
+import { parseTelegramHtml, safeHref, unescapeMarkdownV2 } from './telegram-html.js';
+
+const $ = (id) => document.getElementById(id);
+const el = (tag, props = {}, ...children) => {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(props)) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k === 'class') node.className = v;
+    else if (k === 'text') node.textContent = v;
+    else if (k.startsWith('on')) node.addEventListener(k.slice(2), v);
+    else if (k === 'dataset') Object.assign(node.dataset, v);
+    else node.setAttribute(k, v === true ? '' : v);
+  }
+  for (const c of children.flat()) if (c !== null && c !== undefined && c !== false) node.append(c);
+  return node;
+};
+
+const state = {
+  bot: null,
+  commands: [],
+  users: [],
+  current: null,
+  messages: new Map(), // message_id -> message, for the current chat
+  unread: new Map(),
+  typingTimer: null,
+  ledgerTimer: null,
+};
+
+const COLORS = ['#e8590c', '#2f9e44', '#1c7ed6', '#ae3ec9', '#f08c00', '#0c8599', '#d6336c', '#5c7cfa'];
+const colorFor = (id) => COLORS[Math.abs(Number(id)) % COLORS.length];
+const initial = (name) => (name || '?').trim().charAt(0).toUpperCase() || '?';
+const timeOf = (unix) => new Date(unix * 1000).toLocaleTimeString('es-MX', { hour: '2-digit', minute: '2-digit' });
+const fmtBesitos = (n) => `${Number(n).toLocaleString('es-MX')} ${Math.abs(n) === 1 ? 'besito' : 'besitos'}`;
+
+async function api(path, body) {
+  const res = await fetch(path, body === undefined ? {} : { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const data = await res.json().catch(() => ({}));
+  if (!res.ok) throw new Error(data.error || `HTTP ${res.status}`);
+  return data;
+}
+
+// ─── rendering Telegram formatting ──────────────────────────────────────────────
+
+/** Text with /commands made clickable, as Telegram clients do. */
+function textWithCommands(text) {
+  const frag = document.createDocumentFragment();
+  const re = /(^|[\s(])(\/[A-Za-z0-9_]{1,32})(?![\w/])/g;
+  let last = 0;
+  let m;
+  while ((m = re.exec(text))) {
+    const start = m.index + m[1].length;
+    frag.append(text.slice(last, start));
+    const cmd = m[2];
+    frag.append(el('span', { class: 'cmd', role: 'button', tabindex: '0', onclick: () => sendText(cmd) }, cmd));
+    last = start + cmd.length;
+  }
+  frag.append(text.slice(last));
+  return frag;
+}
+
+function renderNodes(nodes) {
+  const frag = document.createDocumentFragment();
+  for (const n of nodes) {
+    if (n.type === 'text') {
+      frag.append(textWithCommands(n.text));
+      continue;
+    }
+    const kids = renderNodes(n.children);
+    switch (n.tag) {
+      case 'b': frag.append(el('strong', {}, kids)); break;
+      case 'i': frag.append(el('em', {}, kids)); break;
+      case 'u': frag.append(el('u', {}, kids)); break;
+      case 's': frag.append(el('s', {}, kids)); break;
+      case 'code': frag.append(el('code', {}, kids)); break;
+      case 'pre': frag.append(el('pre', {}, kids)); break;
+      case 'blockquote': frag.append(el('blockquote', {}, kids)); break;
+      case 'spoiler': {
+        const s = el('span', { class: 'spoiler', title: 'Spoiler: clic para ver' }, kids);
+        s.addEventListener('click', () => s.classList.add('revealed'));
+        frag.append(s);
+        break;
+      }
+      case 'a': {
+        const href = safeHref(n.attrs.href);
+        frag.append(href ? el('a', { href, target: '_blank', rel: 'noopener noreferrer' }, kids) : el('span', {}, kids));
+        break;
+      }
+      default: frag.append(el('span', {}, kids));
+    }
+  }
+  return frag;
+}
+
+function renderRich(text, parseMode) {
+  if (parseMode === 'HTML') return renderNodes(parseTelegramHtml(text).nodes);
+  if (parseMode === 'MarkdownV2' || parseMode === 'Markdown') return textWithCommands(unescapeMarkdownV2(text));
+  return textWithCommands(text);
+}
+
+function renderKeyboard(m) {
+  const rows = m.reply_markup && Array.isArray(m.reply_markup.inline_keyboard) ? m.reply_markup.inline_keyboard : null;
+  if (!rows || rows.length === 0) return null;
+  return el(
+    'div',
+    { class: 'keyboard' },
+    rows.map((row) =>
+      el(
+        'div',
+        { class: 'kb-row' },
+        row.map((b) => {
+          if (b.callback_data !== undefined) {
+            const btn = el('button', { type: 'button', class: 'kb-btn', dataset: { data: b.callback_data } }, b.text);
+            btn.addEventListener('click', () => press(m.message_id, b.callback_data, btn));
+            return btn;
+          }
+          if (b.url) {
+            const href = safeHref(b.url);
+            return el('button', { type: 'button', class: 'kb-btn', title: b.url, onclick: () => href && window.open(href, '_blank', 'noopener') }, `${b.text} ↗`);
+          }
+          return el('button', { type: 'button', class: 'kb-btn', disabled: true, title: 'Tipo de botón no emulado' }, b.text);
+        }),
+      ),
+    ),
+  );
+}
+
+function renderFile(m) {
+  const d = m.document;
+  if (!d) return null;
+  const size = d.file_size ? `${(d.file_size / 1024).toFixed(d.file_size < 10240 ? 1 : 0)} KB` : '';
+  const kind = m.media ? m.media.kind : 'document';
+  const icon = { photo: '🖼', video: '🎬', audio: '🎵', voice: '🎤', animation: '🎞', sticker: '🏷' }[kind] || '📄';
+  return el(
+    'div',
+    { class: 'file' },
+    el('div', { class: 'file-icon', 'aria-hidden': 'true' }, icon),
+    el(
+      'div',
+      {},
+      d.file_size ? el('a', { href: `/dev/files/${encodeURIComponent(d.file_id)}`, download: d.file_name || 'archivo' }, d.file_name || 'archivo') : el('strong', {}, d.file_name || kind),
+      el('div', { class: 'file-size' }, [kind, size, d.mime_type].filter(Boolean).join(' · ')),
+    ),
+  );
+}
+
+function renderMessage(m) {
+  const bubble = el('div', { class: 'bubble' });
+  const file = renderFile(m);
+  if (file) bubble.append(file);
+  if (m.text !== undefined) bubble.append(renderRich(m.text, m.parse_mode));
+  if (m.caption !== undefined) bubble.append(renderRich(m.caption, m.parse_mode));
+  if (m.media && !m.document) bubble.append(el('div', { class: 'muted' }, `[${m.media.kind}]\n${m.media.summary}`));
+  bubble.append(el('div', { class: 'meta' }, `${m.edit_date ? 'editado · ' : ''}${timeOf(m.edit_date || m.date)}`));
+  return el('div', { class: `msg ${m.from}`, dataset: { id: String(m.message_id) }, 'data-testid': m.from === 'bot' ? 'bot-message' : 'user-message' }, bubble, renderKeyboard(m));
+}
+
+function nearBottom(box) {
+  return box.scrollHeight - box.scrollTop - box.clientHeight < 120;
+}
+
+function upsertMessage(m) {
+  const box = $('messages');
+  const stick = nearBottom(box) || m.from === 'user';
+  const existing = box.querySelector(`.msg[data-id="${m.message_id}"]`);
+  state.messages.set(m.message_id, m);
+  if (m.deleted) {
+    existing?.remove();
+    return;
+  }
+  const node = renderMessage(m);
+  if (existing) existing.replaceWith(node);
+  else {
+    $('empty')?.remove();
+    const later = [...box.querySelectorAll('.msg')].find((n) => Number(n.dataset.id) > m.message_id);
+    if (later) box.insertBefore(node, later);
+    else box.append(node);
+  }
+  if (stick) box.scrollTop = box.scrollHeight;
+}
+
+function notice(text, kind = '') {
+  const box = $('messages');
+  $('empty')?.remove();
+  box.append(el('div', { class: `notice ${kind}`, 'data-testid': 'notice' }, text));
+  box.scrollTop = box.scrollHeight;
+}
+
+function toast(text, alert) {
+  if (alert) {
+    $('alert-text').textContent = text;
+    $('alert').hidden = false;
+    $('alert-ok').focus();
+    return;
+  }
+  const t = $('toast');
+  t.textContent = text;
+  t.hidden = false;
+  clearTimeout(toast.timer);
+  toast.timer = setTimeout(() => (t.hidden = true), 3500);
+}
+
+// ─── users ──────────────────────────────────────────────────────────────────────
+
+function renderUsers() {
+  const list = $('users');
+  list.replaceChildren(
+    ...state.users.map((u) => {
+      const unread = state.unread.get(u.id) || 0;
+      return el(
+        'li',
+        {},
+        el(
+          'button',
+          { type: 'button', class: 'user', 'aria-current': String(u.id === state.current), dataset: { userId: String(u.id) }, onclick: () => selectUser(u.id) },
+          el('div', { class: 'avatar', style: `background:${colorFor(u.id)}` }, initial(u.first_name)),
+          el('div', { class: 'user-text' }, el('div', { class: 'user-name' }, u.first_name), el('div', { class: 'user-meta' }, `${u.username ? `@${u.username} · ` : ''}id ${u.id}`)),
+          unread ? el('span', { class: 'badge' }, String(unread)) : null,
+        ),
+      );
+    }),
+  );
+  if (state.users.length === 0) list.append(el('li', { class: 'muted', style: 'padding:6px 12px;font-size:13.5px' }, 'Aún no hay usuarios.'));
+}
+
+async function selectUser(id) {
+  state.current = id;
+  state.unread.delete(id);
+  localStorage.setItem('dianabot.dev.user', String(id));
+  history.replaceState(null, '', `#user=${id}`);
+  const u = state.users.find((x) => x.id === id);
+  $('chat-avatar').textContent = initial(u?.first_name);
+  $('chat-avatar').style.background = colorFor(id);
+  $('chat-name').textContent = u ? u.first_name : String(id);
+  setSubtitle();
+  for (const b of ['composer-input', 'send', 'menu-btn']) $(b).disabled = false;
+  renderUsers();
+  const box = $('messages');
+  box.replaceChildren();
+  state.messages.clear();
+  const messages = await api(`/dev/chats/${id}/messages`);
+  if (state.current !== id) return;
+  if (messages.length === 0) {
+    box.append(el('div', { class: 'empty', id: 'empty' }, el('div', { class: 'empty-icon' }, '👋'), el('p', {}, 'Chat nuevo. Empieza con '), el('p', {}, el('span', { class: 'cmd', onclick: () => sendText('/start') }, '/start'))));
+  }
+  for (const m of messages) upsertMessage(m);
+  box.scrollTop = box.scrollHeight;
+  refreshLedger();
+  $('composer-input').focus();
+}
+
+function setSubtitle(typing = false) {
+  const u = state.users.find((x) => x.id === state.current);
+  const sub = $('chat-sub');
+  sub.classList.toggle('typing', typing);
+  sub.textContent = typing ? `${state.bot?.first_name ?? 'el bot'} está escribiendo…` : `chat privado con @${state.bot?.username ?? 'bot'} · ${u?.username ? `@${u.username} · ` : ''}id ${state.current}`;
+}
+
+// ─── wallet ─────────────────────────────────────────────────────────────────────
+
+function refreshLedger() {
+  clearTimeout(state.ledgerTimer);
+  state.ledgerTimer = setTimeout(loadLedger, 150);
+}
+
+async function loadLedger() {
+  const id = state.current;
+  if (!id) return;
+  const data = await api(`/dev/users/${id}/ledger`).catch(() => null);
+  if (!data || state.current !== id) return;
+  $('balance').textContent = data.registered ? fmtBesitos(data.besitos) : '—';
+  $('balance-sub').textContent = data.registered ? `Ganados en total: ${fmtBesitos(data.lifetime)}` : 'Aún no habla con el bot';
+  $('ledger-count').textContent = data.entries.length ? `(${data.entries.length}${data.more ? '+' : ''})` : '';
+  const list = $('ledger');
+  if (!data.entries.length) {
+    list.replaceChildren(el('li', { class: 'l-empty' }, data.registered ? 'Sin movimientos todavía. Prueba /daily.' : 'Escribe /start para registrarte.'));
+    return;
+  }
+  const fmt = new Intl.DateTimeFormat('es-MX', { day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit' });
+  list.replaceChildren(
+    ...data.entries.map((e) =>
+      el(
+        'li',
+        { 'data-testid': 'ledger-entry', title: `${e.type} · ${e.source}${e.description ? ` · ${e.description}` : ''} · #${e.id}` },
+        el('span', { class: 'l-label' }, e.type === 'reversal' ? `Anulación · ${e.label}` : e.label),
+        el('span', { class: `l-amount ${e.amount > 0 ? 'plus' : 'minus'}` }, `${e.amount > 0 ? '+' : '−'}${Math.abs(e.amount)}`),
+        el('span', { class: 'l-date' }, fmt.format(new Date(e.createdAt))),
+        el('span', { class: 'l-after' }, `saldo ${e.balanceAfter}`),
+      ),
+    ),
+  );
+}
+
+// ─── sending ────────────────────────────────────────────────────────────────────
+
+async function sendText(text) {
+  if (!state.current || !text.trim()) return;
+  hideMenu();
+  try {
+    const r = await api(`/dev/chats/${state.current}/messages`, { text });
+    if (r.delivery.status >= 400 || r.delivery.status === 0) notice(`El webhook respondió ${r.delivery.status || 'sin conexión'}: ${r.delivery.body}`, 'error');
+  } catch (err) {
+    notice(`No se pudo enviar: ${err.message}`, 'error');
+  }
+}
+
+async function press(messageId, data, btn) {
+  btn.classList.add('loading');
+  try {
+    const r = await api(`/dev/chats/${state.current}/callback`, { message_id: messageId, data });
+    if (r.delivery.status >= 400 || r.delivery.status === 0) notice(`El webhook respondió ${r.delivery.status || 'sin conexión'}: ${r.delivery.body}`, 'error');
+  } catch (err) {
+    notice(`Botón: ${err.message}`, 'error');
+  } finally {
+    btn.classList.remove('loading');
+  }
+}
+
+// ─── command menu ───────────────────────────────────────────────────────────────
+
+function showMenu(filter = '') {
+  const menu = $('command-menu');
+  const items = state.commands.filter((c) => `/${c.command}`.startsWith(filter || '/'));
+  if (!items.length) return hideMenu();
+  menu.replaceChildren(
+    ...items.map((c) =>
+      el('button', { type: 'button', onclick: () => { $('composer-input').value = ''; sendText(`/${c.command}`); } }, el('span', { class: 'c' }, `/${c.command}`), el('span', { class: 'd' }, c.description)),
+    ),
+  );
+  menu.hidden = false;
+}
+function hideMenu() {
+  $('command-menu').hidden = true;
+}
+
+// ─── live events ────────────────────────────────────────────────────────────────
+
+function onEvent(ev) {
+  const mine = ev.chat_id === state.current;
+  switch (ev.type) {
+    case 'message':
+      if (mine) {
+        upsertMessage(ev.message);
+        if (ev.message.from === 'bot') {
+          clearTimeout(state.typingTimer);
+          setSubtitle(false);
+        }
+        refreshLedger();
+      } else if (ev.message.from === 'bot' && !ev.message.edit_date && state.users.some((u) => u.id === ev.chat_id)) {
+        state.unread.set(ev.chat_id, (state.unread.get(ev.chat_id) || 0) + 1);
+        renderUsers();
+      }
+      break;
+    case 'action':
+      if (mine) {
+        setSubtitle(true);
+        clearTimeout(state.typingTimer);
+        state.typingTimer = setTimeout(() => setSubtitle(false), 5000);
+      }
+      break;
+    case 'toast':
+      if (mine) toast(ev.text, ev.show_alert);
+      break;
+    case 'callback':
+      if (mine && !ev.answered) notice('El bot no respondió al botón (answerCallbackQuery) en 15 s: en Telegram el botón se quedaría cargando.');
+      break;
+    case 'rejected':
+      if (mine || ev.chat_id === null) notice(`Telegram rechazaría ${ev.method}: ${ev.description}`, 'error');
+      break;
+    case 'delivery':
+      if (mine && ev.status >= 500) notice(`El webhook respondió ${ev.status} a la actualización ${ev.update_id}: Telegram la reintentará.`);
+      break;
+    case 'users':
+      loadState();
+      break;
+  }
+}
+
+function connect() {
+  const source = new EventSource('/dev/events');
+  source.onmessage = (e) => onEvent(JSON.parse(e.data));
+  let opened = false;
+  source.onopen = () => {
+    // After a reconnection, catch up on anything missed meanwhile.
+    if (opened && state.current) selectUser(state.current);
+    opened = true;
+  };
+}
+
+async function loadState() {
+  const s = await api('/dev/state');
+  state.bot = s.bot;
+  state.commands = s.commands;
+  state.users = s.users;
+  $('bot-line').textContent = `@${s.bot.username} · emulador de Telegram`;
+  renderUsers();
+  return s;
+}
+
+// ─── start ──────────────────────────────────────────────────────────────────────
+
+$('composer').addEventListener('submit', (e) => {
+  e.preventDefault();
+  const input = $('composer-input');
+  const text = input.value;
+  input.value = '';
+  sendText(text);
+});
+$('composer-input').addEventListener('input', (e) => {
+  const v = e.target.value;
+  if (v.startsWith('/') && !v.includes(' ')) showMenu(v);
+  else hideMenu();
+});
+$('composer-input').addEventListener('keydown', (e) => {
+  if (e.key === 'Escape') hideMenu();
+});
+$('menu-btn').addEventListener('click', () => ($('command-menu').hidden ? showMenu() : hideMenu()));
+document.addEventListener('click', (e) => {
+  if (!e.target.closest('#command-menu') && !e.target.closest('#menu-btn')) hideMenu();
+});
+$('alert-ok').addEventListener('click', () => ($('alert').hidden = true));
+$('new-user').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  $('new-user-error').textContent = '';
+  try {
+    const u = await api('/dev/users', { first_name: $('new-name').value, username: $('new-username').value });
+    $('new-name').value = '';
+    $('new-username').value = '';
+    await loadState();
+    await selectUser(u.id);
+  } catch (err) {
+    $('new-user-error').textContent = err.message;
+  }
+});
+
+const s = await loadState();
+const wanted = Number((location.hash.match(/user=(\d+)/) || [])[1] || localStorage.getItem('dianabot.dev.user'));
+const first = s.users.find((u) => u.id === wanted) ?? s.users[s.users.length - 1];
+connect();
+if (first) await selectUser(first.id);

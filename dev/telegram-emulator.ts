@@ -1,0 +1,675 @@
+import { EventEmitter } from 'node:events';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { randomBytes } from 'node:crypto';
+import { parseTelegramHtml, plainText } from './public/telegram-html.js';
+
+/**
+ * A local Telegram: the Bot API endpoints the bot calls (/bot<token>/<method>), answered like
+ * Telegram answers them (same result shapes, same "Bad Request: …" refusals for bad HTML, unchanged
+ * edits, too-long texts), plus the user side: people typing and pressing buttons, delivered to the
+ * bot as real Update JSON — POSTed to the webhook with the secret header when one is set
+ * (setWebhook), or queued for getUpdates otherwise (long polling).
+ * Everything is recorded per chat and announced on `events` for the chat page.
+ */
+
+export interface EmulatorUser {
+  id: number;
+  is_bot: false;
+  first_name: string;
+  last_name?: string;
+  username?: string;
+  language_code?: string;
+}
+
+export interface StoredFile {
+  file_id: string;
+  file_unique_id: string;
+  file_name?: string;
+  mime_type?: string;
+  file_size: number;
+  bytes?: Buffer;
+}
+
+export interface EmulatedMessage {
+  message_id: number;
+  chat_id: number | string;
+  from: 'user' | 'bot';
+  /** The Bot API method that produced a bot message (sendMessage, sendDocument …). */
+  method?: string;
+  date: number;
+  text?: string;
+  caption?: string;
+  parse_mode?: string;
+  reply_markup?: InlineKeyboardMarkup | Record<string, unknown>;
+  document?: Omit<StoredFile, 'bytes'>;
+  /** For media the emulator does not draw (photo, video …): what was sent. */
+  media?: { kind: string; summary: string };
+  edit_date?: number;
+  deleted?: boolean;
+}
+
+export interface InlineKeyboardButton {
+  text: string;
+  callback_data?: string;
+  url?: string;
+  [key: string]: unknown;
+}
+export interface InlineKeyboardMarkup {
+  inline_keyboard: InlineKeyboardButton[][];
+}
+
+export type EmulatorEvent =
+  | { type: 'message'; chat_id: number | string; message: EmulatedMessage }
+  | { type: 'toast'; chat_id: number | string; text: string; show_alert: boolean }
+  | { type: 'action'; chat_id: number | string; action: string }
+  | { type: 'callback'; chat_id: number | string; callback_query_id: string; message_id: number; answered: boolean }
+  | { type: 'rejected'; chat_id: number | string | null; method: string; description: string }
+  | { type: 'delivery'; chat_id: number | string | null; update_id: number; status: number; body: string }
+  | { type: 'users' };
+
+export interface RecordedCall {
+  method: string;
+  payload: Record<string, any>;
+  ok: boolean;
+  at: number;
+}
+
+export interface EmulatorOptions {
+  token: string;
+  bot?: { id?: number; first_name?: string; username?: string };
+  /** 5xx answers from the webhook are retried this many times (Telegram keeps retrying for longer). */
+  webhookRetries?: number;
+  retryDelayMs?: number;
+}
+
+class BotApiError extends Error {
+  constructor(
+    readonly code: number,
+    readonly description: string,
+    readonly parameters?: Record<string, unknown>,
+  ) {
+    super(description);
+  }
+}
+const badRequest = (what: string) => new BotApiError(400, `Bad Request: ${what}`);
+
+const MEDIA_METHODS: Record<string, string> = {
+  sendDocument: 'document',
+  sendPhoto: 'photo',
+  sendVideo: 'video',
+  sendAudio: 'audio',
+  sendVoice: 'voice',
+  sendAnimation: 'animation',
+  sendVideoNote: 'video_note',
+  sendSticker: 'sticker',
+};
+const JSON_FIELDS = ['reply_markup', 'entities', 'caption_entities', 'link_preview_options', 'reply_parameters', 'media', 'commands', 'scope', 'allowed_updates', 'prices'];
+
+export class TelegramEmulator {
+  readonly events = new EventEmitter();
+  readonly calls: RecordedCall[] = [];
+  readonly users = new Map<number, EmulatorUser>();
+  readonly bot: { id: number; is_bot: true; first_name: string; username: string };
+  private readonly chats = new Map<string, { nextId: number; messages: EmulatedMessage[] }>();
+  private readonly files = new Map<string, StoredFile>();
+  private readonly pendingCallbacks = new Map<string, { chat_id: number; message_id: number; timer: NodeJS.Timeout }>();
+  private readonly queue: Record<string, unknown>[] = [];
+  private readonly waiters = new Set<() => void>();
+  private readonly warned = new Set<string>();
+  private webhook: { url: string; secret_token?: string; allowed_updates?: string[] } | null = null;
+  private commands: { command: string; description: string }[] = [];
+  private nextUpdateId = Date.now(); // grows across restarts, so a persistent inbox never sees an id twice
+  private server: http.Server | undefined;
+  url = '';
+
+  constructor(readonly options: EmulatorOptions) {
+    this.events.setMaxListeners(100);
+    const id = options.bot?.id ?? Number(options.token.split(':')[0]);
+    this.bot = {
+      id,
+      is_bot: true,
+      first_name: options.bot?.first_name ?? 'DianaBot',
+      username: options.bot?.username ?? 'DianaDevBot',
+    };
+  }
+
+  /** Standalone mode: its own HTTP server (the dev server mounts `handle` on its own instead). */
+  async listen(port = 0): Promise<this> {
+    this.server = http.createServer((req, res) => {
+      if (!this.handle(req, res)) {
+        res.writeHead(404, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ ok: false, error_code: 404, description: 'Not Found' }));
+      }
+    });
+    await new Promise<void>((resolve) => this.server!.listen(port, '127.0.0.1', resolve));
+    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    return this;
+  }
+
+  async close(): Promise<void> {
+    for (const w of this.waiters) w();
+    for (const p of this.pendingCallbacks.values()) clearTimeout(p.timer);
+    if (!this.server) return;
+    this.server.closeAllConnections();
+    await new Promise<void>((r) => this.server!.close(() => r()));
+  }
+
+  // ─── Bot side: the Bot API ────────────────────────────────────────────────────────────────
+
+  /** Handles /bot<token>/<method>; returns false for any other path. */
+  handle(req: http.IncomingMessage, res: http.ServerResponse): boolean {
+    const match = /^\/bot([^/]+)\/([A-Za-z]+)\/?(?:\?.*)?$/.exec(req.url ?? '');
+    if (!match) return false;
+    const [, token, method] = match as unknown as [string, string, string];
+    const reply = (status: number, body: unknown) => {
+      if (res.headersSent) return;
+      res.writeHead(status, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(body));
+    };
+    (async () => {
+      if (token !== this.options.token) throw new BotApiError(401, 'Unauthorized');
+      const payload = await readPayload(req);
+      try {
+        const result = await this.call(method, payload);
+        this.calls.push({ method, payload: stripBytes(payload), ok: true, at: Date.now() });
+        reply(200, { ok: true, result });
+      } catch (err) {
+        this.calls.push({ method, payload: stripBytes(payload), ok: false, at: Date.now() });
+        if (err instanceof BotApiError && err.code === 400) {
+          this.emit({ type: 'rejected', chat_id: (payload.chat_id as number) ?? null, method, description: err.description });
+        }
+        throw err;
+      }
+    })().catch((err) => {
+      if (err instanceof BotApiError) {
+        return reply(err.code, { ok: false, error_code: err.code, description: err.description, ...(err.parameters ? { parameters: err.parameters } : {}) });
+      }
+      reply(500, { ok: false, error_code: 500, description: `Internal Server Error: ${(err as Error).message}` });
+    });
+    return true;
+  }
+
+  callsOf(method: string): RecordedCall[] {
+    return this.calls.filter((c) => c.method === method && c.ok);
+  }
+
+  private async call(method: string, p: Record<string, any>): Promise<unknown> {
+    switch (method) {
+      case 'getMe':
+        return { ...this.bot, can_join_groups: true, can_read_all_group_messages: false, supports_inline_queries: false };
+      case 'logOut':
+      case 'close':
+        return true;
+      case 'getUpdates':
+        return this.getUpdates(p);
+      case 'setWebhook': {
+        if (!p.url) return this.deleteWebhook(p);
+        if (p.secret_token !== undefined && !/^[A-Za-z0-9_-]{1,256}$/.test(String(p.secret_token))) {
+          throw badRequest('secret token contains unallowed characters');
+        }
+        this.webhook = { url: String(p.url), secret_token: p.secret_token, allowed_updates: p.allowed_updates };
+        if (p.drop_pending_updates) this.queue.length = 0;
+        return true;
+      }
+      case 'deleteWebhook':
+        return this.deleteWebhook(p);
+      case 'getWebhookInfo':
+        return {
+          url: this.webhook?.url ?? '',
+          has_custom_certificate: false,
+          pending_update_count: this.queue.length,
+          ...(this.webhook?.allowed_updates ? { allowed_updates: this.webhook.allowed_updates } : {}),
+        };
+      case 'setMyCommands':
+        if (!Array.isArray(p.commands)) throw badRequest('parameter "commands" is required');
+        if (!p.scope && !p.language_code) this.commands = p.commands.map((c: any) => ({ command: String(c.command), description: String(c.description) }));
+        return true;
+      case 'getMyCommands':
+        return this.commands;
+      case 'deleteMyCommands':
+        if (!p.scope && !p.language_code) this.commands = [];
+        return true;
+      case 'sendMessage':
+        return this.botMessage(method, p, { text: this.checkText(p.text, p.parse_mode, 4096, 'message') });
+      case 'editMessageText':
+        return this.editMessage(p, (m) => {
+          const text = this.checkText(p.text, p.parse_mode, 4096, 'message');
+          if (m.text === undefined) throw badRequest('there is no text in the message to edit');
+          const same = m.text === text && (m.parse_mode ?? null) === (p.parse_mode ?? null) && sameMarkup(m.reply_markup, p.reply_markup);
+          if (same) throw badRequest('message is not modified: specified new message content and reply markup are exactly the same as a current content and reply markup of the message');
+          m.text = text;
+          m.parse_mode = p.parse_mode;
+          m.reply_markup = p.reply_markup;
+        });
+      case 'editMessageCaption':
+        return this.editMessage(p, (m) => {
+          const caption = p.caption === undefined ? undefined : this.checkText(p.caption, p.parse_mode, 1024, 'caption');
+          m.caption = caption;
+          m.parse_mode = p.parse_mode;
+          m.reply_markup = p.reply_markup;
+        });
+      case 'editMessageReplyMarkup':
+        return this.editMessage(p, (m) => {
+          if (sameMarkup(m.reply_markup, p.reply_markup)) {
+            throw badRequest('message is not modified: specified new message content and reply markup are exactly the same as a current content and reply markup of the message');
+          }
+          m.reply_markup = p.reply_markup;
+        });
+      case 'deleteMessage': {
+        const m = this.findMessage(p.chat_id, Number(p.message_id));
+        if (!m || m.deleted) throw badRequest('message to delete not found');
+        m.deleted = true;
+        this.emit({ type: 'message', chat_id: m.chat_id, message: m });
+        return true;
+      }
+      case 'deleteMessages':
+        for (const id of (p.message_ids as number[]) ?? []) {
+          const m = this.findMessage(p.chat_id, Number(id));
+          if (m && !m.deleted) {
+            m.deleted = true;
+            this.emit({ type: 'message', chat_id: m.chat_id, message: m });
+          }
+        }
+        return true;
+      case 'answerCallbackQuery': {
+        const pending = this.pendingCallbacks.get(String(p.callback_query_id));
+        if (!pending) throw badRequest('query is too old and response timeout expired or query ID is invalid');
+        clearTimeout(pending.timer);
+        this.pendingCallbacks.delete(String(p.callback_query_id));
+        this.emit({ type: 'callback', chat_id: pending.chat_id, callback_query_id: String(p.callback_query_id), message_id: pending.message_id, answered: true });
+        if (p.text) this.emit({ type: 'toast', chat_id: pending.chat_id, text: String(p.text), show_alert: Boolean(p.show_alert) });
+        return true;
+      }
+      case 'sendChatAction':
+        this.emit({ type: 'action', chat_id: normalizeChatId(p.chat_id), action: String(p.action ?? 'typing') });
+        return true;
+      default:
+        if (method in MEDIA_METHODS) return this.mediaMessage(method, p);
+        if (method.startsWith('send') || method === 'copyMessage' || method === 'forwardMessage') {
+          this.warnOnce(method);
+          return this.botMessage(method, p, { media: { kind: method, summary: summarize(p) } });
+        }
+        this.warnOnce(method);
+        return true;
+    }
+  }
+
+  private warnOnce(method: string) {
+    if (this.warned.has(method)) return;
+    this.warned.add(method);
+    console.warn(`[emulador] ${method}: el emulador solo lo registra / the emulator only records this call`);
+  }
+
+  private deleteWebhook(p: Record<string, any>) {
+    this.webhook = null;
+    if (p.drop_pending_updates) this.queue.length = 0;
+    return true;
+  }
+
+  private checkText(value: unknown, parseMode: unknown, max: number, what: 'message' | 'caption'): string {
+    const text = value === undefined || value === null ? '' : String(value);
+    let visible = text;
+    if (parseMode === 'HTML') {
+      const parsed = parseTelegramHtml(text);
+      if (parsed.error) throw badRequest(`can't parse entities: ${parsed.error}`);
+      visible = plainText(parsed.nodes);
+    } else if (parseMode !== undefined && parseMode !== 'MarkdownV2' && parseMode !== 'Markdown') {
+      throw badRequest(`unsupported parse_mode`);
+    }
+    if (what === 'message' && visible.trim() === '') throw badRequest('message text is empty');
+    if (visible.length > max) throw badRequest(`${what === 'message' ? 'message' : 'message caption'} is too long`);
+    return text;
+  }
+
+  private chat(chatId: number | string) {
+    const key = String(chatId);
+    let chat = this.chats.get(key);
+    if (!chat) {
+      chat = { nextId: 1, messages: [] };
+      this.chats.set(key, chat);
+    }
+    return chat;
+  }
+
+  private botMessage(method: string, p: Record<string, any>, content: Partial<EmulatedMessage>): Record<string, unknown> {
+    if (p.chat_id === undefined || p.chat_id === '') throw badRequest('chat_id is empty');
+    const chatId = normalizeChatId(p.chat_id);
+    const user = typeof chatId === 'number' ? this.users.get(chatId) : undefined;
+    if (user && (user as any).blocked) throw new BotApiError(403, 'Forbidden: bot was blocked by the user');
+    validateMarkup(p.reply_markup);
+    const chat = this.chat(chatId);
+    const message: EmulatedMessage = {
+      message_id: chat.nextId++,
+      chat_id: chatId,
+      from: 'bot',
+      method,
+      date: Math.floor(Date.now() / 1000),
+      parse_mode: p.parse_mode,
+      reply_markup: p.reply_markup,
+      ...content,
+    };
+    chat.messages.push(message);
+    this.emit({ type: 'message', chat_id: chatId, message });
+    return this.toTelegram(message);
+  }
+
+  private mediaMessage(method: string, p: Record<string, any>) {
+    const kind = MEDIA_METHODS[method]!;
+    const input = p[kind];
+    if (input === undefined || input === '') throw badRequest(`there is no ${kind} in the request`);
+    const caption = p.caption === undefined ? undefined : this.checkText(p.caption, p.parse_mode, 1024, 'caption');
+    let file: StoredFile;
+    if (isUpload(input)) {
+      file = this.storeFile(input.bytes, input.name, input.type);
+    } else if (typeof input === 'string' && this.files.has(input)) {
+      file = this.files.get(input)!;
+    } else if (typeof input === 'string') {
+      file = this.storeFile(Buffer.alloc(0), input.split('/').pop() || kind, undefined);
+    } else {
+      throw badRequest(`wrong ${kind} in the request`);
+    }
+    const { bytes: _bytes, ...meta } = file;
+    const content: Partial<EmulatedMessage> =
+      kind === 'document' ? { document: meta, caption } : { caption, media: { kind, summary: meta.file_name ?? kind }, document: meta };
+    return this.botMessage(method, p, content);
+  }
+
+  private storeFile(bytes: Buffer, name: string | undefined, type: string | undefined): StoredFile {
+    const id = `dev-${randomBytes(9).toString('base64url')}`;
+    const file: StoredFile = {
+      file_id: id,
+      file_unique_id: id.slice(4, 14),
+      file_name: name,
+      mime_type: type || undefined,
+      file_size: bytes.length,
+      bytes: bytes.length <= 20 * 1024 * 1024 ? bytes : undefined,
+    };
+    this.files.set(id, file);
+    return file;
+  }
+
+  file(fileId: string): StoredFile | undefined {
+    return this.files.get(fileId);
+  }
+
+  private editMessage(p: Record<string, any>, apply: (m: EmulatedMessage) => void) {
+    if (p.inline_message_id) return true;
+    const m = this.findMessage(p.chat_id, Number(p.message_id));
+    if (!m || m.deleted) throw badRequest('message to edit not found');
+    if (m.from !== 'bot') throw badRequest("message can't be edited");
+    validateMarkup(p.reply_markup);
+    apply(m);
+    m.edit_date = Math.floor(Date.now() / 1000);
+    this.emit({ type: 'message', chat_id: m.chat_id, message: m });
+    return this.toTelegram(m);
+  }
+
+  private findMessage(chatId: unknown, messageId: number): EmulatedMessage | undefined {
+    if (chatId === undefined) return undefined;
+    return this.chats.get(String(normalizeChatId(chatId)))?.messages.find((m) => m.message_id === messageId);
+  }
+
+  private toTelegram(m: EmulatedMessage): Record<string, unknown> {
+    const chatId = m.chat_id;
+    const user = typeof chatId === 'number' ? this.users.get(chatId) : undefined;
+    const chat =
+      typeof chatId === 'number' && chatId > 0
+        ? { id: chatId, type: 'private', first_name: user?.first_name ?? 'Usuario', ...(user?.username ? { username: user.username } : {}) }
+        : { id: chatId, type: 'channel', title: String(chatId) };
+    return {
+      message_id: m.message_id,
+      from: m.from === 'bot' ? { id: this.bot.id, is_bot: true, first_name: this.bot.first_name, username: this.bot.username } : user,
+      chat,
+      date: m.date,
+      ...(m.edit_date ? { edit_date: m.edit_date } : {}),
+      ...(m.text !== undefined ? { text: m.parse_mode === 'HTML' ? plainText(parseTelegramHtml(m.text).nodes) : m.text } : {}),
+      ...(m.caption !== undefined ? { caption: m.caption } : {}),
+      ...(m.document ? { document: m.document } : {}),
+      ...(m.reply_markup && 'inline_keyboard' in m.reply_markup ? { reply_markup: m.reply_markup } : {}),
+    };
+  }
+
+  private async getUpdates(p: Record<string, any>): Promise<unknown[]> {
+    if (this.webhook) {
+      throw new BotApiError(409, "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete the webhook first");
+    }
+    const offset = Number(p.offset ?? 0);
+    if (offset) {
+      while (this.queue.length && Number(this.queue[0]!.update_id) < offset) this.queue.shift();
+    }
+    const limit = Math.min(Math.max(Number(p.limit ?? 100), 1), 100);
+    const timeout = Math.min(Math.max(Number(p.timeout ?? 0), 0), 50);
+    if (this.queue.length === 0 && timeout > 0) {
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          clearTimeout(timer);
+          this.waiters.delete(done);
+          resolve();
+        };
+        const timer = setTimeout(done, timeout * 1000);
+        this.waiters.add(done);
+      });
+    }
+    return this.queue.slice(0, limit);
+  }
+
+  // ─── User side ───────────────────────────────────────────────────────────────────────────
+
+  commandMenu(): { command: string; description: string }[] {
+    return this.commands;
+  }
+
+  addUser(user: Omit<EmulatorUser, 'is_bot'>): EmulatorUser {
+    const u: EmulatorUser = { is_bot: false, language_code: 'es', ...user };
+    this.users.set(u.id, u);
+    this.emit({ type: 'users' });
+    return u;
+  }
+
+  messages(chatId: number | string): EmulatedMessage[] {
+    return this.chats.get(String(chatId))?.messages ?? [];
+  }
+
+  chatIds(): (number | string)[] {
+    return [...this.chats.keys()].map((k) => (/^-?\d+$/.test(k) ? Number(k) : k));
+  }
+
+  private userOrThrow(userId: number): EmulatorUser {
+    const user = this.users.get(userId);
+    if (!user) throw new Error(`unknown user ${userId}`);
+    return user;
+  }
+
+  /** A user types `text` in their private chat with the bot. */
+  async sendText(userId: number, text: string): Promise<{ update_id: number; message: EmulatedMessage; delivery: Delivery }> {
+    const user = this.userOrThrow(userId);
+    const chat = this.chat(userId);
+    const message: EmulatedMessage = { message_id: chat.nextId++, chat_id: userId, from: 'user', date: Math.floor(Date.now() / 1000), text };
+    chat.messages.push(message);
+    this.emit({ type: 'message', chat_id: userId, message });
+    const entities = commandEntities(text);
+    const update = {
+      update_id: this.nextUpdateId++,
+      message: {
+        message_id: message.message_id,
+        from: user,
+        chat: { id: user.id, type: 'private', first_name: user.first_name, ...(user.last_name ? { last_name: user.last_name } : {}), ...(user.username ? { username: user.username } : {}) },
+        date: message.date,
+        text,
+        ...(entities.length ? { entities } : {}),
+      },
+    };
+    return { update_id: update.update_id, message, delivery: await this.deliver(update, userId) };
+  }
+
+  /** A user presses an inline button (callback_data) under one of the bot's messages. */
+  async pressButton(userId: number, messageId: number, data: string): Promise<{ update_id: number; callback_query_id: string; delivery: Delivery }> {
+    const user = this.userOrThrow(userId);
+    const m = this.findMessage(userId, messageId);
+    if (!m || m.deleted || m.from !== 'bot') throw new Error('no such bot message in this chat');
+    const buttons = ((m.reply_markup as InlineKeyboardMarkup | undefined)?.inline_keyboard ?? []).flat();
+    if (!buttons.some((b) => b.callback_data === data)) throw new Error('that message has no button with this callback_data');
+    const id = randomBytes(8).readBigUInt64BE().toString();
+    const timer = setTimeout(() => {
+      this.pendingCallbacks.delete(id);
+      this.emit({ type: 'callback', chat_id: userId, callback_query_id: id, message_id: messageId, answered: false });
+    }, 15_000);
+    timer.unref();
+    this.pendingCallbacks.set(id, { chat_id: userId, message_id: messageId, timer });
+    const update = {
+      update_id: this.nextUpdateId++,
+      callback_query: { id, from: user, message: this.toTelegram(m), chat_instance: String(-Math.abs(userId)), data },
+    };
+    return { update_id: update.update_id, callback_query_id: id, delivery: await this.deliver(update, userId) };
+  }
+
+  /** Queues or POSTs an update, as Telegram would. */
+  async deliver(update: Record<string, unknown>, chatId: number | null): Promise<Delivery> {
+    const hook = this.webhook;
+    if (!hook) {
+      this.queue.push(update);
+      for (const w of [...this.waiters]) w();
+      return { via: 'getUpdates', status: 0, body: '' };
+    }
+    const retries = this.options.webhookRetries ?? 3;
+    const delay = this.options.retryDelayMs ?? 1000;
+    const attempt = async (n: number): Promise<Delivery> => {
+      let status = 0;
+      let body = '';
+      try {
+        const res = await fetch(hook.url, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', ...(hook.secret_token ? { 'x-telegram-bot-api-secret-token': hook.secret_token } : {}) },
+          body: JSON.stringify(update),
+        });
+        status = res.status;
+        body = (await res.text()).slice(0, 500);
+      } catch (err) {
+        body = String((err as Error).message);
+      }
+      this.emit({ type: 'delivery', chat_id: chatId, update_id: Number(update.update_id), status, body });
+      if ((status === 0 || status >= 500 || status === 429) && n < retries) {
+        // Like Telegram: the same update again, later, in the background.
+        setTimeout(() => void attempt(n + 1), delay * 2 ** n).unref();
+      }
+      return { via: 'webhook', status, body };
+    };
+    return attempt(0);
+  }
+
+  private emit(event: EmulatorEvent) {
+    this.events.emit('event', event);
+  }
+}
+
+export interface Delivery {
+  via: 'webhook' | 'getUpdates';
+  status: number;
+  body: string;
+}
+
+/** A dev bot token in BotFather's format, for runs without a real one. */
+export function devToken(botId = 7_000_000_001): string {
+  return `${botId}:dev-${randomBytes(18).toString('base64url')}`;
+}
+
+function normalizeChatId(v: unknown): number | string {
+  const s = String(v);
+  return /^-?\d+$/.test(s) ? Number(s) : s;
+}
+
+function sameMarkup(a: unknown, b: unknown): boolean {
+  return JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
+}
+
+function validateMarkup(markup: unknown) {
+  if (markup === undefined || markup === null) return;
+  if (typeof markup !== 'object') throw badRequest("can't parse reply keyboard markup JSON object");
+  const rows = (markup as InlineKeyboardMarkup).inline_keyboard;
+  if (!rows) return;
+  if (!Array.isArray(rows)) throw badRequest('field "inline_keyboard" of the InlineKeyboardMarkup should be an Array of Arrays');
+  for (const row of rows) {
+    if (!Array.isArray(row)) throw badRequest('field "inline_keyboard" of the InlineKeyboardMarkup should be an Array of Arrays');
+    for (const b of row) {
+      if (!b || typeof b.text !== 'string' || b.text === '') throw badRequest('text buttons are unallowed in the inline keyboard');
+      if (b.callback_data !== undefined && (Buffer.byteLength(String(b.callback_data)) < 1 || Buffer.byteLength(String(b.callback_data)) > 64)) {
+        throw badRequest('BUTTON_DATA_INVALID');
+      }
+    }
+  }
+}
+
+function commandEntities(text: string) {
+  const entities: { offset: number; length: number; type: 'bot_command' }[] = [];
+  const re = /(^|\s)(\/[A-Za-z0-9_]{1,32}(?:@[A-Za-z0-9_]{3,32})?)/g;
+  let m: RegExpExecArray | null;
+  while ((m = re.exec(text))) entities.push({ offset: m.index + m[1]!.length, length: m[2]!.length, type: 'bot_command' });
+  return entities;
+}
+
+function summarize(p: Record<string, any>): string {
+  const parts = Object.entries(p)
+    .filter(([k]) => k !== 'chat_id' && k !== 'reply_markup')
+    .map(([k, v]) => `${k}: ${isUpload(v) ? `<${v.name ?? 'file'}, ${v.bytes.length} bytes>` : typeof v === 'string' ? v : JSON.stringify(v)}`);
+  return parts.join('\n').slice(0, 1000);
+}
+
+interface Upload {
+  upload: true;
+  name?: string;
+  type?: string;
+  bytes: Buffer;
+}
+function isUpload(v: unknown): v is Upload {
+  return typeof v === 'object' && v !== null && (v as Upload).upload === true;
+}
+
+function stripBytes(p: Record<string, any>): Record<string, any> {
+  const out: Record<string, any> = {};
+  for (const [k, v] of Object.entries(p)) out[k] = isUpload(v) ? { file: v.name, size: v.bytes.length, type: v.type } : v;
+  return out;
+}
+
+/** A Bot API call's parameters from the query string and a JSON, form or multipart body. */
+async function readPayload(req: http.IncomingMessage): Promise<Record<string, any>> {
+  const payload: Record<string, any> = Object.fromEntries(new URL(req.url ?? '/', 'http://x').searchParams);
+  const chunks: Buffer[] = [];
+  for await (const c of req) chunks.push(c as Buffer);
+  const body = Buffer.concat(chunks);
+  const type = (req.headers['content-type'] ?? '').toLowerCase();
+  if (body.length && type.includes('application/json')) {
+    try {
+      Object.assign(payload, JSON.parse(body.toString()));
+    } catch {
+      throw badRequest("can't parse JSON object");
+    }
+  } else if (body.length && type.includes('multipart/form-data')) {
+    // undici's multipart parser (the fetch Request/FormData of Node itself), so no extra dependency.
+    const form = await new Request('http://x/', { method: 'POST', headers: { 'content-type': req.headers['content-type']! }, body }).formData();
+    for (const [key, value] of form.entries()) {
+      if (typeof value === 'string') payload[key] = value;
+      else payload[key] = { upload: true, name: value.name, type: value.type, bytes: Buffer.from(await value.arrayBuffer()) } satisfies Upload;
+    }
+    // telegraf attaches files as attach://<name> references inside the main field sometimes.
+    for (const [key, value] of Object.entries(payload)) {
+      if (typeof value === 'string' && value.startsWith('attach://') && isUpload(payload[value.slice(9)])) payload[key] = payload[value.slice(9)];
+    }
+  } else if (body.length && type.includes('application/x-www-form-urlencoded')) {
+    Object.assign(payload, Object.fromEntries(new URLSearchParams(body.toString())));
+  }
+  for (const key of JSON_FIELDS) {
+    if (typeof payload[key] === 'string') {
+      try {
+        payload[key] = JSON.parse(payload[key]);
+      } catch {
+        throw badRequest(`can't parse ${key} JSON object`);
+      }
+    }
+  }
+  for (const key of ['show_alert', 'drop_pending_updates', 'disable_notification', 'protect_content']) {
+    if (payload[key] === 'true') payload[key] = true;
+    else if (payload[key] === 'false') payload[key] = false;
+  }
+  return payload;
+}
