@@ -4,12 +4,18 @@ import type { KeyValueStore } from '../kv/types.js';
 import type { Logger } from '../log.js';
 import type { Clock } from '../time/zone.js';
 import type { UserRecord } from '../users/registration.js';
+import type { SessionStore } from '../users/session.js';
+import type { UserState } from '../users/state.js';
 import type { Messages } from './messages.js';
 
 export interface BotSettings {
   timeZone: string;
   dailyAmount: number;
   adminTelegramIds: number[];
+  /** Per-user budgets (RATE_LIMIT_*); defaults 20 messages / 30 button presses per 60 s. */
+  rateLimit?: { messages: number; callbacks: number; windowSeconds: number };
+  /** How long the "Deshacer" button of an undoable command works (default 60 s). */
+  undoWindowSeconds?: number;
 }
 
 /** Everything a feature needs, passed in (no feature reads process.env or opens connections). */
@@ -24,6 +30,8 @@ export interface BotDeps {
 export interface BotState {
   /** The registered user, when the update has a `from` that is not a bot. */
   user?: UserRecord;
+  /** The user's full state (balance, streak, provider sections), loaded once per update. */
+  userState?: UserState;
   /** Base of every idempotency key derived from this update (update:<update_id>). */
   requestKey: string;
 }
@@ -32,4 +40,6 @@ export interface BotContext extends Context {
   deps: BotDeps;
   t: Messages;
   state: BotState;
+  /** Conversation state per (chat, user), compare-and-set on the key-value store. */
+  sessions: SessionStore;
 }

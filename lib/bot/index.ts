@@ -1,6 +1,9 @@
 import { Telegraf } from 'telegraf';
 import type { UserFromGetMe } from 'telegraf/types';
+import { createRateLimiter } from '../ratelimit/index.js';
 import { registerUser } from '../users/registration.js';
+import { SessionStore } from '../users/session.js';
+import { loadUserState, type UserState } from '../users/state.js';
 import type { BotContext, BotDeps } from './context.js';
 import { userMessageFor } from './errors.js';
 import { features } from './features/index.js';
@@ -13,6 +16,19 @@ export interface CreateBotOptions {
   /** Known bot identity: saves the getMe round trip on a cold start. */
   botInfo?: UserFromGetMe;
   retryPolicy?: RetryPolicy;
+  /** 'full' (default): the user's state in one statement; 'register-only': the foundation's upsert (benchmark baseline). */
+  stateLoad?: 'full' | 'register-only';
+  /** Per-user rate limits (default on; off only for the benchmark baseline). */
+  rateLimit?: boolean;
+}
+
+/** Banned users: no effect, and at most one short notice (remembered in the key-value store). */
+async function bannedNotice(ctx: BotContext, telegramId: number): Promise<void> {
+  const first = await ctx.deps.kv
+    .set(`ban:${telegramId}`, '1', { onlyIfAbsent: true, ttlSeconds: 30 * 86_400 })
+    .catch(() => false);
+  if (ctx.callbackQuery) await ctx.answerCbQuery(first ? ctx.t.banned() : undefined);
+  else if (first && ctx.chat?.type === 'private') await ctx.reply(ctx.t.banned());
 }
 
 export type Bot = Telegraf<BotContext>;
@@ -31,11 +47,34 @@ export function createBot(deps: BotDeps, opts: CreateBotOptions): Bot {
     throw err;
   });
 
+  const limiter = createRateLimiter(deps.kv, deps.settings.rateLimit ?? { messages: 20, callbacks: 30, windowSeconds: 60 }, deps.log);
+  bot.context.sessions = new SessionStore(deps.kv, { now: () => deps.clock().getTime() });
+  const stateLoad = opts.stateLoad ?? 'full';
+  const rateLimitOn = opts.rateLimit ?? true;
+
   bot.use(async (ctx, next) => {
     withTelegramRetries(ctx.telegram, opts.retryPolicy);
     ctx.state.requestKey = `update:${ctx.update.update_id}`;
     const from = ctx.from;
-    if (from && !from.is_bot) ctx.state.user = await registerUser(deps.db, from);
+    if (from && !from.is_bot) {
+      // Messages and button presses have their own budgets; other updates (payments, reactions,
+      // membership changes) are never throttled. The limiter and the state load run concurrently.
+      const budget = ctx.callbackQuery ? 'callback' : ctx.message || ctx.editedMessage ? 'message' : null;
+      const [state, decision] = await Promise.all([
+        stateLoad === 'full'
+          ? loadUserState(deps.db, from, { timeZone: deps.settings.timeZone, now: deps.clock() })
+          : registerUser(deps.db, from),
+        budget && rateLimitOn ? limiter.check(budget, from.id) : null,
+      ]);
+      ctx.state.user = state;
+      if (stateLoad === 'full') ctx.state.userState = state as UserState;
+      if (state.status === 'banned') return bannedNotice(ctx, from.id);
+      if (decision && !decision.allowed) {
+        if (ctx.callbackQuery) await ctx.answerCbQuery(decision.notify ? ctx.t.rateLimited() : undefined);
+        else if (decision.notify && ctx.chat) await ctx.reply(ctx.t.rateLimited());
+        return;
+      }
+    }
     try {
       await next();
     } catch (err) {

@@ -84,6 +84,7 @@ export function createBus(config: Config, deps: BusDeps, overrides: BusOverrides
     afterPublish: overrides.afterPublish,
   };
 
+  let closed = false;
   // Local mode: one background relay per process at a time; a request arriving meanwhile asks for one more pass.
   let running: Promise<void> | null = null;
   let again = false;
@@ -95,9 +96,9 @@ export function createBus(config: Config, deps: BusDeps, overrides: BusOverrides
     running = (async () => {
       do {
         again = false;
-        const r = await relayOutbox(relayDeps, { timeBudgetMs: 5_000 });
+        const r = await relayOutbox(relayDeps, { timeBudgetMs: 5_000, stop: () => closed });
         if (r.failed > 0 && r.published === 0) break; // back-off: the sweeper retries
-      } while (again);
+      } while (again && !closed);
     })()
       .catch((err) => deps.log.warn({ msg: 'background relay failed', error: String(err) }))
       .finally(() => {
@@ -105,7 +106,6 @@ export function createBus(config: Config, deps: BusDeps, overrides: BusOverrides
       });
   };
 
-  let closed = false;
   const sweepers = new Set<() => void>();
 
   const bus: Bus = {
@@ -121,7 +121,7 @@ export function createBus(config: Config, deps: BusDeps, overrides: BusOverrides
       if (r.claimed > 0) deps.log.info({ msg: 'relay after commit', ...r });
     },
     async sweep(opts = {}) {
-      const r = await relayOutbox(relayDeps, { timeBudgetMs: 50_000, ...opts });
+      const r = await relayOutbox(relayDeps, { timeBudgetMs: 50_000, stop: () => closed, ...opts });
       const pruned = await pruneOutbox(deps.db);
       deps.log.info({ msg: 'outbox sweep', mode: transport.kind, ...r, pruned });
       return { ...r, pruned };

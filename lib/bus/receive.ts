@@ -113,6 +113,10 @@ export function getReceiver(keys: SigningKeys): Promise<ReceiverLike> {
   if (!r) {
     r = import('@upstash/qstash').then(
       (m) => new m.Receiver({ currentSigningKey: keys.current, nextSigningKey: keys.next, devMode: false }),
+      (err) => {
+        receivers.delete(cacheKey);
+        throw err;
+      },
     );
     receivers.set(cacheKey, r);
   }

@@ -64,6 +64,10 @@ export function qstashTransport(opts: QStashTransportOptions): Transport {
           // The relay retries failed rows itself (with back-off, from the outbox); one quick retry covers a dropped connection.
           retry: { retries: 1, backoff: () => 100 },
         }) as unknown as BatchClient,
+      (err) => {
+        client = undefined;
+        throw err;
+      },
     ));
   const perRequest = opts.maxMessagesPerRequest ?? 100;
   const concurrency = opts.concurrency ?? 4;
@@ -175,7 +179,12 @@ export async function relayBatch(deps: RelayDeps): Promise<Omit<RelayReport, 'ba
         deliveries.push({ rowId: r.id, eventId: r.event_id, type: r.type, subscriber, body: r.body });
       }
     }
-    const failed = await deps.transport.send(deliveries);
+    let failed: Map<number, string>;
+    try {
+      failed = await deps.transport.send(deliveries);
+    } catch (err) {
+      failed = new Map(rows.map((r) => [r.id, errorText(err)]));
+    }
     await deps.afterPublish?.(rows.map((r) => r.id));
 
     const ok = rows.filter((r) => !failed.has(r.id)).map((r) => r.id);
@@ -201,6 +210,8 @@ export interface RelayRunOptions {
   maxBatches?: number;
   /** Stop starting new batches after this long. */
   timeBudgetMs?: number;
+  /** Checked before each batch: true stops the run (shutdown). */
+  stop?: () => boolean;
 }
 
 /** Relays batches until the outbox has nothing due, every row of a batch failed, or the budget is spent. */
@@ -210,7 +221,7 @@ export async function relayOutbox(deps: RelayDeps, opts: RelayRunOptions = {}): 
   const budget = opts.timeBudgetMs ?? 10_000;
   const batchSize = deps.batchSize ?? 100;
   const report: RelayReport = { batches: 0, claimed: 0, published: 0, failed: 0, ms: 0 };
-  while (report.batches < maxBatches && performance.now() - started < budget) {
+  while (report.batches < maxBatches && performance.now() - started < budget && !opts.stop?.()) {
     const r = await relayBatch(deps);
     if (r.claimed === 0) break;
     report.batches++;

@@ -1,14 +1,18 @@
 import type { Composer } from 'telegraf';
 import type { BotContext } from '../context.js';
+import { actividadFeature } from './actividad.js';
 import { balanceFeature } from './balance.js';
 import { dailyFeature } from './daily.js';
 import { eventosFeature } from './eventos.js';
 import { helpFeature } from './help.js';
 import { historyFeature } from './history.js';
+import { perfilFeature } from './perfil.js';
+import { privacidadFeature } from './privacidad.js';
+import { regalarFeature } from './regalar.js';
 import { startFeature } from './start.js';
 
 /** Every feature, in the order they get a chance at an update. Add new ones here. */
-export const features: Composer<BotContext>[] = [startFeature, helpFeature, balanceFeature, historyFeature, dailyFeature, eventosFeature];
+export const features: Composer<BotContext>[] = [startFeature, helpFeature, balanceFeature, historyFeature, dailyFeature, eventosFeature, perfilFeature, regalarFeature, actividadFeature, privacidadFeature];
 
 /** The command menu registered with setMyCommands (scripts/set-commands.ts). */
 export const commandMenu = [
@@ -16,5 +20,9 @@ export const commandMenu = [
   { command: 'daily', description: 'Reclama tu regalo diario' },
   { command: 'balance', description: 'Tus besitos' },
   { command: 'history', description: 'Tus últimos movimientos' },
+  { command: 'perfil', description: 'Tu perfil' },
+  { command: 'regalar', description: 'Regala besitos a alguien' },
+  { command: 'actividad', description: 'Tus últimas acciones' },
+  { command: 'privacidad', description: 'Tus datos: qué guardamos, exportar, borrar' },
   { command: 'help', description: 'Ayuda y comandos' },
 ];

@@ -1,0 +1,51 @@
+import { Composer, Markup } from 'telegraf';
+import { listActions, type ActionRecord } from '../../commands/index.js';
+import { displayName, findUsersByIds } from '../../users/lookup.js';
+import type { BotContext } from '../context.js';
+
+const PAGE_SIZE = 10;
+
+function label(ctx: Pick<BotContext, 't'>, a: ActionRecord, names: Map<number, string | null>): string {
+  const L = ctx.t.activityLabels;
+  const p = (a.params ?? {}) as { amount?: number; toUserId?: number };
+  if (a.name === 'gift') {
+    if (typeof p.amount !== 'number') return L.other('Regalo');
+    return L.gift(p.amount, names.get(p.toUserId ?? 0) ?? null);
+  }
+  if (a.name === 'gift.undo') return L.giftUndo();
+  return L.other(a.name);
+}
+
+async function renderPage(ctx: Pick<BotContext, 'deps' | 't'>, userId: number, beforeId: number | null) {
+  const page = await listActions(ctx.deps.db, userId, { limit: PAGE_SIZE, beforeId });
+  if (page.actions.length === 0) return { text: beforeId ? ctx.t.activityNoMore() : ctx.t.activityEmpty(), keyboard: undefined };
+  const ids = page.actions.map((a) => (a.params as { toUserId?: number })?.toUserId).filter((x): x is number => typeof x === 'number');
+  const users = await findUsersByIds(ctx.deps.db, ids);
+  const names = new Map([...users].map(([id, u]) => [id, displayName(u)]));
+  const lines = page.actions.map((a) =>
+    ctx.t.activityLine(
+      { at: a.createdAt, label: label(ctx, a, names), outcome: ctx.t.activityOutcomes[a.status] ?? a.status },
+      ctx.deps.settings.timeZone,
+    ),
+  );
+  const text = `${ctx.t.activityTitle(beforeId !== null)}\n\n${lines.join('\n')}`;
+  const keyboard = page.nextCursor ? Markup.inlineKeyboard([Markup.button.callback(ctx.t.activityMore(), `act:${page.nextCursor}`)]) : undefined;
+  return { text, keyboard };
+}
+
+/** /actividad: the user's last actions with date and outcome, older pages through "Más". */
+export const actividadFeature = new Composer<BotContext>();
+
+actividadFeature.command(['actividad', 'activity'], async (ctx) => {
+  if (!ctx.state.userState) return;
+  const { text, keyboard } = await renderPage(ctx, ctx.state.userState.id, null);
+  await ctx.reply(text, { parse_mode: 'HTML', ...keyboard });
+});
+
+actividadFeature.action(/^act:(\d{1,15})$/, async (ctx) => {
+  if (!ctx.state.userState) return ctx.answerCbQuery();
+  const cursor = Number(ctx.match[1]);
+  const { text, keyboard } = await renderPage(ctx, ctx.state.userState.id, cursor === 0 ? null : cursor);
+  await ctx.answerCbQuery();
+  await ctx.reply(text, { parse_mode: 'HTML', ...keyboard });
+});

@@ -1,0 +1,159 @@
+import { Composer, Markup } from 'telegraf';
+import { z } from 'zod';
+import { AlreadyReversed, InsufficientFunds, ReversalNotPossible } from '../../besitos/errors.js';
+import { MAX_AMOUNT } from '../../besitos/ledger.js';
+import { ActionNotFound, findAction, NotUndoable, runCommand, undoAction, UndoWindowClosed } from '../../commands/index.js';
+import { giftCommand, type GiftParams, type GiftResult } from '../../commands/gift.js';
+import { displayName, findUserByTelegramId, findUserByUsername, findUsersByIds, type UserRef } from '../../users/lookup.js';
+import { sessionField, sessionKey } from '../../users/session.js';
+import type { BotContext } from '../context.js';
+
+/** The pending confirmation of a gift: lives two minutes in the (chat, user) session. */
+const giftFlow = sessionField(
+  'gift',
+  z.object({ nonce: z.number().int(), toUserId: z.number().int(), toName: z.string().max(80), amount: z.number().int() }),
+  120,
+);
+
+const giftKey = (userId: number, nonce: number) => `gift:${userId}:${nonce}`;
+const undoWindow = (ctx: Pick<BotContext, 'deps'>) => ctx.deps.settings.undoWindowSeconds ?? 60;
+
+type Parsed = { amount: number; username: string | null } | { error: string };
+
+/** `/regalar N`, `/regalar N @usuario` or `/regalar @usuario N`. */
+function parseArgs(ctx: Pick<BotContext, 't'>, text: string): Parsed {
+  const args = text.trim().split(/\s+/).slice(1);
+  const username = args.find((a) => a.startsWith('@')) ?? null;
+  const amountArg = args.find((a) => !a.startsWith('@'));
+  if (amountArg === undefined) return { error: ctx.t.giftUsage() };
+  if (!/^[+-]?\d+$/.test(amountArg)) return { error: ctx.t.giftBadAmount() };
+  const amount = Number(amountArg);
+  if (!Number.isSafeInteger(amount) || amount <= 0) return { error: ctx.t.giftBadAmount() };
+  if (amount > MAX_AMOUNT) return { error: ctx.t.giftTooMuch(MAX_AMOUNT) };
+  return { amount, username };
+}
+
+export const regalarFeature = new Composer<BotContext>();
+
+regalarFeature.command(['regalar', 'gift'], async (ctx) => {
+  const me = ctx.state.userState;
+  if (!me) return;
+  const parsed = parseArgs(ctx, ctx.message.text);
+  if ('error' in parsed) return void (await ctx.reply(parsed.error, { parse_mode: 'HTML' }));
+  const reply = 'reply_to_message' in ctx.message ? ctx.message.reply_to_message : undefined;
+
+  let to: UserRef | null = null;
+  let refName: string;
+  if (parsed.username) {
+    refName = parsed.username;
+    to = await findUserByUsername(ctx.deps.db, parsed.username);
+  } else if (reply?.from) {
+    if (reply.from.is_bot) return void (await ctx.reply(ctx.t.giftToBot()));
+    if (reply.from.id === me.telegramId) return void (await ctx.reply(ctx.t.giftSelf()));
+    refName = reply.from.first_name;
+    to = await findUserByTelegramId(ctx.deps.db, reply.from.id);
+  } else {
+    return void (await ctx.reply(ctx.t.giftUsage(), { parse_mode: 'HTML' }));
+  }
+  if (!to || to.telegramId === null) return void (await ctx.reply(ctx.t.giftUnknownUser(refName)));
+  if (to.id === me.id) return void (await ctx.reply(ctx.t.giftSelf()));
+  if (me.besitos < parsed.amount) return void (await ctx.reply(ctx.t.giftNotEnough(parsed.amount, me.besitos)));
+
+  const nonce = ctx.update.update_id;
+  const toName = (displayName(to) ?? refName).slice(0, 80);
+  await ctx.sessions.set(sessionKey(me.telegramId, ctx.chat.id), giftFlow, { nonce, toUserId: to.id, toName, amount: parsed.amount });
+  await ctx.reply(ctx.t.giftConfirm(parsed.amount, toName), {
+    parse_mode: 'HTML',
+    ...Markup.inlineKeyboard([
+      Markup.button.callback(ctx.t.giftConfirmYes(), `g:y:${nonce}`),
+      Markup.button.callback(ctx.t.giftConfirmNo(), `g:n:${nonce}`),
+    ]),
+  });
+});
+
+regalarFeature.action(/^g:y:(\d{1,15})$/, async (ctx) => {
+  const me = ctx.state.userState;
+  if (!me || !ctx.chat) return ctx.answerCbQuery();
+  const nonce = Number(ctx.match[1]);
+  const key = giftKey(me.id, nonce);
+  const skey = sessionKey(me.telegramId, ctx.chat.id);
+  const pending = await ctx.sessions.get(skey, giftFlow);
+  if (!pending || pending.nonce !== nonce) {
+    // A second press after the gift went through, or a confirmation that expired.
+    if (await findAction(ctx.deps.db, key)) return ctx.answerCbQuery(ctx.t.giftAlreadyDone());
+    await ctx.answerCbQuery();
+    return void (await ctx.reply(ctx.t.giftExpired()));
+  }
+  let run;
+  try {
+    run = await runCommand<GiftParams, GiftResult>(ctx.deps.db, giftCommand(undoWindow(ctx)), {
+      userId: me.id,
+      idempotencyKey: key,
+      params: { toUserId: pending.toUserId, amount: pending.amount },
+      now: ctx.deps.clock(),
+      isUserError: (err) => err instanceof InsufficientFunds,
+    });
+  } catch (err) {
+    if (err instanceof InsufficientFunds) {
+      await ctx.sessions.clear(skey, giftFlow).catch(() => null);
+      await ctx.answerCbQuery();
+      return void (await ctx.reply(ctx.t.giftNotEnough(pending.amount, err.available ?? 0)));
+    }
+    throw err;
+  }
+  await ctx.sessions.update(skey, giftFlow, (cur) => (cur?.nonce === nonce ? null : cur));
+  if (run.replayed) return ctx.answerCbQuery(ctx.t.giftAlreadyDone());
+  await ctx.answerCbQuery();
+  const result = run.result!;
+  await ctx.editMessageText(ctx.t.giftDone(pending.amount, pending.toName, result.senderBalance, undoWindow(ctx)), {
+    parse_mode: 'HTML',
+    ...Markup.inlineKeyboard([Markup.button.callback(ctx.t.giftUndoButton(), `g:u:${run.action.id}`)]),
+  });
+  await notify(ctx, pending.toUserId, ctx.t.giftReceived(pending.amount, displayName(me) ?? ctx.t.someone()));
+});
+
+regalarFeature.action(/^g:n:(\d{1,15})$/, async (ctx) => {
+  const me = ctx.state.userState;
+  if (!me || !ctx.chat) return ctx.answerCbQuery();
+  const nonce = Number(ctx.match[1]);
+  await ctx.sessions.update(sessionKey(me.telegramId, ctx.chat.id), giftFlow, (cur) => (cur?.nonce === nonce ? null : cur));
+  await ctx.answerCbQuery();
+  await ctx.editMessageText(ctx.t.giftCancelled());
+});
+
+regalarFeature.action(/^g:u:(\d{1,15})$/, async (ctx) => {
+  const me = ctx.state.userState;
+  if (!me) return ctx.answerCbQuery();
+  giftCommand(undoWindow(ctx)); // registers the inverse
+  let undone;
+  try {
+    undone = await undoAction<GiftResult>(ctx.deps.db, Number(ctx.match[1]), me.id, ctx.deps.clock());
+  } catch (err) {
+    const message =
+      err instanceof ActionNotFound || err instanceof NotUndoable
+        ? ctx.t.giftUndoNotYours()
+        : err instanceof UndoWindowClosed
+          ? ctx.t.giftUndoTooLate()
+          : err instanceof ReversalNotPossible
+            ? ctx.t.giftUndoSpent()
+            : err instanceof AlreadyReversed
+              ? ctx.t.giftAlreadyUndone()
+              : null;
+    if (message === null) throw err;
+    return ctx.answerCbQuery(message, { show_alert: true });
+  }
+  if (undone.replayed) return ctx.answerCbQuery(ctx.t.giftAlreadyUndone());
+  const params = undone.original.params as GiftParams;
+  await ctx.answerCbQuery();
+  await ctx.editMessageText(ctx.t.giftUndone(params.amount));
+  await notify(ctx, params.toUserId, ctx.t.giftUndoneReceiver(params.amount, displayName(me) ?? ctx.t.someone()));
+});
+
+/** Tells the other user (in their private chat with the bot); they may never have opened one. */
+async function notify(ctx: Pick<BotContext, 'deps' | 'telegram'>, userId: number, text: string): Promise<void> {
+  const to = (await findUsersByIds(ctx.deps.db, [userId])).get(userId);
+  if (!to?.telegramId) return;
+  await ctx.telegram.sendMessage(to.telegramId, text, { parse_mode: 'HTML' }).catch((err) => {
+    ctx.deps.log.info({ msg: 'gift notification not delivered', to: userId, error: String(err) });
+  });
+}

@@ -1,0 +1,255 @@
+import type postgres from 'postgres';
+import { z } from 'zod';
+import type { Queryable } from '../db/client.js';
+import { withTransaction } from '../db/transaction.js';
+import { ActionNotFound, CommandKeyConflict, InvalidCommandParams, NotUndoable, UndoWindowClosed } from './errors.js';
+
+export * from './errors.js';
+
+type Tx = postgres.TransactionSql<{}>;
+
+export interface ExecuteContext {
+  tx: Tx;
+  userId: number;
+  actionId: number;
+  idempotencyKey: string;
+  now: Date;
+}
+
+export interface UndoContext<P, R> extends ExecuteContext {
+  /** The action being undone. */
+  original: { id: number; params: P; result: R; createdAt: Date };
+}
+
+/**
+ * A user action as an object: a name, validated params, an idempotency key from the update, and a
+ * result. Commands that declare `undo` can be undone within `undoWindowSeconds` by a compensating
+ * effect (never an edit). `mode: 'async'` commands are acknowledged at once (action `pending`) and
+ * executed later by `executePendingAction` — the bus subscriber's entry point.
+ */
+export interface CommandDef<P, R> {
+  name: string;
+  params: z.ZodType<P>;
+  execute(c: ExecuteContext, params: P): Promise<R>;
+  mode?: 'sync' | 'async';
+  undo?: {
+    windowSeconds: number;
+    run(c: UndoContext<P, R>): Promise<unknown>;
+  };
+}
+
+export function defineCommand<P, R>(def: CommandDef<P, R>): CommandDef<P, R> {
+  if (!/^[a-z][a-z0-9_.]{0,40}$/.test(def.name)) throw new Error(`bad command name ${def.name}`);
+  return def;
+}
+
+/** Commands by name, for async execution and for /actividad labels. */
+export const commandRegistry = new Map<string, CommandDef<any, any>>();
+export function registerCommand<P, R>(def: CommandDef<P, R>): CommandDef<P, R> {
+  commandRegistry.set(def.name, defineCommand(def));
+  return def;
+}
+
+export type ActionStatus = 'pending' | 'done' | 'failed' | 'undone';
+
+export interface ActionRecord<P = unknown, R = unknown> {
+  id: number;
+  userId: number;
+  name: string;
+  idempotencyKey: string | null;
+  status: ActionStatus;
+  params: P;
+  result: R | null;
+  error: string | null;
+  undoUntil: Date | null;
+  undoneAt: Date | null;
+  undoOf: number | null;
+  createdAt: Date;
+}
+
+interface ActionRow {
+  id: number;
+  user_id: number;
+  name: string;
+  idempotency_key: string | null;
+  status: ActionStatus;
+  params: unknown;
+  result: unknown;
+  error: string | null;
+  undo_until: Date | null;
+  undone_at: Date | null;
+  undo_of: number | null;
+  created_at: Date;
+}
+
+export function toAction<P, R>(r: ActionRow): ActionRecord<P, R> {
+  return {
+    id: Number(r.id),
+    userId: Number(r.user_id),
+    name: r.name,
+    idempotencyKey: r.idempotency_key,
+    status: r.status,
+    params: r.params as P,
+    result: (r.result ?? null) as R | null,
+    error: r.error,
+    undoUntil: r.undo_until ? new Date(r.undo_until) : null,
+    undoneAt: r.undone_at ? new Date(r.undone_at) : null,
+    undoOf: r.undo_of === null ? null : Number(r.undo_of),
+    createdAt: new Date(r.created_at),
+  };
+}
+
+export interface RunOptions<P> {
+  userId: number;
+  idempotencyKey: string;
+  params: unknown;
+  now: Date;
+  /** Called on a failure that is the user's (e.g. InsufficientFunds) to record it in the history. */
+  isUserError?: (err: unknown) => boolean;
+  _p?: P;
+}
+
+export interface RunResult<R> {
+  action: ActionRecord<unknown, R>;
+  result: R | null;
+  /** The idempotency key had been used: nothing ran again, this is the first outcome. */
+  replayed: boolean;
+}
+
+/**
+ * Runs a command: the action row and the command's effect are written in one transaction.
+ * The action row is inserted first, so a concurrent run with the same key waits on the unique index
+ * and then replays. A user error rolls the effect back and is recorded as a failed action (without
+ * key, so that the same request may succeed later); other errors propagate unrecorded.
+ */
+export async function runCommand<P, R>(db: Queryable, def: CommandDef<P, R>, o: RunOptions<P>): Promise<RunResult<R>> {
+  const parsed = def.params.safeParse(o.params);
+  if (!parsed.success) throw new InvalidCommandParams(`${def.name}: ${parsed.error.message}`);
+  const params = parsed.data;
+  const undoUntil = def.undo ? new Date(o.now.getTime() + def.undo.windowSeconds * 1000) : null;
+  const async = def.mode === 'async';
+  try {
+    return await withTransaction(db, async (tx) => {
+      const [row] = await tx<ActionRow[]>`
+        INSERT INTO actions (user_id, name, idempotency_key, status, params, undo_until, created_at)
+        VALUES (${o.userId}, ${def.name}, ${o.idempotencyKey}, ${async ? 'pending' : 'done'}, ${tx.json(params as never)},
+                ${undoUntil}, ${o.now})
+        ON CONFLICT (idempotency_key) DO NOTHING
+        RETURNING *`;
+      if (!row) return replay<R>(tx, def.name, o.userId, o.idempotencyKey);
+      if (async) return { action: toAction<unknown, R>(row), result: null, replayed: false };
+      const result = await def.execute({ tx, userId: o.userId, actionId: Number(row.id), idempotencyKey: o.idempotencyKey, now: o.now }, params);
+      const [done] = await tx<ActionRow[]>`
+        UPDATE actions SET result = ${tx.json((result ?? null) as never)}, completed_at = now()
+         WHERE id = ${row.id} RETURNING *`;
+      return { action: toAction<unknown, R>(done!), result, replayed: false };
+    });
+  } catch (err) {
+    if (o.isUserError?.(err)) await recordFailure(db, def.name, o.userId, params, err, o.now);
+    throw err;
+  }
+}
+
+async function replay<R>(db: Queryable, name: string, userId: number, key: string): Promise<RunResult<R>> {
+  const [existing] = await db<ActionRow[]>`SELECT * FROM actions WHERE idempotency_key = ${key}`;
+  if (!existing) throw new Error(`action ${key} vanished`);
+  if (Number(existing.user_id) !== userId || existing.name !== name) {
+    throw new CommandKeyConflict(`key ${key} was used by another command`);
+  }
+  const action = toAction<unknown, R>(existing);
+  return { action, result: action.result, replayed: true };
+}
+
+async function recordFailure(db: Queryable, name: string, userId: number, params: unknown, err: unknown, now: Date) {
+  await db`
+    INSERT INTO actions (user_id, name, idempotency_key, status, params, error, created_at, completed_at)
+    VALUES (${userId}, ${name}, NULL, 'failed', ${db.json(params as never)}, ${(err as Error)?.name ?? 'Error'}, ${now}, now())`;
+}
+
+/** Looks up an action by its key (e.g. to tell a replayed button press from an expired one). */
+export async function findAction(db: Queryable, idempotencyKey: string): Promise<ActionRecord | null> {
+  const [row] = await db<ActionRow[]>`SELECT * FROM actions WHERE idempotency_key = ${idempotencyKey}`;
+  return row ? toAction(row) : null;
+}
+
+export interface UndoResult<R> {
+  original: ActionRecord<unknown, R>;
+  undo: ActionRecord;
+  replayed: boolean;
+}
+
+/**
+ * Undoes an action of `userId` with its command's inverse, in one transaction that locks the action
+ * row: two presses undo once (the second replays), after the window or when the inverse is refused
+ * (e.g. the receiver spent the gift) nothing changes and the error propagates.
+ */
+export async function undoAction<R>(db: Queryable, actionId: number, userId: number, now: Date): Promise<UndoResult<R>> {
+  return withTransaction(db, async (tx) => {
+    const [row] = await tx<ActionRow[]>`SELECT * FROM actions WHERE id = ${actionId} AND user_id = ${userId} FOR UPDATE`;
+    if (!row) throw new ActionNotFound(`action ${actionId} of user ${userId}`);
+    const original = toAction<unknown, R>(row);
+    const def = commandRegistry.get(original.name);
+    if (original.status === 'undone') {
+      const [undo] = await tx<ActionRow[]>`SELECT * FROM actions WHERE undo_of = ${actionId}`;
+      return { original, undo: toAction(undo!), replayed: true };
+    }
+    if (!def?.undo || original.status !== 'done' || !original.undoUntil) throw new NotUndoable(`action ${actionId}`);
+    if (now.getTime() > original.undoUntil.getTime()) throw new UndoWindowClosed(`action ${actionId}`);
+    const key = `undo:${actionId}`;
+    const [undoRow] = await tx<ActionRow[]>`
+      INSERT INTO actions (user_id, name, idempotency_key, status, params, undo_of, created_at, completed_at)
+      VALUES (${userId}, ${`${original.name}.undo`}, ${key}, 'done', ${tx.json({ actionId } as never)}, ${actionId}, ${now}, now())
+      RETURNING *`;
+    const result = await def.undo.run({
+      tx,
+      userId,
+      actionId: Number(undoRow!.id),
+      idempotencyKey: key,
+      now,
+      original: { id: actionId, params: original.params, result: original.result as R, createdAt: original.createdAt },
+    });
+    const [undo] = await tx<ActionRow[]>`
+      UPDATE actions SET result = ${tx.json((result ?? null) as never)} WHERE id = ${undoRow!.id} RETURNING *`;
+    const [updated] = await tx<ActionRow[]>`
+      UPDATE actions SET status = 'undone', undone_at = ${now} WHERE id = ${actionId} RETURNING *`;
+    return { original: toAction<unknown, R>(updated!), undo: toAction(undo!), replayed: false };
+  });
+}
+
+/**
+ * Executes a pending (async) action: the entry point for the bus subscriber that receives the
+ * command. Idempotent: an action that is no longer pending is returned as it is.
+ */
+export async function executePendingAction(db: Queryable, actionId: number, now: Date): Promise<ActionRecord> {
+  return withTransaction(db, async (tx) => {
+    const [row] = await tx<ActionRow[]>`SELECT * FROM actions WHERE id = ${actionId} FOR UPDATE`;
+    if (!row) throw new ActionNotFound(`action ${actionId}`);
+    if (row.status !== 'pending') return toAction(row);
+    const def = commandRegistry.get(row.name);
+    if (!def) throw new NotUndoable(`unknown command ${row.name}`);
+    const params = def.params.parse(row.params);
+    const result = await def.execute(
+      { tx, userId: Number(row.user_id), actionId, idempotencyKey: row.idempotency_key ?? `action:${actionId}`, now },
+      params,
+    );
+    const [done] = await tx<ActionRow[]>`
+      UPDATE actions SET status = 'done', result = ${tx.json((result ?? null) as never)}, completed_at = now()
+       WHERE id = ${actionId} RETURNING *`;
+    return toAction(done!);
+  });
+}
+
+export interface ActionPage {
+  actions: ActionRecord[];
+  nextCursor: number | null;
+}
+
+/** The user's last actions, newest first, paged by id. */
+export async function listActions(db: Queryable, userId: number, opts: { limit?: number; beforeId?: number | null } = {}): Promise<ActionPage> {
+  const limit = Math.min(Math.max(opts.limit ?? 10, 1), 50);
+  const rows = await db<ActionRow[]>`
+    SELECT * FROM actions WHERE user_id = ${userId} ${opts.beforeId ? db`AND id < ${opts.beforeId}` : db``}
+     ORDER BY id DESC LIMIT ${limit + 1}`;
+  const actions = rows.slice(0, limit).map((r) => toAction(r));
+  return { actions, nextCursor: rows.length > limit ? actions[actions.length - 1]!.id : null };
+}

@@ -1,0 +1,181 @@
+import type postgres from 'postgres';
+import { z } from 'zod';
+import type { Queryable } from '../db/client.js';
+import { addDays, localDate } from '../time/zone.js';
+import type { TelegramProfile, UserRecord } from './registration.js';
+
+export type UserStatus = 'free' | 'vip' | 'banned';
+
+/** Everything the bot knows about a user for one update, loaded once. */
+export interface UserState extends UserRecord {
+  lastName: string | null;
+  languageCode: string | null;
+  lastActiveAt: Date;
+  besitos: number;
+  lifetimeBesitos: number;
+  /** Consecutive days of /daily up to today or yesterday (0 when broken or never claimed). */
+  streak: number;
+  lastDailyDay: string | null;
+  /** Sections contributed by providers (inventory, narrative progress, subscriptions …), by key. */
+  sections: Record<string, unknown>;
+}
+
+/**
+ * A section of user state that a module contributes without editing the manager.
+ * `select` is an SQL expression (may reference `u.id`, the user's internal id) evaluated inside the
+ * one state-load statement: keep it an indexed lookup. `load` runs only when a feature asks for the
+ * full profile (/perfil, /exportar), for data too costly for every update.
+ */
+export interface StateProvider<T = unknown> {
+  key: string;
+  /** Spanish section title for /perfil. */
+  title: string;
+  schema: z.ZodType<T>;
+  select?: (sql: postgres.Sql<{}>) => postgres.PendingQuery<postgres.Row[]>;
+  load?: (db: Queryable, userId: number) => Promise<unknown>;
+  /** HTML lines for /perfil (already escaped); null hides the section. */
+  render?: (value: T) => string | null;
+  /** Inline buttons /perfil shows for this section. */
+  buttons?: { text: string; data: string }[];
+}
+
+export class StateProviders {
+  private readonly list: StateProvider<any>[] = [];
+  register<T>(p: StateProvider<T>): void {
+    if (!/^[a-z][a-z0-9_]{0,30}$/.test(p.key)) throw new Error(`bad provider key ${p.key}`);
+    if (this.list.some((x) => x.key === p.key)) throw new Error(`provider ${p.key} registered twice`);
+    this.list.push(p);
+  }
+  all(): readonly StateProvider<any>[] {
+    return this.list;
+  }
+  get eager(): StateProvider<any>[] {
+    return this.list.filter((p) => p.select);
+  }
+}
+
+/** The process-wide registry modules register into at import time. */
+export const stateProviders = new StateProviders();
+
+export interface LoadOptions {
+  timeZone: string;
+  now: Date;
+  providers?: StateProviders;
+  /** last_active_at is written at most this often (default 60 s). */
+  activeEverySeconds?: number;
+}
+
+interface Row {
+  id: number;
+  telegram_id: number;
+  username: string | null;
+  first_name: string | null;
+  last_name: string | null;
+  language_code: string | null;
+  status: UserStatus;
+  created_at: Date;
+  last_active_at: Date;
+  created: boolean;
+  besitos: number;
+  lifetime_besitos: number;
+  daily_day: string | null;
+  daily_streak: number | null;
+  [provider: `p_${string}`]: unknown;
+}
+
+/**
+ * Registers (first contact) or refreshes the user and loads their typed state, in one statement:
+ * the user row (inserted, or updated only when the Telegram profile changed or last_active_at is
+ * older than a minute), the besitos balance, the daily streak and every eager provider section.
+ * Concurrent first updates of a new user create exactly one row (unique telegram_id; the loser of
+ * the insert race reads again — the only case that costs a second round trip).
+ */
+export async function loadUserState(db: Queryable, p: TelegramProfile, opts: LoadOptions): Promise<UserState> {
+  const providers = (opts.providers ?? stateProviders).eager;
+  const every = opts.activeEverySeconds ?? 60;
+  const username = p.username ?? null;
+  const firstName = p.first_name ?? null;
+  const lastName = p.last_name ?? null;
+  const lang = p.language_code ?? null;
+  const cols = providers.length
+    ? db.unsafe(providers.map((_, i) => `, prov_${i}.v AS p_${i}`).join(''))
+    : db``;
+  for (let attempt = 0; attempt < 4; attempt++) {
+    // Provider expressions are built as fragments and joined LATERAL so they can use u.id.
+    const lateral = providers.map((prov, i) => db`LEFT JOIN LATERAL (SELECT (${prov.select!(db as postgres.Sql<{}>)}) AS v) prov_${db.unsafe(String(i))} ON true`);
+    const rows = await db<Row[]>`
+      WITH existing AS (
+        SELECT * FROM users WHERE telegram_id = ${p.id}
+      ), upd AS (
+        UPDATE users SET username = ${username}, first_name = ${firstName}, last_name = ${lastName}, language_code = ${lang},
+               last_active_at = CASE WHEN last_active_at < now() - ${every} * interval '1 second' THEN now() ELSE last_active_at END
+         WHERE id = (SELECT id FROM existing)
+           AND ((username, first_name, last_name, language_code) IS DISTINCT FROM (${username}::text, ${firstName}::text, ${lastName}::text, ${lang}::text)
+                OR last_active_at < now() - ${every} * interval '1 second')
+        RETURNING *
+      ), ins AS (
+        INSERT INTO users (telegram_id, username, first_name, last_name, language_code)
+        SELECT ${p.id}, ${username}, ${firstName}, ${lastName}, ${lang}
+         WHERE NOT EXISTS (SELECT 1 FROM existing)
+        ON CONFLICT (telegram_id) DO NOTHING
+        RETURNING *
+      ), bal AS (
+        INSERT INTO user_balances (user_id) SELECT id FROM ins ON CONFLICT DO NOTHING
+      ), u AS (
+        SELECT ins.*, true AS created FROM ins
+        UNION ALL SELECT upd.*, false FROM upd
+        UNION ALL SELECT existing.*, false FROM existing WHERE NOT EXISTS (SELECT 1 FROM upd)
+      )
+      SELECT u.id, u.telegram_id, u.username, u.first_name, u.last_name, u.language_code, u.status, u.created_at,
+             u.last_active_at, u.created,
+             COALESCE(b.besitos, 0) AS besitos, COALESCE(b.lifetime_besitos, 0) AS lifetime_besitos,
+             d.day::text AS daily_day, d.streak AS daily_streak ${cols}
+        FROM u
+        LEFT JOIN user_balances b ON b.user_id = u.id
+        LEFT JOIN LATERAL (SELECT day, streak FROM daily_claims WHERE user_id = u.id ORDER BY day DESC LIMIT 1) d ON true
+        ${lateral.length ? lateral.reduce((a, f) => db`${a} ${f}`) : db``}`;
+    const row = rows[0];
+    if (row) return toState(row, providers, opts);
+    // Empty only when a concurrent first insert committed after this statement's snapshot.
+  }
+  throw new Error(`could not load telegram user ${p.id}`);
+}
+
+function toState(row: Row, providers: StateProvider<any>[], opts: LoadOptions): UserState {
+  const today = localDate(opts.now, opts.timeZone);
+  const day = row.daily_day;
+  const alive = day !== null && (day === today || day === addDays(today, -1));
+  const sections: Record<string, unknown> = {};
+  providers.forEach((prov, i) => {
+    const parsed = prov.schema.safeParse(row[`p_${i}`]);
+    sections[prov.key] = parsed.success ? parsed.data : null;
+  });
+  return {
+    id: Number(row.id),
+    telegramId: Number(row.telegram_id),
+    username: row.username,
+    firstName: row.first_name,
+    lastName: row.last_name,
+    languageCode: row.language_code,
+    status: row.status,
+    createdAt: new Date(row.created_at),
+    lastActiveAt: new Date(row.last_active_at),
+    created: row.created,
+    besitos: Number(row.besitos),
+    lifetimeBesitos: Number(row.lifetime_besitos),
+    streak: alive ? Number(row.daily_streak) : 0,
+    lastDailyDay: day,
+    sections,
+  };
+}
+
+/** The lazy provider sections (for /perfil and /exportar), merged over the eager ones. */
+export async function loadFullSections(db: Queryable, state: UserState, providers = stateProviders): Promise<Record<string, unknown>> {
+  const out: Record<string, unknown> = { ...state.sections };
+  for (const prov of providers.all()) {
+    if (!prov.load) continue;
+    const parsed = prov.schema.safeParse(await prov.load(db, state.id));
+    out[prov.key] = parsed.success ? parsed.data : null;
+  }
+  return out;
+}
