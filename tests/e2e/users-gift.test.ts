@@ -1,0 +1,206 @@
+import { describe, expect, it } from 'vitest';
+import { getBalance, spendBesitos, grantBesitos } from '../../lib/besitos/ledger.js';
+import { runCommand } from '../../lib/commands/index.js';
+import { giftCommand } from '../../lib/commands/gift.js';
+import { callbackUpdate, nextUpdateId, startTestApp, textUpdate } from '../support/app.js';
+import { uniqueTelegramId, useTestDb } from '../support/db.js';
+import { ledgerMismatches } from '../support/ledger.js';
+import { buttonsOf, cbAnswers, lastTo } from '../support/users.js';
+
+const db = useTestDb(30);
+let now = Date.now();
+const t = await startTestApp({ RATE_LIMIT_MESSAGES: '10000', RATE_LIMIT_CALLBACKS: '10000', UNDO_WINDOW_SECONDS: '60' }, { clock: () => new Date(now) });
+const msg = t.app.bot.context.t!;
+
+interface Person {
+  tg: number;
+  id: number;
+  username: string;
+}
+
+async function person(name: string, besitos = 0): Promise<Person> {
+  const tg = uniqueTelegramId();
+  const username = `${name}_${tg}`.slice(0, 32);
+  await t.post(textUpdate(tg, '/start', { firstName: name, username }));
+  const [row] = await db<{ id: number }[]>`SELECT id FROM users WHERE telegram_id = ${tg}`;
+  if (besitos) await grantBesitos(db, { userId: row!.id, amount: besitos, source: 'admin', idempotencyKey: `seed:${row!.id}` });
+  return { tg, id: row!.id, username };
+}
+
+const balance = async (p: Person) => (await getBalance(db, p.id)).besitos;
+const giftRows = async (p: Person) =>
+  (await db<{ n: number }[]>`SELECT count(*)::int AS n FROM transactions WHERE user_id = ${p.id} AND source = 'gift'`)[0]!.n;
+
+/** /regalar → the confirmation's "yes" callback data. */
+async function propose(from: Person, text: string): Promise<string | undefined> {
+  await t.post(textUpdate(from.tg, text, { username: from.username }));
+  const confirm = lastTo(t.telegram, 'sendMessage', from.tg, /^¿Regalar/);
+  return buttonsOf(confirm).find((d) => d.startsWith('g:y:') && text.length > 0 && confirm!.at >= Date.now() - 5_000);
+}
+
+async function giftAndConfirm(from: Person, to: Person, amount: number): Promise<string> {
+  t.telegram.reset();
+  const yes = await propose(from, `/regalar ${amount} @${to.username}`);
+  expect(yes).toBeDefined();
+  await t.post(callbackUpdate(from.tg, yes!));
+  const done = t.telegram.callsOf('editMessageText').at(-1);
+  const undo = buttonsOf(done).find((d) => d.startsWith('g:u:'));
+  expect(undo).toBeDefined();
+  return undo!;
+}
+
+describe('/regalar through the webhook', () => {
+  it('confirmation, replayed confirmation moves once, receiver notified, double undo reverses once', async () => {
+    const ana = await person('ana', 100);
+    const beto = await person('beto');
+    t.telegram.reset();
+    const yes = await propose(ana, `/regalar 30 @${beto.username}`);
+    expect(yes).toMatch(/^g:y:\d+$/);
+    expect(Buffer.byteLength(yes!)).toBeLessThanOrEqual(64);
+    expect(await balance(ana)).toBe(100); // nothing moves before the confirmation
+    // Two presses of "Sí" (different callback queries), concurrently, plus a later third one.
+    await Promise.all([t.post(callbackUpdate(ana.tg, yes!)), t.post(callbackUpdate(ana.tg, yes!))]);
+    await t.post(callbackUpdate(ana.tg, yes!));
+    expect(await balance(ana)).toBe(70);
+    expect(await balance(beto)).toBe(30);
+    expect(await giftRows(ana)).toBe(1);
+    expect(t.telegram.sentTexts(beto.tg).filter((x) => x.includes('te regaló'))).toHaveLength(1);
+    expect(cbAnswers(t.telegram).filter((a) => a.text === msg.giftAlreadyDone())).toHaveLength(2);
+    const undo = buttonsOf(t.telegram.callsOf('editMessageText').at(-1)).find((d) => d.startsWith('g:u:'))!;
+    // Undo twice, concurrently: one reversal.
+    await Promise.all([t.post(callbackUpdate(ana.tg, undo)), t.post(callbackUpdate(ana.tg, undo))]);
+    expect(await balance(ana)).toBe(100);
+    expect(await balance(beto)).toBe(0);
+    const [rev] = await db<{ n: number }[]>`SELECT count(*)::int AS n FROM transactions WHERE type = 'reversal' AND user_id IN ${db([ana.id, beto.id])}`;
+    expect(rev!.n).toBe(2); // one compensating row per leg
+    expect(cbAnswers(t.telegram).filter((a) => a.text === msg.giftAlreadyUndone())).toHaveLength(1);
+    expect(t.telegram.sentTexts(beto.tg).filter((x) => x.includes('deshizo'))).toHaveLength(1);
+    // Someone else cannot press the sender's undo button.
+    const eve = await person('eve', 5);
+    const undo2 = await giftAndConfirm(ana, beto, 1);
+    await t.post(callbackUpdate(eve.tg, undo2));
+    expect(cbAnswers(t.telegram).at(-1)!.text).toBe(msg.giftUndoNotYours());
+    expect(await balance(beto)).toBe(1);
+    expect(await ledgerMismatches(db, [ana.id, beto.id, eve.id])).toEqual([]);
+  });
+
+  it('undo is refused after the window and after the receiver spent the gift; nothing moves', async () => {
+    const ana = await person('ana', 50);
+    const beto = await person('beto');
+    const undo = await giftAndConfirm(ana, beto, 10);
+    now += 61_000;
+    await t.post(callbackUpdate(ana.tg, undo));
+    expect(cbAnswers(t.telegram).at(-1)!.text).toBe(msg.giftUndoTooLate());
+    expect([await balance(ana), await balance(beto)]).toEqual([40, 10]);
+    const undo2 = await giftAndConfirm(ana, beto, 10);
+    await spendBesitos(db, { userId: beto.id, amount: 15, source: 'shop', idempotencyKey: `spend:${beto.id}` });
+    await t.post(callbackUpdate(ana.tg, undo2));
+    expect(cbAnswers(t.telegram).at(-1)!.text).toBe(msg.giftUndoSpent());
+    expect([await balance(ana), await balance(beto)]).toEqual([30, 5]);
+    expect(await ledgerMismatches(db, [ana.id, beto.id])).toEqual([]);
+  });
+
+  it('bad requests get a clear Spanish message and move nothing', async () => {
+    const ana = await person('ana', 20);
+    const beto = await person('beto', 0);
+    const nobody = `@nadie_${Date.now()}`;
+    const cases: [string, string][] = [
+      [`/regalar 0 @${beto.username}`, msg.giftBadAmount()],
+      [`/regalar -5 @${beto.username}`, msg.giftBadAmount()],
+      [`/regalar diez @${beto.username}`, msg.giftBadAmount()],
+      [`/regalar 2.5 @${beto.username}`, msg.giftBadAmount()],
+      [`/regalar 99999999 @${beto.username}`, msg.giftTooMuch(1_000_000)],
+      [`/regalar 21 @${beto.username}`, msg.giftNotEnough(21, 20)],
+      [`/regalar 5 @${ana.username}`, msg.giftSelf()],
+      [`/regalar 5 ${nobody}`, msg.giftUnknownUser(nobody)],
+      ['/regalar 5', msg.giftUsage()],
+      ['/regalar', msg.giftUsage()],
+    ];
+    for (const [text, expected] of cases) {
+      t.telegram.reset();
+      await t.post(textUpdate(ana.tg, text, { username: ana.username }));
+      const sent = t.telegram.sentTexts(ana.tg);
+      expect(sent, text).toHaveLength(1);
+      expect(sent[0], text).toBe(expected);
+      expect(buttonsOf(t.telegram.callsOf('sendMessage')[0]), text).toEqual([]);
+    }
+    // Replying to your own message, and to a bot's message.
+    for (const [from, expected] of [
+      [{ id: ana.tg, is_bot: false, first_name: 'ana' }, msg.giftSelf()],
+      [{ id: 123456, is_bot: true, first_name: 'DianaBot' }, msg.giftToBot()],
+    ] as const) {
+      t.telegram.reset();
+      const u = textUpdate(ana.tg, '/regalar 5') as any;
+      u.message.reply_to_message = { message_id: 1, from, chat: u.message.chat, date: u.message.date, text: 'hola' };
+      await t.post(u);
+      expect(t.telegram.sentTexts(ana.tg)).toEqual([expected]);
+    }
+    expect([await balance(ana), await balance(beto)]).toEqual([20, 0]);
+  });
+
+  it('a gift by replying to the receiver, and an expired confirmation restarts the flow', async () => {
+    const ana = await person('ana', 20);
+    const beto = await person('beto');
+    t.telegram.reset();
+    const u = textUpdate(ana.tg, '/regalar 7') as any;
+    u.message.reply_to_message = { message_id: 9, from: { id: beto.tg, is_bot: false, first_name: 'beto' }, chat: u.message.chat, date: u.message.date, text: 'hola' };
+    await t.post(u);
+    const yes = buttonsOf(lastTo(t.telegram, 'sendMessage', ana.tg, /^¿Regalar/)).find((d) => d.startsWith('g:y:'))!;
+    now += 121_000; // the confirmation lives two minutes
+    await t.post(callbackUpdate(ana.tg, yes));
+    expect(t.telegram.sentTexts(ana.tg).at(-1)).toBe(msg.giftExpired());
+    expect([await balance(ana), await balance(beto)]).toEqual([20, 0]);
+    // Starting again works.
+    await t.post(u.message && { ...u, update_id: nextUpdateId() });
+    const yes2 = buttonsOf(lastTo(t.telegram, 'sendMessage', ana.tg, /^¿Regalar/)).find((d) => d.startsWith('g:y:'))!;
+    await t.post(callbackUpdate(ana.tg, yes2));
+    expect([await balance(ana), await balance(beto)]).toEqual([13, 7]);
+  });
+
+  it('/actividad lists the actions with outcomes, paged', async () => {
+    const ana = await person('ana', 100);
+    const beto = await person('beto');
+    const undo = await giftAndConfirm(ana, beto, 3);
+    await t.post(callbackUpdate(ana.tg, undo));
+    for (let i = 0; i < 11; i++) await giftAndConfirm(ana, beto, 1);
+    t.telegram.reset();
+    await t.post(textUpdate(ana.tg, '/actividad'));
+    const first = t.telegram.callsOf('sendMessage').at(-1)!;
+    expect(String(first.payload.text)).toContain('Tu actividad reciente');
+    expect(String(first.payload.text).match(/Regalo de 1 besito a beto · ✅ hecho/g)).toHaveLength(10);
+    const more = buttonsOf(first).find((d) => d.startsWith('act:'))!;
+    await t.post(callbackUpdate(ana.tg, more));
+    const second = String(t.telegram.callsOf('sendMessage').at(-1)!.payload.text);
+    expect(second).toContain('Actividad anterior');
+    expect(second).toContain('Deshacer un regalo');
+    expect(second).toContain('Regalo de 3 besitos a beto · ↩️ deshecho');
+  });
+});
+
+describe('gift command under concurrency', () => {
+  it('concurrent gifts in both directions: no deadlock, total conserved, invariant holds', async () => {
+    const a = await person('a', 500);
+    const b = await person('b', 500);
+    const cmd = giftCommand(60);
+    const runs = Array.from({ length: 60 }, (_, i) => {
+      const [from, to] = i % 2 ? [a, b] : [b, a];
+      return runCommand(db, cmd, { userId: from.id, idempotencyKey: `conc:${from.id}:${i}`, params: { toUserId: to.id, amount: 1 + (i % 7) }, now: new Date() });
+    });
+    const results = await Promise.allSettled(runs);
+    expect(results.filter((r) => r.status === 'rejected')).toEqual([]);
+    expect((await balance(a)) + (await balance(b))).toBe(1000);
+    expect(await ledgerMismatches(db, [a.id, b.id])).toEqual([]);
+    const [actions] = await db<{ n: number }[]>`SELECT count(*)::int AS n FROM actions WHERE user_id IN ${db([a.id, b.id])} AND name = 'gift' AND status = 'done'`;
+    expect(actions!.n).toBe(60);
+  });
+
+  it('a failed gift is recorded as failed and moves nothing; invalid params never reach SQL', async () => {
+    const a = await person('a', 3);
+    const b = await person('b');
+    await expect(runCommand(db, giftCommand(60), { userId: a.id, idempotencyKey: `f:${a.id}`, params: { toUserId: b.id, amount: 5 }, now: new Date(), isUserError: () => true })).rejects.toThrow(/insufficient/);
+    await expect(runCommand(db, giftCommand(60), { userId: a.id, idempotencyKey: `g:${a.id}`, params: { toUserId: b.id, amount: -1 }, now: new Date() })).rejects.toThrow(/gift/);
+    const rows = await db<{ status: string }[]>`SELECT status FROM actions WHERE user_id = ${a.id}`;
+    expect(rows.map((r) => r.status)).toEqual(['failed']);
+    expect([await balance(a), await balance(b)]).toEqual([3, 0]);
+  });
+});
