@@ -42,6 +42,16 @@ export interface QStashTransportOptions {
   concurrency?: number;
   /** QStash delivery retries per message (Upstash-Retries); the plan's default when unset. */
   deliveryRetries?: number;
+  /** A batch request that takes longer counts as failed (the rows are retried; dedup ids absorb a late success). */
+  requestTimeoutMs?: number;
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`QStash request timed out after ${ms} ms`)), ms);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }
 
 type BatchClient = { batch(messages: unknown[]): Promise<unknown[]> };
@@ -81,7 +91,7 @@ export function qstashTransport(opts: QStashTransportOptions): Transport {
       for (let i = 0; i < deliveries.length; i += perRequest) chunks.push(deliveries.slice(i, i + perRequest));
       await mapLimit(chunks, concurrency, async (chunk) => {
         try {
-          await c.batch(
+          await withTimeout(c.batch(
             chunk.map((d) => ({
               url: subscriberUrl(opts.publicUrl, d.subscriber),
               body: d.body,
@@ -89,7 +99,7 @@ export function qstashTransport(opts: QStashTransportOptions): Transport {
               deduplicationId: `${d.eventId}:${d.subscriber}`,
               ...(opts.deliveryRetries !== undefined ? { retries: opts.deliveryRetries } : {}),
             })),
-          );
+          ), opts.requestTimeoutMs ?? 10_000);
         } catch (err) {
           const reason = errorText(err);
           for (const d of chunk) failed.set(d.rowId, reason);
