@@ -244,10 +244,17 @@ export async function relayOutbox(deps: RelayDeps, opts: RelayRunOptions = {}): 
   return report;
 }
 
-/** Deletes published rows older than the retention, a bounded number per call. */
+/**
+ * Deletes published outbox rows older than the retention, and processed_events rows old enough that no
+ * redelivery can still come (a row is republished only while it is in the outbox), a bounded number per call.
+ */
 export async function pruneOutbox(db: Sql, retentionDays = 7, limit = 5000): Promise<number> {
   const rows = await db`
     DELETE FROM outbox WHERE id IN (
       SELECT id FROM outbox WHERE published_at < now() - ${retentionDays} * interval '1 day' LIMIT ${limit})`;
+  await db`
+    DELETE FROM processed_events WHERE (subscriber, event_id) IN (
+      SELECT subscriber, event_id FROM processed_events
+       WHERE processed_at < now() - ${retentionDays * 4} * interval '1 day' LIMIT ${limit})`;
   return rows.count;
 }

@@ -292,3 +292,33 @@ describe('outbox relay without QStash (in-process delivery)', () => {
     await local.close();
   });
 });
+
+describe('QStash stand-in', () => {
+  it('accepts the client\'s single publish and delivers a signature the Receiver accepts', async () => {
+    const { Client } = await import('@upstash/qstash');
+    const client = new Client({ baseUrl: qstash.url, token: qstash.token, devMode: false, enableTelemetry: false });
+    const source = newSource();
+    const event = createEvent('gamification.besitos_earned', { amount: 4, source, transaction_id: 1, balance_after: 4 }, 5);
+    const res = await client.publish({
+      url: `${api.url}/api/events/gamification`,
+      body: JSON.stringify(event),
+      headers: { 'Content-Type': 'application/json', 'X-Trace': 'abc' },
+      deduplicationId: `${event.event_id}:gamification`,
+    });
+    expect(res.messageId).toMatch(/^msg_/);
+    const again = await client.publish({ url: `${api.url}/api/events/gamification`, body: JSON.stringify(event), deduplicationId: `${event.event_id}:gamification` });
+    expect(again).toMatchObject({ messageId: res.messageId, deduplicated: true });
+    await qstash.idle();
+    expect(await statsFor(source)).toEqual({ earned: 4, earned_count: 1 });
+    const [m] = qstash.published.filter((p) => p.messageId === res.messageId);
+    expect(m!.headers['upstash-forward-x-trace']).toBe('abc');
+  });
+
+  it('rejects a wrong token and malformed batches', async () => {
+    const post = (body: string, token = qstash.token) =>
+      fetch(`${qstash.url}/v2/batch`, { method: 'POST', headers: { authorization: `Bearer ${token}` }, body });
+    expect((await post('[]', 'wrong')).status).toBe(401);
+    expect((await post('{')).status).toBe(400);
+    expect((await post(JSON.stringify([{ destination: 'not a url', body: '' }]))).status).toBe(400);
+  });
+});
