@@ -86,6 +86,10 @@ export const configSchema = z
       for (const key of ['DATABASE_URL', 'TELEGRAM_BOT_TOKEN', 'TELEGRAM_WEBHOOK_SECRET'] as const) {
         if (!c[key]) ctx.addIssue({ code: 'custom', path: [key], message: 'is required in production' });
       }
+      // The in-memory store is per process: rate limits and sessions would not hold across instances.
+      if (!c.REDIS_URL && !c.UPSTASH_REDIS_REST_URL) {
+        ctx.addIssue({ code: 'custom', path: ['REDIS_URL'], message: 'is required in production (or UPSTASH_REDIS_REST_URL/_TOKEN)' });
+      }
     }
     if (Boolean(c.UPSTASH_REDIS_REST_URL) !== Boolean(c.UPSTASH_REDIS_REST_TOKEN)) {
       ctx.addIssue({

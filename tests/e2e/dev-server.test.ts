@@ -1,5 +1,5 @@
 import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
-import net from 'node:net';
+import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -19,6 +19,10 @@ const quiet = { print: () => {}, log: silentLogger };
 async function json(res: Response) {
   return (await res.json()) as any;
 }
+
+/** What the chat page sends. */
+const postJson = (url: string, body: unknown) =>
+  fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: typeof body === 'string' ? body : JSON.stringify(body) });
 
 async function waitFor<T>(fn: () => T | undefined | Promise<T | undefined>, ms = 10_000): Promise<T> {
   const until = Date.now() + ms;
@@ -130,8 +134,8 @@ describe('npm run dev: the same api/* handlers, on a local Telegram', () => {
 
   it('a user message becomes a real Update on the webhook, with the secret, and the reply is recorded', async () => {
     const emulator = server.emulator!;
-    const user = await json(await fetch(`${server.url}/dev/users`, { method: 'POST', body: JSON.stringify({ first_name: 'Marta', username: 'marta_dev' }) }));
-    const sent = await json(await fetch(`${server.url}/dev/chats/${user.id}/messages`, { method: 'POST', body: JSON.stringify({ text: '/daily' }) }));
+    const user = await json(await postJson(`${server.url}/dev/users`, { first_name: 'Marta', username: 'marta_dev' }));
+    const sent = await json(await postJson(`${server.url}/dev/chats/${user.id}/messages`, { text: '/daily' }));
     expect(sent.delivery).toMatchObject({ via: 'webhook', status: 200, body: 'ok' });
     const [row] = await server.app.db<{ kind: string; status: string }[]>`SELECT kind, status FROM telegram_updates WHERE update_id = ${sent.update_id}`;
     expect(row).toEqual({ kind: 'message', status: 'done' });
@@ -147,15 +151,22 @@ describe('npm run dev: the same api/* handlers, on a local Telegram', () => {
     expect(ledger.entries[0]).toMatchObject({ amount: 10, source: 'daily', balanceAfter: 10 });
 
     // Failure paths of the page's endpoints.
-    expect((await fetch(`${server.url}/dev/chats/42/messages`, { method: 'POST', body: '{"text":"hi"}' })).status).toBe(404);
-    expect((await fetch(`${server.url}/dev/chats/${user.id}/messages`, { method: 'POST', body: 'not json' })).status).toBe(400);
-    expect((await fetch(`${server.url}/dev/chats/${user.id}/callback`, { method: 'POST', body: JSON.stringify({ message_id: 2, data: 'nope' }) })).status).toBe(400);
-    expect((await fetch(`${server.url}/dev/users`, { method: 'POST', body: JSON.stringify({ first_name: '' }) })).status).toBe(400);
+    expect((await postJson(`${server.url}/dev/chats/42/messages`, '{"text":"hi"}')).status).toBe(404);
+    expect((await postJson(`${server.url}/dev/chats/${user.id}/messages`, 'not json')).status).toBe(400);
+    expect((await postJson(`${server.url}/dev/chats/${user.id}/callback`, { message_id: 2, data: 'nope' })).status).toBe(400);
+    expect((await postJson(`${server.url}/dev/users`, { first_name: '' })).status).toBe(400);
     expect(await json(await fetch(`${server.url}/dev/users/999/ledger`))).toMatchObject({ registered: false, besitos: 0 });
+    // Other web pages cannot drive it: no simple cross-site POST, no DNS rebinding.
+    const form = await fetch(`${server.url}/dev/chats/${user.id}/messages`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: '{"text":"/daily"}' });
+    expect(form.status).toBe(415);
+    const rebound = await new Promise<number>((resolve, reject) => {
+      http.get(`${server.url.replace('localhost', '127.0.0.1')}/dev/state`, { headers: { host: `evil.example:${new URL(server.url).port}` } }, (res) => resolve(res.statusCode!)).on('error', reject);
+    });
+    expect(rebound).toBe(403);
   });
 
   it('announces messages, edits and callback answers on the event stream', async () => {
-    const user = await json(await fetch(`${server.url}/dev/users`, { method: 'POST', body: JSON.stringify({ first_name: 'Eva' }) }));
+    const user = await json(await postJson(`${server.url}/dev/users`, { first_name: 'Eva' }));
     const abort = new AbortController();
     const events: any[] = [];
     const stream = await fetch(`${server.url}/dev/events`, { signal: abort.signal });
@@ -208,7 +219,7 @@ describe('npm start: real services only', () => {
     const lines: string[] = [];
     const s = await startServer({
       mode: 'start',
-      env: { ...baseEnv(), TELEGRAM_BOT_TOKEN: token, TELEGRAM_WEBHOOK_SECRET: 'start-secret', TELEGRAM_API_ROOT: telegram.url, BOT_USERNAME: 'StartBot' },
+      env: { ...baseEnv(), TELEGRAM_BOT_TOKEN: token, TELEGRAM_WEBHOOK_SECRET: 'start-secret', TELEGRAM_API_ROOT: telegram.url, BOT_USERNAME: 'StartBot', REDIS_URL: 'redis://127.0.0.1:6379' },
       port: 0,
       print: (l) => lines.push(l),
       log: silentLogger,

@@ -35,8 +35,17 @@ describe('config', () => {
         DATABASE_URL: 'postgres://u@h/db',
         TELEGRAM_BOT_TOKEN: '123:abcdefghijklmnopqrstuvwxyz',
         TELEGRAM_WEBHOOK_SECRET: 's3cret',
+        REDIS_URL: 'redis://127.0.0.1:6379',
       }),
     ).not.toThrow();
+    expect(() =>
+      parseConfig({
+        DIANABOT_MODE: 'vercel',
+        DATABASE_URL: 'postgres://u@h/db',
+        TELEGRAM_BOT_TOKEN: '123:abcdefghijklmnopqrstuvwxyz',
+        TELEGRAM_WEBHOOK_SECRET: 's3cret',
+      }),
+    ).toThrow(/REDIS_URL/);
   });
 
   it('Upstash URL and token go together', () => {
