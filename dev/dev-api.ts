@@ -62,6 +62,9 @@ export function createDevApi(deps: { app: App; emulator: TelegramEmulator; publi
   };
 
   async function bodyOf(req: http.IncomingMessage): Promise<Record<string, unknown>> {
+    // application/json only: a cross-site form or fetch cannot send it without a CORS preflight,
+    // which this server never grants, so other web pages cannot drive the test users.
+    if (!/^application\/json\b/i.test(req.headers['content-type'] ?? '')) throw new HttpError(415, 'send application/json');
     const raw = await readRequestBody(req, 64 * 1024);
     try {
       const v = raw.length ? JSON.parse(raw.toString()) : {};
@@ -110,6 +113,10 @@ export function createDevApi(deps: { app: App; emulator: TelegramEmulator; publi
 
   async function route(req: http.IncomingMessage, res: http.ServerResponse, pathname: string): Promise<void> {
     const method = req.method ?? 'GET';
+    // Only for this machine: a page on another site that rebinds its DNS name to 127.0.0.1 still
+    // sends its own Host header, and gets nothing.
+    const host = (req.headers.host ?? '').replace(/:\d+$/, '').toLowerCase();
+    if (!['localhost', '127.0.0.1', '[::1]'].includes(host)) throw new HttpError(403, 'the dev pages answer only on localhost');
     let m: RegExpExecArray | null;
     if (method === 'GET' && pathname in STATIC) {
       const [file, type] = STATIC[pathname]!;

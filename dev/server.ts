@@ -271,7 +271,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         `  Base de datos / Database: ${dbLine}`,
         `  Migraciones / Migrations: ${migrated.applied.length ? `aplicadas / applied ${migrated.applied.join(', ')}` : 'al día / up to date'}`,
         `  Clave-valor / Key-value:  ${kv}`,
-        `  Bus de eventos / Events:  ${config.QSTASH_TOKEN ? 'QStash' : 'local (en proceso / in-process)'}`,
+        `  Bus de eventos / Events:  ${created.bus.mode === 'qstash' ? `QStash (${config.QSTASH_URL ?? 'https://qstash.upstash.io'})` : 'local (en proceso / in-process)'}`,
         `  Telegram:                 ${tgLine}`,
         `  Funciones / Functions:    ${routes.map((r) => r.route).join(', ') || '(none)'}`,
         chatUrl ? `  Chat:                     ${chatUrl}` : `  Servidor / Server:        ${url}`,
