@@ -10,9 +10,11 @@
  *  - db-only: the same relay with a transport that sends nothing (claim + mark sent, no HTTP): the
  *    ceiling the database sets;
  *  - naive: one Client.publish request per message, sequentially (what a relay without batching does).
+ * For information, also the in-process mode (no QStash: `npm start`): the relay running both
+ * subscribers' handlers, each in its own transaction with its processed_events row.
  */
 import { createDb, type Sql } from '../lib/db/client.js';
-import { relayOutbox, qstashTransport, type Transport } from '../lib/bus/relay.js';
+import { localTransport, relayOutbox, qstashTransport, type Transport } from '../lib/bus/relay.js';
 import { silentLogger } from '../lib/log.js';
 import { QStashServer } from '../tests/support/qstash-server.js';
 import { createBenchDatabase, fmt, machine, QUICK } from './support.js';
@@ -75,6 +77,9 @@ async function main() {
     await reset(db);
     const two = await timedRelay(db, transport, 2);
 
+    await reset(db);
+    const inProcess = await timedRelay(db, localTransport({ db, log: silentLogger, timeZone: 'America/Mexico_City' }, 6), 1);
+
     // Naive: one publish request per message.
     const { Client } = await import('@upstash/qstash');
     const client = new Client({ baseUrl: qstash.url, token: qstash.token, devMode: false, enableTelemetry: false });
@@ -90,6 +95,7 @@ async function main() {
       ['relay → QStash batch API, 1 relay', one.eventsPerSecond],
       ['relay → QStash batch API, 2 relays at once', two.eventsPerSecond],
       ['naive baseline (one publish per message)', naiveEventsPerSecond],
+      ['in-process delivery, no QStash (relay + audit + gamification transactions)', inProcess.eventsPerSecond],
     ] as const;
     console.log('| run | events/s |\n|---|---:|');
     for (const [name, v] of rows) console.log(`| ${name} | ${fmt(v)} |`);
