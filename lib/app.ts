@@ -64,7 +64,12 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
         timeZone: config.timeZone,
         dailyAmount: config.DAILY_GIFT_AMOUNT,
         adminTelegramIds: config.ADMIN_USER_IDS,
-        rateLimit: { messages: config.RATE_LIMIT_MESSAGES, callbacks: config.RATE_LIMIT_CALLBACKS, windowSeconds: config.RATE_LIMIT_WINDOW_SECONDS },
+        rateLimit: {
+          messages: config.RATE_LIMIT_MESSAGES,
+          callbacks: config.RATE_LIMIT_CALLBACKS,
+          windowSeconds: config.RATE_LIMIT_WINDOW_SECONDS,
+          timeoutMs: config.RATE_LIMIT_TIMEOUT_MS,
+        },
         undoWindowSeconds: config.UNDO_WINDOW_SECONDS,
       },
     },

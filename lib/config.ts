@@ -70,6 +70,8 @@ export const configSchema = z
     RATE_LIMIT_MESSAGES: int(20, 1, 10_000),
     RATE_LIMIT_CALLBACKS: int(30, 1, 10_000),
     RATE_LIMIT_WINDOW_SECONDS: int(60, 1, 86_400),
+    /** A rate-limit check slower than this serves the update anyway (fail open), logged. */
+    RATE_LIMIT_TIMEOUT_MS: int(1_000, 50, 30_000),
     /** How long the inline "Deshacer" button of an undoable command (e.g. /regalar) works. */
     UNDO_WINDOW_SECONDS: int(60, 5, 3_600),
     LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),

@@ -115,7 +115,7 @@ describe.each(rateBackends)('rate limits through the webhook on %s', (_name, mak
   it('a burst of 60: all 2xx, 5 served, one notice; a second user unaffected; buttons answered', async () => {
     const kv = await makeKv();
     closers.push(async () => kv.close?.());
-    const t = await startTestApp({ RATE_LIMIT_MESSAGES: '5', RATE_LIMIT_CALLBACKS: '3', RATE_LIMIT_WINDOW_SECONDS: '60' }, { kv });
+    const t = await startTestApp({ RATE_LIMIT_MESSAGES: '5', RATE_LIMIT_CALLBACKS: '3', RATE_LIMIT_WINDOW_SECONDS: '60', RATE_LIMIT_TIMEOUT_MS: '20000' }, { kv });
     const spammer = uniqueTelegramId();
     const other = uniqueTelegramId();
     const res = await Promise.all(Array.from({ length: 60 }, () => t.post(textUpdate(spammer, '/balance'))));
