@@ -314,6 +314,20 @@ describe('QStash stand-in', () => {
     expect(m!.headers['upstash-forward-x-trace']).toBe('abc');
   });
 
+  it('signs with the next key after a rotation; the subscriber still accepts', async () => {
+    qstash.options.signWith = 'next';
+    try {
+      const source = newSource();
+      const userId = await grants(2, source);
+      await app.bus.sweep();
+      await qstash.idle();
+      expect(await auditRowsFor(userId)).toBe(2);
+      expect(await statsFor(source)).toEqual({ earned: 3, earned_count: 2 });
+    } finally {
+      qstash.options.signWith = 'current';
+    }
+  });
+
   it('rejects a wrong token and malformed batches', async () => {
     const post = (body: string, token = qstash.token) =>
       fetch(`${qstash.url}/v2/batch`, { method: 'POST', headers: { authorization: `Bearer ${token}` }, body });
