@@ -117,6 +117,9 @@ export function createBus(config: Config, deps: BusDeps, overrides: BusOverrides
         return;
       }
       // Serverless: the instance may freeze after the response, so relay now (bounded); the cron sweeps the rest.
+      // Most updates write no event: one indexed probe, no transaction, in that case.
+      const [due] = await deps.db`SELECT 1 AS due FROM outbox WHERE published_at IS NULL AND next_attempt_at <= now() LIMIT 1`;
+      if (!due) return;
       const r = await relayOutbox(relayDeps, { maxBatches: 2, timeBudgetMs: 2_000 });
       if (r.claimed > 0) deps.log.info({ msg: 'relay after commit', ...r });
     },
