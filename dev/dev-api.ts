@@ -1,10 +1,10 @@
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import type http from 'node:http';
 import path from 'node:path';
 import type { App } from '../lib/app.js';
 import { getBalance, getTransactionHistory } from '../lib/besitos/ledger.js';
 import { SOURCE_LABELS } from '../lib/bot/messages.js';
-import type { EmulatorEvent, TelegramEmulator } from './telegram-emulator.js';
+import type { EmulatorEvent, EmulatorSnapshot, TelegramEmulator } from './telegram-emulator.js';
 import { readRequestBody } from './vercel-adapter.js';
 
 /**
@@ -15,6 +15,7 @@ import { readRequestBody } from './vercel-adapter.js';
  *   GET  /dev/chats/:id/messages        the chat so far
  *   POST /dev/chats/:id/messages {text}        the user types
  *   POST /dev/chats/:id/callback {message_id, data}   the user presses an inline button
+ *   POST /dev/users/:id/block {blocked}        the user blocks / unblocks the bot (my_chat_member)
  *   GET  /dev/users/:id/ledger          balance and ledger, read from the database
  *   GET  /dev/files/:file_id            a document the bot sent
  *   GET  /dev/events                    server-sent events: messages, edits, toasts, "typing…"
@@ -41,14 +42,34 @@ export interface DevUser {
   id: number;
   first_name: string;
   username?: string;
+  blocked?: boolean;
 }
 
-export function createDevApi(deps: { app: App; emulator: TelegramEmulator; publicDir: string }) {
-  const { app, emulator, publicDir } = deps;
+export function createDevApi(deps: { app: App; emulator: TelegramEmulator; publicDir: string; stateFile?: string }) {
+  const { app, emulator, publicDir, stateFile } = deps;
   const streams = new Set<http.ServerResponse>();
+  let saveTimer: NodeJS.Timeout | undefined;
+  let saving: Promise<void> = Promise.resolve();
+  // The chats live in the emulator's memory; a copy under the data directory brings them back after
+  // a restart, next to the database that remembers the users and their besitos.
+  const save = () => {
+    if (!stateFile) return saving;
+    clearTimeout(saveTimer);
+    saveTimer = undefined;
+    const snapshot = JSON.stringify(emulator.snapshot());
+    saving = saving.then(async () => {
+      await mkdir(path.dirname(stateFile), { recursive: true });
+      await writeFile(`${stateFile}.tmp`, snapshot);
+      await rename(`${stateFile}.tmp`, stateFile);
+    }).catch((err) => app.log.warn({ msg: 'could not save the dev chats', error: String(err) }));
+    return saving;
+  };
   const onEvent = (event: EmulatorEvent) => {
     const data = `data: ${JSON.stringify(event)}\n\n`;
     for (const res of streams) res.write(data);
+    if (stateFile && (event.type === 'message' || event.type === 'users')) {
+      saveTimer ??= setTimeout(() => void save(), 300);
+    }
   };
   emulator.events.on('event', onEvent);
   const heartbeat = setInterval(() => {
@@ -82,7 +103,12 @@ export function createDevApi(deps: { app: App; emulator: TelegramEmulator; publi
   }
 
   function users(): DevUser[] {
-    return [...emulator.users.values()].map((u) => ({ id: u.id, first_name: u.first_name, ...(u.username ? { username: u.username } : {}) }));
+    return [...emulator.users.values()].map((u) => ({
+      id: u.id,
+      first_name: u.first_name,
+      ...(u.username ? { username: u.username } : {}),
+      ...(u.blocked ? { blocked: true } : {}),
+    }));
   }
 
   async function ledger(telegramId: number) {
@@ -170,6 +196,13 @@ export function createDevApi(deps: { app: App; emulator: TelegramEmulator; publi
         throw new HttpError(400, (err as Error).message);
       }
     }
+    if (method === 'POST' && (m = /^\/dev\/users\/(\d+)\/block$/.exec(pathname))) {
+      const id = userId(m[1]!);
+      const body = await bodyOf(req);
+      if (typeof body.blocked !== 'boolean') throw new HttpError(400, 'blocked must be true or false');
+      const delivery = await emulator.setBlocked(id, body.blocked);
+      return json(res, 200, { blocked: body.blocked, delivery });
+    }
     if (method === 'GET' && (m = /^\/dev\/users\/(\d+)\/ledger$/.exec(pathname))) {
       return json(res, 200, await ledger(Number(m[1])));
     }
@@ -187,7 +220,7 @@ export function createDevApi(deps: { app: App; emulator: TelegramEmulator; publi
   }
 
   return {
-    /** Known test users come back after a restart: the database remembers everyone who wrote. */
+    /** After a restart: the users from the database (everyone who wrote), their chats from the state file. */
     async loadKnownUsers(): Promise<void> {
       const rows = await app.db<{ telegram_id: number; first_name: string | null; username: string | null }[]>`
         SELECT telegram_id, first_name, username FROM users
@@ -201,6 +234,16 @@ export function createDevApi(deps: { app: App; emulator: TelegramEmulator; publi
           language_code: 'es',
           ...(r.username ? { username: r.username } : {}),
         });
+      }
+      if (stateFile) {
+        const text = await readFile(stateFile, 'utf8').catch(() => null);
+        if (text) {
+          try {
+            emulator.restore(JSON.parse(text) as EmulatorSnapshot);
+          } catch (err) {
+            app.log.warn({ msg: 'ignoring an unreadable dev chats file', file: stateFile, error: String(err) });
+          }
+        }
       }
     },
     handle(req: http.IncomingMessage, res: http.ServerResponse, pathname: string): boolean {
@@ -218,6 +261,8 @@ export function createDevApi(deps: { app: App; emulator: TelegramEmulator; publi
     async close(): Promise<void> {
       emulator.events.off('event', onEvent);
       clearInterval(heartbeat);
+      if (saveTimer) await save();
+      await saving;
       for (const res of streams) res.end();
       streams.clear();
     },

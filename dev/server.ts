@@ -229,7 +229,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     app = created;
 
     if (emulator) {
-      devApi = createDevApi({ app: created, emulator, publicDir: path.join(ROOT_DIR, 'dev', 'public') });
+      devApi = createDevApi({ app: created, emulator, publicDir: path.join(ROOT_DIR, 'dev', 'public'), stateFile: path.join(dataDir, 'emulator-chats.json') });
       await devApi.loadKnownUsers();
       // Through the Bot API, as a deployment would: the emulator learns the webhook and the menu.
       await created.bot.telegram.setWebhook(`${selfUrl}/api/telegram`, { secret_token: secret });

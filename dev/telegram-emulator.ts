@@ -20,6 +20,8 @@ export interface EmulatorUser {
   last_name?: string;
   username?: string;
   language_code?: string;
+  /** The user blocked the bot: sends to them fail with 403, as on Telegram. */
+  blocked?: boolean;
 }
 
 export interface StoredFile {
@@ -176,7 +178,7 @@ export class TelegramEmulator {
         reply(200, { ok: true, result });
       } catch (err) {
         this.calls.push({ method, payload: stripBytes(payload), ok: false, at: Date.now() });
-        if (err instanceof BotApiError && err.code === 400) {
+        if (err instanceof BotApiError && (err.code === 400 || err.code === 403)) {
           this.emit({ type: 'rejected', chat_id: (payload.chat_id as number) ?? null, method, description: err.description });
         }
         throw err;
@@ -336,7 +338,7 @@ export class TelegramEmulator {
     if (p.chat_id === undefined || p.chat_id === '') throw badRequest('chat_id is empty');
     const chatId = normalizeChatId(p.chat_id);
     const user = typeof chatId === 'number' ? this.users.get(chatId) : undefined;
-    if (user && (user as any).blocked) throw new BotApiError(403, 'Forbidden: bot was blocked by the user');
+    if (user?.blocked) throw new BotApiError(403, 'Forbidden: bot was blocked by the user');
     validateMarkup(p.reply_markup);
     const chat = this.chat(chatId);
     const message: EmulatedMessage = {
@@ -419,7 +421,7 @@ export class TelegramEmulator {
         : { id: chatId, type: 'channel', title: String(chatId) };
     return {
       message_id: m.message_id,
-      from: m.from === 'bot' ? { id: this.bot.id, is_bot: true, first_name: this.bot.first_name, username: this.bot.username } : user,
+      from: m.from === 'bot' ? { id: this.bot.id, is_bot: true, first_name: this.bot.first_name, username: this.bot.username } : user && asTelegramUser(user),
       chat,
       date: m.date,
       ...(m.edit_date ? { edit_date: m.edit_date } : {}),
@@ -456,6 +458,50 @@ export class TelegramEmulator {
 
   // ─── User side ───────────────────────────────────────────────────────────────────────────
 
+  /** What a restart should keep: the chats and who blocked the bot (file bytes are not kept). */
+  snapshot(): EmulatorSnapshot {
+    return {
+      version: 1,
+      chats: [...this.chats].map(([key, c]) => [key, { nextId: c.nextId, messages: c.messages.filter((m) => !m.deleted) }]),
+      blocked: [...this.users.values()].filter((u) => u.blocked).map((u) => u.id),
+    };
+  }
+
+  restore(snap: EmulatorSnapshot): void {
+    if (snap?.version !== 1) return;
+    for (const [key, chat] of snap.chats) this.chats.set(key, { nextId: chat.nextId, messages: chat.messages });
+    for (const id of snap.blocked) {
+      const u = this.users.get(id);
+      if (u) u.blocked = true;
+    }
+  }
+
+  /**
+   * The user blocks (or unblocks) the bot. Telegram tells the bot with a my_chat_member update
+   * (status kicked / member), and refuses to deliver the bot's messages meanwhile.
+   */
+  async setBlocked(userId: number, blocked: boolean): Promise<Delivery | null> {
+    const user = this.userOrThrow(userId);
+    if (Boolean(user.blocked) === blocked) return null;
+    user.blocked = blocked;
+    this.emit({ type: 'users' });
+    const bot = { id: this.bot.id, is_bot: true, first_name: this.bot.first_name, username: this.bot.username };
+    const member = { user: bot, status: 'member' };
+    const kicked = { user: bot, status: 'kicked', until_date: 0 };
+    const from = asTelegramUser(user);
+    const update = {
+      update_id: this.nextUpdateId++,
+      my_chat_member: {
+        chat: { id: user.id, type: 'private', first_name: user.first_name, ...(user.username ? { username: user.username } : {}) },
+        from,
+        date: Math.floor(Date.now() / 1000),
+        old_chat_member: blocked ? member : kicked,
+        new_chat_member: blocked ? kicked : member,
+      },
+    };
+    return this.deliver(update, userId);
+  }
+
   commandMenu(): { command: string; description: string }[] {
     return this.commands;
   }
@@ -484,6 +530,9 @@ export class TelegramEmulator {
   /** A user types `text` in their private chat with the bot. */
   async sendText(userId: number, text: string): Promise<{ update_id: number; message: EmulatedMessage; delivery: Delivery }> {
     const user = this.userOrThrow(userId);
+    // Writing to a bot you blocked unblocks it first (Telegram's "Restart" button).
+    if (user.blocked) await this.setBlocked(userId, false);
+    const from = asTelegramUser(user);
     const chat = this.chat(userId);
     const message: EmulatedMessage = { message_id: chat.nextId++, chat_id: userId, from: 'user', date: Math.floor(Date.now() / 1000), text };
     chat.messages.push(message);
@@ -493,7 +542,7 @@ export class TelegramEmulator {
       update_id: this.nextUpdateId++,
       message: {
         message_id: message.message_id,
-        from: user,
+        from,
         chat: { id: user.id, type: 'private', first_name: user.first_name, ...(user.last_name ? { last_name: user.last_name } : {}), ...(user.username ? { username: user.username } : {}) },
         date: message.date,
         text,
@@ -519,7 +568,7 @@ export class TelegramEmulator {
     this.pendingCallbacks.set(id, { chat_id: userId, message_id: messageId, timer });
     const update = {
       update_id: this.nextUpdateId++,
-      callback_query: { id, from: user, message: this.toTelegram(m), chat_instance: String(-Math.abs(userId)), data },
+      callback_query: { id, from: asTelegramUser(user), message: this.toTelegram(m), chat_instance: String(-Math.abs(userId)), data },
     };
     return { update_id: update.update_id, callback_query_id: id, delivery: await this.deliver(update, userId) };
   }
@@ -563,6 +612,12 @@ export class TelegramEmulator {
   }
 }
 
+export interface EmulatorSnapshot {
+  version: 1;
+  chats: [string, { nextId: number; messages: EmulatedMessage[] }][];
+  blocked: number[];
+}
+
 export interface Delivery {
   via: 'webhook' | 'getUpdates';
   status: number;
@@ -572,6 +627,11 @@ export interface Delivery {
 /** A dev bot token in BotFather's format, for runs without a real one. */
 export function devToken(botId = 7_000_000_001): string {
   return `${botId}:dev-${randomBytes(18).toString('base64url')}`;
+}
+
+function asTelegramUser(u: EmulatorUser): Omit<EmulatorUser, 'blocked'> {
+  const { blocked: _blocked, ...rest } = u;
+  return rest;
 }
 
 function normalizeChatId(v: unknown): number | string {

@@ -101,7 +101,21 @@ function renderRich(text, parseMode) {
 }
 
 function renderKeyboard(m) {
-  const rows = m.reply_markup && Array.isArray(m.reply_markup.inline_keyboard) ? m.reply_markup.inline_keyboard : null;
+  const markup = m.reply_markup || {};
+  // A reply keyboard (custom keyboard): its buttons send their text, as in Telegram.
+  if (Array.isArray(markup.keyboard) && markup.keyboard.length) {
+    return el(
+      'div',
+      { class: 'keyboard', title: 'Teclado de respuesta' },
+      markup.keyboard.map((row) =>
+        el('div', { class: 'kb-row' }, row.map((b) => {
+          const text = typeof b === 'string' ? b : b.text;
+          return el('button', { type: 'button', class: 'kb-btn reply', onclick: () => sendText(text) }, text);
+        })),
+      ),
+    );
+  }
+  const rows = Array.isArray(markup.inline_keyboard) ? markup.inline_keyboard : null;
   if (!rows || rows.length === 0) return null;
   return el(
     'div',
@@ -217,6 +231,7 @@ function renderUsers() {
           { type: 'button', class: 'user', 'aria-current': String(u.id === state.current), dataset: { userId: String(u.id) }, onclick: () => selectUser(u.id) },
           el('div', { class: 'avatar', style: `background:${colorFor(u.id)}` }, initial(u.first_name)),
           el('div', { class: 'user-text' }, el('div', { class: 'user-name' }, u.first_name), el('div', { class: 'user-meta' }, `${u.username ? `@${u.username} · ` : ''}id ${u.id}`)),
+          u.blocked ? el('span', { class: 'user-blocked', title: 'Bloqueó al bot' }, '🚫') : null,
           unread ? el('span', { class: 'badge' }, String(unread)) : null,
         ),
       );
@@ -237,6 +252,7 @@ async function selectUser(id) {
   setSubtitle();
   for (const b of ['composer-input', 'send', 'menu-btn']) $(b).disabled = false;
   renderUsers();
+  renderBlockButton();
   const box = $('messages');
   box.replaceChildren();
   state.messages.clear();
@@ -249,6 +265,14 @@ async function selectUser(id) {
   box.scrollTop = box.scrollHeight;
   refreshLedger();
   $('composer-input').focus();
+}
+
+function renderBlockButton() {
+  const u = state.users.find((x) => x.id === state.current);
+  const btn = $('block-btn');
+  btn.hidden = !u;
+  btn.textContent = u?.blocked ? 'Desbloquear bot' : 'Bloquear bot';
+  btn.classList.toggle('on', Boolean(u?.blocked));
 }
 
 function setSubtitle(typing = false) {
@@ -396,6 +420,10 @@ async function loadState() {
   state.users = s.users;
   $('bot-line').textContent = `@${s.bot.username} · emulador de Telegram`;
   renderUsers();
+  if (state.current) {
+    renderBlockButton();
+    setSubtitle();
+  }
   return s;
 }
 
@@ -421,6 +449,16 @@ document.addEventListener('click', (e) => {
   if (!e.target.closest('#command-menu') && !e.target.closest('#menu-btn')) hideMenu();
 });
 $('alert-ok').addEventListener('click', () => ($('alert').hidden = true));
+$('block-btn').addEventListener('click', async () => {
+  const u = state.users.find((x) => x.id === state.current);
+  if (!u) return;
+  try {
+    const r = await api(`/dev/users/${u.id}/block`, { blocked: !u.blocked });
+    notice(r.blocked ? `${u.first_name} bloqueó al bot: los mensajes del bot fallarán con 403 hasta que escriba de nuevo.` : `${u.first_name} desbloqueó al bot.`);
+  } catch (err) {
+    notice(`No se pudo: ${err.message}`, 'error');
+  }
+});
 $('new-user').addEventListener('submit', async (e) => {
   e.preventDefault();
   $('new-user-error').textContent = '';

@@ -26,10 +26,11 @@ describe.skipIf(!haveChromium)(`chat page in headless Chromium (${CHROMIUM})`, (
   const pageErrors: string[] = [];
 
   beforeAll(async () => {
-    server = await startServer({ mode: 'dev', env: { DATABASE_URL: inject('databaseUrl'), LOG_LEVEL: 'silent' }, port: 0, print: () => {}, log: silentLogger });
-    const { chromium } = await import('playwright-core');
     profile = await mkdtemp(path.join(os.tmpdir(), 'dianabot-chromium-'));
-    context = await chromium.launchPersistentContext(profile, {
+    const dataDir = path.join(profile, 'dev-data'); // the dev server keeps its chats there
+    server = await startServer({ mode: 'dev', env: { DATABASE_URL: inject('databaseUrl'), LOG_LEVEL: 'silent' }, port: 0, dataDir, print: () => {}, log: silentLogger });
+    const { chromium } = await import('playwright-core');
+    context = await chromium.launchPersistentContext(path.join(profile, 'chromium'), {
       executablePath: CHROMIUM,
       headless: true,
       args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
@@ -139,5 +140,19 @@ describe.skipIf(!haveChromium)(`chat page in headless Chromium (${CHROMIUM})`, (
     await page.locator('.user', { hasText: 'Lucía' }).click();
     await expect.poll(() => page.getByTestId('balance').textContent()).toBe('76 besitos');
     await expect.poll(() => botMessages().count()).toBeGreaterThanOrEqual(6);
+  });
+
+  it('blocks and unblocks the bot: the bot is told, its messages are refused meanwhile', async () => {
+    const current = page.locator('.user[aria-current="true"]');
+    const telegramId = Number(await current.getAttribute('data-user-id'));
+    await page.click('#block-btn');
+    await expect.poll(() => page.getByTestId('notice').last().textContent()).toContain('Lucía bloqueó al bot');
+    expect(await current.locator('.user-blocked').count()).toBe(1);
+    expect(await page.locator('#block-btn').textContent()).toBe('Desbloquear bot');
+    await server.app.bot.telegram.sendMessage(telegramId, 'hola').catch(() => {});
+    await expect.poll(() => page.getByTestId('notice').last().textContent()).toContain('Forbidden: bot was blocked by the user');
+    await send('/balance'); // writing again unblocks, as Telegram's "Restart" does
+    await expect.poll(() => page.locator('.user[aria-current="true"] .user-blocked').count()).toBe(0);
+    expect(pageErrors).toEqual([]);
   });
 });

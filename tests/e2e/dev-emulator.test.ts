@@ -117,6 +117,24 @@ describe('the Bot API emulator answers like Telegram', () => {
     await expect(emulator.pressButton(chat, m.message_id, 'pick:zzz')).rejects.toThrow(/no button/);
   });
 
+  it('a user who blocks the bot: my_chat_member kicked, 403 on sends, unblocked by writing again', async () => {
+    const id = 55_000_001;
+    emulator.addUser({ id, first_name: 'Bloq', username: 'bloq_user' });
+    const drained = (await tg.callApi('getUpdates', { timeout: 0 } as never)) as any[];
+    const offset = drained.length ? drained.at(-1).update_id + 1 : 0;
+    await emulator.setBlocked(id, true);
+    expect(await emulator.setBlocked(id, true)).toBeNull(); // already blocked: nothing to tell
+    const err = await apiError(tg.sendMessage(id, 'hola'));
+    expect(err?.code).toBe(403);
+    expect(err?.description).toBe('Forbidden: bot was blocked by the user');
+    await emulator.sendText(id, '/start');
+    expect(await tg.sendMessage(id, 'de vuelta')).toBeTruthy();
+    const updates = (await tg.callApi('getUpdates', { offset, timeout: 0 } as never)) as any[];
+    expect(updates.map((u) => u.my_chat_member?.new_chat_member.status ?? u.message?.text)).toEqual(['kicked', 'member', '/start']);
+    expect(updates[0].my_chat_member).toMatchObject({ chat: { id, type: 'private' }, from: { id, username: 'bloq_user' }, old_chat_member: { status: 'member', user: { id: 4567890, is_bot: true } } });
+    expect(updates[2].message.from).not.toHaveProperty('blocked');
+  });
+
   it('getUpdates conflicts with a webhook, long-polls, and forgets confirmed updates', async () => {
     await tg.setWebhook('https://example.com/hook');
     expect((await apiError(tg.callApi('getUpdates', {} as never)))?.code).toBe(409);

@@ -80,6 +80,10 @@ describe('npm run dev keeps its data in the data directory', () => {
 
     const second = await startDev();
     expect(second.output()).toMatch(/Migraciones \/ Migrations: al día \/ up to date/);
+    // The chat itself is back too (emulator-chats.json next to the database).
+    const before = await get(`${second.url}/dev/chats/${user.id}/messages`);
+    expect(before.map((m: any) => m.from)).toEqual(['user', 'bot']);
+    expect(before[1].text).toMatch(/Recibiste <b>10 besitos<\/b>/);
     const state = await get(`${second.url}/dev/state`);
     expect(state.users).toContainEqual(expect.objectContaining({ id: user.id, first_name: 'Persistente' }));
     expect(await get(`${second.url}/dev/users/${user.id}/ledger`)).toMatchObject({ registered: true, besitos: 10, lifetime: 10 });

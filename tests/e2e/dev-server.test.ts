@@ -14,7 +14,10 @@ import { devToken, TelegramEmulator } from '../../dev/telegram-emulator.js';
 import { startPolling } from '../../dev/polling.js';
 
 const baseEnv = () => ({ DATABASE_URL: inject('databaseUrl'), LOG_LEVEL: 'silent' });
-const quiet = { print: () => {}, log: silentLogger };
+// A data directory of its own (the dev server keeps its chats there), never the project's .data/.
+const dataDir = await mkdtemp(path.join(os.tmpdir(), 'dianabot-dev-server-'));
+afterAll(() => rm(dataDir, { recursive: true, force: true }));
+const quiet = { print: () => {}, log: silentLogger, dataDir };
 
 async function json(res: Response) {
   return (await res.json()) as any;
