@@ -201,13 +201,15 @@ export async function relayBatch(deps: RelayDeps): Promise<Omit<RelayReport, 'ba
     if (ok.length > 0) {
       await tx`UPDATE outbox SET published_at = now(), attempts = attempts + 1, last_error = NULL WHERE id IN ${tx(ok)}`;
     }
-    for (const r of rows) {
-      const reason = failed.get(r.id);
-      if (reason === undefined) continue;
+    const retry = rows.filter((r) => failed.has(r.id));
+    if (retry.length > 0) {
       await tx`
-        UPDATE outbox SET attempts = attempts + 1, last_error = ${reason},
-               next_attempt_at = now() + ${backoff(r.attempts + 1)} * interval '1 second'
-         WHERE id = ${r.id}`;
+        UPDATE outbox o SET attempts = o.attempts + 1, last_error = f.reason,
+               next_attempt_at = now() + f.delay * interval '1 second'
+          FROM unnest(${tx.array(retry.map((r) => String(r.id)))}::bigint[],
+                      ${tx.array(retry.map((r) => backoff(r.attempts + 1)))}::float8[],
+                      ${tx.array(retry.map((r) => failed.get(r.id)!))}::text[]) AS f(id, delay, reason)
+         WHERE o.id = f.id`;
     }
     if (failed.size > 0) {
       deps.log.warn({ msg: 'outbox rows not published, retrying later', rows: failed.size, error: [...failed.values()][0] });
