@@ -114,50 +114,56 @@ async function main() {
     for (let i = 0; i < USERS; i++) await warm(update(base + i));
     for (const v of Object.values(variants)) for (let i = 0; i < 200; i++) await v(update(user()));
 
-    const best: Record<string, { meanMs: number; perSecond: number; statements: number }> = {};
-    for (let round = 0; round < ROUNDS; round++) {
-      for (const [name, post] of Object.entries(variants)) {
-        stub.reset();
+    // Latency: one update in flight, the variants interleaved update by update (rotating order), so
+    // that load from anything else on the machine hits all of them alike. Median and mean per variant.
+    const names = Object.keys(variants) as (keyof typeof variants)[];
+    const lat: Record<string, number[]> = Object.fromEntries(names.map((n) => [n, []]));
+    const stmts: Record<string, number> = Object.fromEntries(names.map((n) => [n, 0]));
+    for (let i = 0; i < SEQ_UPDATES * ROUNDS; i++) {
+      for (let k = 0; k < names.length; k++) {
+        const name = names[(i + k) % names.length]!;
         const s0 = statements;
         const t0 = performance.now();
-        for (let i = 0; i < SEQ_UPDATES; i++) {
-          const r = await post(update(user()));
-          if (r.status !== 200) throw new Error(`${name}: status ${r.status}`);
-        }
-        const meanMs = (performance.now() - t0) / SEQ_UPDATES;
-        const perUpdate = (statements - s0) / SEQ_UPDATES;
+        const r = await variants[name](update(user()));
+        lat[name]!.push(performance.now() - t0);
+        stmts[name]! += statements - s0;
+        if (r.status !== 200) throw new Error(`${name}: status ${r.status}`);
+      }
+      if (i % 200 === 0) stub.reset();
+    }
+    // Throughput: CONCURRENCY in flight for TP_SECONDS per variant, rounds interleaved, best round.
+    const tput: Record<string, number> = {};
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const name of names) {
+        stub.reset();
         let done = 0;
         const until = performance.now() + TP_SECONDS * 1000;
         await Promise.all(
           Array.from({ length: CONCURRENCY }, async () => {
             while (performance.now() < until) {
-              await post(update(user()));
+              await variants[name](update(user()));
               done++;
             }
           }),
         );
-        const perSecond = done / TP_SECONDS;
-        const prev = best[name];
-        best[name] = {
-          meanMs: Math.min(meanMs, prev?.meanMs ?? Infinity),
-          perSecond: Math.max(perSecond, prev?.perSecond ?? 0),
-          statements: perUpdate,
-        };
-        console.log(`round ${round + 1} ${name.padEnd(30)} mean ${meanMs.toFixed(3)} ms/update, ${perSecond.toFixed(0)} updates/s, ${perUpdate.toFixed(2)} SQL statements/update`);
+        tput[name] = Math.max(tput[name] ?? 0, done / TP_SECONDS);
       }
     }
-    const a = best['A foundation (register only)']!;
-    console.log('\nbest of rounds:');
-    for (const [name, r] of Object.entries(best)) {
+    const med = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
+    const mean = (xs: number[]) => xs.reduce((x, y) => x + y, 0) / xs.length;
+    const a = names[0]!;
+    console.log(`\n${SEQ_UPDATES * ROUNDS} updates per variant, interleaved (median / mean ms per update), then ${CONCURRENCY} in flight:`);
+    for (const name of names) {
       console.log(
-        `  ${name.padEnd(30)} ${r.meanMs.toFixed(3)} ms/update (${(r.meanMs - a.meanMs >= 0 ? '+' : '')}${(r.meanMs - a.meanMs).toFixed(3)} ms vs A, ×${(r.meanMs / a.meanMs).toFixed(2)}) | ` +
-          `${r.perSecond.toFixed(0)} updates/s (×${(r.perSecond / a.perSecond).toFixed(2)} of A) | ${r.statements.toFixed(2)} statements/update`,
+        `  ${name.padEnd(30)} median ${med(lat[name]!).toFixed(3)} ms (${(med(lat[name]!) - med(lat[a]!)).toFixed(3)} vs A), mean ${mean(lat[name]!).toFixed(3)} ms | ` +
+          `${tput[name]!.toFixed(0)} updates/s (×${(tput[name]! / tput[a]!).toFixed(2)} of A) | ${(stmts[name]! / lat[name]!.length).toFixed(2)} SQL statements/update`,
       );
     }
-    const b = best['B + state load']!;
-    const c = best['C + rate limit (Redis)']!;
-    const d = best['D + rate limit (Upstash REST)']!;
-    console.log(`\nstate load adds ${(b.meanMs - a.meanMs).toFixed(3)} ms/update; rate limit adds ${(c.meanMs - b.meanMs).toFixed(3)} ms on Redis, ${(d.meanMs - b.meanMs).toFixed(3)} ms on Upstash REST (shim on localhost)`);
+    const [A, B, C, D] = names.map((n) => med(lat[n]!)) as [number, number, number, number];
+    console.log(
+      `\nadded per update (medians): state load ${(B - A).toFixed(3)} ms (×${(B / A).toFixed(2)}), ` +
+        `rate limit ${(C - B).toFixed(3)} ms on Redis (×${(C / B).toFixed(2)}), ${(D - B).toFixed(3)} ms on Upstash REST via the localhost shim (×${(D / B).toFixed(2)})`,
+    );
   } finally {
     for (const c of closers) await c().catch(() => {});
     await shim.stop();
