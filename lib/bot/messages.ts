@@ -64,6 +64,10 @@ export const es = {
     '/daily — reclama tu regalo diario de besitos\n' +
     '/balance — consulta tus besitos\n' +
     '/history — tus últimos movimientos\n' +
+    '/perfil — tu perfil\n' +
+    '/regalar N @usuario — regala besitos (o responde a un mensaje)\n' +
+    '/actividad — tus últimas acciones\n' +
+    '/privacidad — tus datos: exportar (/exportar) o borrar (/borrar)\n' +
     '/help — esta ayuda\n\n' +
     'Los besitos se ganan cada día y pronto con misiones, trivias y la historia. ¡No se pierden nunca!',
   balance: (besitos: number, lifetime: number) =>

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { getBalance, spendBesitos, grantBesitos } from '../../lib/besitos/ledger.js';
-import { runCommand } from '../../lib/commands/index.js';
+import { z } from 'zod';
+import { executePendingAction, registerCommand, runCommand } from '../../lib/commands/index.js';
 import { giftCommand } from '../../lib/commands/gift.js';
 import { callbackUpdate, nextUpdateId, startTestApp, textUpdate } from '../support/app.js';
 import { uniqueTelegramId, useTestDb } from '../support/db.js';
@@ -202,5 +203,29 @@ describe('gift command under concurrency', () => {
     const rows = await db<{ status: string }[]>`SELECT status FROM actions WHERE user_id = ${a.id}`;
     expect(rows.map((r) => r.status)).toEqual(['failed']);
     expect([await balance(a), await balance(b)]).toEqual([3, 0]);
+  });
+});
+
+describe('asynchronous commands', () => {
+  it('are acknowledged as pending at once and executed once, however often the executor runs', async () => {
+    const p = await person('asy', 0);
+    const cmd = registerCommand({
+      name: 'test.async_grant',
+      mode: 'async',
+      params: z.object({ amount: z.number().int().positive() }),
+      async execute({ tx, userId, idempotencyKey }, params) {
+        const r = await grantBesitos(tx, { userId, amount: params.amount, source: 'admin', idempotencyKey: `cmd:${idempotencyKey}` });
+        return { balance: r.entry.balanceAfter };
+      },
+    });
+    const run = await runCommand(db, cmd, { userId: p.id, idempotencyKey: `async:${p.id}`, params: { amount: 4 }, now: new Date() });
+    expect(run.action.status).toBe('pending');
+    expect(run.result).toBeNull();
+    expect(await balance(p)).toBe(0);
+    const done = await Promise.all(Array.from({ length: 5 }, () => executePendingAction(db, run.action.id, new Date())));
+    expect(done.every((a) => a.status === 'done')).toBe(true);
+    expect(await balance(p)).toBe(4);
+    expect((await executePendingAction(db, run.action.id, new Date())).result).toEqual({ balance: 4 });
+    expect(await balance(p)).toBe(4);
   });
 });
