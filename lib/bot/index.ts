@@ -24,11 +24,12 @@ export interface CreateBotOptions {
 
 /** Banned users: no effect, and at most one short notice (remembered in the key-value store). */
 async function bannedNotice(ctx: BotContext, telegramId: number): Promise<void> {
-  const first = await ctx.deps.kv
-    .set(`ban:${telegramId}`, '1', { onlyIfAbsent: true, ttlSeconds: 30 * 86_400 })
-    .catch(() => false);
+  const canTell = Boolean(ctx.callbackQuery) || ctx.chat?.type === 'private';
+  const first =
+    canTell &&
+    (await ctx.deps.kv.set(`ban:${telegramId}`, '1', { onlyIfAbsent: true, ttlSeconds: 30 * 86_400 }).catch(() => false));
   if (ctx.callbackQuery) await ctx.answerCbQuery(first ? ctx.t.banned() : undefined);
-  else if (first && ctx.chat?.type === 'private') await ctx.reply(ctx.t.banned());
+  else if (first) await ctx.reply(ctx.t.banned());
 }
 
 export type Bot = Telegraf<BotContext>;
