@@ -255,7 +255,20 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     // 3. The app the api/* handlers use.
     const created = await createApp(config, { log });
     if (telegramMode === 'polling') {
-      const me = await created.bot.telegram.getMe();
+      let me;
+      try {
+        me = await created.bot.telegram.getMe();
+      } catch (err) {
+        await created.close().catch(() => {});
+        const e = err as { response?: { error_code?: number; description?: string }; message?: string };
+        const why = e.response?.error_code === 401 ? 'token inválido / invalid token' : (e.response?.description ?? e.message ?? String(err));
+        throw new StartupError(
+          `No se pudo usar TELEGRAM_BOT_TOKEN con ${config.TELEGRAM_API_ROOT} (getMe): ${why}.\n` +
+            `Quita TELEGRAM_BOT_TOKEN para usar el emulador local. / Could not use TELEGRAM_BOT_TOKEN with ${config.TELEGRAM_API_ROOT} (getMe): ${why}. ` +
+            `Unset TELEGRAM_BOT_TOKEN to use the local emulator.`,
+          { cause: err },
+        );
+      }
       created.bot.botInfo = me;
       config = { ...config, BOT_USERNAME: me.username };
     }
@@ -296,7 +309,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       telegramMode === 'emulator'
         ? 'emulador local / local emulator (sin token / no token needed)'
         : telegramMode === 'polling'
-          ? `Telegram real, long polling como / as @${config.BOT_USERNAME}`
+          ? `Telegram real, long polling como / as @${config.BOT_USERNAME} — escríbele en Telegram / message it on Telegram`
           : `webhook en / at ${config.PUBLIC_URL ? new URL('/api/telegram', config.PUBLIC_URL).toString() : `${url}/api/telegram`} (npm run set-webhook)`;
     print(
       [

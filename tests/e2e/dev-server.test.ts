@@ -9,7 +9,7 @@ import { ConfigError, setConfig } from '../../lib/config.js';
 import { getApp, setApp } from '../../lib/app.js';
 import { silentLogger } from '../../lib/log.js';
 import { listApiRoutes, loadHandler, resolveApiFile } from '../../dev/routes.js';
-import { PortInUseError, startServer, type RunningServer } from '../../dev/server.js';
+import { PortInUseError, StartupError, startServer, type RunningServer } from '../../dev/server.js';
 import { devToken, TelegramEmulator } from '../../dev/telegram-emulator.js';
 import { startPolling } from '../../dev/polling.js';
 
@@ -290,6 +290,18 @@ describe('npm run dev with TELEGRAM_BOT_TOKEN: long polling', () => {
       expect(offsets).toContain(sent.update_id + 1);
     } finally {
       await s.close();
+      await telegram.close();
+    }
+  });
+
+  it('a token Telegram refuses stops start-up with a message, not a stack trace', async () => {
+    const telegram = await new TelegramEmulator({ token: devToken(1111111) }).listen();
+    try {
+      const err = await startServer({ mode: 'dev', env: { ...baseEnv(), TELEGRAM_BOT_TOKEN: devToken(2222222), TELEGRAM_API_ROOT: telegram.url }, ...quiet, port: 0 }).catch((e) => e);
+      expect(err).toBeInstanceOf(StartupError);
+      expect(err.message).toContain('token inválido / invalid token');
+      expect(err.message).toContain('Unset TELEGRAM_BOT_TOKEN to use the local emulator');
+    } finally {
       await telegram.close();
     }
   });
