@@ -1,5 +1,6 @@
 import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,6 +13,15 @@ import { listApiRoutes, loadHandler, resolveApiFile } from '../../dev/routes.js'
 import { PortInUseError, StartupError, startServer, type RunningServer } from '../../dev/server.js';
 import { devToken, TelegramEmulator } from '../../dev/telegram-emulator.js';
 import { startPolling } from '../../dev/polling.js';
+import { QStashServer, signQStashJwt } from '../support/qstash-server.js';
+
+async function freePort(): Promise<number> {
+  const srv = net.createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const { port } = srv.address() as net.AddressInfo;
+  await new Promise<void>((r) => srv.close(() => r()));
+  return port;
+}
 
 const baseEnv = () => ({ DATABASE_URL: inject('databaseUrl'), LOG_LEVEL: 'silent' });
 // A data directory of its own (the dev server keeps its chats there), never the project's .data/.
@@ -206,6 +216,37 @@ describe('npm run dev: the same api/* handlers, on a local Telegram', () => {
     expect(err).toBeInstanceOf(PortInUseError);
     expect(err.message).toContain(`El puerto ${port} ya está en uso`);
     expect(err.message).toContain(`Port ${port} is already in use`);
+  });
+});
+
+describe('npm run dev with QStash configured: signed deliveries reach api/events/* through the adapter', () => {
+  it('the subscriber functions verify Upstash-Signature on the raw bytes the server replays', async () => {
+    const qstash = await new QStashServer().start();
+    const port = await freePort();
+    const url = `http://127.0.0.1:${port}`;
+    const s = await startServer({ mode: 'dev', env: { ...baseEnv(), ...qstash.env(url) }, ...quiet, port });
+    try {
+      expect(s.app.bus.mode).toBe('qstash');
+      const user = await json(await postJson(`${s.url}/dev/users`, { first_name: 'Qui' }));
+      await postJson(`${s.url}/dev/chats/${user.id}/messages`, { text: '/daily' });
+      // gamification.besitos_earned, published to QStash, delivered to each subscriber function.
+      const delivered = await waitFor(() => {
+        const ok = qstash.attempts.filter((a) => a.destination.startsWith(`${url}/api/events/`) && a.status === 200);
+        return ok.length >= 2 ? ok : undefined;
+      }, 15_000);
+      expect(delivered.length).toBeGreaterThanOrEqual(2);
+      expect(qstash.attempts.filter((a) => a.status !== 200)).toEqual([]);
+
+      // The same signature over different bytes is refused: the check really sees the raw body.
+      const body = JSON.stringify({ event_id: crypto.randomUUID(), type: 'gamification.besitos_earned' });
+      const dest = `${url}/api/events/audit`;
+      const signature = signQStashJwt(qstash.currentSigningKey, dest, body);
+      const tampered = await fetch(dest, { method: 'POST', headers: { 'content-type': 'application/json', 'upstash-signature': signature }, body: body.replace('{', '{ ') });
+      expect(tampered.status).toBe(401);
+    } finally {
+      await s.close();
+      await qstash.stop();
+    }
   });
 });
 
