@@ -408,7 +408,7 @@ function connect() {
   let opened = false;
   source.onopen = () => {
     // After a reconnection, catch up on anything missed meanwhile.
-    if (opened && state.current) selectUser(state.current);
+    if (opened) loadState().then(() => state.current && selectUser(state.current)).catch(() => {});
     opened = true;
   };
 }
