@@ -183,10 +183,15 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   let embedded: EmbeddedPostgresHandle | undefined;
   let poller: Poller | null = null;
   const cleanup = async () => {
-    await poller?.stop().catch(() => {});
-    server.closeAllConnections();
-    await new Promise<void>((r) => server.close(() => r()));
-    await devApi?.close();
+    await poller?.stop().catch(() => {}); // lets the update in hand finish
+    await devApi?.close(); // ends the chat pages' event streams
+    // Graceful: no new connections, idle ones closed, requests in flight (an update being handled)
+    // get a few seconds to finish before the rest are cut.
+    const closed = new Promise<void>((r) => server.close(() => r()));
+    server.closeIdleConnections();
+    const cut = setTimeout(() => server.closeAllConnections(), 8_000);
+    await closed;
+    clearTimeout(cut);
     await app?.close().catch(() => {});
     await emulator?.close();
     await embedded?.stop().catch(() => {});
