@@ -10,6 +10,9 @@ export async function createRedisStore(url: string): Promise<KeyValueStore> {
     maxRetriesPerRequest: 1,
     enableOfflineQueue: false,
     connectTimeout: 2_000,
+    // A server that accepts but stops answering must not hang the webhook: every command fails
+    // (KeyValueUnavailable) after a second, like an unreachable one (tests/fault/kv-down.test.ts).
+    commandTimeout: 1_000,
     retryStrategy: (times) => Math.min(times * 200, 2_000),
   });
   client.on('error', () => {}); // surfaced per command as KeyValueUnavailable
