@@ -1,0 +1,176 @@
+/**
+ * Benchmark 1 — ledger throughput (issue 6).
+ *
+ * grantBesitos/spendBesitos (50/50, amount 1) through lib/besitos at 8 and 32 connections,
+ * (a) spread over 10,000 users, (b) all on one hot user. Baselines measured in the same run:
+ *  - pgbench running the same guarded CTE statement (the raw-database ceiling: C client, prepared);
+ *  - the seed's naive pattern in Node: BEGIN; SELECT … FOR UPDATE; check in the app; UPDATE;
+ *    INSERT transaction; INSERT outbox; COMMIT (six round trips holding the row lock).
+ * Targets: (a) lib ≥ 0.8× pgbench, (b) lib ≥ 1.5× naive.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { createDb, type Sql } from '../lib/db/client.js';
+import { grantBesitos, spendBesitos } from '../lib/besitos/ledger.js';
+import { newEvent } from '../lib/bus/outbox.js';
+import { closedLoop, createBenchDatabase, fmt, QUICK, type Ratio } from './support.js';
+
+const run = promisify(execFile);
+const USERS = 10_000;
+const HOT_USER = USERS + 1;
+const SECONDS = QUICK ? 3 : 6;
+const START_BALANCE = 100_000_000;
+
+async function seed(db: Sql) {
+  await db`INSERT INTO users (telegram_id, first_name) SELECT g, 'Bench' FROM generate_series(1, ${HOT_USER}) g`;
+  await db`INSERT INTO user_balances (user_id, besitos, lifetime_besitos) SELECT id, ${START_BALANCE}, ${START_BALANCE} FROM users`;
+  await db`INSERT INTO transactions (user_id, amount, type, source, balance_after, idempotency_key)
+           SELECT id, ${START_BALANCE}, 'grant', 'admin', ${START_BALANCE}, 'seed:' || id FROM users`;
+  await db`VACUUM ANALYZE`;
+}
+
+/** The same statement lib/besitos/ledger.ts sends, with pgbench variables for the parameters. */
+function pgbenchScript(kind: 'grant' | 'spend', hot: boolean): string {
+  const delta = kind === 'grant' ? 1 : -1;
+  const lifetime = kind === 'grant' ? 1 : 0;
+  const type = kind === 'grant' ? 'gamification.besitos_earned' : 'gamification.besitos_spent';
+  const key = `'pgb:' || :client_id::text || ':' || :k::text`;
+  return `\\set uid ${hot ? HOT_USER : `random(1, ${USERS})`}
+\\set k random(1, 999999999999)
+WITH existing AS (
+  SELECT * FROM transactions WHERE idempotency_key = ${key}
+), upd AS (
+  UPDATE user_balances
+     SET besitos = besitos + ${delta}, lifetime_besitos = lifetime_besitos + ${lifetime}, updated_at = now()
+   WHERE user_id = :uid AND besitos + ${delta} >= 0 AND NOT EXISTS (SELECT 1 FROM existing)
+  RETURNING besitos
+), ins AS (
+  INSERT INTO transactions (user_id, amount, type, source, description, metadata, balance_after, idempotency_key)
+  SELECT :uid, ${delta}, '${kind}', 'bench', NULL, '{}'::jsonb, upd.besitos, ${key}
+    FROM upd
+  ON CONFLICT (idempotency_key) DO NOTHING
+  RETURNING *
+), ev AS (
+  INSERT INTO outbox (event_id, type, user_id, event)
+  SELECT gen_random_uuid(), '${type}', :uid,
+         jsonb_set(jsonb_build_object('type', '${type}', 'version', 1, 'occurred_at', now(), 'user_id', :uid::bigint, 'data', '{}'::jsonb), '{data}',
+           ('{"amount": 1, "source": "bench"}'::jsonb) || jsonb_build_object('transaction_id', ins.id, 'balance_after', ins.balance_after))
+    FROM ins
+)
+SELECT (SELECT to_jsonb(existing) FROM existing) AS existing,
+       (SELECT to_jsonb(ins) FROM ins) AS inserted,
+       ledger_abort_if((SELECT count(*) FROM upd) > 0 AND (SELECT count(*) FROM ins) = 0, 'idempotency race') AS aborted,
+       EXISTS (SELECT 1 FROM user_balances WHERE user_id = :uid) AS has_account,
+       (SELECT besitos FROM user_balances WHERE user_id = :uid) AS balance;
+`;
+}
+
+async function pgbench(url: string, clients: number, hot: boolean, dir: string): Promise<number> {
+  const grant = path.join(dir, `grant-${hot}.sql`);
+  const spend = path.join(dir, `spend-${hot}.sql`);
+  await writeFile(grant, pgbenchScript('grant', hot));
+  await writeFile(spend, pgbenchScript('spend', hot));
+  const u = new URL(url);
+  const { stdout } = await run('pgbench', [
+    '-h', u.hostname, '-p', u.port || '5432', '-U', decodeURIComponent(u.username || 'postgres'),
+    '-n', '-M', 'prepared', '-c', String(clients), '-j', '2', '-T', String(SECONDS),
+    '-f', `${grant}@1`, '-f', `${spend}@1`, u.pathname.slice(1),
+  ], { env: { ...process.env, PGPASSWORD: decodeURIComponent(u.password) } });
+  const m = /tps = ([\d.]+) \(without initial connection time\)/.exec(stdout);
+  if (!m) throw new Error(`could not parse pgbench output:\n${stdout}`);
+  const failed = /number of failed transactions: (\d+)/.exec(stdout);
+  if (failed && Number(failed[1]) > 0) console.log(`  [pgbench] ${failed[1]} failed transactions`);
+  return Number(m[1]);
+}
+
+async function viaLibrary(url: string, clients: number, hot: boolean, tag: string): Promise<number> {
+  const db = createDb(url, { max: clients });
+  await db`SELECT 1`;
+  const r = await closedLoop(clients, SECONDS, async (w, i) => {
+    const userId = hot ? HOT_USER : 1 + Math.floor(Math.random() * USERS);
+    const p = { userId, amount: 1, source: 'bench', idempotencyKey: `lib:${tag}:${w}:${i}` };
+    await (i % 2 === 0 ? grantBesitos(db, p) : spendBesitos(db, p));
+  });
+  await db.end();
+  if (r.errors) console.log(`  [lib] ${r.errors} errors`);
+  return r.perSecond;
+}
+
+/** The seed's pattern (§ "locks de base de datos": select_for_update, check, save) plus the same rows. */
+async function naive(url: string, clients: number, hot: boolean, tag: string): Promise<number> {
+  const db = createDb(url, { max: clients });
+  await db`SELECT 1`;
+  const r = await closedLoop(clients, SECONDS, async (w, i) => {
+    const userId = hot ? HOT_USER : 1 + Math.floor(Math.random() * USERS);
+    const kind = i % 2 === 0 ? 'grant' : 'spend';
+    const delta = kind === 'grant' ? 1 : -1;
+    const event = newEvent(kind === 'grant' ? 'gamification.besitos_earned' : 'gamification.besitos_spent', { amount: 1, source: 'bench' }, userId);
+    await db.begin(async (tx) => {
+      const [bal] = await tx<{ besitos: number }[]>`SELECT besitos FROM user_balances WHERE user_id = ${userId} FOR UPDATE`;
+      if (!bal) throw new Error('no account');
+      if (bal.besitos + delta < 0) throw new Error('insufficient');
+      const after = bal.besitos + delta;
+      await tx`UPDATE user_balances SET besitos = ${after}, lifetime_besitos = lifetime_besitos + ${Math.max(delta, 0)}, updated_at = now()
+                WHERE user_id = ${userId}`;
+      const [t] = await tx<{ id: number }[]>`
+        INSERT INTO transactions (user_id, amount, type, source, metadata, balance_after, idempotency_key)
+        VALUES (${userId}, ${delta}, ${kind}, 'bench', '{}', ${after}, ${`naive:${tag}:${w}:${i}`}) RETURNING id`;
+      await tx`INSERT INTO outbox (event_id, type, user_id, event)
+               VALUES (${event.event_id}, ${event.type}, ${userId}, ${tx.json({ ...event, data: { ...event.data, transaction_id: t!.id, balance_after: after } } as never)})`;
+    });
+  });
+  await db.end();
+  if (r.errors) console.log(`  [naive] ${r.errors} errors`);
+  return r.perSecond;
+}
+
+export async function benchLedger(): Promise<Ratio[]> {
+  console.log(`\n== 1. Ledger throughput (grant/spend 50/50, ${SECONDS} s per run) ==`);
+  const bdb = await createBenchDatabase('ledger');
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'dianabot-pgbench-'));
+  const db = createDb(bdb.url, { max: 2 });
+  const ratios: Ratio[] = [];
+  try {
+    await seed(db);
+    const rows: string[] = [];
+    for (const hot of [false, true]) {
+      for (const clients of [8, 32]) {
+        const tag = `${hot ? 'hot' : 'spread'}${clients}`;
+        // Interleaved in the same minute so machine noise hits all three alike.
+        const pg = await pgbench(bdb.url, clients, hot, dir);
+        const lib = await viaLibrary(bdb.url, clients, hot, tag);
+        const nv = await naive(bdb.url, clients, hot, tag);
+        const line = `  ${hot ? '(b) hot user     ' : '(a) 10,000 users '} c=${String(clients).padStart(2)}: lib/besitos ${fmt(lib).padStart(6)} ops/s | pgbench ${fmt(pg).padStart(6)} tps | naive ${fmt(nv).padStart(6)} ops/s | lib/pgbench ${fmt(lib / pg, 2)}× | lib/naive ${fmt(lib / nv, 2)}×`;
+        console.log(line);
+        rows.push(line);
+        if (!hot) ratios.push({ name: `ledger (a) c=${clients} lib/pgbench`, value: lib / pg, target: '≥ 0.8', pass: lib / pg >= 0.8, detail: `${fmt(lib)} vs ${fmt(pg)} ops/s` });
+        else ratios.push({ name: `ledger (b) c=${clients} lib/naive`, value: lib / nv, target: '≥ 1.5', pass: lib / nv >= 1.5, detail: `${fmt(lib)} vs ${fmt(nv)} ops/s` });
+      }
+    }
+    // Sanity: after every run the ledger still balances for every account.
+    const [row] = await db<{ bad: number }[]>`
+      SELECT count(*)::int AS bad FROM user_balances b
+        JOIN (SELECT user_id, SUM(amount) AS s FROM transactions GROUP BY user_id) t USING (user_id)
+       WHERE b.besitos <> t.s`;
+    const bad = row?.bad ?? -1;
+    console.log(`  ledger invariant after the runs: ${bad === 0 ? 'holds for every account' : `${bad} accounts MISMATCH`}`);
+    return ratios;
+  } finally {
+    await db.end();
+    await rm(dir, { recursive: true, force: true });
+    await bdb.drop();
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  benchLedger().then(
+    (r) => console.log(r),
+    (err) => {
+      console.error(err);
+      process.exit(1);
+    },
+  );
+}

@@ -1,0 +1,96 @@
+/**
+ * Shared helpers for the benchmarks: a throw-away benchmark database, percentiles, machine facts.
+ * Benchmarks are scripts, not library code, so they read their own environment here.
+ */
+import os from 'node:os';
+import { execFileSync } from 'node:child_process';
+import { createDb, type Sql } from '../lib/db/client.js';
+import { migrate } from '../lib/db/migrate.js';
+
+export const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+export const REDIS_URL = process.env.BENCH_REDIS_URL ?? process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+/** Seconds per throughput run; BENCH_QUICK=1 halves everything for a smoke run. */
+export const QUICK = process.env.BENCH_QUICK === '1';
+
+export interface BenchDatabase {
+  url: string;
+  name: string;
+  drop(): Promise<void>;
+}
+
+/** A fresh database migrated with the production runner, dropped at the end of the run. */
+export async function createBenchDatabase(label: string): Promise<BenchDatabase> {
+  const name = `dianabot_bench_${label}_${Date.now()}_${process.pid}`;
+  const admin = createDb(ADMIN_URL, { max: 1 });
+  await admin.unsafe(`CREATE DATABASE ${name}`);
+  await admin.end();
+  const url = new URL(ADMIN_URL);
+  url.pathname = `/${name}`;
+  const db = createDb(url.toString(), { max: 1 });
+  await migrate(db);
+  await db.end();
+  return {
+    url: url.toString(),
+    name,
+    async drop() {
+      const a = createDb(ADMIN_URL, { max: 1 });
+      await a.unsafe(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).catch(() => {});
+      await a.end();
+    },
+  };
+}
+
+export function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[i]!;
+}
+
+export const fmt = (n: number, digits = 0) =>
+  Number.isFinite(n) ? n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }) : String(n);
+
+export function machine(): string {
+  const cpu = os.cpus()[0]?.model ?? 'unknown cpu';
+  let pg = '';
+  try {
+    pg = execFileSync('psql', ['--version']).toString().trim();
+  } catch {
+    pg = 'psql not found';
+  }
+  return `${os.cpus().length} × ${cpu}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, ${os.type()} ${os.release()}, Node ${process.version}, ${pg}`;
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Runs `workers` loops of `op` until `seconds` pass; returns completed operations per second. */
+export async function closedLoop(workers: number, seconds: number, op: (worker: number, i: number) => Promise<void>) {
+  const deadline = performance.now() + seconds * 1000;
+  let done = 0;
+  let errors = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: workers }, async (_, w) => {
+      for (let i = 0; performance.now() < deadline; i++) {
+        try {
+          await op(w, i);
+          done++;
+        } catch (err) {
+          errors++;
+          if (errors <= 3) console.error(`  [bench] worker ${w} error: ${(err as Error).message}`);
+        }
+      }
+    }),
+  );
+  const elapsed = (performance.now() - started) / 1000;
+  return { perSecond: done / elapsed, done, errors, elapsed };
+}
+
+export type Db = Sql;
+
+export interface Ratio {
+  name: string;
+  value: number;
+  target: string;
+  pass: boolean;
+  detail: string;
+}

@@ -1,0 +1,111 @@
+/**
+ * Child process of benchmark 2: serves one webhook over node:http, the way Vercel's Node runtime
+ * calls it (JSON body parsed into req.body, res.status().send()). Either DianaBot's real
+ * api/telegram.ts handler over createApp, or the minimal telegraf baseline. Talks to the parent
+ * over IPC: sends {ready, port}; answers {cpu} with process.cpuUsage().
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createDb } from '../lib/db/client.js';
+import { parseConfig } from '../lib/config.js';
+import { createApp, setApp } from '../lib/app.js';
+import { createRedisStore } from '../lib/kv/redis.js';
+import { createLogger } from '../lib/log.js';
+import { prefixedStore } from '../tests/fault/kv-prefix.js';
+import { createBaselineBot } from './baseline-bot.js';
+
+// Diagnostics (BENCH_COUNT_IO=1): count socket writes per destination port (5432 Postgres, 6379 Redis, the stub, responses).
+const writes = new Map<string, number>();
+if (process.env.BENCH_COUNT_IO === '1') {
+  const net = await import('node:net');
+  const original = net.Socket.prototype.write;
+  net.Socket.prototype.write = function (this: import('node:net').Socket, ...args: unknown[]) {
+    const key = this.remotePort === 5432 ? 'postgres' : this.remotePort === 6379 ? 'redis' : this.localPort === serverPort ? 'http response' : 'bot api';
+    writes.set(key, (writes.get(key) ?? 0) + 1);
+    return (original as (...a: unknown[]) => boolean).apply(this, args);
+  } as typeof original;
+}
+let serverPort = -1;
+
+const [mode, databaseUrl, apiRoot, redisUrl, prefix] = process.argv.slice(2) as [string, string, string, string, string];
+const TOKEN = '123456:BENCH-token-for-the-local-bot-api-stub';
+const SECRET = 'bench-webhook-secret';
+
+type Handler = (req: any, res: any) => Promise<void>;
+let handler: Handler;
+let close: () => Promise<void>;
+
+if (mode === 'dianabot') {
+  const config = parseConfig({
+    DIANABOT_MODE: 'test',
+    DATABASE_URL: databaseUrl,
+    TELEGRAM_BOT_TOKEN: TOKEN,
+    TELEGRAM_WEBHOOK_SECRET: SECRET,
+    TELEGRAM_API_ROOT: apiRoot,
+    BOT_USERNAME: 'DianaTestBot',
+    REDIS_URL: redisUrl,
+    LOG_LEVEL: 'info',
+  });
+  const kv = prefixedStore(await createRedisStore(redisUrl), prefix);
+  // Production logs one JSON line per update; keep that cost, write it nowhere.
+  const log = createLogger('info', () => {});
+  const app = await createApp(config, { kv, log });
+  // Diagnostics only (BENCH_VARIANT=nobus): the same app without the after-commit outbox relay.
+  if (process.env.BENCH_VARIANT === 'nobus') (app.bus as { afterCommit: () => Promise<void> }).afterCommit = async () => {};
+  setApp(app);
+  const { default: vercelHandler } = await import('../api/telegram.js');
+  handler = vercelHandler as unknown as Handler;
+  close = () => app.close();
+} else {
+  const db = createDb(databaseUrl, { max: 10 });
+  const handle = createBaselineBot({ db, token: TOKEN, apiRoot, secret: SECRET });
+  handler = async (req, res) => {
+    const r = await handle({ headers: req.headers, body: req.body });
+    res.status(r.status).send(r.body);
+  };
+  close = () => db.end({ timeout: 5 });
+}
+
+const server = http.createServer((req, res) => {
+  const chunks: Buffer[] = [];
+  req.on('data', (c) => chunks.push(c));
+  req.on('end', () => {
+    const raw = Buffer.concat(chunks).toString();
+    let body: unknown = raw;
+    try {
+      body = JSON.parse(raw);
+    } catch {
+      /* handlers see the raw string */
+    }
+    const vreq = Object.assign(req, { body });
+    const vres = Object.assign(res, {
+      status(code: number) {
+        res.statusCode = code;
+        return vres;
+      },
+      send(text: string) {
+        res.end(text);
+        return vres;
+      },
+    });
+    handler(vreq, vres).catch((err) => {
+      res.statusCode = 500;
+      res.end(String(err));
+    });
+  });
+});
+server.keepAliveTimeout = 60_000;
+server.listen(0, '127.0.0.1', () => {
+  serverPort = (server.address() as AddressInfo).port;
+  process.send!({ ready: true, port: serverPort });
+});
+
+process.on('message', async (m: { cmd: string }) => {
+  if (m.cmd === 'cpu') process.send!({ cpu: process.cpuUsage(), writes: Object.fromEntries(writes) });
+  if (m.cmd === 'exit') {
+    server.closeAllConnections();
+    server.close();
+    await close().catch(() => {});
+    process.exit(0);
+  }
+});
