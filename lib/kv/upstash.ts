@@ -3,7 +3,15 @@ import { isScriptReply, KeyValueUnavailable, type KeyValueStore } from './types.
 
 /** Upstash Redis over HTTP (Vercel deployments, or self-hosting with UPSTASH_REDIS_REST_URL). */
 export function createUpstashStore(url: string, token: string): KeyValueStore {
-  const client = new Redis({ url, token, automaticDeserialization: false, retry: { retries: 1, backoff: () => 50 } });
+  const client = new Redis({
+    url,
+    token,
+    automaticDeserialization: false,
+    retry: { retries: 1, backoff: () => 50 },
+    // Like the ioredis adapter's commandTimeout: a store that stops answering fails (and the bot
+    // fails open) instead of hanging the webhook. A fresh signal per request.
+    signal: () => AbortSignal.timeout(1_000),
+  });
   return upstashStore(client);
 }
 

@@ -125,3 +125,18 @@ describe.runIf(redisUrl)('rate limit with the store down', () => {
     }
   });
 });
+
+describe.runIf(redisUrl)('a store that accepts requests and never answers', () => {
+  it('Upstash: commands fail within about a second; the limiter serves the update', async () => {
+    const shim = await startUpstashShim(redisUrl!);
+    shims.push(shim);
+    const kv = createUpstashStore(shim.url, shim.token);
+    shim.hang = true;
+    const t0 = Date.now();
+    await expect(kv.get('x')).rejects.toThrow(/unavailable/);
+    expect(Date.now() - t0).toBeLessThan(4_000);
+    const limiter = createRateLimiter(kv, { messages: 1, callbacks: 1, windowSeconds: 60, timeoutMs: 300 }, log);
+    expect(await limiter.check('message', 7)).toMatchObject({ allowed: true, failedOpen: true });
+  });
+});
+

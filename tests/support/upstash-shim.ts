@@ -19,6 +19,8 @@ export interface UpstashShim {
   /** Commands served so far. */
   commands: number;
   down: boolean;
+  /** Accept requests and never answer (a store that hangs). */
+  hang: boolean;
   stop(): Promise<void>;
 }
 
@@ -66,7 +68,7 @@ export async function startUpstashShim(redisUrl: string, token = randomBytes(16)
     if (args[0]!.toUpperCase() === 'SCRIPT' && typeof c[2] === 'string' && c[2].startsWith('#!')) return sha1(c[2]);
     return res;
   };
-  const shim: UpstashShim = { url: '', token, commands: 0, down: false, stop: async () => {} };
+  const shim: UpstashShim = { url: '', token, commands: 0, down: false, hang: false, stop: async () => {} };
 
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -76,6 +78,7 @@ export async function startUpstashShim(redisUrl: string, token = randomBytes(16)
         res.writeHead(status, { 'content-type': 'application/json' });
         res.end(JSON.stringify(body));
       };
+      if (shim.hang) return;
       if (shim.down) return send(503, { error: 'service unavailable (shim down)' });
       if (req.headers.authorization !== `Bearer ${token}`) return send(401, { error: 'Unauthorized' });
       if (req.method !== 'POST') return send(405, { error: 'method not allowed' });
