@@ -1,4 +1,4 @@
-import type { Sql } from '../db/client.js';
+import type { Queryable, Sql } from '../db/client.js';
 import type { Logger } from '../log.js';
 import { processEvent, subscriberUrl, type ProcessDeps } from './receive.js';
 import { subscribersFor, type SubscriberName } from './subscriptions.js';
@@ -165,15 +165,79 @@ interface ClaimedRow {
   attempts: number;
 }
 
+function deliveriesOf(rows: ClaimedRow[]): Delivery[] {
+  const deliveries: Delivery[] = [];
+  for (const r of rows) {
+    for (const subscriber of subscribersFor(r.type)) {
+      deliveries.push({ rowId: r.id, eventId: r.event_id, type: r.type, subscriber, body: r.body });
+    }
+  }
+  return deliveries;
+}
+
+async function sendAll(deps: RelayDeps, rows: ClaimedRow[]): Promise<Map<number, string>> {
+  try {
+    return await deps.transport.send(deliveriesOf(rows));
+  } catch (err) {
+    return new Map(rows.map((r) => [r.id, errorText(err)]));
+  }
+}
+
+/** Marks the delivered rows sent and schedules the failed ones (attempts, next_attempt_at, last_error). */
+async function settle(q: Queryable, deps: RelayDeps, rows: ClaimedRow[], failed: Map<number, string>) {
+  const backoff = deps.backoffSeconds ?? defaultBackoffSeconds;
+  const ok = rows.filter((r) => !failed.has(r.id)).map((r) => r.id);
+  if (ok.length > 0) {
+    await q`UPDATE outbox SET published_at = now(), attempts = attempts + 1, last_error = NULL WHERE id IN ${q(ok)}`;
+  }
+  const retry = rows.filter((r) => failed.has(r.id));
+  if (retry.length > 0) {
+    await q`
+      UPDATE outbox o SET attempts = o.attempts + 1, last_error = f.reason,
+             next_attempt_at = now() + f.delay * interval '1 second'
+        FROM unnest(${q.array(retry.map((r) => String(r.id)))}::bigint[],
+                    ${q.array(retry.map((r) => backoff(r.attempts + 1)))}::float8[],
+                    ${q.array(retry.map((r) => failed.get(r.id)!))}::text[]) AS f(id, delay, reason)
+       WHERE o.id = f.id`;
+    deps.log.warn({ msg: 'outbox rows not delivered, retrying later', rows: retry.length, error: failed.get(retry[0]!.id) });
+  }
+  return { claimed: rows.length, published: ok.length, failed: retry.length };
+}
+
+/** How long in-process delivery may hold claimed rows before another relay may take them over. */
+export const LOCAL_LEASE_SECONDS = 120;
+
 /**
- * One batch: claims due, unpublished outbox rows with FOR UPDATE SKIP LOCKED (a concurrent relay
- * skips them, so no row is published by two relays), publishes them, and in the same transaction
- * marks them sent or schedules a retry. A crash after publishing and before the commit leaves the
- * rows pending: they are published again, and the deduplication id and processed_events absorb it.
+ * One batch.
+ *
+ * QStash: claims due, unpublished rows with FOR UPDATE SKIP LOCKED and keeps them locked while it
+ * publishes (one HTTP request per 100 messages, with a timeout), then marks them sent or schedules a
+ * retry in the same transaction: a concurrent relay skips them, so no row is published by two relays.
+ * A crash after publishing and before the commit leaves the rows pending: they are published again,
+ * and the deduplication id and processed_events absorb it.
+ *
+ * In-process: the handlers need connections of their own, so the claim is a lease instead (the same
+ * SKIP LOCKED select pushes next_attempt_at past the delivery, in one statement); no connection or lock
+ * is held while the handlers run, which also works with a pool of one. If a delivery outlives the lease,
+ * another relay may deliver the row again, and processed_events absorbs it.
  */
 export async function relayBatch(deps: RelayDeps): Promise<Omit<RelayReport, 'batches' | 'ms'>> {
   const batchSize = deps.batchSize ?? 100;
-  const backoff = deps.backoffSeconds ?? defaultBackoffSeconds;
+  if (deps.transport.kind === 'local') {
+    const rows = await deps.db<ClaimedRow[]>`
+      UPDATE outbox o SET next_attempt_at = now() + ${LOCAL_LEASE_SECONDS} * interval '1 second'
+        FROM (SELECT id FROM outbox
+               WHERE published_at IS NULL AND next_attempt_at <= now()
+               ORDER BY next_attempt_at, id
+               LIMIT ${batchSize}
+                 FOR UPDATE SKIP LOCKED) c
+       WHERE o.id = c.id
+      RETURNING o.id, o.event_id, o.type, o.event::text AS body, o.attempts`;
+    if (rows.length === 0) return { claimed: 0, published: 0, failed: 0 };
+    const failed = await sendAll(deps, rows);
+    await deps.afterPublish?.(rows.map((r) => r.id));
+    return settle(deps.db, deps, rows, failed);
+  }
   return deps.db.begin(async (tx) => {
     const rows = await tx<ClaimedRow[]>`
       SELECT id, event_id, type, event::text AS body, attempts
@@ -183,38 +247,9 @@ export async function relayBatch(deps: RelayDeps): Promise<Omit<RelayReport, 'ba
        LIMIT ${batchSize}
          FOR UPDATE SKIP LOCKED`;
     if (rows.length === 0) return { claimed: 0, published: 0, failed: 0 };
-    const deliveries: Delivery[] = [];
-    for (const r of rows) {
-      for (const subscriber of subscribersFor(r.type)) {
-        deliveries.push({ rowId: r.id, eventId: r.event_id, type: r.type, subscriber, body: r.body });
-      }
-    }
-    let failed: Map<number, string>;
-    try {
-      failed = await deps.transport.send(deliveries);
-    } catch (err) {
-      failed = new Map(rows.map((r) => [r.id, errorText(err)]));
-    }
+    const failed = await sendAll(deps, rows);
     await deps.afterPublish?.(rows.map((r) => r.id));
-
-    const ok = rows.filter((r) => !failed.has(r.id)).map((r) => r.id);
-    if (ok.length > 0) {
-      await tx`UPDATE outbox SET published_at = now(), attempts = attempts + 1, last_error = NULL WHERE id IN ${tx(ok)}`;
-    }
-    const retry = rows.filter((r) => failed.has(r.id));
-    if (retry.length > 0) {
-      await tx`
-        UPDATE outbox o SET attempts = o.attempts + 1, last_error = f.reason,
-               next_attempt_at = now() + f.delay * interval '1 second'
-          FROM unnest(${tx.array(retry.map((r) => String(r.id)))}::bigint[],
-                      ${tx.array(retry.map((r) => backoff(r.attempts + 1)))}::float8[],
-                      ${tx.array(retry.map((r) => failed.get(r.id)!))}::text[]) AS f(id, delay, reason)
-         WHERE o.id = f.id`;
-    }
-    if (failed.size > 0) {
-      deps.log.warn({ msg: 'outbox rows not published, retrying later', rows: failed.size, error: [...failed.values()][0] });
-    }
-    return { claimed: rows.length, published: ok.length, failed: rows.length - ok.length };
+    return settle(tx, deps, rows, failed);
   });
 }
 

@@ -281,6 +281,37 @@ describe('outbox relay without QStash (in-process delivery)', () => {
     await local.close();
   });
 
+  it('works with a pool of one connection (no connection is held while handlers run)', async () => {
+    const single = createDb(dbUrl, { max: 1 });
+    const local = createBus(localConfig, { db: single, log: silentLogger, timeZone: localConfig.timeZone });
+    const source = newSource();
+    const userId = await grants(3, source);
+    const report = await Promise.race([
+      local.sweep(),
+      new Promise<never>((_, reject) => setTimeout(() => reject(new Error('relay deadlocked on its own pool')), 10_000)),
+    ]);
+    expect(report.failed).toBe(0);
+    expect(await auditRowsFor(userId)).toBe(3);
+    expect(await statsFor(source)).toEqual({ earned: 6, earned_count: 3 });
+    await local.close();
+    await single.end({ timeout: 5 });
+  });
+
+  it('two in-process relays at once: every event processed once per subscriber', async () => {
+    const source = newSource();
+    const userId = await newUser();
+    const events = Array.from({ length: 150 }, (_, i) =>
+      createEvent('gamification.besitos_earned', { amount: 1, source, transaction_id: i + 1, balance_after: i + 1 }, userId),
+    );
+    await db.begin((tx) => publish(tx, ...events));
+    const relays = [1, 2].map(() => createBus(localConfig, { db, log: silentLogger, timeZone: localConfig.timeZone }, { batchSize: 20 }));
+    await Promise.all(relays.map((r) => r.sweep()));
+    expect(await countRows(db, 'outbox', `user_id = ${userId} AND published_at IS NULL`)).toBe(0);
+    expect(await auditRowsFor(userId)).toBe(150);
+    expect(await statsFor(source)).toEqual({ earned: 150, earned_count: 150 });
+    await Promise.all(relays.map((r) => r.close()));
+  });
+
   it('afterCommit relays in the background; idle() waits for it', async () => {
     const local = createBus(localConfig, { db, log: silentLogger, timeZone: localConfig.timeZone });
     const source = newSource();
