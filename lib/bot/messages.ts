@@ -12,8 +12,8 @@ const cachedFmt = (options: Intl.DateTimeFormatOptions) => {
     return f;
   };
 };
-const dateFmt = cachedFmt({ day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit' });
-const fullFmt = cachedFmt({ weekday: 'long', day: 'numeric', month: 'long', hour: '2-digit', minute: '2-digit' });
+const dateFmt = cachedFmt({ day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' });
+const fullFmt = cachedFmt({ weekday: 'long', day: 'numeric', month: 'long', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' });
 
 export const SOURCE_LABELS: Record<string, string> = {
   daily: 'Regalo diario',
