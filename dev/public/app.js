@@ -32,7 +32,7 @@ const state = {
 const COLORS = ['#e8590c', '#2f9e44', '#1c7ed6', '#ae3ec9', '#f08c00', '#0c8599', '#d6336c', '#5c7cfa'];
 const colorFor = (id) => COLORS[Math.abs(Number(id)) % COLORS.length];
 const initial = (name) => (name || '?').trim().charAt(0).toUpperCase() || '?';
-const timeOf = (unix) => new Date(unix * 1000).toLocaleTimeString('es-MX', { hour: '2-digit', minute: '2-digit' });
+const timeOf = (unix) => new Date(unix * 1000).toLocaleTimeString('es-MX', { hour: '2-digit', minute: '2-digit', hourCycle: 'h23' });
 const fmtBesitos = (n) => `${Number(n).toLocaleString('es-MX')} ${Math.abs(n) === 1 ? 'besito' : 'besitos'}`;
 
 async function api(path, body) {
@@ -302,7 +302,7 @@ async function loadLedger() {
     list.replaceChildren(el('li', { class: 'l-empty' }, data.registered ? 'Sin movimientos todavía. Prueba /daily.' : 'Escribe /start para registrarte.'));
     return;
   }
-  const fmt = new Intl.DateTimeFormat('es-MX', { day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit' });
+  const fmt = new Intl.DateTimeFormat('es-MX', { day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' });
   list.replaceChildren(
     ...data.entries.map((e) =>
       el(
