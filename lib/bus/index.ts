@@ -126,7 +126,8 @@ export function createBus(config: Config, deps: BusDeps, overrides: BusOverrides
     async sweep(opts = {}) {
       const r = await relayOutbox(relayDeps, { timeBudgetMs: 50_000, stop: () => closed, ...opts });
       const pruned = await pruneOutbox(deps.db);
-      deps.log.info({ msg: 'outbox sweep', mode: transport.kind, ...r, pruned });
+      // Every 10 s on a long-running server: only worth an info line when it did something.
+      (r.claimed > 0 || pruned > 0 ? deps.log.info : deps.log.debug)({ msg: 'outbox sweep', mode: transport.kind, ...r, pruned });
       return { ...r, pruned };
     },
     receive(subscriber, req) {
