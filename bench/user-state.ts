@@ -119,13 +119,18 @@ async function main() {
     const names = Object.keys(variants) as (keyof typeof variants)[];
     const lat: Record<string, number[]> = Object.fromEntries(names.map((n) => [n, []]));
     const stmts: Record<string, number> = Object.fromEntries(names.map((n) => [n, 0]));
+    // CPU of this process per update (handler + the in-process Bot API stub, and the shim for D).
+    const cpu: Record<string, number> = Object.fromEntries(names.map((n) => [n, 0]));
     for (let i = 0; i < SEQ_UPDATES * ROUNDS; i++) {
       for (let k = 0; k < names.length; k++) {
         const name = names[(i + k) % names.length]!;
         const s0 = statements;
+        const c0 = process.cpuUsage();
         const t0 = performance.now();
         const r = await variants[name](update(user()));
         lat[name]!.push(performance.now() - t0);
+        const c1 = process.cpuUsage(c0);
+        cpu[name]! += (c1.user + c1.system) / 1000;
         stmts[name]! += statements - s0;
         if (r.status !== 200) throw new Error(`${name}: status ${r.status}`);
       }
@@ -156,7 +161,7 @@ async function main() {
     for (const name of names) {
       console.log(
         `  ${name.padEnd(30)} median ${med(lat[name]!).toFixed(3)} ms (${(med(lat[name]!) - med(lat[a]!)).toFixed(3)} vs A), mean ${mean(lat[name]!).toFixed(3)} ms | ` +
-          `${tput[name]!.toFixed(0)} updates/s (×${(tput[name]! / tput[a]!).toFixed(2)} of A) | ${(stmts[name]! / lat[name]!.length).toFixed(2)} SQL statements/update`,
+          `CPU ${(cpu[name]! / lat[name]!.length).toFixed(3)} ms | ${tput[name]!.toFixed(0)} updates/s (×${(tput[name]! / tput[a]!).toFixed(2)} of A) | ${(stmts[name]! / lat[name]!.length).toFixed(2)} SQL statements/update`,
       );
     }
     const [A, B, C, D] = names.map((n) => med(lat[n]!)) as [number, number, number, number];
