@@ -29,7 +29,7 @@ export const GIFT_UNDO_SECONDS = 60;
 export function giftCommand(undoWindowSeconds = GIFT_UNDO_SECONDS) {
   return registerCommand<GiftParams, GiftResult>({
     name: 'gift',
-    params: giftParams.refine((p) => p.toUserId > 0),
+    params: giftParams,
     async execute({ tx, userId, idempotencyKey }, p) {
       const t = await transferBesitos(tx, {
         fromUserId: userId,

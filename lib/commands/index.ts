@@ -99,14 +99,13 @@ export function toAction<P, R>(r: ActionRow): ActionRecord<P, R> {
   };
 }
 
-export interface RunOptions<P> {
+export interface RunOptions {
   userId: number;
   idempotencyKey: string;
   params: unknown;
   now: Date;
   /** Called on a failure that is the user's (e.g. InsufficientFunds) to record it in the history. */
   isUserError?: (err: unknown) => boolean;
-  _p?: P;
 }
 
 export interface RunResult<R> {
@@ -122,7 +121,7 @@ export interface RunResult<R> {
  * and then replays. A user error rolls the effect back and is recorded as a failed action (without
  * key, so that the same request may succeed later); other errors propagate unrecorded.
  */
-export async function runCommand<P, R>(db: Queryable, def: CommandDef<P, R>, o: RunOptions<P>): Promise<RunResult<R>> {
+export async function runCommand<P, R>(db: Queryable, def: CommandDef<P, R>, o: RunOptions): Promise<RunResult<R>> {
   const parsed = def.params.safeParse(o.params);
   if (!parsed.success) throw new InvalidCommandParams(`${def.name}: ${parsed.error.message}`);
   const params = parsed.data;
