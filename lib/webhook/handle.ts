@@ -66,7 +66,9 @@ export async function handleTelegramWebhook(deps: WebhookDeps, req: WebhookReque
   const summary = summarizeUpdate(update);
   const base = { update_id: summary.updateId, kind: summary.kind, from: summary.fromId };
 
-  const [claim] = await deps.db<{ attempts: number }[]>`
+  let claim: { attempts: number } | undefined;
+  try {
+    [claim] = await deps.db<{ attempts: number }[]>`
     INSERT INTO telegram_updates (update_id, kind, from_id, status, attempts, locked_until, payload)
     VALUES (${summary.updateId}, ${summary.kind}, ${summary.fromId}, 'processing', 1,
             now() + ${LEASE_SECONDS} * interval '1 second', ${deps.db.json(update as never)})
@@ -76,6 +78,18 @@ export async function handleTelegramWebhook(deps: WebhookDeps, req: WebhookReque
      WHERE telegram_updates.status = 'retry'
         OR (telegram_updates.status = 'processing' AND telegram_updates.locked_until < now())
     RETURNING attempts`;
+  } catch (err) {
+    // An update Postgres refuses to store (a NUL or lone surrogate in a string, absurd nesting, an id
+    // that is not an integer) would fail the same way on every redelivery: acknowledge it, loudly,
+    // instead of a 5xx retry loop (tests/fault/fuzz.test.ts). Outages still get a 503.
+    const error = `${(err as Error)?.name ?? 'Error'}: ${(err as Error)?.message ?? String(err)}`.slice(0, 500);
+    if (isTransient(err)) {
+      deps.log.warn({ msg: 'inbox unavailable, Telegram will retry', ...base, error });
+      return { status: 503, body: 'retry later' };
+    }
+    deps.log.error({ msg: 'update could not be recorded, acknowledged without handling', ...base, error });
+    return ok('unrecordable');
+  }
   if (!claim) {
     deps.log.info({ msg: 'duplicate update ignored', ...base });
     return ok('duplicate');
