@@ -23,32 +23,62 @@ export interface DailyResult {
   day: string;
 }
 
-const cacheKey = (userId: number, day: string) => `daily:${userId}:${day}`;
+/**
+ * Who claims: an internal user id, or the account with its creation time. The cache key then names
+ * this incarnation of the account, so an entry left in a shared Redis by another database that
+ * reused the id (a reset dev database, a test run, a restored backup) can't turn the user away.
+ */
+export type DailyAccount = number | { id: number; createdAt: Date };
+
+function cacheKey(account: DailyAccount, day: string): string {
+  return typeof account === 'number' ? `daily:${account}:${day}` : `daily:${account.id}:${day}:${account.createdAt.getTime()}`;
+}
+const idOf = (account: DailyAccount) => (typeof account === 'number' ? account : account.id);
 
 /**
  * The daily gift. The ledger key daily:<user>:<day> and the daily_claims row are the truth. The
- * key-value entry is only a cache written after the commit ("claimed today, streak N"), so it can
- * save the database a trip but can neither double the gift (it is never the gate for granting)
- * nor lose it (a missing or stale entry just sends the request to the database).
+ * key-value entry is only a cache written after the commit ("claimed today by request R, streak N"),
+ * so it can save the database a trip but can neither double the gift (it is never the gate for
+ * granting) nor lose it (a missing entry just sends the request to the database).
  * requestKey identifies the request (the Telegram update): its retry gets the same answer.
  */
-export async function claimDailyGift(deps: DailyDeps, userId: number, requestKey: string): Promise<DailyResult> {
+export async function claimDailyGift(deps: DailyDeps, account: DailyAccount, requestKey: string): Promise<DailyResult> {
+  const cached = await peekDailyGift(deps, account, requestKey);
+  if (cached) return cached;
+  const result = await grantDailyGift(deps, idOf(account), requestKey);
+  await rememberDailyClaim(deps, account, result, requestKey);
+  return result;
+}
+
+/** The cache's answer when it already knows another request claimed today; null = ask the database. */
+export async function peekDailyGift(deps: DailyDeps, account: DailyAccount, requestKey: string): Promise<DailyResult | null> {
   const now = deps.clock();
   const day = localDate(now, deps.timeZone);
-  const nextClaimAt = startOfNextLocalDay(now, deps.timeZone);
-  const key = cacheKey(userId, day);
-
-  const cached = await deps.kv.get(key).catch((err) => {
+  const cached = await deps.kv.get(cacheKey(account, day)).catch((err) => {
     deps.log?.({ msg: 'kv unavailable, daily gift goes to the database', error: String(err) });
     return null;
   });
-  if (cached) {
-    const [claimedBy, streak] = cached.split('|');
-    if (claimedBy !== requestKey) {
-      return { status: 'already_claimed', amount: deps.amount, streak: Number(streak) || 1, balance: null, nextClaimAt, day };
-    }
-  }
+  if (!cached) return null;
+  const [claimedBy, streak] = cached.split('|');
+  if (claimedBy === requestKey) return null; // a retry of the request that got it: answer from the database
+  return {
+    status: 'already_claimed',
+    amount: deps.amount,
+    streak: Number(streak) || 1,
+    balance: null,
+    nextClaimAt: startOfNextLocalDay(now, deps.timeZone),
+    day,
+  };
+}
 
+/**
+ * The database part: grants today's gift once, or says who already got it. Runs in deps.db, which may
+ * be the caller's transaction (the daily command records its action in the same one).
+ */
+export async function grantDailyGift(deps: DailyDeps, userId: number, requestKey: string): Promise<DailyResult> {
+  const now = deps.clock();
+  const day = localDate(now, deps.timeZone);
+  const nextClaimAt = startOfNextLocalDay(now, deps.timeZone);
   const result = await withTransaction(deps.db, async (tx) => {
     const [today] = await tx<{ streak: number; request_key: string }[]>`
       SELECT streak, request_key FROM daily_claims WHERE user_id = ${userId} AND day = ${day}`;
@@ -56,7 +86,6 @@ export async function claimDailyGift(deps: DailyDeps, userId: number, requestKey
       return {
         status: today.request_key === requestKey ? ('granted' as const) : ('already_claimed' as const),
         streak: today.streak,
-        requestKey: today.request_key,
         balance: null,
       };
     }
@@ -76,14 +105,22 @@ export async function claimDailyGift(deps: DailyDeps, userId: number, requestKey
     await tx`
       INSERT INTO daily_claims (user_id, day, streak, transaction_id, request_key)
       VALUES (${userId}, ${day}, ${streak}, ${grant.entry.id}, ${requestKey})`;
-    return { status: 'granted' as const, streak, requestKey, balance: grant.entry.balanceAfter };
+    return { status: 'granted' as const, streak, balance: grant.entry.balanceAfter };
   });
+  return { ...result, amount: deps.amount, nextClaimAt, day };
+}
 
+/**
+ * Caches "claimed today" — call only after the claim committed: written earlier, a rolled-back claim
+ * would make the cache turn the user away for the rest of the day.
+ */
+export async function rememberDailyClaim(deps: DailyDeps, account: DailyAccount, r: DailyResult, requestKey: string): Promise<void> {
+  if (r.status !== 'granted') return; // the granting request's own entry is what the cache needs
+  const now = deps.clock();
   await deps.kv
-    .set(key, `${result.requestKey}|${result.streak}`, {
-      ttlSeconds: Math.max(60, Math.ceil((nextClaimAt.getTime() - now.getTime()) / 1000) + 3600),
+    .set(cacheKey(account, r.day), `${requestKey}|${r.streak}`, {
+      ttlSeconds: Math.max(60, Math.ceil((new Date(r.nextClaimAt).getTime() - now.getTime()) / 1000) + 3600),
       onlyIfAbsent: true,
     })
     .catch(() => {});
-  return { status: result.status, amount: deps.amount, streak: result.streak, balance: result.balance, nextClaimAt, day };
 }

@@ -73,6 +73,8 @@ export const usersMessages = {
   activityLabels: {
     gift: (amount: number, to: string | null) => `Regalo de ${n(amount)} a ${to ?? 'una cuenta eliminada'}`,
     giftUndo: () => 'Deshacer un regalo',
+    daily: (amount: number) => `Regalo diario: +${n(amount)}`,
+    dailyAlready: () => 'Regalo diario (ya reclamado ese día)',
     other: (name: string) => name,
   },
   activityOutcomes: { done: '✅ hecho', failed: '❌ no se pudo', undone: '↩️ deshecho', pending: '⏳ en curso' } as Record<string, string>,

@@ -88,7 +88,7 @@ describe('privacy through the webhook', () => {
     expect(data.ledger.map((r: { id: number }) => r.id)).toEqual(ledger.map((r) => r.id));
     expect(data.ledger).toHaveLength(3); // seed grant, daily gift, gift to beto
     expect(data.profile).toMatchObject({ telegram_id: ana.tg, username: ana.username, first_name: 'ana' });
-    expect(data.actions.map((a: { name: string }) => a.name)).toEqual(['gift']);
+    expect(data.actions.map((a: { name: string }) => a.name)).toEqual(['daily', 'gift']);
     expect(Object.values(data.sessions as Record<string, Record<string, unknown>>).flatMap((s) => Object.keys(s))).toContain('erase');
     expect(data.balance.besitos).toBe((await getBalance(db, ana.id)).besitos);
 

@@ -37,6 +37,25 @@ describe('webhook end to end (real handler, real Postgres, local Bot API stub)',
     expect(await balanceOf(id)).toBe(10);
   });
 
+  it('/daily runs as a command: one action row with its result, committed with the grant', async () => {
+    const id = uniqueTelegramId();
+    const update = textUpdate(id, '/daily');
+    await post(update);
+    await post(textUpdate(id, '/daily')); // turned away by the cache: no state change, no action
+    const actions = await app.db<{ name: string; status: string; idempotency_key: string; result: { status: string; amount: number } }[]>`
+      SELECT a.name, a.status, a.idempotency_key, a.result FROM actions a JOIN users u ON u.id = a.user_id WHERE u.telegram_id = ${id}`;
+    expect(actions).toHaveLength(1);
+    expect(actions[0]).toMatchObject({ name: 'daily', status: 'done', idempotency_key: `update:${update.update_id}`, result: { status: 'granted', amount: 10 } });
+  });
+
+  it('the first page of /history reached from a button (hist:0) is titled as the first page', async () => {
+    const id = uniqueTelegramId();
+    await post(textUpdate(id, '/daily'));
+    telegram.reset();
+    await post(callbackUpdate(id, 'hist:0'));
+    expect(telegram.sentTexts(id)[0]).toContain('Tus últimos movimientos');
+  });
+
   it('the same update posted 3 times, also concurrently: one effect, one reply', async () => {
     const id = uniqueTelegramId();
     const update = textUpdate(id, '/daily');

@@ -74,6 +74,19 @@ describe('daily gift', () => {
     expect((await getBalance(db, u)).besitos).toBe(10);
   });
 
+  it('an entry left by another account that had the same internal id (a reset database) does not block', async () => {
+    const u = await userWithBesitos(db);
+    const kv = createMemoryStore();
+    const at = '2026-07-02T18:00:00Z';
+    await kv.set(`daily:${u}:2026-07-02:${Date.parse('2020-01-01')}`, 'update:999|4');
+    const r = await claimDailyGift(deps(kv, at), { id: u, createdAt: new Date('2026-01-01') }, 'update:1000');
+    expect(r.status).toBe('granted');
+    // …while this account's own entry does answer from the cache.
+    const again = await claimDailyGift(deps(kv, at), { id: u, createdAt: new Date('2026-01-01') }, 'update:1001');
+    expect(again.status).toBe('already_claimed');
+    expect((await getBalance(db, u)).besitos).toBe(10);
+  });
+
   it('Redis unreachable → still exactly one grant, also under 20 concurrent requests', async () => {
     const u = await userWithBesitos(db);
     const down = await createRedisStore('redis://127.0.0.1:1'); // nothing listens on port 1

@@ -13,6 +13,10 @@ function label(ctx: Pick<BotContext, 't'>, a: ActionRecord, names: Map<number, s
     return L.gift(p.amount, names.get(p.toUserId ?? 0) ?? null);
   }
   if (a.name === 'gift.undo') return L.giftUndo();
+  if (a.name === 'daily') {
+    const r = a.result as { status?: string; amount?: number } | null;
+    return r?.status === 'granted' && typeof r.amount === 'number' ? L.daily(r.amount) : L.dailyAlready();
+  }
   return L.other(a.name);
 }
 
@@ -28,7 +32,7 @@ async function renderPage(ctx: Pick<BotContext, 'deps' | 't'>, userId: number, b
       ctx.deps.settings.timeZone,
     ),
   );
-  const text = `${ctx.t.activityTitle(beforeId !== null)}\n\n${lines.join('\n')}`;
+  const text = `${ctx.t.activityTitle(Boolean(beforeId))}\n\n${lines.join('\n')}`;
   const keyboard = page.nextCursor ? Markup.inlineKeyboard([Markup.button.callback(ctx.t.activityMore(), `act:${page.nextCursor}`)]) : undefined;
   return { text, keyboard };
 }

@@ -1,21 +1,33 @@
 import { Composer } from 'telegraf';
-import { claimDailyGift } from '../../besitos/daily.js';
+import { peekDailyGift, rememberDailyClaim, type DailyDeps, type DailyResult } from '../../besitos/daily.js';
+import { runCommand } from '../../commands/index.js';
+import { dailyCommand } from '../../commands/daily.js';
 import type { BotContext } from '../context.js';
+
+const commands = new WeakMap<object, ReturnType<typeof dailyCommand>>();
 
 /** /daily: the daily gift, once per calendar day in the configured zone, with a streak. */
 export const dailyFeature = new Composer<BotContext>();
 
 dailyFeature.command(['daily', 'regalo'], async (ctx) => {
-  if (!ctx.state.user) return;
+  const user = ctx.state.user;
+  if (!user) return;
   const { db, kv, clock, log, settings } = ctx.deps;
-  const r = await claimDailyGift(
-    { db, kv, clock, timeZone: settings.timeZone, amount: settings.dailyAmount, log: (l) => log.warn({ msg: 'daily', ...l }) },
-    ctx.state.user.id,
-    ctx.state.requestKey,
-  );
+  const deps: DailyDeps = { db, kv, clock, timeZone: settings.timeZone, amount: settings.dailyAmount, log: (l) => log.warn({ msg: 'daily', ...l }) };
+  const requestKey = ctx.state.requestKey;
+  // Already claimed today by another request, per the cache: nothing changes, so no command runs.
+  let r: DailyResult | null = await peekDailyGift(deps, user, requestKey);
+  if (!r) {
+    let command = commands.get(ctx.deps);
+    if (!command) commands.set(ctx.deps, (command = dailyCommand(deps)));
+    const run = await runCommand(db, command, { userId: user.id, idempotencyKey: requestKey, params: {}, now: clock() });
+    r = run.result!;
+    await rememberDailyClaim(deps, user, r, requestKey);
+  }
+  const next = new Date(r.nextClaimAt); // a replayed action's result comes back from JSON
   const text =
     r.status === 'granted'
-      ? ctx.t.dailyGranted(r.amount, r.streak, r.balance, r.nextClaimAt, settings.timeZone)
-      : ctx.t.dailyAlready(r.streak, r.nextClaimAt, settings.timeZone);
+      ? ctx.t.dailyGranted(r.amount, r.streak, r.balance, next, settings.timeZone)
+      : ctx.t.dailyAlready(r.streak, next, settings.timeZone);
   await ctx.reply(text, { parse_mode: 'HTML' });
 });

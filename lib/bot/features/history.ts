@@ -10,7 +10,7 @@ async function renderPage(ctx: Pick<BotContext, 'deps' | 't'>, userId: number, b
     return { text: beforeId ? ctx.t.historyNoMore() : ctx.t.historyEmpty(), keyboard: undefined };
   }
   const lines = page.entries.map((e) => ctx.t.historyLine(e, ctx.deps.settings.timeZone));
-  const text = `${ctx.t.historyTitle(beforeId !== null)}\n\n${lines.join('\n')}`;
+  const text = `${ctx.t.historyTitle(Boolean(beforeId))}\n\n${lines.join('\n')}`;
   const keyboard = page.nextCursor
     ? Markup.inlineKeyboard([Markup.button.callback(ctx.t.historyMore(), `hist:${page.nextCursor}`)])
     : undefined;
