@@ -1,3 +1,4 @@
+import { Telegram } from 'telegraf';
 import type { UserFromGetMe } from 'telegraf/types';
 import type { Config } from './config.js';
 import { getConfig } from './config.js';
@@ -6,7 +7,7 @@ import { createKeyValueStore, type KeyValueStore } from './kv/index.js';
 import { createLogger, type Logger } from './log.js';
 import { systemClock, type Clock } from './time/zone.js';
 import { createBot, type Bot } from './bot/index.js';
-import type { RetryPolicy } from './bot/telegram-retry.js';
+import { withTelegramRetries, type RetryPolicy } from './bot/telegram-retry.js';
 import { handleTelegramWebhook, type WebhookRequest, type WebhookResponse } from './webhook/handle.js';
 import { createBus, type Bus, type BusOverrides } from './bus/index.js';
 
@@ -76,7 +77,11 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     { token: config.TELEGRAM_BOT_TOKEN, apiRoot: config.TELEGRAM_API_ROOT, botInfo: botInfoFrom(config), retryPolicy: overrides.retryPolicy },
   );
   const secret = config.TELEGRAM_WEBHOOK_SECRET;
-  const bus = createBus(config, { db, log, timeZone: config.timeZone }, overrides.bus);
+  // Subscribers that answer users (async commands) send through their own client, with the bot's retry policy.
+  // telegraf is already loaded for the bot: constructing a client costs no request and no import.
+  const telegram = new Telegram(config.TELEGRAM_BOT_TOKEN, { apiRoot: config.TELEGRAM_API_ROOT, webhookReply: false });
+  withTelegramRetries(telegram, overrides.retryPolicy);
+  const bus = createBus(config, { db, log, timeZone: config.timeZone, telegram, kv }, overrides.bus);
   // Long-running servers sweep the outbox themselves (retries, rows an interrupted relay left); Vercel uses api/cron/relay.
   if (config.DIANABOT_MODE === 'start' || config.DIANABOT_MODE === 'dev') bus.startSweeper();
   return {

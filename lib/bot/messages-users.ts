@@ -11,6 +11,14 @@ const stampFmt = (tz: string) =>
 
 const STATUS_LABELS: Record<string, string> = { free: 'Gratuita', vip: 'VIP ✨', banned: 'Suspendida' };
 
+/** Why an async command failed, by the error's name (actions.error), in Spanish. */
+const commandFailureReasons: Record<string, string> = {
+  InsufficientFunds: 'no te alcanzan los besitos.',
+  InvalidAmount: 'la cantidad no es válida.',
+  InvalidCommandParams: 'la solicitud ya no es válida (quizá borraste tus datos mientras tanto).',
+  AccountErased: 'tus datos ya no existen.',
+};
+
 export const usersMessages = {
   rateLimited: () => 'Vas muy rápido 😅 Dame un momento: en un ratito vuelvo a atenderte.',
 
@@ -75,6 +83,7 @@ export const usersMessages = {
     giftUndo: () => 'Deshacer un regalo',
     daily: (amount: number) => `Regalo diario: +${n(amount)}`,
     dailyAlready: () => 'Regalo diario (ya reclamado ese día)',
+    export: () => 'Exportación de tus datos',
     other: (name: string) => name,
   },
   activityOutcomes: { done: '✅ hecho', failed: '❌ no se pudo', undone: '↩️ deshecho', pending: '⏳ en curso' } as Record<string, string>,
@@ -96,6 +105,13 @@ export const usersMessages = {
     'pero sin nada que los relacione contigo; si vuelves a escribir, empezarás de cero.',
   exportCaption: () => '📦 Aquí tienes todos tus datos en formato JSON.',
   exportFileName: () => 'dianabot-mis-datos.json',
+  exportPreparing: () => '⏳ Preparando tu archivo… Te lo mando en unos segundos.',
+
+  // Comandos asíncronos (lib/bus/subscribers/commands.ts): el resultado llega después.
+  commandNames: { export: 'la exportación de tus datos' } as Record<string, string>,
+  commandDone: (what: string) => `✅ Listo: ${escapeHtml(what)}.`,
+  commandFailed: (what: string, error: string | null) =>
+    `❌ No pude completar ${escapeHtml(what)}: ${commandFailureReasons[error ?? ''] ?? 'algo salió mal. Inténtalo de nuevo en un rato.'}`,
   eraseConfirm: () =>
     '⚠️ <b>¿Borrar tus datos?</b>\n\nSe eliminarán tu nombre, usuario, conversaciones y el detalle de tus acciones. ' +
     'Tus besitos se perderán: si vuelves, empezarás como alguien nuevo. Esto no se puede deshacer.',

@@ -49,6 +49,7 @@ export const EVENT_LABELS: Record<string, string> = {
   'admin.user_joined_channel': 'Entró al canal',
   'admin.user_left_channel': 'Salió del canal',
   'admin.content_published': 'Contenido publicado',
+  'system.command_requested': 'Comando en segundo plano',
 };
 
 export const es = {

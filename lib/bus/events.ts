@@ -80,10 +80,16 @@ export const eventDataSchemas = {
     content_key: key,
     channel_id: chatId.nullable(),
   }),
+
+  // Internal (not in seed §7.1): plumbing between our own functions.
+  /** An async command was accepted (actions row `pending`); the `commands` subscriber executes it once. */
+  'system.command_requested': z.object({ action_id: id, name: z.string().min(1).max(64) }),
 } as const;
 
 export type EventType = keyof typeof eventDataSchemas;
 export const EVENT_TYPES = Object.keys(eventDataSchemas) as EventType[];
+/** Types that are ours, not the seed's domain events (the other 20 are seed §7.1). */
+export const INTERNAL_EVENT_TYPES = EVENT_TYPES.filter((t) => t.startsWith('system.'));
 export const CURRENT_VERSION = 1;
 
 const envelope = {

@@ -1,7 +1,7 @@
 import type { Config } from '../config.js';
 import type { Sql } from '../db/client.js';
 import type { Logger } from '../log.js';
-import { receiveDelivery, verifySignature, type DeliveryRequest, type DeliveryResponse, type SigningKeys } from './receive.js';
+import { receiveDelivery, verifySignature, type DeliveryRequest, type DeliveryResponse, type ProcessDeps, type SigningKeys } from './receive.js';
 import {
   localTransport,
   pruneOutbox,
@@ -41,6 +41,9 @@ export interface BusDeps {
   db: Sql;
   log: Logger;
   timeZone: string;
+  /** For subscribers that message users (commands): a Bot API client and the key-value store. */
+  telegram?: ProcessDeps['telegram'];
+  kv?: ProcessDeps['kv'];
 }
 
 export interface BusOverrides {
@@ -69,7 +72,14 @@ export function createBus(config: Config, deps: BusDeps, overrides: BusOverrides
     config.QSTASH_CURRENT_SIGNING_KEY && config.QSTASH_NEXT_SIGNING_KEY
       ? { current: config.QSTASH_CURRENT_SIGNING_KEY, next: config.QSTASH_NEXT_SIGNING_KEY }
       : undefined;
-  const processDeps = { db: deps.db, log: deps.log, timeZone: deps.timeZone, handlers: overrides.handlers };
+  const processDeps: ProcessDeps = {
+    db: deps.db,
+    log: deps.log,
+    timeZone: deps.timeZone,
+    handlers: overrides.handlers,
+    telegram: deps.telegram,
+    kv: deps.kv,
+  };
   const transport =
     overrides.transport ??
     (config.QSTASH_TOKEN && config.PUBLIC_URL

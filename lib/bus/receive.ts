@@ -3,7 +3,7 @@ import { isTransientDbError } from '../db/errors.js';
 import { withTransaction } from '../db/transaction.js';
 import type { Logger } from '../log.js';
 import { InvalidEvent, parseEvent } from './events.js';
-import { subscriberHandlers, type SubscriberHandler } from './subscribers/index.js';
+import { subscriberHandlers, type HandlerContext, type SubscriberHandler } from './subscribers/index.js';
 import { isRouted, isSubscriber, type SubscriberName } from './subscriptions.js';
 
 export interface ProcessDeps {
@@ -12,6 +12,9 @@ export interface ProcessDeps {
   timeZone: string;
   /** Tests and modules may replace a subscriber's handler; defaults to lib/bus/subscribers. */
   handlers?: Partial<Record<SubscriberName, SubscriberHandler>>;
+  /** Services handed to handlers (HandlerContext): the Bot API client and the key-value store. */
+  telegram?: HandlerContext['telegram'];
+  kv?: HandlerContext['kv'];
 }
 
 /** processed: the effect ran now; duplicate: it had run before; ignored: not routed here; dead: kept for inspection. */
@@ -58,12 +61,15 @@ export async function processEvent(deps: ProcessDeps, subscriber: SubscriberName
     return 'ignored';
   }
   const handler = deps.handlers?.[subscriber] ?? subscriberHandlers[subscriber];
+  const ctx: HandlerContext = { timeZone: deps.timeZone, log: deps.log, raw: raw as Record<string, unknown>, telegram: deps.telegram, kv: deps.kv };
+  // Phase one (commands only so far): its own, self-idempotent commit; see SubscriberHandler.prepare.
+  if (handler.prepare) await handler.prepare(deps.db, event, ctx);
   const outcome = await withTransaction(deps.db, async (tx) => {
     const [fresh] = await tx`
       INSERT INTO processed_events (subscriber, event_id) VALUES (${subscriber}, ${event.event_id})
       ON CONFLICT DO NOTHING RETURNING 1 AS fresh`;
     if (!fresh) return 'duplicate' as const;
-    await handler(tx, event, { timeZone: deps.timeZone, log: deps.log, raw: raw as Record<string, unknown> });
+    await handler(tx, event, ctx);
     return 'processed' as const;
   });
   deps.log.info({

@@ -5,7 +5,7 @@ import { EVENT_TYPES, isEventType, type EventType } from './events.js';
  * (api/events/<name>.ts) that QStash calls once per (event, subscriber); without QStash the relay
  * calls the same handlers in-process. Handlers live in lib/bus/subscribers/<name>.ts.
  */
-export const SUBSCRIBERS = ['audit', 'gamification', 'narrative', 'admin'] as const;
+export const SUBSCRIBERS = ['audit', 'gamification', 'narrative', 'admin', 'commands'] as const;
 export type SubscriberName = (typeof SUBSCRIBERS)[number];
 
 export const routes: Record<SubscriberName, readonly EventType[]> = {
@@ -38,6 +38,8 @@ export const routes: Record<SubscriberName, readonly EventType[]> = {
     'admin.user_left_channel',
     'gamification.auction_won',
   ],
+  /** Asynchronous commands (lib/commands runCommand mode 'async'): executed once, result sent to the user. */
+  commands: ['system.command_requested'],
 };
 
 const byType = new Map<string, SubscriberName[]>();

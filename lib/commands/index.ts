@@ -1,5 +1,7 @@
 import type postgres from 'postgres';
 import { z } from 'zod';
+import { createEvent } from '../bus/events.js';
+import { publish } from '../bus/outbox.js';
 import type { Queryable } from '../db/client.js';
 import { withTransaction } from '../db/transaction.js';
 import { ActionNotFound, CommandKeyConflict, InvalidCommandParams, NotUndoable, UndoWindowClosed } from './errors.js';
@@ -32,6 +34,11 @@ export interface CommandDef<P, R> {
   params: z.ZodType<P>;
   execute(c: ExecuteContext, params: P): Promise<R>;
   mode?: 'sync' | 'async';
+  /**
+   * Async commands: a failure that is the user's (e.g. InsufficientFunds). The action ends `failed`
+   * with the error's name and the effect rolled back; any other error is retried by the bus.
+   */
+  isUserError?: (err: unknown) => boolean;
   undo?: {
     windowSeconds: number;
     run(c: UndoContext<P, R>): Promise<unknown>;
@@ -117,6 +124,9 @@ export interface RunResult<R> {
 
 /**
  * Runs a command: the action row and the command's effect are written in one transaction.
+ * An async command (`mode: 'async'`) only writes its `pending` action and, in the same transaction,
+ * a `system.command_requested` event; the bus's `commands` subscriber executes it
+ * (executePendingAction) and tells the user. A rollback of the caller's transaction leaves neither.
  * The action row is inserted first, so a concurrent run with the same key waits on the unique index
  * and then replays. A user error rolls the effect back and is recorded as a failed action (without
  * key, so that the same request may succeed later); other errors propagate unrecorded.
@@ -136,7 +146,10 @@ export async function runCommand<P, R>(db: Queryable, def: CommandDef<P, R>, o: 
         ON CONFLICT (idempotency_key) DO NOTHING
         RETURNING *`;
       if (!row) return replay<R>(tx, def.name, o.userId, o.idempotencyKey);
-      if (async) return { action: toAction<unknown, R>(row), result: null, replayed: false };
+      if (async) {
+        await publish(tx, createEvent('system.command_requested', { action_id: Number(row.id), name: def.name }, o.userId, o.now));
+        return { action: toAction<unknown, R>(row), result: null, replayed: false };
+      }
       const result = await def.execute({ tx, userId: o.userId, actionId: Number(row.id), idempotencyKey: o.idempotencyKey, now: o.now }, params);
       const [done] = await tx<ActionRow[]>`
         UPDATE actions SET result = ${tx.json((result ?? null) as never)}, completed_at = now()
@@ -215,26 +228,54 @@ export async function undoAction<R>(db: Queryable, actionId: number, userId: num
   });
 }
 
+export interface PendingOutcome {
+  action: ActionRecord;
+  /** True when this call moved the action out of `pending` (false: it had been executed before). */
+  executed: boolean;
+}
+
 /**
  * Executes a pending (async) action: the entry point for the bus subscriber that receives the
- * command. Idempotent: an action that is no longer pending is returned as it is.
+ * command. Exactly once: the action row is locked, and an action that is no longer pending is
+ * returned as it is, so concurrent or repeated calls execute it once. A user error (the command's
+ * `isUserError`) rolls the effect back (savepoint) and ends the action `failed` with the error's
+ * name; so do params that no longer parse (e.g. blanked by /borrar) — retrying cannot fix them.
+ * Any other error leaves the action pending and propagates (the bus retries).
  */
 export async function executePendingAction(db: Queryable, actionId: number, now: Date): Promise<ActionRecord> {
+  return (await executePending(db, actionId, now)).action;
+}
+
+export async function executePending(db: Queryable, actionId: number, now: Date): Promise<PendingOutcome> {
   return withTransaction(db, async (tx) => {
     const [row] = await tx<ActionRow[]>`SELECT * FROM actions WHERE id = ${actionId} FOR UPDATE`;
     if (!row) throw new ActionNotFound(`action ${actionId}`);
-    if (row.status !== 'pending') return toAction(row);
+    if (row.status !== 'pending') return { action: toAction(row), executed: false };
     const def = commandRegistry.get(row.name);
     if (!def) throw new NotUndoable(`unknown command ${row.name}`);
-    const params = def.params.parse(row.params);
-    const result = await def.execute(
-      { tx, userId: Number(row.user_id), actionId, idempotencyKey: row.idempotency_key ?? `action:${actionId}`, now },
-      params,
-    );
+    const fail = async (error: string) => {
+      const [failed] = await tx<ActionRow[]>`
+        UPDATE actions SET status = 'failed', error = ${error}, completed_at = now() WHERE id = ${actionId} RETURNING *`;
+      return { action: toAction(failed!), executed: true };
+    };
+    const parsed = def.params.safeParse(row.params);
+    if (!parsed.success) return fail('InvalidCommandParams');
+    let result: unknown;
+    try {
+      result = await tx.savepoint((sp) =>
+        def.execute(
+          { tx: sp, userId: Number(row.user_id), actionId, idempotencyKey: row.idempotency_key ?? `action:${actionId}`, now },
+          parsed.data,
+        ),
+      );
+    } catch (err) {
+      if (def.isUserError?.(err)) return fail((err as Error)?.name ?? 'Error');
+      throw err;
+    }
     const [done] = await tx<ActionRow[]>`
       UPDATE actions SET status = 'done', result = ${tx.json((result ?? null) as never)}, completed_at = now()
        WHERE id = ${actionId} RETURNING *`;
-    return toAction(done!);
+    return { action: toAction(done!), executed: true };
   });
 }
 

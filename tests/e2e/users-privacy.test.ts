@@ -81,7 +81,12 @@ describe('privacy through the webhook', () => {
     expect((await getBalance(db, beto.id)).besitos).toBe(10);
 
     // /exportar: one JSON document with the profile, the ledger, the actions and the sessions.
+    // Asynchronous: acknowledged at once, the document follows from the bus's commands subscriber.
+    const docsBefore = t.telegram.callsOf('sendDocument').length;
     await t.post(textUpdate(ana.tg, '/exportar', { firstName: 'ana', username: ana.username }));
+    expect(t.telegram.sentTexts(ana.tg).at(-1)).toBe(msg.exportPreparing());
+    await t.app.bus.idle();
+    expect(t.telegram.callsOf('sendDocument')).toHaveLength(docsBefore + 1);
     const doc = t.telegram.callsOf('sendDocument').at(-1);
     const data = exportedJson(doc);
     const ledger = await db<{ id: number }[]>`SELECT id FROM transactions WHERE user_id = ${ana.id} ORDER BY id`;

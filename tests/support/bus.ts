@@ -8,6 +8,7 @@ import audit from '../../api/events/audit.js';
 import gamification from '../../api/events/gamification.js';
 import narrative from '../../api/events/narrative.js';
 import admin from '../../api/events/admin.js';
+import commands from '../../api/events/commands.js';
 import cronRelay from '../../api/cron/relay.js';
 
 /**
@@ -47,6 +48,7 @@ export async function startApiServer(): Promise<{ url: string; server: http.Serv
     '/api/events/gamification': gamification,
     '/api/events/narrative': narrative,
     '/api/events/admin': admin,
+    '/api/events/commands': commands,
     '/api/cron/relay': cronRelay as Handler,
   };
   const hits = new Map<string, number[]>();

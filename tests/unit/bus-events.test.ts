@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createEvent, EVENT_TYPES, InvalidEvent, parseEvent, type EventData, type EventType } from '../../lib/bus/events.js';
+import { createEvent, EVENT_TYPES, INTERNAL_EVENT_TYPES, InvalidEvent, parseEvent, type EventData, type EventType } from '../../lib/bus/events.js';
 import { routes, SUBSCRIBERS, subscribersFor } from '../../lib/bus/subscriptions.js';
 
 const at = '2026-11-25T10:00:00.000Z';
@@ -26,11 +26,15 @@ const samples: { [T in EventType]: EventData<T> } = {
   'admin.user_joined_channel': { channel_id: -1001234567890, channel_kind: 'vip', invite_link: null },
   'admin.user_left_channel': { channel_id: -1001234567890, channel_kind: 'vip', reason: 'expired' },
   'admin.content_published': { content_type: 'channel_post', content_key: 'post_2026_11_25', channel_id: -1001234567890 },
+  // Internal
+  'system.command_requested': { action_id: 17, name: 'export' },
 };
 
 describe('event catalogue', () => {
-  it('has the 20 event types of seed §7.1', () => {
-    expect(EVENT_TYPES).toHaveLength(20);
+  it('has the 20 event types of seed §7.1 plus our internal ones', () => {
+    expect(INTERNAL_EVENT_TYPES).toEqual(['system.command_requested']);
+    expect(EVENT_TYPES.filter((t) => !INTERNAL_EVENT_TYPES.includes(t))).toHaveLength(20);
+    expect(EVENT_TYPES).toHaveLength(20 + INTERNAL_EVENT_TYPES.length);
     expect(Object.keys(samples).sort()).toEqual([...EVENT_TYPES].sort());
   });
 
@@ -82,5 +86,10 @@ describe('subscriptions', () => {
   it('routes the ledger events to gamification (source statistics) and audit only', () => {
     expect([...subscribersFor('gamification.besitos_earned')].sort()).toEqual(['audit', 'gamification']);
     expect(subscribersFor('admin.subscription_started')).toEqual(expect.arrayContaining(['audit', 'narrative', 'admin']));
+  });
+
+  it('routes async command requests to the commands subscriber (and audit), and nothing else there', () => {
+    expect([...subscribersFor('system.command_requested')].sort()).toEqual(['audit', 'commands']);
+    expect(routes.commands).toEqual(['system.command_requested']);
   });
 });

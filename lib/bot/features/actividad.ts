@@ -13,6 +13,7 @@ function label(ctx: Pick<BotContext, 't'>, a: ActionRecord, names: Map<number, s
     return L.gift(p.amount, names.get(p.toUserId ?? 0) ?? null);
   }
   if (a.name === 'gift.undo') return L.giftUndo();
+  if (a.name === 'export') return L.export();
   if (a.name === 'daily') {
     const r = a.result as { status?: string; amount?: number } | null;
     return r?.status === 'granted' && typeof r.amount === 'number' ? L.daily(r.amount) : L.dailyAlready();

@@ -1,8 +1,13 @@
 import { Composer, Input, Markup } from 'telegraf';
 import { z } from 'zod';
+import { registerCommandNotifier } from '../../bus/subscribers/commands.js';
+import { registerCommand, runCommand } from '../../commands/index.js';
+import type { Sql } from '../../db/client.js';
 import { eraseUser, exportUserData } from '../../users/privacy.js';
-import { sessionField, sessionKey } from '../../users/session.js';
+import { SessionStore, sessionField, sessionKey } from '../../users/session.js';
+import { loadUserState } from '../../users/state.js';
 import type { BotContext } from '../context.js';
+import { es } from '../messages.js';
 
 /** The pending /borrar confirmation: five minutes. */
 const eraseFlow = sessionField('erase', z.object({ nonce: z.number().int() }), 300);
@@ -16,12 +21,48 @@ privacidadFeature.action('pv:info', async (ctx) => {
   await ctx.reply(ctx.t.privacy(), { parse_mode: 'HTML' });
 });
 
+/**
+ * /exportar as an asynchronous command: the update records a `pending` action (and its bus event) and
+ * answers at once; the `commands` subscriber marks it done and sends the document (notifier below).
+ * Its only effect is its history entry: the document is built when it is sent, from the data at that
+ * moment, so a resend after a failed send (Telegram 5xx) carries the same kind of snapshot, not a stale one.
+ */
+export const exportCommand = registerCommand<{ chatId: number }, null>({
+  name: 'export',
+  mode: 'async',
+  params: z.object({ chatId: z.number().int() }),
+  execute: async () => null,
+});
+
+registerCommandNotifier('export', async ({ tx, telegram, kv, timeZone, action, telegramId, chatId }) => {
+  if (!kv) throw new Error('export: the key-value store (sessions) is not configured for the bus');
+  // The user row as stored is the "profile": loading with it writes nothing (no change, last_active
+  // never due), so this is a read of the same state the webhook would load.
+  const [u] = await tx<{ username: string | null; first_name: string | null; last_name: string | null; language_code: string | null }[]>`
+    SELECT username, first_name, last_name, language_code FROM users WHERE id = ${action.userId}`;
+  const profile = { id: telegramId, is_bot: false, first_name: u?.first_name ?? '', username: u?.username ?? undefined,
+    last_name: u?.last_name ?? undefined, language_code: u?.language_code ?? undefined };
+  const now = new Date();
+  const state = await loadUserState(tx, profile, { timeZone, now, activeEverySeconds: 100 * 365 * 86_400 });
+  // exportUserData runs plain tagged queries: the notification's transaction serves as its db.
+  const data = await exportUserData(tx as unknown as Sql, new SessionStore(kv), state, [chatId, telegramId]);
+  // The document lists what the user did before asking for it, as when /exportar answered inline.
+  if (Array.isArray(data.actions)) data.actions = data.actions.filter((a: { id: number }) => Number(a.id) !== action.id);
+  const json = Buffer.from(JSON.stringify(data, null, 2), 'utf8');
+  await telegram.sendDocument(chatId, Input.fromBuffer(json, es.exportFileName()), { caption: es.exportCaption() });
+});
+
 privacidadFeature.command(['exportar', 'export'], async (ctx) => {
   const me = ctx.state.userState;
   if (!me) return;
-  const data = await exportUserData(ctx.deps.db, ctx.sessions, me, [ctx.chat.id, me.telegramId]);
-  const json = Buffer.from(JSON.stringify(data, null, 2), 'utf8');
-  await ctx.replyWithDocument(Input.fromBuffer(json, ctx.t.exportFileName()), { caption: ctx.t.exportCaption() });
+  await runCommand(ctx.deps.db, exportCommand, {
+    userId: me.id,
+    idempotencyKey: `${ctx.state.requestKey}:export`,
+    params: { chatId: ctx.chat.id },
+    now: ctx.deps.clock(),
+  });
+  // Also on a replay (Telegram redelivered the update): the first acknowledgement may not have arrived.
+  await ctx.reply(ctx.t.exportPreparing());
 });
 
 privacidadFeature.command(['borrar', 'delete'], async (ctx) => {

@@ -1,6 +1,7 @@
 import type { SubscriberName } from '../subscriptions.js';
 import { adminSubscriber } from './admin.js';
 import { auditSubscriber } from './audit.js';
+import { commandsSubscriber } from './commands.js';
 import { gamificationSubscriber } from './gamification.js';
 import { narrativeSubscriber } from './narrative.js';
 import type { SubscriberHandler } from './types.js';
@@ -10,6 +11,7 @@ export const subscriberHandlers: Record<SubscriberName, SubscriberHandler> = {
   gamification: gamificationSubscriber,
   narrative: narrativeSubscriber,
   admin: adminSubscriber,
+  commands: commandsSubscriber,
 };
 
 export type { SubscriberHandler, HandlerContext, Tx } from './types.js';

@@ -1,4 +1,7 @@
 import type postgres from 'postgres';
+import type { Telegram } from 'telegraf';
+import type { Sql } from '../../db/client.js';
+import type { KeyValueStore } from '../../kv/types.js';
 import type { Logger } from '../../log.js';
 import type { BusEvent, EventOf, EventType } from '../events.js';
 
@@ -10,6 +13,10 @@ export interface HandlerContext {
   log: Logger;
   /** The event exactly as published (the schema strips unknown fields; the audit log keeps them). */
   raw: Record<string, unknown>;
+  /** Bot API client for subscribers that tell users something (commands); absent in bare bus setups. */
+  telegram?: Telegram;
+  /** Key-value store (sessions) for subscribers that read it (the /exportar document). */
+  kv?: KeyValueStore;
 }
 
 export type EventHandler<T extends EventType> = (tx: Tx, event: EventOf<T>, ctx: HandlerContext) => Promise<void>;
@@ -19,7 +26,15 @@ export type HandlerMap = { [T in EventType]?: EventHandler<T> };
  * A subscriber's effect for one event. It runs inside the transaction that also records
  * processed_events(subscriber, event_id), so it happens once however often the event arrives.
  */
-export type SubscriberHandler = (tx: Tx, event: BusEvent, ctx: HandlerContext) => Promise<void>;
+export type SubscriberHandler = ((tx: Tx, event: BusEvent, ctx: HandlerContext) => Promise<void>) & {
+  /**
+   * Optional first phase, run on every delivery before the processed_events transaction (also for
+   * duplicates), outside any transaction: an effect that must commit on its own and be idempotent by
+   * itself (the commands subscriber executes the pending action here, guarded by its status), so that
+   * a failure of the second phase (e.g. telling the user) retries only that phase.
+   */
+  prepare?: (db: Sql, event: BusEvent, ctx: HandlerContext) => Promise<void>;
+};
 
 /** Builds a subscriber from per-type handlers; a routed type without a handler is a no-op. */
 export function fromHandlers(handlers: HandlerMap): SubscriberHandler {
