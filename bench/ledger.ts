@@ -8,17 +8,22 @@
  *    INSERT transaction; INSERT outbox; COMMIT (six round trips holding the row lock).
  * Targets: (a) lib ≥ 0.8× pgbench, (b) lib ≥ 1.5× naive.
  */
-import { execFile } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { createDb, type Sql } from '../lib/db/client.js';
 import { grantBesitos, spendBesitos } from '../lib/besitos/ledger.js';
 import { newEvent } from '../lib/bus/outbox.js';
-import { closedLoop, createBenchDatabase, fmt, QUICK, type Ratio } from './support.js';
+import { closedLoop, CpuMonitor, createBenchDatabase, fmt, QUICK, type Ratio } from './support.js';
 
-const run = promisify(execFile);
+/** Operations per second, and CPU µs per operation spent by the client and by Postgres. */
+interface Run {
+  ops: number;
+  clientUs: number;
+  pgUs: number;
+}
+
 const USERS = 10_000;
 const HOT_USER = USERS + 1;
 const SECONDS = QUICK ? 3 : 6;
@@ -68,42 +73,60 @@ SELECT (SELECT to_jsonb(existing) FROM existing) AS existing,
 `;
 }
 
-async function pgbench(url: string, clients: number, hot: boolean, dir: string): Promise<number> {
+async function pgbench(admin: Sql, url: string, clients: number, hot: boolean, dir: string): Promise<Run> {
   const grant = path.join(dir, `grant-${hot}.sql`);
   const spend = path.join(dir, `spend-${hot}.sql`);
   await writeFile(grant, pgbenchScript('grant', hot));
   await writeFile(spend, pgbenchScript('spend', hot));
   const u = new URL(url);
-  const { stdout } = await run('pgbench', [
+  const child = spawn('pgbench', [
     '-h', u.hostname, '-p', u.port || '5432', '-U', decodeURIComponent(u.username || 'postgres'),
     '-n', '-M', 'prepared', '-c', String(clients), '-j', '2', '-T', String(SECONDS),
     '-f', `${grant}@1`, '-f', `${spend}@1`, u.pathname.slice(1),
   ], { env: { ...process.env, PGPASSWORD: decodeURIComponent(u.password) } });
+  const monitor = new CpuMonitor(admin, u.pathname.slice(1), () => (child.pid ? [child.pid] : []));
+  await monitor.start();
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d) => (stdout += d));
+  child.stderr.on('data', (d) => (stderr += d));
+  const code = await new Promise<number | null>((r) => child.on('exit', r));
+  const cpu = await monitor.stop();
   const m = /tps = ([\d.]+) \(without initial connection time\)/.exec(stdout);
-  if (!m) throw new Error(`could not parse pgbench output:\n${stdout}`);
+  if (code !== 0 || !m) throw new Error(`pgbench failed (${code}):\n${stdout}\n${stderr}`);
   const failed = /number of failed transactions: (\d+)/.exec(stdout);
   if (failed && Number(failed[1]) > 0) console.log(`  [pgbench] ${failed[1]} failed transactions`);
-  return Number(m[1]);
+  const tps = Number(m[1]);
+  const total = tps * SECONDS;
+  return { ops: tps, clientUs: (cpu.extraMs * 1000) / total, pgUs: (cpu.postgresMs * 1000) / total };
 }
 
-async function viaLibrary(url: string, clients: number, hot: boolean, tag: string): Promise<number> {
+/** Runs a closed loop and measures this process's CPU and the database's. */
+async function measured(admin: Sql, url: string, clients: number, op: (db: Sql, w: number, i: number) => Promise<unknown>, label: string): Promise<Run> {
   const db = createDb(url, { max: clients });
   await db`SELECT 1`;
-  const r = await closedLoop(clients, SECONDS, async (w, i) => {
+  const monitor = new CpuMonitor(admin, new URL(url).pathname.slice(1));
+  await monitor.start();
+  const cpu0 = process.cpuUsage();
+  const r = await closedLoop(clients, SECONDS, async (w, i) => void (await op(db, w, i)));
+  const cpu1 = process.cpuUsage(cpu0);
+  const pg = await monitor.stop();
+  await db.end();
+  if (r.errors) console.log(`  [${label}] ${r.errors} errors`);
+  return { ops: r.perSecond, clientUs: (cpu1.user + cpu1.system) / r.done, pgUs: (pg.postgresMs * 1000) / r.done };
+}
+
+function viaLibrary(admin: Sql, url: string, clients: number, hot: boolean, tag: string): Promise<Run> {
+  return measured(admin, url, clients, (db, w, i) => {
     const userId = hot ? HOT_USER : 1 + Math.floor(Math.random() * USERS);
     const p = { userId, amount: 1, source: 'bench', idempotencyKey: `lib:${tag}:${w}:${i}` };
-    await (i % 2 === 0 ? grantBesitos(db, p) : spendBesitos(db, p));
-  });
-  await db.end();
-  if (r.errors) console.log(`  [lib] ${r.errors} errors`);
-  return r.perSecond;
+    return i % 2 === 0 ? grantBesitos(db, p) : spendBesitos(db, p);
+  }, 'lib');
 }
 
 /** The seed's pattern (§ "locks de base de datos": select_for_update, check, save) plus the same rows. */
-async function naive(url: string, clients: number, hot: boolean, tag: string): Promise<number> {
-  const db = createDb(url, { max: clients });
-  await db`SELECT 1`;
-  const r = await closedLoop(clients, SECONDS, async (w, i) => {
+function naive(admin: Sql, url: string, clients: number, hot: boolean, tag: string): Promise<Run> {
+  return measured(admin, url, clients, async (db, w, i) => {
     const userId = hot ? HOT_USER : 1 + Math.floor(Math.random() * USERS);
     const kind = i % 2 === 0 ? 'grant' : 'spend';
     const delta = kind === 'grant' ? 1 : -1;
@@ -121,10 +144,7 @@ async function naive(url: string, clients: number, hot: boolean, tag: string): P
       await tx`INSERT INTO outbox (event_id, type, user_id, event)
                VALUES (${event.event_id}, ${event.type}, ${userId}, ${tx.json({ ...event, data: { ...event.data, transaction_id: t!.id, balance_after: after } } as never)})`;
     });
-  });
-  await db.end();
-  if (r.errors) console.log(`  [naive] ${r.errors} errors`);
-  return r.perSecond;
+  }, 'naive');
 }
 
 export async function benchLedger(): Promise<Ratio[]> {
@@ -135,19 +155,19 @@ export async function benchLedger(): Promise<Ratio[]> {
   const ratios: Ratio[] = [];
   try {
     await seed(db);
-    const rows: string[] = [];
     for (const hot of [false, true]) {
       for (const clients of [8, 32]) {
         const tag = `${hot ? 'hot' : 'spread'}${clients}`;
         // Interleaved in the same minute so machine noise hits all three alike.
-        const pg = await pgbench(bdb.url, clients, hot, dir);
-        const lib = await viaLibrary(bdb.url, clients, hot, tag);
-        const nv = await naive(bdb.url, clients, hot, tag);
-        const line = `  ${hot ? '(b) hot user     ' : '(a) 10,000 users '} c=${String(clients).padStart(2)}: lib/besitos ${fmt(lib).padStart(6)} ops/s | pgbench ${fmt(pg).padStart(6)} tps | naive ${fmt(nv).padStart(6)} ops/s | lib/pgbench ${fmt(lib / pg, 2)}× | lib/naive ${fmt(lib / nv, 2)}×`;
+        const pg = await pgbench(db, bdb.url, clients, hot, dir);
+        const lib = await viaLibrary(db, bdb.url, clients, hot, tag);
+        const nv = await naive(db, bdb.url, clients, hot, tag);
+        const line =
+          `  ${hot ? '(b) hot user     ' : '(a) 10,000 users '} c=${String(clients).padStart(2)}: lib/besitos ${fmt(lib.ops).padStart(6)} ops/s | pgbench ${fmt(pg.ops).padStart(6)} tps | naive ${fmt(nv.ops).padStart(6)} ops/s | lib/pgbench ${fmt(lib.ops / pg.ops, 2)}× | lib/naive ${fmt(lib.ops / nv.ops, 2)}×\n` +
+          `${' '.repeat(26)}CPU µs/op client+postgres: lib ${fmt(lib.clientUs)}+${fmt(lib.pgUs)} | pgbench ${fmt(pg.clientUs)}+${fmt(pg.pgUs)} | naive ${fmt(nv.clientUs)}+${fmt(nv.pgUs)}`;
         console.log(line);
-        rows.push(line);
-        if (!hot) ratios.push({ name: `ledger (a) c=${clients} lib/pgbench`, value: lib / pg, target: '≥ 0.8', pass: lib / pg >= 0.8, detail: `${fmt(lib)} vs ${fmt(pg)} ops/s` });
-        else ratios.push({ name: `ledger (b) c=${clients} lib/naive`, value: lib / nv, target: '≥ 1.5', pass: lib / nv >= 1.5, detail: `${fmt(lib)} vs ${fmt(nv)} ops/s` });
+        if (!hot) ratios.push({ name: `ledger (a) c=${clients} lib/pgbench`, value: lib.ops / pg.ops, target: '≥ 0.8', pass: lib.ops / pg.ops >= 0.8, detail: `${fmt(lib.ops)} vs ${fmt(pg.ops)} ops/s` });
+        else ratios.push({ name: `ledger (b) c=${clients} lib/naive`, value: lib.ops / nv.ops, target: '≥ 1.5', pass: lib.ops / nv.ops >= 1.5, detail: `${fmt(lib.ops)} vs ${fmt(nv.ops)} ops/s` });
       }
     }
     // Sanity: after every run the ledger still balances for every account.

@@ -3,6 +3,7 @@
  * Benchmarks are scripts, not library code, so they read their own environment here.
  */
 import os from 'node:os';
+import { readFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { createDb, type Sql } from '../lib/db/client.js';
 import { migrate } from '../lib/db/migrate.js';
@@ -93,4 +94,64 @@ export interface Ratio {
   target: string;
   pass: boolean;
   detail: string;
+}
+
+/** CPU time (user + system) a process has used so far, in ms, from /proc (Linux). */
+export function procCpuMs(pid: number): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(f[11]) + Number(f[12])) * 1000) / 100; // USER_HZ is 100 on Linux
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * CPU used by the Postgres backends of one database (and optionally other pids) over a window:
+ * polls pg_stat_activity and /proc every 100 ms, so short-lived backends (pgbench's) are counted too.
+ */
+export class CpuMonitor {
+  private first = new Map<number, number>();
+  private last = new Map<number, number>();
+  private timer: NodeJS.Timeout | undefined;
+  private polling: Promise<void> = Promise.resolve();
+
+  constructor(private db: Db, private dbName: string, private extraPids: () => number[] = () => []) {}
+
+  private async poll() {
+    const rows = await this.db<{ pid: number }[]>`SELECT pid FROM pg_stat_activity WHERE datname = ${this.dbName}`;
+    for (const pid of [...rows.map((r) => r.pid), ...this.extraPids()]) {
+      const ms = procCpuMs(pid);
+      if (ms === null) continue;
+      if (!this.first.has(pid)) this.first.set(pid, this.started ? 0 : ms);
+      this.last.set(pid, ms);
+    }
+  }
+
+  private started = false;
+
+  async start() {
+    await this.poll();
+    this.started = true; // backends that appear later started inside the window: count all their CPU
+    this.timer = setInterval(() => {
+      this.polling = this.polling.then(() => this.poll()).catch(() => {});
+    }, 100);
+  }
+
+  /** CPU ms per pid group used since start(). */
+  async stop(): Promise<{ postgresMs: number; extraMs: number }> {
+    clearInterval(this.timer);
+    await this.polling;
+    await this.poll().catch(() => {});
+    const extra = new Set(this.extraPids());
+    let postgresMs = 0;
+    let extraMs = 0;
+    for (const [pid, end] of this.last) {
+      const d = end - (this.first.get(pid) ?? 0);
+      if (extra.has(pid)) extraMs += d;
+      else postgresMs += d;
+    }
+    return { postgresMs, extraMs };
+  }
 }

@@ -16,6 +16,7 @@ import { createBaselineBot } from './baseline-bot.js';
 
 // Diagnostics (BENCH_COUNT_IO=1): count socket writes per destination port (5432 Postgres, 6379 Redis, the stub, responses).
 const writes = new Map<string, number>();
+const statements = new Map<string, number>();
 if (process.env.BENCH_COUNT_IO === '1') {
   const net = await import('node:net');
   const original = net.Socket.prototype.write;
@@ -27,7 +28,7 @@ if (process.env.BENCH_COUNT_IO === '1') {
 }
 let serverPort = -1;
 
-const [mode, databaseUrl, apiRoot, redisUrl, prefix] = process.argv.slice(2) as [string, string, string, string, string];
+const [mode, databaseUrl, apiRoot, redisUrl, prefix, busEnv] = process.argv.slice(2) as [string, string, string, string, string, string];
 const TOKEN = '123456:BENCH-token-for-the-local-bot-api-stub';
 const SECRET = 'bench-webhook-secret';
 
@@ -35,8 +36,10 @@ type Handler = (req: any, res: any) => Promise<void>;
 let handler: Handler;
 let close: () => Promise<void>;
 
-if (mode === 'dianabot') {
+if (mode.startsWith('dianabot')) {
   const config = parseConfig({
+    // dianabot-qstash: the event bus publishes to the local QStash stand-in, as on Vercel; dianabot: in-process subscribers.
+    ...(mode === 'dianabot-qstash' ? (JSON.parse(busEnv) as Record<string, string>) : {}),
     DIANABOT_MODE: 'test',
     DATABASE_URL: databaseUrl,
     TELEGRAM_BOT_TOKEN: TOKEN,
@@ -49,7 +52,21 @@ if (mode === 'dianabot') {
   const kv = prefixedStore(await createRedisStore(redisUrl), prefix);
   // Production logs one JSON line per update; keep that cost, write it nowhere.
   const log = createLogger('info', () => {});
-  const app = await createApp(config, { kv, log });
+  // Diagnostics (BENCH_COUNT_IO=1): count the SQL statements the app sends, by their first words.
+  const db =
+    process.env.BENCH_COUNT_IO === '1'
+      ? (await import('postgres')).default(databaseUrl, {
+          max: config.DATABASE_POOL_MAX,
+          onnotice: () => {},
+          types: { bigint: { to: 20, from: [20], serialize: (x: number) => String(x), parse: (x: string) => Number(x) } },
+          transform: { undefined: null },
+          debug: (_conn: number, query: string) => {
+            const key = query.replace(/\s+/g, ' ').trim().slice(0, 70);
+            statements.set(key, (statements.get(key) ?? 0) + 1);
+          },
+        })
+      : undefined;
+  const app = await createApp(config, { kv, log, ...(db ? { db: db as never } : {}) });
   // Diagnostics only (BENCH_VARIANT=nobus): the same app without the after-commit outbox relay.
   if (process.env.BENCH_VARIANT === 'nobus') (app.bus as { afterCommit: () => Promise<void> }).afterCommit = async () => {};
   setApp(app);
@@ -101,7 +118,7 @@ server.listen(0, '127.0.0.1', () => {
 });
 
 process.on('message', async (m: { cmd: string }) => {
-  if (m.cmd === 'cpu') process.send!({ cpu: process.cpuUsage(), writes: Object.fromEntries(writes) });
+  if (m.cmd === 'cpu') process.send!({ cpu: process.cpuUsage(), writes: Object.fromEntries(writes), statements: Object.fromEntries(statements) });
   if (m.cmd === 'exit') {
     server.closeAllConnections();
     server.close();

@@ -18,6 +18,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createDb, type Sql } from '../lib/db/client.js';
 import { BotApiStub } from '../tests/support/bot-api-stub.js';
+import { QStashServer } from '../tests/support/qstash-server.js';
 import { closedLoop, createBenchDatabase, fmt, percentile, QUICK, REDIS_URL, sleep, type Ratio } from './support.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -99,14 +100,17 @@ function post(port: number, update: unknown): Promise<number> {
 interface Server {
   child: ChildProcess;
   port: number;
-  cpu(): Promise<NodeJS.CpuUsage & { writes: Record<string, number> }>;
+  cpu(): Promise<NodeJS.CpuUsage & { writes: Record<string, number>; statements: Record<string, number> }>;
   stop(): Promise<void>;
 }
 
-async function startServer(mode: 'dianabot' | 'baseline', dbUrl: string, apiRoot: string, profile: boolean): Promise<Server> {
+type Mode = 'baseline' | 'dianabot' | 'dianabot-qstash';
+let busEnv = '{}';
+
+async function startServer(mode: Mode, dbUrl: string, apiRoot: string, profile: boolean): Promise<Server> {
   const execArgv = ['--import', 'tsx'];
   if (profile) execArgv.push('--cpu-prof', `--cpu-prof-dir=${path.join(HERE, '.profiles')}`);
-  const child = fork(path.join(HERE, 'webhook-server.ts'), [mode, dbUrl, apiRoot, REDIS_URL, `bench:${process.pid}:${Date.now()}:`], {
+  const child = fork(path.join(HERE, 'webhook-server.ts'), [mode, dbUrl, apiRoot, REDIS_URL, `bench:${process.pid}:${Date.now()}:`, busEnv], {
     execArgv,
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
   });
@@ -119,7 +123,9 @@ async function startServer(mode: 'dianabot' | 'baseline', dbUrl: string, apiRoot
     port,
     cpu: () =>
       new Promise((resolve) => {
-        child.once('message', (m: { cpu: NodeJS.CpuUsage; writes: Record<string, number> }) => resolve({ ...m.cpu, writes: m.writes }));
+        child.once('message', (m: { cpu: NodeJS.CpuUsage; writes: Record<string, number>; statements: Record<string, number> }) =>
+          resolve({ ...m.cpu, writes: m.writes, statements: m.statements }),
+        );
         child.send({ cmd: 'cpu' });
       }),
     stop: () =>
@@ -161,7 +167,7 @@ interface Result {
   machineCpuMs: number;
 }
 
-async function measure(mode: 'dianabot' | 'baseline', dbUrl: string, dbName: string, stub: BotApiStub, profile: boolean): Promise<Result> {
+async function measure(mode: Mode, dbUrl: string, dbName: string, stub: BotApiStub, profile: boolean): Promise<Result> {
   const admin = createDb(dbUrl, { max: 1 });
   const server = await startServer(mode, dbUrl, stub.url, profile);
   try {
@@ -183,6 +189,11 @@ async function measure(mode: 'dianabot' | 'baseline', dbUrl: string, dbName: str
     if (process.env.BENCH_COUNT_IO === '1') {
       const per = Object.entries(cpu1.writes).map(([k, v]) => `${k} ${fmt((v - (cpu0.writes[k] ?? 0)) / tp.done, 2)}`);
       console.log(`  ${mode}: socket writes per update: ${per.join(', ')}`);
+      const st = Object.entries(cpu1.statements)
+        .map(([k, v]) => [k, (v - (cpu0.statements[k] ?? 0)) / tp.done] as const)
+        .filter(([, v]) => v > 0.005)
+        .sort((a, b) => b[1] - a[1]);
+      if (st.length) console.log(`  ${mode}: SQL statements per update (${fmt(st.reduce((s, [, v]) => s + v, 0), 2)} in all):\n${st.map(([k, v]) => `    ${fmt(v, 2).padStart(5)}  ${k}`).join('\n')}`);
     }
     const serverCpuMs = (cpu1.user - cpu0.user + cpu1.system - cpu0.system) / 1000 / tp.done;
 
@@ -229,32 +240,44 @@ export async function benchWebhook(): Promise<Ratio[]> {
   console.log(`\n== 2. Webhook (mixed /daily /balance /history + callbacks, ${USERS} users, ${CONCURRENCY} in flight, ${SECONDS} s; latency at ${RATE}/s for ${LATENCY_SECONDS} s) ==`);
   const bdb = await createBenchDatabase('webhook');
   const stub = await new BotApiStub().start();
+  // Vercel's shape: the after-commit relay publishes to QStash (here the local stand-in, not delivering:
+  // subscribers run in their own functions, measured by bench/relay.ts).
+  const qstash = await new QStashServer({ deliver: false, dedupWindowMs: 0 }).start();
+  busEnv = JSON.stringify(qstash.env('http://127.0.0.1:9/bench'));
   const profile = process.env.BENCH_PROFILE === '1';
   const best: Record<string, Result> = {};
   try {
     for (let round = 0; round < ROUNDS; round++) {
-      for (const mode of ['baseline', 'dianabot'] as const) {
-        const r = await measure(mode, bdb.url, bdb.name, stub, profile && mode === 'dianabot' && round === 0);
+      for (const mode of ['baseline', 'dianabot-qstash', 'dianabot'] as const) {
+        const r = await measure(mode, bdb.url, bdb.name, stub, profile && mode === 'dianabot-qstash' && round === 0);
         stub.reset();
-        console.log(`  round ${round + 1} ${mode.padEnd(8)}: ${describe(r)}`);
+        console.log(`  round ${round + 1} ${mode.padEnd(15)}: ${describe(r)}`);
         const prev = best[mode];
-        // Best of the rounds for each side, the same rule for both (noise only ever slows things down).
-        if (!prev || r.throughput > prev.throughput) best[mode] = { ...r, p50: Math.min(r.p50, prev?.p50 ?? Infinity), p99: Math.min(r.p99, prev?.p99 ?? Infinity) };
-        else best[mode] = { ...prev, p50: Math.min(r.p50, prev.p50), p99: Math.min(r.p99, prev.p99) };
+        // The same rule for every side: the best throughput of the rounds (noise only ever slows things
+        // down) and the worst p50/p99 (latency is not given the benefit of the doubt).
+        if (!prev || r.throughput > prev.throughput) best[mode] = { ...r, p50: Math.max(r.p50, prev?.p50 ?? 0), p99: Math.max(r.p99, prev?.p99 ?? 0) };
+        else best[mode] = { ...prev, p50: Math.max(r.p50, prev.p50), p99: Math.max(r.p99, prev.p99) };
       }
     }
-    const d = best.dianabot!;
     const b = best.baseline!;
-    const ratio = d.throughput / b.throughput;
-    console.log(`  best  baseline: ${describe(b)}`);
-    console.log(`  best  dianabot: ${describe(d)}`);
-    console.log(`  throughput ratio dianabot/baseline ${fmt(ratio, 2)}× (target ≥ 0.5×, floor 500/s); p99 ${fmt(d.p99, 1)} ms (target ≤ 25 ms)`);
+    const q = best['dianabot-qstash']!;
+    const d = best.dianabot!;
+    const ratio = q.throughput / b.throughput;
+    console.log(`  best throughput / worst latency of the rounds:`);
+    console.log(`  baseline       : ${describe(b)}`);
+    console.log(`  dianabot-qstash: ${describe(q)}`);
+    console.log(`  dianabot       : ${describe(d)}`);
+    console.log(
+      `  throughput ratio dianabot/baseline ${fmt(ratio, 2)}× with the Vercel bus (QStash), ${fmt(d.throughput / b.throughput, 2)}× with in-process subscribers ` +
+        `(target ≥ 0.5×, floor 500/s); p99 at ${RATE}/s ${fmt(q.p99, 1)} / ${fmt(d.p99, 1)} ms (target ≤ 25 ms)`,
+    );
     return [
-      { name: 'webhook throughput dianabot/baseline', value: ratio, target: '≥ 0.5', pass: ratio >= 0.5 && d.throughput >= 500, detail: `${fmt(d.throughput)} vs ${fmt(b.throughput)} updates/s` },
-      { name: 'webhook p99 at 100/s (ms)', value: d.p99, target: '≤ 25', pass: d.p99 <= 25, detail: `p50 ${fmt(d.p50, 1)} ms; baseline p99 ${fmt(b.p99, 1)} ms` },
+      { name: 'webhook throughput dianabot/baseline (QStash bus)', value: ratio, target: '≥ 0.5', pass: ratio >= 0.5 && q.throughput >= 500, detail: `${fmt(q.throughput)} vs ${fmt(b.throughput)} updates/s; in-process bus ${fmt(d.throughput)}/s (${fmt(d.throughput / b.throughput, 2)}×)` },
+      { name: 'webhook p99 at 100/s (ms, QStash bus)', value: q.p99, target: '≤ 25', pass: q.p99 <= 25, detail: `p50 ${fmt(q.p50, 1)} ms; in-process bus p99 ${fmt(d.p99, 1)} ms; baseline p99 ${fmt(b.p99, 1)} ms` },
     ];
   } finally {
     await stub.stop();
+    await qstash.stop();
     agent.destroy();
     await bdb.drop();
   }
