@@ -155,3 +155,29 @@ export class CpuMonitor {
     return { postgresMs, extraMs };
   }
 }
+
+/**
+ * With BENCH_PROFILE=1, runs fn under the V8 CPU profiler (node:inspector) and writes
+ * bench/.profiles/<name>.cpuprofile (summarise with bench/profile-summary.ts); otherwise just runs it.
+ */
+export async function profiled<T>(name: string, fn: () => Promise<T>): Promise<T> {
+  if (process.env.BENCH_PROFILE !== '1') return fn();
+  const { Session } = await import('node:inspector');
+  const { mkdir, writeFile } = await import('node:fs/promises');
+  const session = new Session();
+  session.connect();
+  const post = (method: string, params?: object) =>
+    new Promise<any>((resolve, reject) => session.post(method, params ?? {}, (err, res) => (err ? reject(err) : resolve(res))));
+  await post('Profiler.enable');
+  await post('Profiler.setSamplingInterval', { interval: 200 });
+  await post('Profiler.start');
+  try {
+    return await fn();
+  } finally {
+    const { profile } = await post('Profiler.stop');
+    const dir = new URL('./.profiles/', import.meta.url);
+    await mkdir(dir, { recursive: true });
+    await writeFile(new URL(`${name}.cpuprofile`, dir), JSON.stringify(profile));
+    session.disconnect();
+  }
+}
