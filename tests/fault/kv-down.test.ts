@@ -79,11 +79,19 @@ describe('fault: Redis refusing connections (adapter pointed at a closed port)',
   const t = await faultApp(appName('kvdown'), { RATE_LIMIT_MESSAGES: '3' }, { kv, log: capture.log });
   afterAll(() => kv.close?.());
 
-  it('/daily grants exactly once: the same update 3×, concurrently, then a second /daily — all 2xx, one ledger row, replies sent', async () => {
+  it('/daily grants exactly once: the same update 3×, concurrently (each redelivered until 2xx, as Telegram does), then a second /daily — one ledger row, replies sent', async () => {
     const tg = uniqueTelegramId();
     const update = textUpdate(tg, '/daily');
-    const statuses = await Promise.all([t.post(update), t.post(update), t.post(update)]);
-    expect(statuses.map((s) => s.status)).toEqual([200, 200, 200]);
+    const deliver = async () => {
+      for (let i = 0; i < 20; i++) {
+        const res = await t.post(update);
+        if (res.status === 200) return res.status;
+        expect(res.status).toBe(503); // "in progress elsewhere": come back later
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      return -1;
+    };
+    expect(await Promise.all([deliver(), deliver(), deliver()])).toEqual([200, 200, 200]);
     expect((await t.post(textUpdate(tg, '/daily'))).status).toBe(200);
     expect(await balanceOfTelegram(admin, tg)).toBe(10);
     expect(await dailyRows(tg)).toBe(1);
