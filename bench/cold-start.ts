@@ -165,7 +165,8 @@ export async function benchColdStart(): Promise<Ratio[]> {
   }
   const bad = [...app, ...bundled].filter((s) => s.status !== 200);
   if (bad.length) console.log(`  WARNING: ${bad.length} first updates did not get a 200 (${bad.map((s) => `${s.status} ${s.body ?? ''}`).join('; ')})`);
-  const m = (xs: Sample[], k: keyof Sample) => median(xs.map((x) => x[k] ?? 0));
+  type NumericKey = Exclude<keyof Sample, 'body'>;
+  const m = (xs: Sample[], k: NumericKey) => median(xs.map((x) => x[k] ?? 0));
   const appTotal = m(app, 'totalMs');
   const baseTotal = m(base, 'totalMs');
   const ratio = appTotal / baseTotal;
