@@ -2,8 +2,9 @@
  * Fault: the event bus under a bad day. The QStash stand-in answers 500 to publishes in bursts, the
  * relay "crashes" after publishing and before marking rows sent (30 % of batches), QStash delivers
  * every message twice with jitter (so out of order), while 150 users claim /daily concurrently.
+ * 30 of them also run /exportar, an async command executed by the commands subscriber.
  * After the sweeps catch up: every grant produced exactly one audit row and one statistics increment,
- * and every (subscriber, event) was processed exactly once.
+ * every (subscriber, event) was processed exactly once, and every export sent exactly one document.
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { startTestApp, textUpdate } from '../support/app.js';
@@ -12,6 +13,7 @@ import { uniqueTelegramId } from '../support/db.js';
 import { QStashServer } from '../support/qstash-server.js';
 
 const USERS = 150;
+const EXPORTS = 30;
 const dbUrl = await isolatedDatabase();
 const qstash = await new QStashServer({ retryDelayMs: (n) => 10 * n, deliveryCopies: 2, deliveryJitterMs: 30 }).start();
 afterAll(() => qstash.stop());
@@ -35,7 +37,7 @@ useApp(t.app);
 const db = t.app.db;
 
 describe('fault: QStash 500s, relay crashes after publishing, duplicated out-of-order deliveries', () => {
-  it('150 concurrent /daily → every event processed exactly once by each subscriber', async () => {
+  it('150 concurrent /daily and 30 /exportar → every event processed exactly once by each subscriber, one document per export', async () => {
     expect(t.app.bus.mode).toBe('qstash');
     const users = Array.from({ length: USERS }, () => uniqueTelegramId());
     qstash.failPublishes(5);
@@ -47,6 +49,8 @@ describe('fault: QStash 500s, relay crashes after publishing, duplicated out-of-
           if (i === USERS / 2) qstash.failPublishes(5); // a second outage mid-way
           const res = await t.post(textUpdate(users[i]!, '/daily'));
           expect(res.status).toBe(200); // the bus never fails the webhook
+          // The first 30 users also ask for their data export: an async command run by the commands subscriber.
+          if (i < EXPORTS) expect((await t.post(textUpdate(users[i]!, '/exportar'))).status).toBe(200);
         }
       }),
     );
@@ -73,5 +77,11 @@ describe('fault: QStash 500s, relay crashes after publishing, duplicated out-of-
     console.log(`[bus chaos] ${crashes} relay crashes after publishing, ${qstash.published.length} messages published`);
     expect(crashes).toBeGreaterThan(0);
     expect(row).toEqual({ grants: USERS, events: USERS, audit: USERS, pending: 0, processed: USERS * 2, dupes: 0, earned: 10 * USERS });
+    // Each export ran once and its document was sent once, despite duplicated deliveries and relay crashes.
+    const documents = (chatId: number) =>
+      t.telegram.callsOf('sendDocument').filter((c) => String(c.payload._raw ?? JSON.stringify(c.payload)).includes(`\r\n\r\n${chatId}\r\n`)).length;
+    expect(users.slice(0, EXPORTS).map(documents)).toEqual(users.slice(0, EXPORTS).map(() => 1));
+    const [exp] = await db<{ n: number }[]>`SELECT count(*)::int AS n FROM actions WHERE user_id IN ${db(ids)} AND status = 'done' AND name <> 'daily'`;
+    expect(exp!.n).toBe(EXPORTS);
   }, 120_000);
 });
