@@ -91,6 +91,14 @@ export async function handleTelegramWebhook(deps: WebhookDeps, req: WebhookReque
     return ok('unrecordable');
   }
   if (!claim) {
+    // Another delivery holds a live lease. It may still fail without being able to record it (a
+    // killed connection): answering 200 here would lose the update, so ask Telegram to come back;
+    // by then it is done (200) or its lease has expired (this delivery takes it over).
+    const [held] = await deps.db<{ status: string }[]>`SELECT status FROM telegram_updates WHERE update_id = ${summary.updateId}`.catch(() => []);
+    if (held?.status === 'processing') {
+      deps.log.info({ msg: 'update in progress elsewhere, Telegram will retry', ...base });
+      return { status: 503, body: 'in progress' };
+    }
     deps.log.info({ msg: 'duplicate update ignored', ...base });
     return ok('duplicate');
   }

@@ -63,10 +63,26 @@ describe('webhook end to end (real handler, real Postgres, local Bot API stub)',
     expect(sequential.map((r) => r.status)).toEqual([200, 200, 200]);
     const concurrentUpdate = textUpdate(uniqueTelegramId(), '/daily');
     const concurrent = await Promise.all([post(concurrentUpdate), post(concurrentUpdate), post(concurrentUpdate)]);
-    expect(concurrent.every((r) => r.status === 200)).toBe(true);
+    // One delivery handles it; a copy arriving meanwhile gets 503 "in progress" (never a silent 200 that
+    // could lose the update if the handling delivery dies), and a later copy gets 200 "duplicate".
+    expect(concurrent.filter((r) => r.body === 'ok')).toHaveLength(1);
+    expect(concurrent.every((r) => r.body === 'ok' || r.body === 'duplicate' || (r.status === 503 && r.body === 'in progress'))).toBe(true);
+    expect(await post(concurrentUpdate)).toEqual({ status: 200, body: 'duplicate' });
     expect(telegram.callsOf('sendMessage')).toHaveLength(2);
     expect(await balanceOf(id)).toBe(10);
     expect(await balanceOf(concurrentUpdate.message.from.id)).toBe(10);
+  });
+
+  it('a copy arriving while another delivery holds the update gets 503 until that one finishes or its lease expires', async () => {
+    const id = uniqueTelegramId();
+    const update = textUpdate(id, '/daily');
+    // A delivery that died without recording anything: the row stays 'processing' under its lease.
+    await app.db`INSERT INTO telegram_updates (update_id, kind, from_id, status, locked_until) VALUES (${update.update_id}, 'message', ${id}, 'processing', now() + interval '60 seconds')`;
+    expect(await post(update)).toEqual({ status: 503, body: 'in progress' });
+    expect(await balanceOf(id)).toBeUndefined();
+    await app.db`UPDATE telegram_updates SET locked_until = now() - interval '1 second' WHERE update_id = ${update.update_id}`;
+    expect(await post(update)).toEqual({ status: 200, body: 'ok' }); // the lease expired: this delivery takes over
+    expect(await balanceOf(id)).toBe(10);
   });
 
   it('wrong or missing secret → 401 and nothing changes', async () => {
