@@ -3,6 +3,7 @@ import { getBalance, spendBesitos, grantBesitos } from '../../lib/besitos/ledger
 import { z } from 'zod';
 import { executePendingAction, registerCommand, runCommand } from '../../lib/commands/index.js';
 import { giftCommand } from '../../lib/commands/gift.js';
+import { withTransaction } from '../../lib/db/transaction.js';
 import { callbackUpdate, nextUpdateId, startTestApp, textUpdate } from '../support/app.js';
 import { uniqueTelegramId, useTestDb } from '../support/db.js';
 import { ledgerMismatches } from '../support/ledger.js';
@@ -218,7 +219,14 @@ describe('asynchronous commands', () => {
         return { balance: r.entry.balanceAfter };
       },
     });
-    const run = await runCommand(db, cmd, { userId: p.id, idempotencyKey: `async:${p.id}`, params: { amount: 4 }, now: new Date() });
+    // runCommand also publishes system.command_requested; this test drives the executor by hand, so the
+    // event is marked delivered in the same transaction: other files' in-process relays share this
+    // outbox and would otherwise send the result through their own Bot API stubs.
+    const run = await withTransaction(db, async (tx) => {
+      const r = await runCommand(tx, cmd, { userId: p.id, idempotencyKey: `async:${p.id}`, params: { amount: 4 }, now: new Date() });
+      await tx`UPDATE outbox SET published_at = now() WHERE type = 'system.command_requested' AND user_id = ${p.id}`;
+      return r;
+    });
     expect(run.action.status).toBe('pending');
     expect(run.result).toBeNull();
     expect(await balance(p)).toBe(0);

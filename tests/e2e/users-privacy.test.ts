@@ -4,11 +4,17 @@ import { getBalance, grantBesitos } from '../../lib/besitos/ledger.js';
 import { createMemoryStore } from '../../lib/kv/memory.js';
 import { createRedisStore } from '../../lib/kv/redis.js';
 import { callbackUpdate, startTestApp, textUpdate } from '../support/app.js';
-import { uniqueTelegramId, useTestDb } from '../support/db.js';
+import { createDb } from '../../lib/db/client.js';
+import { isolatedDatabase } from '../support/bus.js';
+import { uniqueTelegramId } from '../support/db.js';
 import { ledgerMismatches } from '../support/ledger.js';
 import { buttonsOf, lastTo } from '../support/users.js';
 
-const db = useTestDb(10);
+// A database of its own: /exportar is delivered by the bus, and another file's in-process relay on a
+// shared outbox could deliver it through that file's Bot API stub instead of this one.
+const dbUrl = await isolatedDatabase();
+const db = createDb(dbUrl, { max: 10 });
+afterAll(() => db.end({ timeout: 5 }));
 const redisUrl = inject('redisUrl');
 const kv = redisUrl ? await createRedisStore(redisUrl) : createMemoryStore();
 const raw = redisUrl ? new Redis(redisUrl) : null;
@@ -16,7 +22,7 @@ afterAll(async () => {
   await kv.close?.();
   raw?.disconnect();
 });
-const t = await startTestApp({ RATE_LIMIT_MESSAGES: '1000', RATE_LIMIT_CALLBACKS: '1000' }, { kv });
+const t = await startTestApp({ DATABASE_URL: dbUrl, RATE_LIMIT_MESSAGES: '1000', RATE_LIMIT_CALLBACKS: '1000' }, { kv });
 const msg = t.app.bot.context.t!;
 
 async function person(name: string, besitos = 0) {
