@@ -208,6 +208,20 @@ describe('/exportar as an async command (in-process bus)', () => {
     expect((await requestedEvents(u.id))[0]!.published_at).not.toBeNull();
   });
 
+  it('the user blocked the bot (403 on the document): acknowledged, not retried, executed once', async () => {
+    const u = await person();
+    telegram.failNext('sendDocument', 1, 403, { description: 'Forbidden: bot was blocked by the user' });
+    await t.post(textUpdate(u.tg, '/exportar'));
+    await app.bus.idle();
+    expect(failedDocuments()).toBe(1); // a refusal is not retried by the client either
+    const [event] = await requestedEvents(u.id);
+    expect(event!.published_at).not.toBeNull();
+    await app.bus.sweep();
+    expect(failedDocuments() + okDocuments(u.tg).length).toBe(1);
+    expect((await exportActions(u.id))[0]!.status).toBe('done');
+    expect(executions.get('export')).toBe(1);
+  });
+
   it('a replayed /exportar update (Telegram redelivery) records one action and sends one document', async () => {
     const u = await person();
     const update = textUpdate(u.tg, '/exportar');

@@ -1,5 +1,6 @@
-import type { Telegram } from 'telegraf';
+import { TelegramError, type Telegram } from 'telegraf';
 import { es } from '../../bot/messages.js';
+import { isTransientTelegramError } from '../../bot/telegram-retry.js';
 import { executePending, toAction, type ActionRecord } from '../../commands/index.js';
 import type { KeyValueStore } from '../../kv/types.js';
 import type { Logger } from '../../log.js';
@@ -115,14 +116,26 @@ async function notify(tx: Tx, event: Requested, ctx: HandlerContext): Promise<vo
   const p = action.params as { chatId?: unknown } | null;
   const chatId = typeof p?.chatId === 'number' ? p.chatId : telegramId;
   const what = es.commandNames[action.name] ?? action.name;
-  if (action.status === 'failed') {
-    await ctx.telegram.sendMessage(chatId, es.commandFailed(what, action.error), { parse_mode: 'HTML' });
-  } else {
-    const custom = notifiers.get(action.name);
-    if (custom) await custom({ tx, telegram: ctx.telegram, kv: ctx.kv, log: ctx.log, timeZone: ctx.timeZone, action, telegramId, chatId });
-    else await ctx.telegram.sendMessage(chatId, es.commandDone(what), { parse_mode: 'HTML' });
+  try {
+    if (action.status === 'failed') {
+      await ctx.telegram.sendMessage(chatId, es.commandFailed(what, action.error), { parse_mode: 'HTML' });
+    } else {
+      const custom = notifiers.get(action.name);
+      if (custom) await custom({ tx, telegram: ctx.telegram, kv: ctx.kv, log: ctx.log, timeZone: ctx.timeZone, action, telegramId, chatId });
+      else await ctx.telegram.sendMessage(chatId, es.commandDone(what), { parse_mode: 'HTML' });
+    }
+  } catch (err) {
+    // 429/5xx/network: the bus retries. A refusal (403 the user blocked the bot, 400 chat not found)
+    // will not change on retry: acknowledge it instead of retrying until the dead-letter queue.
+    if (!isBotApiRefusal(err) || isTransientTelegramError(err)) throw err;
+    ctx.log.warn({ msg: 'async command: result refused by the Bot API, not retried', ...log, error: String(err) });
+    return;
   }
   ctx.log.info({ msg: 'async command result sent', ...log });
+}
+
+function isBotApiRefusal(err: unknown): boolean {
+  return err instanceof TelegramError && (err.code === 400 || err.code === 403);
 }
 
 const handler = async (tx: Tx, event: Parameters<SubscriberHandler>[1], ctx: HandlerContext) => {
