@@ -302,6 +302,17 @@ describe('async commands: results, user errors, rollback', () => {
   });
 });
 
+describe('a pool of one connection (in-process bus)', () => {
+  it('/exportar completes: the subscriber never holds a connection while waiting for another', async () => {
+    const single = await startTestApp({ DATABASE_URL: await isolatedDatabase(), DATABASE_POOL_MAX: '1' }, { kv: createMemoryStore() });
+    const tg = uniqueTelegramId();
+    await single.post(textUpdate(tg, '/start'));
+    expect((await single.post(textUpdate(tg, '/exportar'))).status).toBe(200);
+    await Promise.race([single.app.bus.idle(), sleep(10_000).then(() => Promise.reject(new Error('deadlocked')))]);
+    expect(single.telegram.callsOf('sendDocument')).toHaveLength(1);
+  });
+});
+
 // ---- over HTTP: QStash stand-in → signed delivery → api/events/commands ----
 describe('/exportar through QStash (signed delivery to api/events/commands)', () => {
   it('one document, even with every message delivered 3×', async () => {
