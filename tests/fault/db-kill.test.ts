@@ -198,10 +198,10 @@ describe.skipIf(!runKills)('fault: Postgres backend terminated mid-transaction (
     expect(await ledgerMismatches(admin, [anaId, betoId])).toEqual([]);
   });
 
-  // Known to fail today even with the driver guard (see BENCHMARKS.md / README "Fiabilidad"): queries on a
-  // killed connection can stay pending forever in postgres.js, and a redelivery that finds the update
-  // 'processing' is acknowledged (200) — if that first attempt never finishes, the update is lost.
-  // Opt in with FAULT_KILL_STORM=1.
+  // Opt in with FAULT_KILL_STORM=1 (needs the driver fixes of postgres-3.4.9-kill-fixes.patch). With them,
+  // money stays exact (every user ends with 10, ledger invariant holds), but hundreds of requests take
+  // over 30 s: after many kills postgres.js backs off reconnecting up to 20 s (its default backoff,
+  // shared by the pool), and updates held 'processing' by such slow attempts wait for their 60 s lease.
   it.runIf(process.env.FAULT_KILL_STORM === '1')('kill storm: random backends of the app terminated every few ms while 120 users claim /daily twice (each update delivered twice) → every user ends with exactly 10', async () => {
     const name2 = appName('storm');
     const s = await faultApp(name2, { WEBHOOK_MAX_ATTEMPTS: '50' });
@@ -225,7 +225,7 @@ describe.skipIf(!runKills)('fault: Postgres backend terminated mid-transaction (
     const deliver = (u: unknown) =>
       Promise.race([
         s.post(u).then((r) => r.status, () => 599),
-        new Promise<number>((r) => setTimeout(() => r(-1), 8_000).unref()),
+        new Promise<number>((r) => setTimeout(() => r(-1), 30_000).unref()),
       ]).then((status) => (status === -1 ? (hung++, 504) : status));
     let pending = [...updates, ...updates];
     let rounds = 0;
@@ -240,7 +240,7 @@ describe.skipIf(!runKills)('fault: Postgres backend terminated mid-transaction (
       stop = true;
       await killer;
     }
-    console.log(`[kill storm] ${kills} backends terminated, ${rounds} delivery rounds, ${hung} requests hung > 8 s`);
+    console.log(`[kill storm] ${kills} backends terminated, ${rounds} delivery rounds, ${hung} requests unanswered after 30 s`);
     expect(pending).toHaveLength(0);
     expect(kills).toBeGreaterThan(0);
     const ids = (await admin<{ id: number }[]>`SELECT id FROM users WHERE telegram_id IN ${admin(users)}`).map((r) => r.id);
@@ -251,5 +251,5 @@ describe.skipIf(!runKills)('fault: Postgres backend terminated mid-transaction (
     const statuses = await admin<{ status: string; n: number }[]>`
       SELECT status, count(*)::int AS n FROM telegram_updates WHERE update_id IN ${admin(updates.map((u) => u.update_id))} GROUP BY status`;
     expect(statuses).toEqual([{ status: 'done', n: updates.length }]);
-  }, 120_000);
+  }, 240_000);
 });

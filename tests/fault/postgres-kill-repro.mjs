@@ -2,9 +2,12 @@
 // pg_terminate_backend that tests/fault/db-kill.test.ts runs into:
 //   node tests/fault/postgres-kill-repro.mjs            (DATABASE_URL or postgres://postgres@127.0.0.1:5432/test)
 // With the released driver the process dies: TypeError "Cannot read properties of null (reading 'write')"
-// from nextWrite (porsager/postgres#1208). With tests/fault/postgres-3.4.9-nextwrite-guard.patch applied
-// it survives, but some queries never settle ("hung" > 0 after a 5 s grace), and a kill during a new
-// connection's type fetch surfaces as an unhandled rejection (57P01).
+// from nextWrite (porsager/postgres#1208). With only that guard, some queries never settle (closed() does
+// not reject queries when the socket closed with an error, and a cleared-but-not-nulled nextWriteTimer
+// stops a reused connection from ever flushing small writes), and a kill during a new connection's type
+// fetch is an unhandled rejection (57P01). tests/fault/postgres-3.4.9-kill-fixes.patch fixes all three:
+// 0 hung queries and no unhandled rejection in repeated runs (queries can wait up to ~20 s for the
+// pool's reconnect backoff; raise the grace below to see them all settle).
 import postgres from 'postgres';
 const name = 'hangrepro_' + process.pid;
 const sql = postgres(`${process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test'}?application_name=${name}`, { max: 10, onnotice: () => {} });
