@@ -135,6 +135,8 @@ describe('/exportar as an async command (in-process bus)', () => {
 
     await t.post(textUpdate(u.tg, '/actividad'));
     expect(telegram.sentTexts(u.tg).at(-1)).toMatch(/Exportación de tus datos · ⏳ en curso/);
+    const userRow = () => db`SELECT xmin::text AS version, last_active_at FROM users WHERE id = ${u.id}`;
+    const before = await userRow();
 
     release();
     await app.bus.idle();
@@ -147,6 +149,7 @@ describe('/exportar as an async command (in-process bus)', () => {
     expect(data.actions.map((a: { name: string }) => a.name)).not.toContain('export');
     expect(executions.get('export')).toBe(1);
     expect((await exportActions(u.id))[0]!.status).toBe('done');
+    expect(await userRow()).toEqual(before); // building the document wrote nothing to the user
 
     await t.post(textUpdate(u.tg, '/actividad'));
     expect(telegram.sentTexts(u.tg).at(-1)).toMatch(/Exportación de tus datos · ✅ hecho/);

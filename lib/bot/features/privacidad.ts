@@ -40,7 +40,8 @@ registerCommandNotifier('export', async ({ tx, telegram, kv, timeZone, action, t
   // never due), so this is a read of the same state the webhook would load.
   const [u] = await tx<{ username: string | null; first_name: string | null; last_name: string | null; language_code: string | null }[]>`
     SELECT username, first_name, last_name, language_code FROM users WHERE id = ${action.userId}`;
-  const profile = { id: telegramId, is_bot: false, first_name: u?.first_name ?? '', username: u?.username ?? undefined,
+  // Absent fields stay absent (loadUserState compares them as NULL), so the row is never rewritten.
+  const profile = { id: telegramId, is_bot: false, first_name: (u?.first_name ?? undefined) as string, username: u?.username ?? undefined,
     last_name: u?.last_name ?? undefined, language_code: u?.language_code ?? undefined };
   const now = new Date();
   const state = await loadUserState(tx, profile, { timeZone, now, activeEverySeconds: 100 * 365 * 86_400 });
