@@ -7,6 +7,7 @@ import type { BrowserContext, Page } from 'playwright-core';
 import { grantBesitos } from '../../lib/besitos/ledger.js';
 import { silentLogger } from '../../lib/log.js';
 import { startServer, type RunningServer } from '../../dev/server.js';
+import { testDatabaseUrl } from '../support/db.js';
 
 /**
  * The chat page in a real headless Chromium: Debian's /usr/bin/chromium driven by playwright-core
@@ -28,7 +29,7 @@ describe.skipIf(!haveChromium)(`chat page in headless Chromium (${CHROMIUM})`, (
   beforeAll(async () => {
     profile = await mkdtemp(path.join(os.tmpdir(), 'dianabot-chromium-'));
     const dataDir = path.join(profile, 'dev-data'); // the dev server keeps its chats there
-    server = await startServer({ mode: 'dev', env: { DATABASE_URL: inject('databaseUrl'), LOG_LEVEL: 'silent' }, port: 0, dataDir, print: () => {}, log: silentLogger });
+    server = await startServer({ mode: 'dev', env: { DATABASE_URL: testDatabaseUrl(), LOG_LEVEL: 'silent' }, port: 0, dataDir, print: () => {}, log: silentLogger });
     const { chromium } = await import('playwright-core');
     context = await chromium.launchPersistentContext(path.join(profile, 'chromium'), {
       executablePath: CHROMIUM,

@@ -14,6 +14,7 @@ import { PortInUseError, StartupError, startServer, type RunningServer } from '.
 import { devToken, TelegramEmulator } from '../../dev/telegram-emulator.js';
 import { startPolling } from '../../dev/polling.js';
 import { QStashServer, signQStashJwt } from '../support/qstash-server.js';
+import { testDatabaseUrl } from '../support/db.js';
 
 async function freePort(): Promise<number> {
   const srv = net.createServer();
@@ -23,7 +24,7 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-const baseEnv = () => ({ DATABASE_URL: inject('databaseUrl'), LOG_LEVEL: 'silent' });
+const baseEnv = () => ({ DATABASE_URL: testDatabaseUrl(), LOG_LEVEL: 'silent' });
 // A data directory of its own (the dev server keeps its chats there), never the project's .data/.
 const dataDir = await mkdtemp(path.join(os.tmpdir(), 'dianabot-dev-server-'));
 afterAll(() => rm(dataDir, { recursive: true, force: true }));

@@ -4,6 +4,7 @@ import { afterAll, inject } from 'vitest';
 import { createDb, type Sql } from '../../lib/db/client.js';
 import type { AppOverrides } from '../../lib/app.js';
 import { startTestApp, type TestApp } from '../support/app.js';
+import { testDatabaseUrl } from '../support/db.js';
 
 /** A tag for this file's Postgres connections, so that faults only ever hit our own backends. */
 export function appName(label: string): string {
@@ -12,14 +13,14 @@ export function appName(label: string): string {
 
 /** The test database URL with an application_name that pg_stat_activity shows. */
 export function taggedUrl(name: string): string {
-  const url = new URL(inject('databaseUrl'));
+  const url = new URL(testDatabaseUrl());
   url.searchParams.set('application_name', name);
   return url.toString();
 }
 
 /** A pool for observing and injecting faults (pg_stat_activity, pg_terminate_backend). */
 export function useAdminDb(): Sql {
-  const db = createDb(inject('databaseUrl'), { max: 2 });
+  const db = createDb(testDatabaseUrl(), { max: 2 });
   afterAll(() => db.end({ timeout: 5 }));
   return db;
 }

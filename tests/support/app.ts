@@ -4,6 +4,7 @@ import { parseConfig } from '../../lib/config.js';
 import { createMemoryStore } from '../../lib/kv/memory.js';
 import { silentLogger } from '../../lib/log.js';
 import { BotApiStub } from './bot-api-stub.js';
+import { testDatabaseUrl } from './db.js';
 
 export const TEST_TOKEN = '123456:TEST-token-for-the-local-bot-api-stub';
 export const TEST_SECRET = 'test-webhook-secret';
@@ -20,7 +21,7 @@ export async function startTestApp(env: Record<string, string> = {}, overrides: 
   const telegram = await new BotApiStub().start();
   const config = parseConfig({
     DIANABOT_MODE: 'test',
-    DATABASE_URL: inject('databaseUrl'),
+    DATABASE_URL: testDatabaseUrl(),
     TELEGRAM_BOT_TOKEN: TEST_TOKEN,
     TELEGRAM_WEBHOOK_SECRET: TEST_SECRET,
     TELEGRAM_API_ROOT: telegram.url,

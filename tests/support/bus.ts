@@ -1,8 +1,8 @@
 import http from 'node:http';
+import { afterAll } from 'vitest';
 import type { AddressInfo } from 'node:net';
-import { afterAll, inject } from 'vitest';
 import { createDb, type Sql } from '../../lib/db/client.js';
-import { migrate } from '../../lib/db/migrate.js';
+import { testDatabaseUrl } from './db.js';
 import { setApp, type App } from '../../lib/app.js';
 import audit from '../../api/events/audit.js';
 import gamification from '../../api/events/gamification.js';
@@ -12,27 +12,11 @@ import commands from '../../api/events/commands.js';
 import cronRelay from '../../api/cron/relay.js';
 
 /**
- * A database of its own for a bus test file. The outbox is a queue shared by everyone on a database:
- * other files' apps relay pending rows too, which would take deliveries away from this file's QStash
- * stand-in. Created on the run's server, migrated with the production runner, dropped after the file.
+ * The file's own database. Kept as a name for the bus tests: every test file now has a database of
+ * its own (tests/support/file-database.ts), so other files' relays can't take this file's deliveries.
  */
 export async function isolatedDatabase(): Promise<string> {
-  const base = new URL(inject('databaseUrl'));
-  const name = `dianabot_bus_${Date.now()}_${Math.floor(Math.random() * 1e9)}`;
-  const admin = createDb(base.toString(), { max: 1 });
-  await admin.unsafe(`CREATE DATABASE ${name}`);
-  await admin.end();
-  const url = new URL(base);
-  url.pathname = `/${name}`;
-  const db = createDb(url.toString(), { max: 1 });
-  await migrate(db);
-  await db.end();
-  afterAll(async () => {
-    const a = createDb(base.toString(), { max: 1 });
-    await a.unsafe(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).catch(() => {});
-    await a.end();
-  });
-  return url.toString();
+  return testDatabaseUrl();
 }
 
 type Handler = (req: any, res: any) => Promise<unknown>;

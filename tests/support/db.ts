@@ -1,9 +1,16 @@
-import { inject, afterAll } from 'vitest';
+import { afterAll } from 'vitest';
 import { createDb, type Sql } from '../../lib/db/client.js';
 
-/** A pool on the run's test database, closed after the file's tests. */
+/** This test file's own database (a copy of the run's migrated template, see file-database.ts). */
+export function testDatabaseUrl(): string {
+  const url = (globalThis as { __dianabotTestDatabaseUrl?: string }).__dianabotTestDatabaseUrl;
+  if (!url) throw new Error('no test database: tests/support/file-database.ts must run as a vitest setup file');
+  return url;
+}
+
+/** A pool on this file's test database, closed after the file's tests. */
 export function useTestDb(max = 10): Sql {
-  const db = createDb(inject('databaseUrl'), { max });
+  const db = createDb(testDatabaseUrl(), { max });
   afterAll(() => db.end({ timeout: 5 }));
   return db;
 }

