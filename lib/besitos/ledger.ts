@@ -2,6 +2,7 @@ import type { Queryable } from '../db/client.js';
 import { RetryTransaction, withTransaction } from '../db/transaction.js';
 import { isTransientDbError } from '../db/errors.js';
 import { newEvent, publish } from '../bus/outbox.js';
+import { noteWrittenEvents } from '../bus/written.js';
 import {
   AlreadyReversed,
   IdempotencyConflict,
@@ -170,7 +171,10 @@ async function move(db: Queryable, kind: 'grant' | 'spend', p: MoveParams): Prom
              (SELECT besitos FROM user_balances WHERE user_id = ${p.userId}) AS balance`;
     if (!res) throw new Error('ledger statement returned no row');
     if (res.existing) return checkReplay(toEntry(res.existing), p.userId, p.amount);
-    if (res.inserted) return { entry: toEntry(res.inserted), replayed: false };
+    if (res.inserted) {
+      noteWrittenEvents(event.event_id);
+      return { entry: toEntry(res.inserted), replayed: false };
+    }
     if (!res.has_account) throw new UnknownAccount(p.userId);
     throw new InsufficientFunds(p.amount, res.balance === null ? null : Number(res.balance));
   });

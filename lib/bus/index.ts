@@ -22,8 +22,11 @@ export { newEvent, publish } from './outbox.js';
 export interface Bus {
   /** qstash: published to QStash, delivered to api/events/*; local: delivered in-process. */
   readonly mode: 'qstash' | 'local';
-  /** The webhook's afterCommit hook: relays what the update just wrote. */
-  afterCommit(): Promise<void>;
+  /**
+   * The webhook's afterCommit hook: relays the events the update just wrote (none → nothing to do).
+   * Without the ids (other callers) it relays whatever is due.
+   */
+  afterCommit(eventIds?: string[]): Promise<void>;
   /** A sweep (api/cron/relay.ts, the local sweeper): relays everything due, prunes old rows. */
   sweep(opts?: RelayRunOptions): Promise<RelayReport & { pruned: number }>;
   /** A QStash delivery to api/events/<subscriber>. */
@@ -120,17 +123,15 @@ export function createBus(config: Config, deps: BusDeps, overrides: BusOverrides
 
   const bus: Bus = {
     mode: transport.kind,
-    async afterCommit() {
-      if (closed) return;
+    async afterCommit(eventIds) {
+      if (closed || eventIds?.length === 0) return;
       if (transport.kind === 'local') {
         kick();
         return;
       }
-      // Serverless: the instance may freeze after the response, so relay now (bounded); the cron sweeps the rest.
-      // Most updates write no event: one indexed probe, no transaction, in that case.
-      const [due] = await deps.db`SELECT 1 AS due FROM outbox WHERE published_at IS NULL AND next_attempt_at <= now() LIMIT 1`;
-      if (!due) return;
-      const r = await relayOutbox(relayDeps, { maxBatches: 2, timeBudgetMs: 2_000 });
+      // Serverless: the instance may freeze after the response, so publish this update's events now
+      // (bounded); the cron sweeps whatever is left, including rows of requests that died.
+      const r = await relayOutbox(relayDeps, { maxBatches: 2, timeBudgetMs: 2_000, only: eventIds });
       if (r.claimed > 0) deps.log.info({ msg: 'relay after commit', ...r });
     },
     async sweep(opts = {}) {

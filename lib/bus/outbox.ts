@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Queryable } from '../db/client.js';
 import { parseEvent } from './events.js';
+import { noteWrittenEvents } from './written.js';
 
 /** The envelope every event shares (seed §7.1); lib/bus/events.ts validates the data per type. */
 export interface EventEnvelope<T extends string = string, D = Record<string, unknown>> {
@@ -38,4 +39,5 @@ export async function publish(tx: Queryable, ...events: EventEnvelope[]): Promis
       'user_id',
       'event',
     )}`;
+  noteWrittenEvents(...events.map((e) => e.event_id));
 }

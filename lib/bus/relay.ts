@@ -221,13 +221,14 @@ export const LOCAL_LEASE_SECONDS = 120;
  * is held while the handlers run, which also works with a pool of one. If a delivery outlives the lease,
  * another relay may deliver the row again, and processed_events absorbs it.
  */
-export async function relayBatch(deps: RelayDeps): Promise<Omit<RelayReport, 'batches' | 'ms'>> {
+export async function relayBatch(deps: RelayDeps, only?: string[]): Promise<Omit<RelayReport, 'batches' | 'ms'>> {
   const batchSize = deps.batchSize ?? 100;
+  const onlyThese = (q: Queryable) => (only ? q`AND event_id IN ${q(only)}` : q``);
   if (deps.transport.kind === 'local') {
     const rows = await deps.db<ClaimedRow[]>`
       UPDATE outbox o SET next_attempt_at = now() + ${LOCAL_LEASE_SECONDS} * interval '1 second'
         FROM (SELECT id FROM outbox
-               WHERE published_at IS NULL AND next_attempt_at <= now()
+               WHERE published_at IS NULL AND next_attempt_at <= now() ${onlyThese(deps.db)}
                ORDER BY next_attempt_at, id
                LIMIT ${batchSize}
                  FOR UPDATE SKIP LOCKED) c
@@ -242,7 +243,7 @@ export async function relayBatch(deps: RelayDeps): Promise<Omit<RelayReport, 'ba
     const rows = await tx<ClaimedRow[]>`
       SELECT id, event_id, type, event::text AS body, attempts
         FROM outbox
-       WHERE published_at IS NULL AND next_attempt_at <= now()
+       WHERE published_at IS NULL AND next_attempt_at <= now() ${onlyThese(tx)}
        ORDER BY next_attempt_at, id
        LIMIT ${batchSize}
          FOR UPDATE SKIP LOCKED`;
@@ -259,6 +260,8 @@ export interface RelayRunOptions {
   timeBudgetMs?: number;
   /** Checked before each batch: true stops the run (shutdown). */
   stop?: () => boolean;
+  /** Only these events (by event_id): the after-commit relay of one request. */
+  only?: string[];
 }
 
 /** Relays batches until the outbox has nothing due, every row of a batch failed, or the budget is spent. */
@@ -269,7 +272,7 @@ export async function relayOutbox(deps: RelayDeps, opts: RelayRunOptions = {}): 
   const batchSize = deps.batchSize ?? 100;
   const report: RelayReport = { batches: 0, claimed: 0, published: 0, failed: 0, ms: 0 };
   while (report.batches < maxBatches && performance.now() - started < budget && !opts.stop?.()) {
-    const r = await relayBatch(deps);
+    const r = await relayBatch(deps, opts.only);
     if (r.claimed === 0) break;
     report.batches++;
     report.claimed += r.claimed;

@@ -7,6 +7,7 @@ import { isTransientTelegramError } from '../bot/telegram-retry.js';
 import { KeyValueUnavailable } from '../kv/types.js';
 import type { Logger } from '../log.js';
 import { secretMatches } from './secret.js';
+import { trackWrittenEvents } from '../bus/written.js';
 import { MalformedUpdate, parseUpdateBody, summarizeUpdate, type UpdateSummary } from './update.js';
 
 export interface WebhookDeps {
@@ -15,8 +16,8 @@ export interface WebhookDeps {
   secret: string;
   maxAttempts: number;
   log: Logger;
-  /** Runs after an update's effects are durable (the event relay hooks in here). */
-  afterCommit?: () => Promise<void>;
+  /** Runs after an update's effects are durable, with the outbox events it wrote (the event relay hooks in here). */
+  afterCommit?: (eventIds: string[]) => Promise<void>;
 }
 
 export interface WebhookRequest {
@@ -104,13 +105,13 @@ export async function handleTelegramWebhook(deps: WebhookDeps, req: WebhookReque
   }
 
   try {
-    await deps.bot.handleUpdate(update as unknown as Update);
+    const eventIds = await trackWrittenEvents(() => deps.bot.handleUpdate(update as unknown as Update));
     await deps.db`
       UPDATE telegram_updates SET status = 'done', payload = NULL, error = NULL, locked_until = NULL, updated_at = now()
        WHERE update_id = ${summary.updateId}`;
     deps.log.info({ msg: 'update handled', ...base, outcome: 'done', attempts: claim.attempts, ms: Math.round(performance.now() - started) });
     if (deps.afterCommit) {
-      await deps.afterCommit().catch((err) => deps.log.warn({ msg: 'after-commit hook failed', ...base, error: String(err) }));
+      await deps.afterCommit(eventIds).catch((err) => deps.log.warn({ msg: 'after-commit hook failed', ...base, error: String(err) }));
     }
     return ok();
   } catch (err) {

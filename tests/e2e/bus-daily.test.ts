@@ -94,6 +94,31 @@ describe('/daily → outbox → QStash → subscribers, end to end', () => {
     expect(await dailyStats()).toEqual({ earned: before.earned + 10, n: before.n + 1 });
   });
 
+  it('the after-commit relay publishes only the events its own update wrote, and nothing for updates that wrote none', async () => {
+    const id = uniqueTelegramId();
+    // A row some other request left pending (its instance froze before relaying): the cron's job, not ours.
+    const stray = crypto.randomUUID();
+    const strayEvent = { event_id: stray, type: 'gamification.besitos_earned', version: 1, occurred_at: new Date().toISOString(), user_id: 1, data: { amount: 1, source: 'mission', transaction_id: 1, balance_after: 1 } };
+    await app.db`INSERT INTO outbox (event_id, type, user_id, event) VALUES (${stray}, ${strayEvent.type}, 1, ${app.db.json(strayEvent as never)})`;
+    const published = () => qstash.attempts.length;
+
+    const before = published();
+    expect((await post(textUpdate(id, '/balance'))).status).toBe(200); // writes no event
+    await qstash.idle();
+    expect(published()).toBe(before);
+
+    expect((await post(textUpdate(id, '/daily'))).status).toBe(200);
+    await qstash.idle();
+    expect(await auditRows(id)).toBe(1);
+    const [strayRow] = await app.db<{ published_at: Date | null }[]>`SELECT published_at FROM outbox WHERE event_id = ${stray}`;
+    expect(strayRow!.published_at).toBeNull();
+
+    expect((await cron()).status).toBe(200); // the sweep takes the stray row
+    await qstash.idle();
+    const [swept] = await app.db<{ published_at: Date | null }[]>`SELECT published_at FROM outbox WHERE event_id = ${stray}`;
+    expect(swept!.published_at).not.toBeNull();
+  });
+
   it('QStash down during the webhook: the update still succeeds, the sweep delivers later, once', async () => {
     const id = uniqueTelegramId();
     const before = await dailyStats();
