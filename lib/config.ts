@@ -100,6 +100,10 @@ export const configSchema = z
         message: 'UPSTASH_REDIS_REST_URL and UPSTASH_REDIS_REST_TOKEN must be set together',
       });
     }
+    if ((c.QSTASH_CURRENT_SIGNING_KEY || c.QSTASH_NEXT_SIGNING_KEY) && !c.PUBLIC_URL) {
+      // Without it the signature's URL claim can't be checked: a signed body could be replayed to another endpoint.
+      ctx.addIssue({ code: 'custom', path: ['PUBLIC_URL'], message: 'is required when QStash signing keys are set' });
+    }
     if (c.QSTASH_TOKEN && (!c.QSTASH_CURRENT_SIGNING_KEY || !c.QSTASH_NEXT_SIGNING_KEY || !c.PUBLIC_URL)) {
       ctx.addIssue({
         code: 'custom',

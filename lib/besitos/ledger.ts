@@ -237,6 +237,10 @@ export async function transferBesitos(db: Queryable, p: TransferParams): Promise
     const sender = locked.find((r) => r.user_id === p.fromUserId);
     if (!sender) throw new UnknownAccount(p.fromUserId);
     if (!locked.some((r) => r.user_id === p.toUserId)) throw new UnknownAccount(p.toUserId);
+    // A receiver who erased their data (/borrar) can never spend what they'd get: refuse, don't sink it.
+    const [receiver] = await tx<{ deleted: boolean }[]>`
+      SELECT deleted_at IS NOT NULL AS deleted FROM users WHERE id = ${p.toUserId} FOR SHARE`;
+    if (!receiver || receiver.deleted) throw new UnknownAccount(p.toUserId);
     // Re-check under the locks: a concurrent transfer with this key may have committed meanwhile.
     const raced = fromReplay(await findByKeys(tx, [outKey, inKey]));
     if (raced) return raced;

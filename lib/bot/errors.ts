@@ -2,6 +2,7 @@ import {
   InsufficientFunds,
   InvalidAmount,
   LedgerError,
+  UnknownAccount,
 } from '../besitos/errors.js';
 import type { BotContext } from './context.js';
 
@@ -17,6 +18,7 @@ export function userMessageFor(ctx: BotContext, err: unknown): string | null {
   if (err instanceof InsufficientFunds) return ctx.t.insufficientFunds(err.needed, err.available);
   if (err instanceof InvalidAmount) return ctx.t.invalidAmount();
   if (err instanceof Forbidden) return ctx.t.forbidden();
+  if (err instanceof UnknownAccount) return ctx.t.accountGone();
   if (err instanceof LedgerError) return ctx.t.genericError();
   return null;
 }

@@ -106,6 +106,7 @@ export const usersMessages = {
   exportCaption: () => '📦 Aquí tienes todos tus datos en formato JSON.',
   exportFileName: () => 'dianabot-mis-datos.json',
   exportPreparing: () => '⏳ Preparando tu archivo… Te lo mando en unos segundos.',
+  exportPrivately: () => '🔒 Tus datos son solo tuyos: te mando el archivo por chat privado en unos segundos.',
 
   // Comandos asíncronos (lib/bus/subscribers/commands.ts): el resultado llega después.
   commandNames: { export: 'la exportación de tus datos' } as Record<string, string>,

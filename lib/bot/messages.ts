@@ -96,6 +96,7 @@ export const es = {
   insufficientFunds: (needed: number, available: number | null) =>
     `No te alcanza: necesitas ${es.besitos(needed)}` + (available !== null ? ` y tienes ${es.besitos(available)}.` : '.'),
   forbidden: () => 'Ese comando es solo para administradores.',
+  accountGone: () => 'Esa cuenta ya no existe (su dueño borró sus datos). No se movió nada.',
   banned: () => 'Tu cuenta está suspendida. Si crees que es un error, contacta al equipo.',
   eventosUsage: () =>
     'Uso: <code>/eventos [telegram_id|@usuario] [tipo]</code>\n' +

@@ -44,7 +44,7 @@ export function personalKeyPatterns(ids: ErasureIds): string[] {
 /**
  * /borrar. In one transaction: the user row loses its Telegram id, names, username, language and
  * metadata (the internal id stays, so the append-only ledger keeps its references and totals);
- * action details are blanked; the update inbox rows from this Telegram id are deleted. Then the
+ * action details are blanked; the update inbox rows from this Telegram id lose their sender and payload. Then the
  * key-value entries (sessions, rate limits, notices, caches) are deleted. A later message from the
  * same Telegram id creates a new user.
  */
@@ -55,7 +55,9 @@ export async function eraseUser(db: Sql, kv: KeyValueStore, ids: ErasureIds, log
                        metadata = '{}', deleted_at = now()
        WHERE id = ${ids.userId}`;
     await tx`UPDATE actions SET params = '{}', result = NULL, error = NULL WHERE user_id = ${ids.userId}`;
-    await tx`DELETE FROM telegram_updates WHERE from_id = ${ids.telegramId}`;
+    // Unlinked, not deleted: the rows still stop a redelivery of these updates (e.g. of this very
+    // /borrar confirmation) from being handled again and registering the user anew.
+    await tx`UPDATE telegram_updates SET from_id = NULL, payload = NULL WHERE from_id = ${ids.telegramId}`;
     // Failed updates of other users keep their payload for admins: drop those that mention this user.
     await tx`UPDATE telegram_updates SET payload = NULL
               WHERE payload IS NOT NULL AND strpos(payload::text, ${String(ids.telegramId)}) > 0`;

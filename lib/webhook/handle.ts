@@ -37,7 +37,10 @@ const ok = (body = 'ok'): WebhookResponse => ({ status: 200, body });
 const LEASE_SECONDS = 60;
 
 export function isTransient(err: unknown): boolean {
-  return isTransientDbError(err) || isTransientTelegramError(err) || err instanceof KeyValueUnavailable;
+  // telegraf's handler timeout (p-timeout): the handler may still be running and commit, so let
+  // Telegram redeliver after the lease instead of calling the update failed.
+  const timedOut = (err as Error | undefined)?.name === 'TimeoutError';
+  return timedOut || isTransientDbError(err) || isTransientTelegramError(err) || err instanceof KeyValueUnavailable;
 }
 
 /**

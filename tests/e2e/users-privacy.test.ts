@@ -107,8 +107,11 @@ describe('privacy through the webhook', () => {
     const before = await totals();
     expect(await ledgerMismatches(db)).toEqual([]);
     expect(Object.keys(await tablesMentioning(String(ana.tg))).length).toBeGreaterThan(0); // the check can fail
-    await t.post(callbackUpdate(ana.tg, eraseYes));
-    expect(t.telegram.callsOf('editMessageText').at(-1)!.payload.text).toBe(msg.eraseDone());
+    const confirm = callbackUpdate(ana.tg, eraseYes);
+    t.telegram.failNext('editMessageText', 3, 502); // the confirmation reply fails: still acknowledged
+    expect(await t.post(confirm)).toEqual({ status: 200, body: 'ok' });
+    // Telegram redelivers it anyway (a lost 200): it must not register the erased sender again.
+    expect(await t.post(confirm)).toEqual({ status: 200, body: 'duplicate' });
     expect(await tablesMentioning(String(ana.tg))).toEqual({});
     expect(await tablesMentioning(ana.username)).toEqual({});
     if (raw) {
@@ -146,5 +149,20 @@ describe('privacy through the webhook', () => {
     expect(t.telegram.sentTexts(p.tg).at(-1)).toBe(msg.eraseExpired());
     const [row] = await db`SELECT telegram_id FROM users WHERE id = ${p.id}`;
     expect(row!.telegram_id).toBe(p.tg);
+  });
+});
+
+describe('/exportar in a group', () => {
+  it('sends the data file to the private chat only and tells the group so', async () => {
+    const p = await person('gina');
+    const update = textUpdate(p.tg, '/exportar', { firstName: 'gina', username: p.username });
+    (update.message.chat as Record<string, unknown>) = { id: -100555, title: 'Grupo', type: 'supergroup' };
+    const docsBefore = t.telegram.callsOf('sendDocument').length;
+    expect((await t.post(update)).status).toBe(200);
+    await t.app.bus.idle();
+    const docs = t.telegram.callsOf('sendDocument').slice(docsBefore);
+    expect(docs).toHaveLength(1);
+    expect(String(docs[0]!.payload._raw)).toMatch(new RegExp(`name="chat_id"\\r\\n\\r\\n${p.tg}\\r\\n`));
+    expect(t.telegram.sentTexts(-100555).at(-1)).toContain('por chat privado');
   });
 });

@@ -150,6 +150,15 @@ describe('ledger (real Postgres)', () => {
     expect(await ledgerMismatches(db, [a, b])).toEqual([]);
   });
 
+  it('refuses a transfer to an account whose owner erased their data, and moves nothing', async () => {
+    const a = await userWithBesitos(db, 20);
+    const b = await userWithBesitos(db, 0);
+    await db`UPDATE users SET telegram_id = NULL, first_name = NULL, deleted_at = now() WHERE id = ${b}`;
+    await expect(transferBesitos(db, { fromUserId: a, toUserId: b, amount: 5, source: 'gift', idempotencyKey: `erased:${a}` })).rejects.toBeInstanceOf(UnknownAccount);
+    expect((await getBalance(db, a)).besitos).toBe(20);
+    expect((await getBalance(db, b)).besitos).toBe(0);
+  });
+
   it('history is paged newest first', async () => {
     const u = await userWithBesitos(db, 0);
     for (let i = 1; i <= 12; i++) await grantBesitos(db, { userId: u, amount: i, source: 'mission', idempotencyKey: `h:${u}:${i}` });

@@ -39,17 +39,18 @@ describe('maintenance cron', () => {
     expect(await app.db`SELECT 1 FROM telegram_updates WHERE update_id = ${id}`).toHaveLength(1);
   });
 
-  it('prunes handled updates older than 3 days, keeps recent and failed ones', async () => {
-    const [old, recent, failed] = [nextUpdateId(), nextUpdateId(), nextUpdateId()];
+  it('prunes handled updates older than 3 days and failed ones older than 30, keeps the rest', async () => {
+    const [old, recent, failed, oldFailed] = [nextUpdateId(), nextUpdateId(), nextUpdateId(), nextUpdateId()];
     await app.db`
       INSERT INTO telegram_updates (update_id, kind, status, updated_at) VALUES
         (${old}, 'message', 'done', now() - interval '4 days'),
         (${recent}, 'message', 'done', now() - interval '1 day'),
-        (${failed}, 'message', 'failed', now() - interval '30 days')`;
+        (${failed}, 'message', 'failed', now() - interval '20 days'),
+        (${oldFailed}, 'message', 'failed', now() - interval '31 days')`;
     const res = await callCron(`Bearer ${CRON_SECRET}`);
     expect(res.status).toBe(200);
-    expect(JSON.parse(res.body).inboxPruned).toBeGreaterThanOrEqual(1);
-    const left = await app.db<{ update_id: number }[]>`SELECT update_id FROM telegram_updates WHERE update_id IN ${app.db([old, recent, failed])} ORDER BY update_id`;
+    expect(JSON.parse(res.body).inboxPruned).toBeGreaterThanOrEqual(2);
+    const left = await app.db<{ update_id: number }[]>`SELECT update_id FROM telegram_updates WHERE update_id IN ${app.db([old, recent, failed, oldFailed])} ORDER BY update_id`;
     expect(left.map((r) => r.update_id)).toEqual([recent, failed]);
   });
 });

@@ -48,6 +48,11 @@ describe('config', () => {
     ).toThrow(/REDIS_URL/);
   });
 
+  it('QStash signing keys need PUBLIC_URL (the signature names the destination URL)', () => {
+    expect(() => parseConfig({ QSTASH_CURRENT_SIGNING_KEY: 'a', QSTASH_NEXT_SIGNING_KEY: 'b' })).toThrow(/PUBLIC_URL/);
+    expect(() => parseConfig({ QSTASH_CURRENT_SIGNING_KEY: 'a', QSTASH_NEXT_SIGNING_KEY: 'b', PUBLIC_URL: 'https://x.example' })).not.toThrow();
+  });
+
   it('Upstash URL and token go together', () => {
     expect(() => parseConfig({ UPSTASH_REDIS_REST_URL: 'https://x.upstash.io' })).toThrow(/UPSTASH_REDIS_REST_TOKEN/);
   });

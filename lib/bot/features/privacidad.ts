@@ -50,7 +50,8 @@ registerCommandNotifier('export', async ({ tx, telegram, kv, timeZone, action, t
   // The document lists what the user did before asking for it, as when /exportar answered inline.
   if (Array.isArray(data.actions)) data.actions = data.actions.filter((a: { id: number }) => Number(a.id) !== action.id);
   const json = Buffer.from(JSON.stringify(data, null, 2), 'utf8');
-  await telegram.sendDocument(chatId, Input.fromBuffer(json, es.exportFileName()), { caption: es.exportCaption() });
+  // Personal data goes to the private chat only, even when /exportar was typed in a group.
+  await telegram.sendDocument(telegramId, Input.fromBuffer(json, es.exportFileName()), { caption: es.exportCaption() });
 });
 
 privacidadFeature.command(['exportar', 'export'], async (ctx) => {
@@ -63,7 +64,7 @@ privacidadFeature.command(['exportar', 'export'], async (ctx) => {
     now: ctx.deps.clock(),
   });
   // Also on a replay (Telegram redelivered the update): the first acknowledgement may not have arrived.
-  await ctx.reply(ctx.t.exportPreparing());
+  await ctx.reply(ctx.chat.type === 'private' ? ctx.t.exportPreparing() : ctx.t.exportPrivately());
 });
 
 privacidadFeature.command(['borrar', 'delete'], async (ctx) => {
@@ -93,5 +94,9 @@ privacidadFeature.action(/^pv:del:([yn]):(\d{1,15})$/, async (ctx) => {
     return void (await ctx.editMessageText(ctx.t.eraseCancelled()));
   }
   await eraseUser(ctx.deps.db, ctx.deps.kv, { userId: me.id, telegramId: me.telegramId }, ctx.deps.log);
-  await ctx.editMessageText(ctx.t.eraseDone());
+  // Best effort: a failed reply must not make Telegram redeliver this update, whose handling would
+  // register the (now erased) sender again before reaching this point.
+  await ctx.editMessageText(ctx.t.eraseDone()).catch((err) =>
+    ctx.deps.log.warn({ msg: 'erasure done, confirmation not delivered', error: String(err) }),
+  );
 });
