@@ -86,6 +86,64 @@ describe('/regalar through the webhook', () => {
     expect(await ledgerMismatches(db, [ana.id, beto.id, eve.id])).toEqual([]);
   });
 
+  it('a confirmation whose edit fails with 5xx is redelivered: the undo button and the notification come back, money moves once', async () => {
+    const ana = await person('ana', 100);
+    const beto = await person('beto');
+    t.telegram.reset();
+    const yes = await propose(ana, `/regalar 30 @${beto.username}`);
+    const update = callbackUpdate(ana.tg, yes!);
+    const notified = () => t.telegram.sentTexts(beto.tg).filter((x) => x.includes('te regaló')).length;
+    // The transfer commits, then editMessageText fails 3× (the client's in-request retries): 503.
+    t.telegram.failNext('editMessageText', 3, 502);
+    expect((await t.post(update)).status).toBe(503);
+    expect(t.telegram.callsOf('editMessageText!failed')).toHaveLength(3);
+    expect([await balance(ana), await balance(beto)]).toEqual([70, 30]);
+    expect(notified()).toBe(0);
+    // Telegram redelivers the same update: the message gets its "Deshacer" button, beto is told, nothing moves again.
+    expect((await t.post(update)).status).toBe(200);
+    const edit = t.telegram.callsOf('editMessageText').at(-1);
+    expect(String(edit?.payload.text)).toContain('Puedes deshacerlo');
+    const undo = buttonsOf(edit).find((d) => d.startsWith('g:u:'));
+    expect(undo).toBeDefined();
+    expect(notified()).toBe(1);
+    expect([await balance(ana), await balance(beto)]).toEqual([70, 30]);
+    expect(await giftRows(ana)).toBe(1);
+    // A later press of the same "Sí" (another update): the message again, a toast, no second notification.
+    await t.post(callbackUpdate(ana.tg, yes!));
+    expect(buttonsOf(t.telegram.callsOf('editMessageText').at(-1))).toEqual([undo]);
+    expect(cbAnswers(t.telegram).at(-1)!.text).toBe(msg.giftAlreadyDone());
+    expect(notified()).toBe(1);
+    // The recovered button works.
+    await t.post(callbackUpdate(ana.tg, undo!));
+    expect([await balance(ana), await balance(beto)]).toEqual([100, 0]);
+    expect(await ledgerMismatches(db, [ana.id, beto.id])).toEqual([]);
+  });
+
+  it('a redelivery after the undo window edits the message without the button and still notifies once', async () => {
+    const ana = await person('ana', 50);
+    const beto = await person('beto');
+    t.telegram.reset();
+    const yes = await propose(ana, `/regalar 20 @${beto.username}`);
+    const update = callbackUpdate(ana.tg, yes!);
+    const notified = () => t.telegram.sentTexts(beto.tg).filter((x) => x.includes('te regaló')).length;
+    t.telegram.failNext('editMessageText', 3, 502);
+    expect((await t.post(update)).status).toBe(503);
+    now += 61_000;
+    // The first redelivery fails the same way (no notification yet), the second one gets through.
+    t.telegram.failNext('editMessageText', 3, 502);
+    expect((await t.post(update)).status).toBe(503);
+    expect(notified()).toBe(0);
+    expect((await t.post(update)).status).toBe(200);
+    const edit = t.telegram.callsOf('editMessageText').at(-1)!;
+    expect(String(edit.payload.text)).toContain('Le regalaste');
+    expect(String(edit.payload.text)).not.toContain('deshacer');
+    expect(buttonsOf(edit)).toEqual([]);
+    expect(notified()).toBe(1);
+    expect([await balance(ana), await balance(beto)]).toEqual([30, 20]);
+    expect(await giftRows(ana)).toBe(1);
+    expect(await ledgerMismatches(db, [ana.id, beto.id])).toEqual([]);
+  });
+
   it('undo is refused after the window and after the receiver spent the gift; nothing moves', async () => {
     const ana = await person('ana', 50);
     const beto = await person('beto');

@@ -2,11 +2,20 @@ import { Composer, Markup } from 'telegraf';
 import { z } from 'zod';
 import { AlreadyReversed, InsufficientFunds, ReversalNotPossible } from '../../besitos/errors.js';
 import { MAX_AMOUNT } from '../../besitos/ledger.js';
-import { ActionNotFound, findAction, NotUndoable, runCommand, undoAction, UndoWindowClosed } from '../../commands/index.js';
+import {
+  ActionNotFound,
+  findAction,
+  NotUndoable,
+  runCommand,
+  undoAction,
+  UndoWindowClosed,
+  type ActionRecord,
+} from '../../commands/index.js';
 import { giftCommand, type GiftParams, type GiftResult } from '../../commands/gift.js';
 import { displayName, findUserByTelegramId, findUserByUsername, findUsersByIds, type UserRef } from '../../users/lookup.js';
 import { sessionField, sessionKey } from '../../users/session.js';
 import type { BotContext } from '../context.js';
+import { isTransientTelegramError } from '../telegram-retry.js';
 
 /** The pending confirmation of a gift: lives two minutes in the (chat, user) session. */
 const giftFlow = sessionField(
@@ -79,8 +88,9 @@ regalarFeature.action(/^g:y:(\d{1,15})$/, async (ctx) => {
   const skey = sessionKey(me.telegramId, ctx.chat.id);
   const pending = await ctx.sessions.get(skey, giftFlow);
   if (!pending || pending.nonce !== nonce) {
-    // A second press after the gift went through, or a confirmation that expired.
-    if (await findAction(ctx.deps.db, key)) return ctx.answerCbQuery(ctx.t.giftAlreadyDone());
+    // A redelivery or a second press after the gift went through, or a confirmation that expired.
+    const done = await findAction(ctx.deps.db, key);
+    if (done) return replayGift(ctx, me, done);
     await ctx.answerCbQuery();
     return void (await ctx.reply(ctx.t.giftExpired()));
   }
@@ -102,15 +112,76 @@ regalarFeature.action(/^g:y:(\d{1,15})$/, async (ctx) => {
     throw err;
   }
   await ctx.sessions.update(skey, giftFlow, (cur) => (cur?.nonce === nonce ? null : cur));
-  if (run.replayed) return ctx.answerCbQuery(ctx.t.giftAlreadyDone());
+  if (run.replayed) return replayGift(ctx, me, run.action);
+  // Claimed before the edit: if the edit fails and the update is redelivered, the redelivery owns
+  // the claim and sends the notification (replayGift).
+  const notifies = await ownsNotification(ctx, run.action.id);
   await ctx.answerCbQuery();
   const result = run.result!;
   await ctx.editMessageText(ctx.t.giftDone(pending.amount, pending.toName, result.senderBalance, undoWindow(ctx)), {
     parse_mode: 'HTML',
     ...Markup.inlineKeyboard([Markup.button.callback(ctx.t.giftUndoButton(), `g:u:${run.action.id}`)]),
   });
-  await notify(ctx, pending.toUserId, ctx.t.giftReceived(pending.amount, displayName(me) ?? ctx.t.someone()));
+  if (notifies) await notify(ctx, pending.toUserId, ctx.t.giftReceived(pending.amount, displayName(me) ?? ctx.t.someone()));
 });
+
+type GiftCtx = Pick<BotContext, 'deps' | 't' | 'telegram' | 'answerCbQuery' | 'editMessageText'> & { update: { update_id: number } };
+
+/**
+ * "Sí" pressed for a gift that already went through: a redelivery of the confirming update (its
+ * first delivery failed after the commit, e.g. editMessageText 5xx → 503) or another press of the
+ * button. Nothing moves again; the message is edited as the first delivery would have (with
+ * "Deshacer" while the window is open; an edit is idempotent, and a visible "Sí" button means the
+ * first edit never landed), and the receiver is notified by the update that owns the notification
+ * (ownsNotification): its redeliveries notify again (at least once), other presses don't (no spam).
+ */
+async function replayGift(ctx: GiftCtx, me: NonNullable<BotContext['state']['userState']>, action: ActionRecord): Promise<void> {
+  const result = action.result as GiftResult | null;
+  if (action.name !== 'gift' || action.userId !== me.id || action.status !== 'done' || !result) {
+    // Undone meanwhile (the message already says so) or not a gift of this user: only the toast.
+    return void (await bestEffort(ctx, 'answerCbQuery', () => ctx.answerCbQuery(ctx.t.giftAlreadyDone())));
+  }
+  const params = action.params as GiftParams;
+  const notifies = await ownsNotification(ctx, action.id);
+  // On a redelivery Telegram may refuse a second answer to the same query; the edit matters more.
+  await bestEffort(ctx, 'answerCbQuery', () => ctx.answerCbQuery(ctx.t.giftAlreadyDone()));
+  const to = (await findUsersByIds(ctx.deps.db, [params.toUserId])).get(params.toUserId);
+  const toName = (displayName(to) ?? ctx.t.someone()).slice(0, 80);
+  const left = action.undoUntil ? Math.ceil((action.undoUntil.getTime() - ctx.deps.clock().getTime()) / 1000) : 0;
+  await bestEffort(ctx, 'editMessageText', () =>
+    left > 0
+      ? ctx.editMessageText(ctx.t.giftDone(params.amount, toName, result.senderBalance, left), {
+          parse_mode: 'HTML',
+          ...Markup.inlineKeyboard([Markup.button.callback(ctx.t.giftUndoButton(), `g:u:${action.id}`)]),
+        })
+      : // Window closed: no button, and only the first line (the second one offers the undo).
+        ctx.editMessageText(ctx.t.giftDone(params.amount, toName, result.senderBalance, 0).split('\n')[0]!, { parse_mode: 'HTML' }),
+  );
+  if (notifies) await notify(ctx, params.toUserId, ctx.t.giftReceived(params.amount, displayName(me) ?? ctx.t.someone()));
+}
+
+/**
+ * Which update notifies the receiver of gift `actionId`: the first to claim it after the commit
+ * (normally the confirming update), remembered with its update_id so that its redeliveries notify
+ * again (at least once) while other presses of the button, even concurrent ones, don't. A lost key
+ * only means one more notification.
+ */
+async function ownsNotification(ctx: Pick<GiftCtx, 'deps' | 'update'>, actionId: number): Promise<boolean> {
+  const key = `gift:notify:${actionId}`;
+  const mine = String(ctx.update.update_id);
+  if (await ctx.deps.kv.set(key, mine, { ttlSeconds: 86_400, onlyIfAbsent: true })) return true;
+  return (await ctx.deps.kv.get(key)) === mine;
+}
+
+/** Transient Bot API failures propagate (the update is redelivered); others (e.g. "message is not modified") are logged. */
+async function bestEffort(ctx: Pick<GiftCtx, 'deps'>, what: string, call: () => Promise<unknown>): Promise<void> {
+  try {
+    await call();
+  } catch (err) {
+    if (isTransientTelegramError(err)) throw err;
+    ctx.deps.log.info({ msg: `gift replay: ${what} refused`, error: String(err) });
+  }
+}
 
 regalarFeature.action(/^g:n:(\d{1,15})$/, async (ctx) => {
   const me = ctx.state.userState;
