@@ -15,6 +15,9 @@ export function createDb(url: string, opts: DbOptions = {}): Sql {
     max: opts.max ?? 10,
     idle_timeout: opts.idleTimeoutSeconds ?? 20,
     connect_timeout: 10,
+    // The default reconnect backoff grows to 20 s and is shared by the pool: after a failover or a
+    // killed backend, webhook requests waited ~20 s (tests/fault/db-kill, FAULT_KILL_STORM). Cap it at 1 s.
+    backoff: (retries: number) => Math.min(0.05 * 2 ** retries, 1),
     onnotice: () => {},
     types: {
       // int8 ids and amounts come back as JS numbers: every value we store stays far below 2^53.

@@ -135,9 +135,19 @@ async function failed(deps: WebhookDeps, summary: UpdateSummary, attempts: numbe
     ms: Math.round(performance.now() - started),
   };
   try {
-    await deps.db`
-      UPDATE telegram_updates SET status = ${giveUp ? 'failed' : 'retry'}, error = ${error}, locked_until = NULL, updated_at = now()
-       WHERE update_id = ${summary.updateId}`;
+    // A killed connection is often why we are here: try on a fresh one a couple of times, because an
+    // unrecorded failure holds the update under its lease (redeliveries get 503) until the lease ends.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await deps.db`
+          UPDATE telegram_updates SET status = ${giveUp ? 'failed' : 'retry'}, error = ${error}, locked_until = NULL, updated_at = now()
+           WHERE update_id = ${summary.updateId}`;
+        break;
+      } catch (retryErr) {
+        if (attempt >= 3 || !isTransientDbError(retryErr)) throw retryErr;
+        await new Promise((r) => setTimeout(r, 50 * attempt));
+      }
+    }
   } catch (dbErr) {
     // The lease expires by itself, so Telegram's redelivery can take the update over.
     deps.log.error({ msg: 'could not record update failure', ...line, dbError: String(dbErr) });
