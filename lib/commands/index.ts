@@ -74,7 +74,7 @@ export interface ActionRecord<P = unknown, R = unknown> {
   createdAt: Date;
 }
 
-interface ActionRow {
+export interface ActionRow {
   id: number;
   user_id: number;
   name: string;

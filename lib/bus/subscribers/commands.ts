@@ -1,7 +1,7 @@
 import { TelegramError, type Telegram } from 'telegraf';
 import { es } from '../../bot/messages.js';
 import { isTransientTelegramError } from '../../bot/telegram-retry.js';
-import { executePending, toAction, type ActionRecord } from '../../commands/index.js';
+import { executePending, toAction, type ActionRecord, type ActionRow } from '../../commands/index.js';
 import type { KeyValueStore } from '../../kv/types.js';
 import type { Logger } from '../../log.js';
 import type { EventOf } from '../events.js';
@@ -75,19 +75,7 @@ async function execute(db: Parameters<NonNullable<SubscriberHandler['prepare']>>
   }
 }
 
-interface Row {
-  id: number;
-  user_id: number;
-  name: string;
-  idempotency_key: string | null;
-  status: ActionRecord['status'];
-  params: unknown;
-  result: unknown;
-  error: string | null;
-  undo_until: Date | null;
-  undone_at: Date | null;
-  undo_of: number | null;
-  created_at: Date;
+interface Row extends ActionRow {
   telegram_id: number | null;
 }
 
