@@ -33,7 +33,7 @@ const runKills = postgresDriverGuarded() || process.env.FAULT_FORCE_KILL === '1'
 if (!runKills) {
   console.warn(
     '[fault] SKIPPED the pg_terminate_backend tests: postgres.js 3.4.9 crashes the process on a terminated backend ' +
-      '(uncaught TypeError in nextWrite, porsager/postgres#1208). Patch the driver, or FAULT_FORCE_KILL=1 to see it.',
+      '(uncaught TypeError in nextWrite, porsager/postgres#1208). Run npm ci (it applies patches/postgres+3.4.9.patch), or FAULT_FORCE_KILL=1 to see the crash.',
   );
 }
 

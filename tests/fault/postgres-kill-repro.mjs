@@ -5,7 +5,7 @@
 // from nextWrite (porsager/postgres#1208). With only that guard, some queries never settle (closed() does
 // not reject queries when the socket closed with an error, and a cleared-but-not-nulled nextWriteTimer
 // stops a reused connection from ever flushing small writes), and a kill during a new connection's type
-// fetch is an unhandled rejection (57P01). tests/fault/postgres-3.4.9-kill-fixes.patch fixes all three:
+// fetch is an unhandled rejection (57P01). patches/postgres+3.4.9.patch (applied at install by patch-package) fixes all three:
 // 0 hung queries and no unhandled rejection in repeated runs (queries can wait up to ~20 s for the
 // pool's reconnect backoff; raise the grace below to see them all settle).
 import postgres from 'postgres';

@@ -113,7 +113,7 @@ export async function holdOpen(db: Sql, fn: (tx: postgres.TransactionSql<{}>) =>
  * connection's backend is terminated while a small write is buffered (nextWrite on a null socket:
  * porsager/postgres#1154, #1208; fix proposed in PRs #1168, #1176, #1209, not released). In a server
  * that kills the process. The kill tests run only once the driver carries the guard (or with
- * FAULT_FORCE_KILL=1, to see the crash). tests/fault/postgres-3.4.9-kill-fixes.patch has the guard and
+ * FAULT_FORCE_KILL=1, to see the crash). patches/postgres+3.4.9.patch (applied by patch-package at install) has the guard and
  * the two further fixes the kill tests needed (queries lost on a reset connection, an unhandled
  * rejection from the type fetch); tests/fault/postgres-kill-repro.mjs reproduces all three.
  */
