@@ -22,6 +22,7 @@ import { systemClock } from '../lib/time/zone.js';
 import { handleTelegramWebhook } from '../lib/webhook/handle.js';
 import { BotApiStub } from '../tests/support/bot-api-stub.js';
 import { startUpstashShim } from '../tests/support/upstash-shim.js';
+import { textUpdate } from '../tests/support/updates.js';
 
 const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const REDIS_URL = process.env.BENCH_REDIS_URL ?? process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -34,19 +35,8 @@ const ROUNDS = QUICK ? 2 : 3;
 const SECRET = 'bench-secret';
 const TOKEN = '123456:BENCH-token-for-the-local-bot-api-stub';
 
-let seq = Math.floor(Math.random() * 1e9);
 const base = 7_000_000_000 + Math.floor(Math.random() * 1e8);
-const update = (tg: number) => ({
-  update_id: ++seq,
-  message: {
-    message_id: seq,
-    from: { id: tg, is_bot: false, first_name: 'Ana', language_code: 'es' },
-    chat: { id: tg, first_name: 'Ana', type: 'private' },
-    date: Math.floor(Date.now() / 1000),
-    text: '/balance',
-    entities: [{ offset: 0, length: 8, type: 'bot_command' }],
-  },
-});
+const update = (tg: number) => textUpdate(tg, '/balance');
 
 async function main() {
   const dbName = `bench_users_${Date.now()}`;

@@ -19,6 +19,7 @@ import { fileURLToPath } from 'node:url';
 import { createDb, type Sql } from '../lib/db/client.js';
 import { BotApiStub } from '../tests/support/bot-api-stub.js';
 import { QStashServer } from '../tests/support/qstash-server.js';
+import { callbackUpdate, textUpdate } from '../tests/support/updates.js';
 import { closedLoop, createBenchDatabase, fmt, percentile, QUICK, REDIS_URL, sleep, type Ratio } from './support.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -30,41 +31,7 @@ const RATE = 100;
 const LATENCY_SECONDS = QUICK ? 5 : 10;
 const ROUNDS = QUICK ? 1 : 3;
 
-let updateSeq = 1_000_000;
 const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
-
-function textUpdate(userId: number, text: string) {
-  return {
-    update_id: ++updateSeq,
-    message: {
-      message_id: updateSeq,
-      from: { id: userId, is_bot: false, first_name: 'Ana', language_code: 'es' },
-      chat: { id: userId, first_name: 'Ana', type: 'private' },
-      date: Math.floor(Date.now() / 1000),
-      text,
-      entities: [{ offset: 0, length: text.length, type: 'bot_command' }],
-    },
-  };
-}
-
-function callbackUpdate(userId: number, data: string) {
-  return {
-    update_id: ++updateSeq,
-    callback_query: {
-      id: String(updateSeq),
-      from: { id: userId, is_bot: false, first_name: 'Ana', language_code: 'es' },
-      message: {
-        message_id: 1,
-        from: { id: 123456, is_bot: true, first_name: 'DianaBot', username: 'DianaTestBot' },
-        chat: { id: userId, first_name: 'Ana', type: 'private' },
-        date: Math.floor(Date.now() / 1000),
-        text: '…',
-      },
-      chat_instance: '-1234567890',
-      data,
-    },
-  };
-}
 
 const userId = () => 5_000_001 + Math.floor(Math.random() * USERS);
 function mixedUpdate() {
