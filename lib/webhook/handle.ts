@@ -98,8 +98,9 @@ export async function handleTelegramWebhook(deps: WebhookDeps, req: WebhookReque
     // Another delivery holds a live lease. It may still fail without being able to record it (a
     // killed connection): answering 200 here would lose the update, so ask Telegram to come back;
     // by then it is done (200) or its lease has expired (this delivery takes it over).
-    const [held] = await deps.db<{ status: string }[]>`SELECT status FROM telegram_updates WHERE update_id = ${summary.updateId}`.catch(() => []);
-    if (held?.status === 'processing') {
+    const rows = await deps.db<{ status: string }[]>`SELECT status FROM telegram_updates WHERE update_id = ${summary.updateId}`.catch(() => null);
+    // Unknown (the read failed) counts as in progress: a 503 costs a redelivery, a wrong 200 an update.
+    if (!rows || rows[0]?.status === 'processing') {
       deps.log.info({ msg: 'update in progress elsewhere, Telegram will retry', ...base });
       return { status: 503, body: 'in progress' };
     }
