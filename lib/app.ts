@@ -8,6 +8,7 @@ import { createLogger, type Logger } from './log.js';
 import { systemClock, type Clock } from './time/zone.js';
 import { createBot, type Bot } from './bot/index.js';
 import { withTelegramRetries, type RetryPolicy } from './bot/telegram-retry.js';
+import { personPseudonym } from './users/pseudonym.js';
 import { handleTelegramWebhook, type WebhookRequest, type WebhookResponse } from './webhook/handle.js';
 import { createBus, type Bus, type BusOverrides } from './bus/index.js';
 
@@ -72,6 +73,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
           timeoutMs: config.RATE_LIMIT_TIMEOUT_MS,
         },
         undoWindowSeconds: config.UNDO_WINDOW_SECONDS,
+        pseudonymSecret: config.pseudonymSecret,
       },
     },
     { token: config.TELEGRAM_BOT_TOKEN, apiRoot: config.TELEGRAM_API_ROOT, botInfo: botInfoFrom(config), retryPolicy: overrides.retryPolicy },
@@ -93,7 +95,10 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     bot,
     bus,
     webhook: (req) =>
-      handleTelegramWebhook({ db, bot, secret, maxAttempts: config.WEBHOOK_MAX_ATTEMPTS, log, afterCommit: bus.afterCommit }, req),
+      handleTelegramWebhook(
+        { db, bot, secret, maxAttempts: config.WEBHOOK_MAX_ATTEMPTS, log, afterCommit: bus.afterCommit, pseudonym: (id) => personPseudonym(config.pseudonymSecret, id) },
+        req,
+      ),
     async close() {
       await bus.close();
       if (!overrides.db) await db.end({ timeout: 5 });

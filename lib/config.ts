@@ -25,6 +25,9 @@ const idList = optionalString.transform((v, ctx) => {
   return out;
 });
 
+/** Development and tests only: production refuses to start without PSEUDONYM_SECRET. */
+export const DEV_PSEUDONYM_SECRET = 'dianabot-dev-pseudonym-key-not-for-production';
+
 const timeZone = z
   .string()
   .refine((tz) => {
@@ -75,17 +78,27 @@ export const configSchema = z
     /** How long the inline "Deshacer" button of an undoable command (e.g. /regalar) works. */
     UNDO_WINDOW_SECONDS: int(60, 5, 3_600),
     LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
+    /**
+     * Key of the abuse-prevention pseudonym (HMAC-SHA256 of the Telegram id) that outlives /borrar on
+     * per-person limits (one daily gift per person, rate limits). Required in production; the default
+     * only serves `npm run dev` and tests. Changing it forgets those limits (one extra gift each).
+     */
+    PSEUDONYM_SECRET: optionalString.pipe(z.string().min(16, 'at least 16 characters').optional()),
     /** Port of `npm run dev` / `npm start` (0 = any free port). */
     PORT: int(3000, 0, 65_535),
   })
-  .transform((c) => ({ ...c, timeZone: c.BOT_TIMEZONE ?? c.TZ ?? 'America/Mexico_City' }))
+  .transform((c) => ({
+    ...c,
+    timeZone: c.BOT_TIMEZONE ?? c.TZ ?? 'America/Mexico_City',
+    pseudonymSecret: c.PSEUDONYM_SECRET ?? DEV_PSEUDONYM_SECRET,
+  }))
   .superRefine((c, ctx) => {
     if (!timeZone.safeParse(c.timeZone).success) {
       ctx.addIssue({ code: 'custom', path: ['TZ'], message: `"${c.timeZone}" is not a valid IANA time zone` });
     }
     const needsRealServices = c.DIANABOT_MODE === 'vercel' || c.DIANABOT_MODE === 'start';
     if (needsRealServices) {
-      for (const key of ['DATABASE_URL', 'TELEGRAM_BOT_TOKEN', 'TELEGRAM_WEBHOOK_SECRET'] as const) {
+      for (const key of ['DATABASE_URL', 'TELEGRAM_BOT_TOKEN', 'TELEGRAM_WEBHOOK_SECRET', 'PSEUDONYM_SECRET'] as const) {
         if (!c[key]) ctx.addIssue({ code: 'custom', path: [key], message: 'is required in production' });
       }
       // The in-memory store is per process: rate limits and sessions would not hold across instances.

@@ -1,9 +1,10 @@
 import type { VercelRequest, VercelResponse } from '@vercel/node';
 import { getApp } from '../../lib/app.js';
 import { readRawBody } from '../../lib/bus/http.js';
+import { prunePseudonyms } from '../../lib/users/retention.js';
 import { pruneInbox } from '../../lib/webhook/retention.js';
 
-/** Daily housekeeping: prunes the update inbox. Authenticated like every cron (CRON_SECRET or QStash). */
+/** Daily housekeeping: prunes the update inbox and expired abuse-prevention pseudonyms. Authenticated like every cron (CRON_SECRET or QStash). */
 export default async function handler(req: VercelRequest, res: VercelResponse) {
   const app = await getApp();
   const body = await readRawBody(req);
@@ -11,6 +12,7 @@ export default async function handler(req: VercelRequest, res: VercelResponse) {
     return res.status(401).send('unauthorized');
   }
   const inboxPruned = await pruneInbox(app.db);
-  app.log.info({ msg: 'maintenance', inboxPruned });
-  res.status(200).json({ inboxPruned });
+  const pseudonymsPruned = await prunePseudonyms(app.db);
+  app.log.info({ msg: 'maintenance', inboxPruned, pseudonymsPruned });
+  res.status(200).json({ inboxPruned, pseudonymsPruned });
 }

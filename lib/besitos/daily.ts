@@ -74,15 +74,21 @@ export async function peekDailyGift(deps: DailyDeps, account: DailyAccount, requ
 /**
  * The database part: grants today's gift once, or says who already got it. Runs in deps.db, which may
  * be the caller's transaction (the daily command records its action in the same one).
+ * `person` (lib/users/pseudonym.ts) makes it one gift per person and day: an account that erased its
+ * data and came back (a new user id) finds the claim of its previous incarnation and gets nothing.
  */
-export async function grantDailyGift(deps: DailyDeps, userId: number, requestKey: string): Promise<DailyResult> {
+export async function grantDailyGift(deps: DailyDeps, userId: number, requestKey: string, person: string | null = null): Promise<DailyResult> {
   const now = deps.clock();
   const day = localDate(now, deps.timeZone);
   const nextClaimAt = startOfNextLocalDay(now, deps.timeZone);
   const result = await withTransaction(deps.db, async (tx) => {
-    const [today] = await tx<{ streak: number; request_key: string }[]>`
-      SELECT streak, request_key FROM daily_claims WHERE user_id = ${userId} AND day = ${day}`;
+    const [today] = await tx<{ user_id: number; streak: number; request_key: string }[]>`
+      SELECT user_id, streak, request_key FROM daily_claims
+       WHERE day = ${day} AND (user_id = ${userId} ${person ? tx`OR person = ${person}` : tx``})
+       ORDER BY (user_id = ${userId}) DESC LIMIT 1`;
     if (today) {
+      // Claimed by an erased incarnation: nothing of that account (its streak) carries over.
+      if (Number(today.user_id) !== userId) return { status: 'already_claimed' as const, streak: 0, balance: null };
       return {
         status: today.request_key === requestKey ? ('granted' as const) : ('already_claimed' as const),
         streak: today.streak,
@@ -102,9 +108,12 @@ export async function grantDailyGift(deps: DailyDeps, userId: number, requestKey
     });
     // A concurrent request claimed today between our read and the grant: start over and read its row.
     if (grant.replayed) throw new RetryTransaction('daily gift claimed concurrently');
-    await tx`
-      INSERT INTO daily_claims (user_id, day, streak, transaction_id, request_key)
-      VALUES (${userId}, ${day}, ${streak}, ${grant.entry.id}, ${requestKey})`;
+    const claimed = await tx`
+      INSERT INTO daily_claims (user_id, day, streak, transaction_id, request_key, person)
+      VALUES (${userId}, ${day}, ${streak}, ${grant.entry.id}, ${requestKey}, ${person})
+      ON CONFLICT DO NOTHING RETURNING 1`;
+    // Another incarnation of the same person claimed today concurrently: undo ours, read theirs.
+    if (claimed.length === 0) throw new RetryTransaction('daily gift claimed concurrently by the same person');
     return { status: 'granted' as const, streak, balance: grant.entry.balanceAfter };
   });
   return { ...result, amount: deps.amount, nextClaimAt, day };

@@ -14,6 +14,8 @@ export interface BotSettings {
   adminTelegramIds: number[];
   /** Per-user budgets (RATE_LIMIT_*); defaults 20 messages / 30 button presses per 60 s. */
   rateLimit?: { messages: number; callbacks: number; windowSeconds: number; timeoutMs?: number };
+  /** Key of the abuse-prevention pseudonym (PSEUDONYM_SECRET; lib/users/pseudonym.ts). */
+  pseudonymSecret?: string;
   /** How long the "Deshacer" button of an undoable command works (default 60 s). */
   undoWindowSeconds?: number;
 }
@@ -32,6 +34,8 @@ export interface BotState {
   user?: UserRecord;
   /** The user's full state (balance, streak, provider sections), loaded once per update. */
   userState?: UserState;
+  /** The sender's abuse-prevention pseudonym: the key of per-person limits that outlive /borrar. */
+  person?: string;
   /** Base of every idempotency key derived from this update (update:<update_id>). */
   requestKey: string;
 }

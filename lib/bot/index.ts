@@ -1,7 +1,10 @@
 import { Telegraf } from 'telegraf';
 import type { UserFromGetMe } from 'telegraf/types';
-import { createRateLimiter } from '../ratelimit/index.js';
-import { registerUser } from '../users/registration.js';
+import { DEV_PSEUDONYM_SECRET } from '../config.js';
+import { createRateLimiter, type RateDecision } from '../ratelimit/index.js';
+import { personPseudonym } from '../users/pseudonym.js';
+import { AccountErased, NotRegistered } from '../users/errors.js';
+import { registerUser, type UserRecord } from '../users/registration.js';
 import { SessionStore } from '../users/session.js';
 import { loadUserState, type UserState } from '../users/state.js';
 import type { BotContext, BotDeps } from './context.js';
@@ -23,11 +26,11 @@ export interface CreateBotOptions {
 }
 
 /** Banned users: no effect, and at most one short notice (remembered in the key-value store). */
-async function bannedNotice(ctx: BotContext, telegramId: number): Promise<void> {
+async function bannedNotice(ctx: BotContext, person: string): Promise<void> {
   const canTell = Boolean(ctx.callbackQuery) || ctx.chat?.type === 'private';
   const first =
     canTell &&
-    (await ctx.deps.kv.set(`ban:${telegramId}`, '1', { onlyIfAbsent: true, ttlSeconds: 30 * 86_400 }).catch(() => false));
+    (await ctx.deps.kv.set(`ban:${person}`, '1', { onlyIfAbsent: true, ttlSeconds: 30 * 86_400 }).catch(() => false));
   if (ctx.callbackQuery) await ctx.answerCbQuery(first ? ctx.t.banned() : undefined);
   else if (first) await ctx.reply(ctx.t.banned());
 }
@@ -58,18 +61,38 @@ export function createBot(deps: BotDeps, opts: CreateBotOptions): Bot {
     ctx.state.requestKey = `update:${ctx.update.update_id}`;
     const from = ctx.from;
     if (from && !from.is_bot) {
+      // Per-person limits (rate limits, one daily gift) are keyed by the pseudonym, never by the
+      // Telegram id: they hold no personal data, so they outlive /borrar.
+      const person = personPseudonym(deps.settings.pseudonymSecret ?? DEV_PSEUDONYM_SECRET, from.id);
+      ctx.state.person = person;
       // Messages and button presses have their own budgets; other updates (payments, reactions,
       // membership changes) are never throttled. The limiter and the state load run concurrently.
       const budget = ctx.callbackQuery ? 'callback' : ctx.message || ctx.editedMessage ? 'message' : null;
-      const [state, decision] = await Promise.all([
-        stateLoad === 'full'
-          ? loadUserState(deps.db, from, { timeZone: deps.settings.timeZone, now: deps.clock() })
-          : registerUser(deps.db, from),
-        budget && rateLimitOn ? limiter.check(budget, from.id) : null,
-      ]);
+      let state: UserRecord;
+      let decision: RateDecision | null;
+      try {
+        [state, decision] = await Promise.all([
+          stateLoad === 'full'
+            ? loadUserState(deps.db, from, {
+                timeZone: deps.settings.timeZone,
+                now: deps.clock(),
+                person,
+                updateId: ctx.update.update_id,
+                // A button press never creates an account: e.g. a second tap on "Sí, borrar todo".
+                register: !ctx.callbackQuery,
+              })
+            : registerUser(deps.db, from),
+          budget && rateLimitOn ? limiter.check(budget, person) : null,
+        ]);
+      } catch (err) {
+        if (!(err instanceof NotRegistered || err instanceof AccountErased)) throw err;
+        // Nobody to act for (erased, or never registered): acknowledged with no effect and no message.
+        if (ctx.callbackQuery) await ctx.answerCbQuery(ctx.t.buttonWithoutAccount()).catch(() => {});
+        return;
+      }
       ctx.state.user = state;
       if (stateLoad === 'full') ctx.state.userState = state as UserState;
-      if (state.status === 'banned') return bannedNotice(ctx, from.id);
+      if (state.status === 'banned') return bannedNotice(ctx, person);
       if (decision && !decision.allowed) {
         if (ctx.callbackQuery) await ctx.answerCbQuery(decision.notify ? ctx.t.rateLimited() : undefined);
         else if (decision.notify && ctx.chat) await ctx.reply(ctx.t.rateLimited());
@@ -79,6 +102,11 @@ export function createBot(deps: BotDeps, opts: CreateBotOptions): Bot {
     try {
       await next();
     } catch (err) {
+      // /borrar committed while this update was being handled: it writes nothing and says nothing.
+      if (err instanceof AccountErased) {
+        if (ctx.callbackQuery) await ctx.answerCbQuery(ctx.t.buttonWithoutAccount()).catch(() => {});
+        return;
+      }
       const message = userMessageFor(ctx, err);
       if (message === null) throw err;
       if (ctx.callbackQuery) await ctx.answerCbQuery(message, { show_alert: true });

@@ -20,6 +20,8 @@ const commandFailureReasons: Record<string, string> = {
 };
 
 export const usersMessages = {
+  buttonWithoutAccount: () =>
+    'Este botón ya no hace nada para ti 🙂 Si borraste tus datos, ya están borrados. Escribe /start para empezar.',
   rateLimited: () => 'Vas muy rápido 😅 Dame un momento: en un ratito vuelvo a atenderte.',
 
   // /perfil
@@ -96,9 +98,15 @@ export const usersMessages = {
     '• Tus besitos y cada movimiento (regalos, compras, premios): es tu saldo y su historial.\n' +
     '• Tus acciones (por ejemplo, regalos) con fecha y resultado: para /actividad y para deshacer.\n' +
     '• Tu racha del regalo diario y tu avance en la historia.\n' +
-    '• Datos temporales: conversaciones en curso (minutos) y límites de uso (un par de minutos).\n\n' +
+    '• Datos temporales: conversaciones en curso (minutos) y límites de uso (un par de minutos).\n' +
+    '• Un seudónimo antifraude: una huella cifrada de tu id de Telegram (con una clave que solo tiene el servidor; ' +
+    'no contiene tu id ni tu nombre). Sirve solo para que el regalo diario sea uno por persona al día y para los ' +
+    'límites de uso, también si borras tus datos y vuelves.\n\n' +
     '<b>Cuánto tiempo</b>\n' +
-    'Mientras uses el bot. Los mensajes que nos manda Telegram se borran al procesarlos.\n\n' +
+    'Mientras uses el bot. Los mensajes que nos manda Telegram se borran al procesarlos. ' +
+    'El seudónimo antifraude se guarda como máximo 2 días después de tu último regalo diario ' +
+    '(y 1 día después de borrar tus datos), y en los límites de uso un par de minutos; /borrar no lo borra antes, ' +
+    'porque entonces borrar y volver daría un regalo nuevo cada vez.\n\n' +
     '<b>Tus derechos</b>\n' +
     '📦 /exportar — te mando un archivo con todos tus datos.\n' +
     '🗑 /borrar — borro tus datos personales. Los movimientos de besitos se conservan por auditoría, ' +

@@ -79,7 +79,9 @@ export const es = {
     `\n🔥 Racha: <b>${streak} ${streak === 1 ? 'día' : 'días seguidos'}</b>` +
     `\n⏰ Tu próximo regalo estará listo el ${fullFmt(tz).format(next)}.`,
   dailyAlready: (streak: number, next: Date, tz: string) =>
-    `Ya reclamaste tu regalo de hoy 😊\n🔥 Racha: <b>${streak} ${streak === 1 ? 'día' : 'días seguidos'}</b>` +
+    (streak === 0
+      ? 'Hoy ya recibiste tu regalo diario 😊 Es uno por persona al día, también si borraste tus datos y volviste.'
+      : `Ya reclamaste tu regalo de hoy 😊\n🔥 Racha: <b>${streak} ${streak === 1 ? 'día' : 'días seguidos'}</b>`) +
     `\n⏰ Vuelve el ${fullFmt(tz).format(next)}.`,
   historyEmpty: () => 'Todavía no tienes movimientos. Empieza con /daily 🎁',
   historyTitle: (more: boolean) => (more ? '📜 <b>Movimientos anteriores</b>' : '📜 <b>Tus últimos movimientos</b>'),

@@ -4,6 +4,7 @@ import { createEvent } from '../bus/events.js';
 import { publish } from '../bus/outbox.js';
 import type { Queryable } from '../db/client.js';
 import { withTransaction } from '../db/transaction.js';
+import { AccountErased, lockLiveUser } from '../users/errors.js';
 import { ActionNotFound, CommandKeyConflict, InvalidCommandParams, NotUndoable, UndoWindowClosed } from './errors.js';
 
 export * from './errors.js';
@@ -139,10 +140,13 @@ export async function runCommand<P, R>(db: Queryable, def: CommandDef<P, R>, o: 
   const async = def.mode === 'async';
   try {
     return await withTransaction(db, async (tx) => {
+      // The per-user lock (lockLiveUser) in the same statement: FOR SHARE on a live user row, so a
+      // concurrent /borrar either waits for this transaction or makes it write nothing.
       const [row] = await tx<ActionRow[]>`
         INSERT INTO actions (user_id, name, idempotency_key, status, params, undo_until, created_at)
-        VALUES (${o.userId}, ${def.name}, ${o.idempotencyKey}, ${async ? 'pending' : 'done'}, ${tx.json(params as never)},
-                ${undoUntil}, ${o.now})
+        SELECT ${o.userId}, ${def.name}, ${o.idempotencyKey}, ${async ? 'pending' : 'done'}, ${tx.json(params as never)},
+               ${undoUntil}::timestamptz, ${o.now}::timestamptz
+         WHERE EXISTS (SELECT 1 FROM users WHERE id = ${o.userId} AND deleted_at IS NULL FOR SHARE)
         ON CONFLICT (idempotency_key) DO NOTHING
         RETURNING *`;
       if (!row) return replay<R>(tx, def.name, o.userId, o.idempotencyKey);
@@ -164,7 +168,7 @@ export async function runCommand<P, R>(db: Queryable, def: CommandDef<P, R>, o: 
 
 async function replay<R>(db: Queryable, name: string, userId: number, key: string): Promise<RunResult<R>> {
   const [existing] = await db<ActionRow[]>`SELECT * FROM actions WHERE idempotency_key = ${key}`;
-  if (!existing) throw new Error(`action ${key} vanished`);
+  if (!existing) throw new AccountErased(`user ${userId} (command ${name})`);
   if (Number(existing.user_id) !== userId || existing.name !== name) {
     throw new CommandKeyConflict(`key ${key} was used by another command`);
   }
@@ -175,7 +179,8 @@ async function replay<R>(db: Queryable, name: string, userId: number, key: strin
 async function recordFailure(db: Queryable, name: string, userId: number, params: unknown, err: unknown, now: Date) {
   await db`
     INSERT INTO actions (user_id, name, idempotency_key, status, params, error, created_at, completed_at)
-    VALUES (${userId}, ${name}, NULL, 'failed', ${db.json(params as never)}, ${(err as Error)?.name ?? 'Error'}, ${now}, now())`;
+    SELECT ${userId}, ${name}, NULL, 'failed', ${db.json(params as never)}, ${(err as Error)?.name ?? 'Error'}, ${now}::timestamptz, now()
+     WHERE EXISTS (SELECT 1 FROM users WHERE id = ${userId} AND deleted_at IS NULL FOR SHARE)`;
 }
 
 /** Looks up an action by its key (e.g. to tell a replayed button press from an expired one). */
@@ -197,6 +202,7 @@ export interface UndoResult<R> {
  */
 export async function undoAction<R>(db: Queryable, actionId: number, userId: number, now: Date): Promise<UndoResult<R>> {
   return withTransaction(db, async (tx) => {
+    await lockLiveUser(tx, userId);
     const [row] = await tx<ActionRow[]>`SELECT * FROM actions WHERE id = ${actionId} AND user_id = ${userId} FOR UPDATE`;
     if (!row) throw new ActionNotFound(`action ${actionId} of user ${userId}`);
     const original = toAction<unknown, R>(row);

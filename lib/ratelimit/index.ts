@@ -21,13 +21,11 @@ export interface RateDecision {
 }
 
 export interface RateLimiter {
-  check(budget: Budget, telegramUserId: number): Promise<RateDecision>;
+  /** `who`: the sender's abuse-prevention pseudonym (lib/users/pseudonym.ts), never the Telegram id. */
+  check(budget: Budget, who: string): Promise<RateDecision>;
 }
 
 const PREFIX: Record<Budget, string> = { message: 'rl:m', callback: 'rl:c' };
-
-/** Every rate-limit key of a Telegram user (for /borrar): rl:m:<id>:… and rl:c:<id>:…. */
-export const rateLimitPatterns = (telegramUserId: number) => [`rl:m:${telegramUserId}:*`, `rl:c:${telegramUserId}:*`];
 
 /**
  * Per-user sliding-window limits with @upstash/ratelimit, separate budgets for messages and button
@@ -36,6 +34,8 @@ export const rateLimitPatterns = (telegramUserId: number) => [`rl:m:${telegramUs
  * ioredis for REDIS_URL, ioredis-mock in memory — so the same library code and the same Lua script
  * run everywhere. Over the limit, the first throttled update of a window gets notify=true (a
  * SET NX marker that lives until the window resets); store errors and timeouts fail open, logged.
+ * Keys name the person by pseudonym, so /borrar leaves them alone: erasing and coming back does not
+ * reset a budget, and the keys hold nothing that identifies anyone.
  */
 export function createRateLimiter(kv: KeyValueStore, s: RateLimitSettings, log: Logger): RateLimiter {
   // Only evalsha/eval are called by the sliding window; get/set complete the type the library asks for.
@@ -59,22 +59,22 @@ export function createRateLimiter(kv: KeyValueStore, s: RateLimitSettings, log: 
   const limiters: Record<Budget, Ratelimit> = { message: make('message', s.messages), callback: make('callback', s.callbacks) };
 
   return {
-    async check(budget, telegramUserId) {
+    async check(budget, who) {
       let res: Awaited<ReturnType<Ratelimit['limit']>>;
       try {
-        res = await limiters[budget].limit(String(telegramUserId));
+        res = await limiters[budget].limit(who);
       } catch (err) {
-        log.warn({ msg: 'rate limit store unavailable, serving the update', budget, from: telegramUserId, error: String(err) });
+        log.warn({ msg: 'rate limit store unavailable, serving the update', budget, who, error: String(err) });
         return { allowed: true, notify: false, failedOpen: true };
       }
       if (res.reason === 'timeout') {
-        log.warn({ msg: 'rate limit store timed out, serving the update', budget, from: telegramUserId });
+        log.warn({ msg: 'rate limit store timed out, serving the update', budget, who });
         return { allowed: true, notify: false, failedOpen: true };
       }
       if (res.success) return { allowed: true, notify: false, failedOpen: false };
       const ttl = Math.max(1, Math.ceil((res.reset - Date.now()) / 1000));
       const notify = await kv
-        .set(`${PREFIX[budget]}:${telegramUserId}:notice:${res.reset}`, '1', { ttlSeconds: ttl, onlyIfAbsent: true })
+        .set(`${PREFIX[budget]}:${who}:notice:${res.reset}`, '1', { ttlSeconds: ttl, onlyIfAbsent: true })
         .catch(() => false);
       return { allowed: false, notify, failedOpen: false };
     },

@@ -3,13 +3,17 @@ import type { Queryable, Sql } from '../db/client.js';
 import { withTransaction } from '../db/transaction.js';
 import type { KeyValueStore } from '../kv/types.js';
 import type { Logger } from '../log.js';
-import { rateLimitPatterns } from '../ratelimit/index.js';
-import { sessionKey, sessionPattern, type SessionStore } from './session.js';
+import { sessionKey, sessionPattern, sessionTombstone, type SessionStore } from './session.js';
 import { loadFullSections, type StateProviders, type UserState } from './state.js';
 
 export interface ErasureIds {
   userId: number;
   telegramId: number;
+  /** When the account was created: with userId, names its sessions (lib/users/session.ts). */
+  createdAt: Date;
+  /** The person's abuse-prevention pseudonym and the update that confirmed the erasure. */
+  person?: string;
+  updateId?: number;
 }
 
 /**
@@ -32,24 +36,32 @@ export function registerErasureHook(hook: ErasureHook): void {
 
 /** Every key-value pattern that may hold a user's data. */
 export function personalKeyPatterns(ids: ErasureIds): string[] {
+  // Rate-limit keys name the person by pseudonym and hold no personal data: they stay, so erasing
+  // does not reset anyone's budget.
   return [
-    sessionPattern(ids.telegramId),
-    ...rateLimitPatterns(ids.telegramId),
-    `ban:${ids.telegramId}`,
+    sessionPattern({ id: ids.userId, createdAt: ids.createdAt }),
     `daily:${ids.userId}:*`,
     ...erasureHooks.flatMap((h) => h.keyPatterns?.(ids) ?? []),
   ];
 }
 
 /**
- * /borrar. In one transaction: the user row loses its Telegram id, names, username, language and
- * metadata (the internal id stays, so the append-only ledger keeps its references and totals);
- * action details are blanked; the update inbox rows from this Telegram id lose their sender and payload. Then the
- * key-value entries (sessions, rate limits, notices, caches) are deleted. A later message from the
- * same Telegram id creates a new user.
+ * /borrar. In one transaction that locks the user row (every writer for this user holds it FOR SHARE
+ * and checks the account is alive: lib/users/guard.ts, so a write in flight either commits before
+ * and is blanked here, or comes after and is refused): the user row loses its Telegram id, names,
+ * username, language and metadata (the internal id stays, so the append-only ledger keeps its
+ * references and totals); action details are blanked; the update inbox rows from this Telegram id lose
+ * their sender and payload, and so do failed updates of others that mention the user's id, @username
+ * or names; the person's pseudonym and this update's id are recorded (erasures), so updates sent
+ * before this one can't register the person again. Then the sessions are closed to writes and the
+ * key-value entries (sessions, notices, caches) deleted. A later message creates a new user.
+ * Returns erased=false when the account was already erased (a second tap on the button).
  */
-export async function eraseUser(db: Sql, kv: KeyValueStore, ids: ErasureIds, log?: Logger): Promise<{ keysDeleted: number | null }> {
-  await withTransaction(db, async (tx) => {
+export async function eraseUser(db: Sql, kv: KeyValueStore, ids: ErasureIds, log?: Logger): Promise<{ erased: boolean; keysDeleted: number | null }> {
+  const erased = await withTransaction(db, async (tx) => {
+    const [u] = await tx<{ username: string | null; first_name: string | null; last_name: string | null }[]>`
+      SELECT username, first_name, last_name FROM users WHERE id = ${ids.userId} AND deleted_at IS NULL FOR UPDATE`;
+    if (!u) return false;
     await tx`
       UPDATE users SET telegram_id = NULL, username = NULL, first_name = NULL, last_name = NULL, language_code = NULL,
                        metadata = '{}', deleted_at = now()
@@ -58,20 +70,34 @@ export async function eraseUser(db: Sql, kv: KeyValueStore, ids: ErasureIds, log
     // Unlinked, not deleted: the rows still stop a redelivery of these updates (e.g. of this very
     // /borrar confirmation) from being handled again and registering the user anew.
     await tx`UPDATE telegram_updates SET from_id = NULL, payload = NULL WHERE from_id = ${ids.telegramId}`;
-    // Failed updates of other users keep their payload for admins: drop those that mention this user.
-    await tx`UPDATE telegram_updates SET payload = NULL
-              WHERE payload IS NOT NULL AND strpos(payload::text, ${String(ids.telegramId)}) > 0`;
+    // Failed updates of other users keep their payload for admins: drop those that mention this user
+    // by id, @username or name (as JSON text, lower-cased: how the payload spells them).
+    const needles = [String(ids.telegramId), u.username, u.first_name, u.last_name]
+      .filter((x): x is string => Boolean(x && x.trim()))
+      .map((x) => JSON.stringify(x.toLowerCase()).slice(1, -1));
+    await tx`
+      UPDATE telegram_updates SET payload = NULL
+       WHERE payload IS NOT NULL
+         AND EXISTS (SELECT 1 FROM unnest(${needles}::text[]) AS n WHERE strpos(lower(payload::text), n) > 0)`;
+    if (ids.person) {
+      await tx`
+        INSERT INTO erasures (person, update_id) VALUES (${ids.person}, ${ids.updateId ?? 0})
+        ON CONFLICT (person) DO UPDATE SET update_id = GREATEST(erasures.update_id, EXCLUDED.update_id), erased_at = now()`;
+    }
     for (const hook of erasureHooks) await hook.erase?.(tx, ids);
+    return true;
   });
   let keysDeleted: number | null = 0;
   try {
+    // First close the sessions to writes (a handler of this user still running can't leave one), then delete.
+    await kv.set(sessionTombstone({ id: ids.userId, createdAt: ids.createdAt }), '1', { ttlSeconds: 600 });
     for (const pattern of personalKeyPatterns(ids)) keysDeleted += await kv.delMatching(pattern);
   } catch (err) {
-    // Everything there expires on its own (sessions within a day, rate limits within two windows).
+    // Everything there expires on its own (sessions within a day, caches within two days).
     log?.warn({ msg: 'erasure: key-value store unavailable, entries left to expire', user: ids.userId, error: String(err) });
     keysDeleted = null;
   }
-  return { keysDeleted };
+  return { erased, keysDeleted };
 }
 
 /** /exportar: everything stored about the user, as one JSON-serialisable object. */
@@ -95,12 +121,13 @@ export async function exportUserData(
     SELECT id, name, status, params, result, error, created_at, completed_at, undo_until, undone_at, undo_of
       FROM actions WHERE user_id = ${state.id} ORDER BY id`;
   const sessionData: Record<string, unknown> = {};
-  for (const chatId of new Set(chatIds)) {
-    const dump = await sessions.dump(sessionKey(state.telegramId, chatId)).catch(() => null);
+  const keys = new Map(chatIds.map((chatId) => [sessionKey(state, chatId), chatId]));
+  for (const [key, chatId] of keys) {
+    const dump = await sessions.dump(key).catch(() => null);
     if (dump && Object.keys(dump).length) sessionData[String(chatId)] = dump;
   }
   const extra: Record<string, unknown> = {};
-  for (const hook of erasureHooks) if (hook.export) extra[hook.name] = await hook.export(db, { userId: state.id, telegramId: state.telegramId });
+  for (const hook of erasureHooks) if (hook.export) extra[hook.name] = await hook.export(db, { userId: state.id, telegramId: state.telegramId, createdAt: state.createdAt });
   return {
     exported_at: new Date().toISOString(),
     profile,

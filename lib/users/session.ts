@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { kvScript, runScript } from '../kv/script.js';
 import type { KeyValueStore } from '../kv/types.js';
+import { AccountErased } from './errors.js';
 
 /**
  * Conversation state for multi-step flows: one small session per (chat, user) in the key-value
@@ -13,6 +14,7 @@ import type { KeyValueStore } from '../kv/types.js';
  */
 
 const CAS = kvScript(`
+if ARGV[2] ~= '' and redis.call('EXISTS', KEYS[2]) == 1 then return {2, 0} end
 local cur = redis.call('GET', KEYS[1])
 local v = 0
 if cur then v = tonumber(string.match(cur, '^(%d+)|')) or 0 end
@@ -47,9 +49,26 @@ export class SessionConflict extends Error {
   }
 }
 
-/** Key of the session of a Telegram user in a chat. /borrar deletes `sess:<telegramId>:*`. */
-export const sessionKey = (telegramUserId: number, chatId: number) => `sess:${telegramUserId}:${chatId}`;
-export const sessionPattern = (telegramUserId: number) => `sess:${telegramUserId}:*`;
+/** The account a session belongs to: this incarnation of the user (a re-registered user is another). */
+export interface SessionOwner {
+  id: number;
+  createdAt: Date;
+}
+const ownerTag = (o: SessionOwner) => `${o.id}.${o.createdAt.getTime()}`;
+
+/**
+ * Key of a user's session in a chat. It names the account by internal id and creation time (unique
+ * even across databases sharing one Redis), never by Telegram id: the private chat (whose id is the
+ * Telegram id) is `pm`. /borrar deletes `sess:<owner>:*` and leaves `sess-gone:<owner>`, which makes
+ * every later write of that account's sessions fail (a handler still running for it can't leave one).
+ */
+export const sessionKey = (owner: SessionOwner, chatId: number) => `sess:${ownerTag(owner)}:${chatId > 0 ? 'pm' : chatId}`;
+export const sessionPattern = (owner: SessionOwner) => `sess:${ownerTag(owner)}:*`;
+export const sessionTombstone = (owner: SessionOwner) => `sess-gone:${ownerTag(owner)}`;
+const tombstoneOf = (key: string) => {
+  const m = /^sess:([^:]+):/.exec(key);
+  return m ? `sess-gone:${m[1]}` : `${key}:gone`;
+};
 
 export interface SessionStoreOptions {
   now?: () => number;
@@ -104,8 +123,9 @@ export class SessionStore {
       else data[field.name] = { v: field.schema.parse(next), exp: now + field.ttlSeconds * 1000 };
       const empty = Object.keys(data).length === 0;
       const ttlMs = empty ? 0 : Math.min(Math.max(...Object.values(data).map((e) => e.exp)) - now, this.maxTtl * 1000);
-      const [ok] = (await runScript(this.kv, CAS, [key], [version, empty ? '' : JSON.stringify(data), Math.max(ttlMs, 1)])) as [number, number];
+      const [ok] = (await runScript(this.kv, CAS, [key, tombstoneOf(key)], [version, empty ? '' : JSON.stringify(data), Math.max(ttlMs, 1)])) as [number, number];
       if (Number(ok) === 1) return next;
+      if (Number(ok) === 2) throw new AccountErased(`session ${key}`);
       await new Promise((r) => setTimeout(r, Math.random() * 5 * (attempt + 1)));
     }
     throw new SessionConflict(key);

@@ -2,6 +2,7 @@ import type postgres from 'postgres';
 import { z } from 'zod';
 import type { Queryable } from '../db/client.js';
 import { addDays, localDate } from '../time/zone.js';
+import { AccountErased, NotRegistered } from './errors.js';
 import type { TelegramProfile, UserRecord } from './registration.js';
 
 export type UserStatus = 'free' | 'vip' | 'banned';
@@ -63,6 +64,14 @@ export interface LoadOptions {
   providers?: StateProviders;
   /** last_active_at is written at most this often (default 60 s). */
   activeEverySeconds?: number;
+  /**
+   * The sender's pseudonym and this update's id: an update sent before the person's erasure (lower
+   * update_id) and handled after it does not register them again (AccountErased).
+   */
+  person?: string;
+  updateId?: number;
+  /** false: an unknown sender is not registered (NotRegistered); button presses never create accounts. */
+  register?: boolean;
 }
 
 interface Row {
@@ -97,6 +106,10 @@ export async function loadUserState(db: Queryable, p: TelegramProfile, opts: Loa
   const firstName = p.first_name ?? null;
   const lastName = p.last_name ?? null;
   const lang = p.language_code ?? null;
+  const register = opts.register ?? true;
+  const blocked = opts.person
+    ? db`AND NOT EXISTS (SELECT 1 FROM erasures WHERE person = ${opts.person} AND update_id > ${opts.updateId ?? 0})`
+    : db``;
   const cols = providers.length
     ? db.unsafe(providers.map((_, i) => `, prov_${i}.v AS p_${i}`).join(''))
     : db``;
@@ -110,13 +123,16 @@ export async function loadUserState(db: Queryable, p: TelegramProfile, opts: Loa
         UPDATE users SET username = ${username}, first_name = ${firstName}, last_name = ${lastName}, language_code = ${lang},
                last_active_at = CASE WHEN last_active_at < now() - ${every} * interval '1 second' THEN now() ELSE last_active_at END
          WHERE id = (SELECT id FROM existing)
+           -- Re-checked on the newest row version if /borrar committed meanwhile: never write names back onto an erased row.
+           AND telegram_id = ${p.id}
            AND ((username, first_name, last_name, language_code) IS DISTINCT FROM (${username}::text, ${firstName}::text, ${lastName}::text, ${lang}::text)
                 OR last_active_at < now() - ${every} * interval '1 second')
         RETURNING *
       ), ins AS (
         INSERT INTO users (telegram_id, username, first_name, last_name, language_code)
         SELECT ${p.id}, ${username}, ${firstName}, ${lastName}, ${lang}
-         WHERE NOT EXISTS (SELECT 1 FROM existing)
+         WHERE NOT EXISTS (SELECT 1 FROM existing) AND ${register}::boolean
+           ${blocked}
         ON CONFLICT (telegram_id) DO NOTHING
         RETURNING *
       ), bal AS (
@@ -136,7 +152,12 @@ export async function loadUserState(db: Queryable, p: TelegramProfile, opts: Loa
         ${lateral.length ? lateral.reduce((a, f) => db`${a} ${f}`) : db``}`;
     const row = rows[0];
     if (row) return toState(row, providers, opts);
-    // Empty only when a concurrent first insert committed after this statement's snapshot.
+    if (!register) throw new NotRegistered();
+    if (opts.person) {
+      const [erased] = await db`SELECT 1 FROM erasures WHERE person = ${opts.person} AND update_id > ${opts.updateId ?? 0}`;
+      if (erased) throw new AccountErased('update sent before the erasure');
+    }
+    // Otherwise empty only when a concurrent first insert committed after this statement's snapshot.
   }
   throw new Error(`could not load telegram user ${p.id}`);
 }

@@ -16,6 +16,11 @@ export interface WebhookDeps {
   secret: string;
   maxAttempts: number;
   log: Logger;
+  /**
+   * The sender's abuse-prevention pseudonym (lib/users/pseudonym.ts): logs name senders by it, never
+   * by Telegram id, and a failed update of a person who erased their data keeps no payload.
+   */
+  pseudonym?: (telegramId: number) => string;
   /** Runs after an update's effects are durable, with the outbox events it wrote (the event relay hooks in here). */
   afterCommit?: (eventIds: string[]) => Promise<void>;
 }
@@ -68,7 +73,8 @@ export async function handleTelegramWebhook(deps: WebhookDeps, req: WebhookReque
     throw err;
   }
   const summary = summarizeUpdate(update);
-  const base = { update_id: summary.updateId, kind: summary.kind, from: summary.fromId };
+  const who = summary.fromId !== null && deps.pseudonym ? deps.pseudonym(summary.fromId) : null;
+  const base = { update_id: summary.updateId, kind: summary.kind, who };
 
   let claim: { attempts: number } | undefined;
   try {
@@ -111,7 +117,7 @@ export async function handleTelegramWebhook(deps: WebhookDeps, req: WebhookReque
   try {
     const eventIds = await trackWrittenEvents(() => deps.bot.handleUpdate(update as unknown as Update));
     await deps.db`
-      UPDATE telegram_updates SET status = 'done', payload = NULL, error = NULL, locked_until = NULL, updated_at = now()
+      UPDATE telegram_updates SET status = 'done', from_id = NULL, payload = NULL, error = NULL, locked_until = NULL, updated_at = now()
        WHERE update_id = ${summary.updateId}`;
     deps.log.info({ msg: 'update handled', ...base, outcome: 'done', attempts: claim.attempts, ms: Math.round(performance.now() - started) });
     if (deps.afterCommit) {
@@ -119,18 +125,18 @@ export async function handleTelegramWebhook(deps: WebhookDeps, req: WebhookReque
     }
     return ok();
   } catch (err) {
-    return failed(deps, summary, claim.attempts, err, started);
+    return failed(deps, summary, who, claim.attempts, err, started);
   }
 }
 
-async function failed(deps: WebhookDeps, summary: UpdateSummary, attempts: number, err: unknown, started: number): Promise<WebhookResponse> {
+async function failed(deps: WebhookDeps, summary: UpdateSummary, who: string | null, attempts: number, err: unknown, started: number): Promise<WebhookResponse> {
   const transient = isTransient(err);
   const giveUp = !transient || attempts >= deps.maxAttempts;
   const error = `${(err as Error)?.name ?? 'Error'}: ${(err as Error)?.message ?? String(err)}`.slice(0, 2000);
   const line = {
     update_id: summary.updateId,
     kind: summary.kind,
-    from: summary.fromId,
+    who,
     attempts,
     error,
     ms: Math.round(performance.now() - started),
@@ -140,8 +146,13 @@ async function failed(deps: WebhookDeps, summary: UpdateSummary, attempts: numbe
     // unrecorded failure holds the update under its lease (redeliveries get 503) until the lease ends.
     for (let attempt = 1; ; attempt++) {
       try {
+        // Kept for admins, unless the sender erased their data meanwhile (/borrar unlinked the row
+        // while this update was in flight, or the update was sent before the erasure).
+        const erased = () => (who ? deps.db`EXISTS (SELECT 1 FROM erasures WHERE person = ${who})` : deps.db`false`);
         await deps.db`
-          UPDATE telegram_updates SET status = ${giveUp ? 'failed' : 'retry'}, error = ${error}, locked_until = NULL, updated_at = now()
+          UPDATE telegram_updates SET status = ${giveUp ? 'failed' : 'retry'}, error = ${error}, locked_until = NULL, updated_at = now(),
+                 payload = CASE WHEN ${erased()} THEN NULL ELSE payload END,
+                 from_id = CASE WHEN ${erased()} THEN NULL ELSE from_id END
            WHERE update_id = ${summary.updateId}`;
         break;
       } catch (retryErr) {

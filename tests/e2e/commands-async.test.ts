@@ -294,7 +294,7 @@ describe('async commands: results, user errors, rollback', () => {
     const release = hold();
     await t.post(textUpdate(u.tg, '/exportar'));
     const { eraseUser } = await import('../../lib/users/privacy.js');
-    await eraseUser(db, kv, { userId: u.id, telegramId: u.tg });
+    await eraseUser(db, kv, { userId: u.id, telegramId: u.tg, createdAt: new Date() });
     release();
     await app.bus.idle();
     const [a] = await exportActions(u.id);

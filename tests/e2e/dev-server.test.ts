@@ -255,7 +255,7 @@ describe('npm start: real services only', () => {
   it('refuses to start without DATABASE_URL, TELEGRAM_BOT_TOKEN and TELEGRAM_WEBHOOK_SECRET, naming each', async () => {
     const err = await startServer({ mode: 'start', env: { LOG_LEVEL: 'silent' }, port: 0, ...quiet }).catch((e) => e);
     expect(err).toBeInstanceOf(ConfigError);
-    for (const v of ['DATABASE_URL', 'TELEGRAM_BOT_TOKEN', 'TELEGRAM_WEBHOOK_SECRET']) expect(err.message).toContain(v);
+    for (const v of ['DATABASE_URL', 'TELEGRAM_BOT_TOKEN', 'TELEGRAM_WEBHOOK_SECRET', 'PSEUDONYM_SECRET']) expect(err.message).toContain(v);
   });
 
   it('serves the webhook from the environment, with no emulator and no chat page', async () => {
@@ -264,7 +264,7 @@ describe('npm start: real services only', () => {
     const lines: string[] = [];
     const s = await startServer({
       mode: 'start',
-      env: { ...baseEnv(), TELEGRAM_BOT_TOKEN: token, TELEGRAM_WEBHOOK_SECRET: 'start-secret', TELEGRAM_API_ROOT: telegram.url, BOT_USERNAME: 'StartBot', REDIS_URL: 'redis://127.0.0.1:6379' },
+      env: { ...baseEnv(), TELEGRAM_BOT_TOKEN: token, TELEGRAM_WEBHOOK_SECRET: 'start-secret', TELEGRAM_API_ROOT: telegram.url, BOT_USERNAME: 'StartBot', REDIS_URL: 'redis://127.0.0.1:6379', PSEUDONYM_SECRET: 'start-mode-pseudonym-key' },
       port: 0,
       print: (l) => lines.push(l),
       log: silentLogger,

@@ -8,7 +8,8 @@ import { createDb } from '../../lib/db/client.js';
 import { isolatedDatabase } from '../support/bus.js';
 import { uniqueTelegramId } from '../support/db.js';
 import { ledgerMismatches } from '../support/ledger.js';
-import { buttonsOf, lastTo } from '../support/users.js';
+import { buttonsOf, cbAnswers, lastTo } from '../support/users.js';
+import { sessionKey } from '../../lib/users/session.js';
 
 // A database of its own: /exportar is delivered by the bus, and another file's in-process relay on a
 // shared outbox could deliver it through that file's Bot API stub instead of this one.
@@ -63,6 +64,8 @@ describe('privacy through the webhook', () => {
     const text = t.telegram.sentTexts(p.tg).at(-1)!;
     expect(text).toContain('Qué guardamos');
     expect(text).toContain('Cuánto tiempo');
+    // What outlives /borrar, why and for how long.
+    expect(text).toMatch(/seudónimo antifraude[\s\S]*regalo diario sea uno por persona[\s\S]*2 días/);
     expect(text).toContain('/exportar');
     expect(text).toContain('/borrar');
   });
@@ -81,7 +84,8 @@ describe('privacy through the webhook', () => {
     const eraseYes = buttonsOf(lastTo(t.telegram, 'sendMessage', ana.tg, /Borrar tus datos/)).find((d) => d.startsWith('pv:del:y:'))!;
     expect(giftYes).toBeDefined();
     expect(eraseYes).toBeDefined();
-    const session = JSON.parse((await kv.get(`sess:${ana.tg}:${ana.tg}`))!.split('|').slice(1).join('|'));
+    const { created_at } = (await db<{ created_at: Date }[]>`SELECT created_at FROM users WHERE id = ${ana.id}`)[0]!;
+    const session = JSON.parse((await kv.get(sessionKey({ id: ana.id, createdAt: created_at }, ana.tg)))!.split('|').slice(1).join('|'));
     expect(Object.keys(session).sort()).toEqual(['erase', 'gift']);
     await t.post(callbackUpdate(ana.tg, giftYes));
     expect((await getBalance(db, beto.id)).besitos).toBe(10);
@@ -145,8 +149,10 @@ describe('privacy through the webhook', () => {
     const no = buttonsOf(lastTo(t.telegram, 'sendMessage', p.tg, /Borrar tus datos/)).find((d) => d.startsWith('pv:del:n:'))!;
     await t.post(callbackUpdate(p.tg, no));
     expect(t.telegram.callsOf('editMessageText').at(-1)!.payload.text).toBe(msg.eraseCancelled());
+    const sent = t.telegram.sentTexts(p.tg).length;
     await t.post(callbackUpdate(p.tg, no.replace(':n:', ':y:')));
-    expect(t.telegram.sentTexts(p.tg).at(-1)).toBe(msg.eraseExpired());
+    expect(cbAnswers(t.telegram).at(-1)!.text).toBe(msg.eraseExpired()); // a notice, not a message
+    expect(t.telegram.sentTexts(p.tg)).toHaveLength(sent);
     const [row] = await db`SELECT telegram_id FROM users WHERE id = ${p.id}`;
     expect(row!.telegram_id).toBe(p.tg);
   });

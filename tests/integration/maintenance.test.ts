@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { nextUpdateId, startTestApp } from '../support/app.js';
+import { nextUpdateId, startTestApp, textUpdate } from '../support/app.js';
+import { uniqueTelegramId } from '../support/db.js';
 
 const CRON_SECRET = 'cron-secret-for-tests';
-const { app } = await startTestApp({ CRON_SECRET });
+const { app, post } = await startTestApp({ CRON_SECRET });
 
 async function callCron(auth?: string) {
   const { default: handler } = await import('../../api/cron/maintenance.js');
@@ -52,5 +53,20 @@ describe('maintenance cron', () => {
     expect(JSON.parse(res.body).inboxPruned).toBeGreaterThanOrEqual(2);
     const left = await app.db<{ update_id: number }[]>`SELECT update_id FROM telegram_updates WHERE update_id IN ${app.db([old, recent, failed, oldFailed])} ORDER BY update_id`;
     expect(left.map((r) => r.update_id)).toEqual([recent, failed]);
+  });
+
+  it('forgets abuse-prevention pseudonyms: on daily claims after 2 days, erasure records after a day', async () => {
+    const [a, b] = [uniqueTelegramId(), uniqueTelegramId()];
+    for (const tg of [a, b]) expect((await post(textUpdate(tg, '/daily'))).status).toBe(200);
+    const claims = await app.db<{ user_id: number; person: string | null }[]>`
+      SELECT c.user_id, c.person FROM daily_claims c JOIN users u ON u.id = c.user_id WHERE u.telegram_id IN ${app.db([a, b])} ORDER BY u.telegram_id = ${a} DESC`;
+    expect(claims.map((c) => c.person)).toEqual([expect.any(String), expect.any(String)]);
+    await app.db`UPDATE daily_claims SET claimed_at = now() - interval '3 days' WHERE user_id = ${claims[0]!.user_id}`;
+    await app.db`INSERT INTO erasures (person, update_id, erased_at) VALUES ('old-person', 1, now() - interval '25 hours'), ('new-person', 2, now())`;
+    const res = await callCron(`Bearer ${CRON_SECRET}`);
+    expect(JSON.parse(res.body).pseudonymsPruned).toMatchObject({ claims: 1, erasures: 1 });
+    const after = await app.db<{ person: string | null }[]>`SELECT person FROM daily_claims WHERE user_id IN ${app.db(claims.map((c) => c.user_id))} ORDER BY user_id = ${claims[0]!.user_id} DESC`;
+    expect(after.map((c) => c.person)).toEqual([null, claims[1]!.person]);
+    expect((await app.db`SELECT person FROM erasures ORDER BY person`).map((r) => r.person)).toEqual(['new-person']);
   });
 });

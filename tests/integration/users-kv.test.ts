@@ -71,8 +71,8 @@ describe.each(backends)('key-value store: %s', (_name, make) => {
 
   it('sliding-window limiter: the configured number served, one notice per window, budgets and users apart', async () => {
     const limiter = createRateLimiter(kv, { messages: 5, callbacks: 3, windowSeconds: 60 }, log);
-    const user = Math.floor(Math.random() * 1e12);
-    const other = user + 1;
+    const user = `p${Math.floor(Math.random() * 1e12)}`;
+    const other = `${user}x`;
     const decisions = [];
     for (let i = 0; i < 12; i++) decisions.push(await limiter.check('message', user));
     expect(decisions.filter((d) => d.allowed)).toHaveLength(5);
@@ -120,7 +120,7 @@ describe.runIf(redisUrl)('rate limit with the store down', () => {
     for (const kv of [deadRedis, deadUpstash]) {
       logLines.length = 0;
       const limiter = createRateLimiter(kv, { messages: 1, callbacks: 1, windowSeconds: 60 }, log);
-      for (let i = 0; i < 3; i++) expect(await limiter.check('message', 42)).toMatchObject({ allowed: true, failedOpen: true });
+      for (let i = 0; i < 3; i++) expect(await limiter.check('message', 'p42')).toMatchObject({ allowed: true, failedOpen: true });
       expect(logLines.filter((l) => String(l.msg).startsWith('rate limit store'))).toHaveLength(3);
     }
   });
@@ -136,7 +136,7 @@ describe.runIf(redisUrl)('a store that accepts requests and never answers', () =
     await expect(kv.get('x')).rejects.toThrow(/unavailable/);
     expect(Date.now() - t0).toBeLessThan(4_000);
     const limiter = createRateLimiter(kv, { messages: 1, callbacks: 1, windowSeconds: 60, timeoutMs: 300 }, log);
-    expect(await limiter.check('message', 7)).toMatchObject({ allowed: true, failedOpen: true });
+    expect(await limiter.check('message', 'p7')).toMatchObject({ allowed: true, failedOpen: true });
   });
 });
 

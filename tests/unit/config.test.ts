@@ -36,8 +36,19 @@ describe('config', () => {
         TELEGRAM_BOT_TOKEN: '123:abcdefghijklmnopqrstuvwxyz',
         TELEGRAM_WEBHOOK_SECRET: 's3cret',
         REDIS_URL: 'redis://127.0.0.1:6379',
+        PSEUDONYM_SECRET: 'a-long-random-server-key',
       }),
     ).not.toThrow();
+    expect(() =>
+      parseConfig({
+        DIANABOT_MODE: 'start',
+        DATABASE_URL: 'postgres://u@h/db',
+        TELEGRAM_BOT_TOKEN: '123:abcdefghijklmnopqrstuvwxyz',
+        TELEGRAM_WEBHOOK_SECRET: 's3cret',
+        REDIS_URL: 'redis://127.0.0.1:6379',
+      }),
+    ).toThrow(/PSEUDONYM_SECRET/);
+    expect(() => parseConfig({ PSEUDONYM_SECRET: 'short' })).toThrow(/PSEUDONYM_SECRET/);
     expect(() =>
       parseConfig({
         DIANABOT_MODE: 'vercel',

@@ -4,8 +4,6 @@ import { runCommand } from '../../commands/index.js';
 import { dailyCommand } from '../../commands/daily.js';
 import type { BotContext } from '../context.js';
 
-const commands = new WeakMap<object, ReturnType<typeof dailyCommand>>();
-
 /** /daily: the daily gift, once per calendar day in the configured zone, with a streak. */
 export const dailyFeature = new Composer<BotContext>();
 
@@ -18,8 +16,7 @@ dailyFeature.command(['daily', 'regalo'], async (ctx) => {
   // Already claimed today by another request, per the cache: nothing changes, so no command runs.
   let r: DailyResult | null = await peekDailyGift(deps, user, requestKey);
   if (!r) {
-    let command = commands.get(ctx.deps);
-    if (!command) commands.set(ctx.deps, (command = dailyCommand(deps)));
+    const command = dailyCommand(deps, ctx.state.person ?? null);
     const run = await runCommand(db, command, { userId: user.id, idempotencyKey: requestKey, params: {}, now: clock() });
     r = run.result!;
     await rememberDailyClaim(deps, user, r, requestKey);

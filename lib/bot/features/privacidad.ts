@@ -71,7 +71,7 @@ privacidadFeature.command(['borrar', 'delete'], async (ctx) => {
   const me = ctx.state.userState;
   if (!me) return;
   const nonce = ctx.update.update_id;
-  await ctx.sessions.set(sessionKey(me.telegramId, ctx.chat.id), eraseFlow, { nonce });
+  await ctx.sessions.set(sessionKey(me, ctx.chat.id), eraseFlow, { nonce });
   await ctx.reply(ctx.t.eraseConfirm(), {
     parse_mode: 'HTML',
     ...Markup.inlineKeyboard([
@@ -85,15 +85,21 @@ privacidadFeature.action(/^pv:del:([yn]):(\d{1,15})$/, async (ctx) => {
   const me = ctx.state.userState;
   if (!me || !ctx.chat) return ctx.answerCbQuery();
   const nonce = Number(ctx.match[2]);
-  const skey = sessionKey(me.telegramId, ctx.chat.id);
+  const skey = sessionKey(me, ctx.chat.id);
   const pending = await ctx.sessions.get(skey, eraseFlow);
-  await ctx.answerCbQuery();
-  if (!pending || pending.nonce !== nonce) return void (await ctx.reply(ctx.t.eraseExpired()));
+  // Not this presser's confirmation (another group member's, or expired): a notice, never a message.
+  if (!pending || pending.nonce !== nonce) return ctx.answerCbQuery(ctx.t.eraseExpired(), { show_alert: true });
+  await ctx.answerCbQuery().catch(() => {});
   if (ctx.match[1] === 'n') {
     await ctx.sessions.clear(skey, eraseFlow);
     return void (await ctx.editMessageText(ctx.t.eraseCancelled()));
   }
-  await eraseUser(ctx.deps.db, ctx.deps.kv, { userId: me.id, telegramId: me.telegramId }, ctx.deps.log);
+  await eraseUser(
+    ctx.deps.db,
+    ctx.deps.kv,
+    { userId: me.id, telegramId: me.telegramId, createdAt: me.createdAt, person: ctx.state.person, updateId: ctx.update.update_id },
+    ctx.deps.log,
+  );
   // Best effort: a failed reply must not make Telegram redeliver this update, whose handling would
   // register the (now erased) sender again before reaching this point.
   await ctx.editMessageText(ctx.t.eraseDone()).catch((err) =>

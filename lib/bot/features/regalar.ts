@@ -17,10 +17,14 @@ import { sessionField, sessionKey } from '../../users/session.js';
 import type { BotContext } from '../context.js';
 import { isTransientTelegramError } from '../telegram-retry.js';
 
-/** The pending confirmation of a gift: lives two minutes in the (chat, user) session. */
+/**
+ * The pending confirmation of a gift: lives two minutes in the (chat, user) session. It holds ids
+ * only, never the receiver's name (looked up when needed), so a receiver who erases their data
+ * leaves nothing behind in others' sessions.
+ */
 const giftFlow = sessionField(
   'gift',
-  z.object({ nonce: z.number().int(), toUserId: z.number().int(), toName: z.string().max(80), amount: z.number().int() }),
+  z.object({ nonce: z.number().int(), toUserId: z.number().int(), amount: z.number().int() }),
   120,
 );
 
@@ -70,7 +74,7 @@ regalarFeature.command(['regalar', 'gift'], async (ctx) => {
 
   const nonce = ctx.update.update_id;
   const toName = (displayName(to) ?? refName).slice(0, 80);
-  await ctx.sessions.set(sessionKey(me.telegramId, ctx.chat.id), giftFlow, { nonce, toUserId: to.id, toName, amount: parsed.amount });
+  await ctx.sessions.set(sessionKey(me, ctx.chat.id), giftFlow, { nonce, toUserId: to.id, amount: parsed.amount });
   await ctx.reply(ctx.t.giftConfirm(parsed.amount, toName), {
     parse_mode: 'HTML',
     ...Markup.inlineKeyboard([
@@ -85,7 +89,7 @@ regalarFeature.action(/^g:y:(\d{1,15})$/, async (ctx) => {
   if (!me || !ctx.chat) return ctx.answerCbQuery();
   const nonce = Number(ctx.match[1]);
   const key = giftKey(me.id, nonce);
-  const skey = sessionKey(me.telegramId, ctx.chat.id);
+  const skey = sessionKey(me, ctx.chat.id);
   const pending = await ctx.sessions.get(skey, giftFlow);
   if (!pending || pending.nonce !== nonce) {
     // A redelivery or a second press after the gift went through, or a confirmation that expired.
@@ -118,7 +122,8 @@ regalarFeature.action(/^g:y:(\d{1,15})$/, async (ctx) => {
   const notifies = await ownsNotification(ctx, run.action.id);
   await ctx.answerCbQuery();
   const result = run.result!;
-  await ctx.editMessageText(ctx.t.giftDone(pending.amount, pending.toName, result.senderBalance, undoWindow(ctx)), {
+  const toName = await nameOf(ctx, pending.toUserId);
+  await ctx.editMessageText(ctx.t.giftDone(pending.amount, toName, result.senderBalance, undoWindow(ctx)), {
     parse_mode: 'HTML',
     ...Markup.inlineKeyboard([Markup.button.callback(ctx.t.giftUndoButton(), `g:u:${run.action.id}`)]),
   });
@@ -145,8 +150,7 @@ async function replayGift(ctx: GiftCtx, me: NonNullable<BotContext['state']['use
   const notifies = await ownsNotification(ctx, action.id);
   // On a redelivery Telegram may refuse a second answer to the same query; the edit matters more.
   await bestEffort(ctx, 'answerCbQuery', () => ctx.answerCbQuery(ctx.t.giftAlreadyDone()));
-  const to = (await findUsersByIds(ctx.deps.db, [params.toUserId])).get(params.toUserId);
-  const toName = (displayName(to) ?? ctx.t.someone()).slice(0, 80);
+  const toName = await nameOf(ctx, params.toUserId);
   const left = action.undoUntil ? Math.ceil((action.undoUntil.getTime() - ctx.deps.clock().getTime()) / 1000) : 0;
   await bestEffort(ctx, 'editMessageText', () =>
     left > 0
@@ -187,7 +191,7 @@ regalarFeature.action(/^g:n:(\d{1,15})$/, async (ctx) => {
   const me = ctx.state.userState;
   if (!me || !ctx.chat) return ctx.answerCbQuery();
   const nonce = Number(ctx.match[1]);
-  await ctx.sessions.update(sessionKey(me.telegramId, ctx.chat.id), giftFlow, (cur) => (cur?.nonce === nonce ? null : cur));
+  await ctx.sessions.update(sessionKey(me, ctx.chat.id), giftFlow, (cur) => (cur?.nonce === nonce ? null : cur));
   await ctx.answerCbQuery();
   await ctx.editMessageText(ctx.t.giftCancelled());
 });
@@ -219,6 +223,11 @@ regalarFeature.action(/^g:u:(\d{1,15})$/, async (ctx) => {
   await ctx.editMessageText(ctx.t.giftUndone(params.amount));
   await notify(ctx, params.toUserId, ctx.t.giftUndoneReceiver(params.amount, displayName(me) ?? ctx.t.someone()));
 });
+
+async function nameOf(ctx: Pick<BotContext, 'deps' | 't'>, userId: number): Promise<string> {
+  const to = (await findUsersByIds(ctx.deps.db, [userId])).get(userId);
+  return (displayName(to) ?? ctx.t.someone()).slice(0, 80);
+}
 
 /** Tells the other user (in their private chat with the bot); they may never have opened one. */
 async function notify(ctx: Pick<BotContext, 'deps' | 'telegram'>, userId: number, text: string): Promise<void> {

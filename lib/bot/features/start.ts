@@ -12,7 +12,7 @@ startFeature.start(async (ctx) => {
   if (user && payload && PAYLOAD.test(payload)) {
     await ctx.deps.db`
       UPDATE users SET metadata = metadata || jsonb_build_object('start_payload', ${payload}::text)
-       WHERE id = ${user.id} AND NOT (metadata ? 'start_payload')`;
+       WHERE id = ${user.id} AND deleted_at IS NULL AND NOT (metadata ? 'start_payload')`;
   }
   await ctx.reply(ctx.t.welcome(user?.firstName ?? null, user?.created ?? false), { parse_mode: 'HTML' });
 });
