@@ -10,7 +10,19 @@ import { createBot, type Bot } from './bot/index.js';
 import { withTelegramRetries, type RetryPolicy } from './bot/telegram-retry.js';
 import { personPseudonym } from './users/pseudonym.js';
 import { handleTelegramWebhook, type WebhookRequest, type WebhookResponse } from './webhook/handle.js';
-import { createBus, type Bus, type BusOverrides } from './bus/index.js';
+import { createBus, fromHandlers, type Bus, type BusOverrides, type SubscriberHandler } from './bus/index.js';
+import type { SubscriberName } from './bus/subscriptions.js';
+import { createCommandResultNotifier } from './bot/command-results.js';
+import { createCommandsSubscriber } from './commands/subscriber.js';
+import { gamificationSubscriber } from './gamification/subscriber.js';
+import { narrativeSubscriber } from './narrative/subscriber.js';
+import { createScheduler, jobHandlers, type JobHandler, type RunnerDeps, type Scheduler } from './scheduler/index.js';
+
+/**
+ * Job kinds of the modules (lib/scheduler): each module exports its JobHandler(s) and lists them here,
+ * as it registers state providers and subscribers. Registered once per process.
+ */
+const jobKinds: JobHandler<any>[] = [];
 
 export interface App {
   config: Config;
@@ -21,6 +33,8 @@ export interface App {
   bot: Bot;
   /** Event bus: outbox relay, QStash deliveries (api/events/*), cron sweep (api/cron/relay). */
   bus: Bus;
+  /** Scheduled jobs (lib/scheduler): cron sweep (api/cron/jobs), QStash triggers, in-process timer. */
+  scheduler: Scheduler;
   webhook(req: WebhookRequest): Promise<WebhookResponse>;
   close(): Promise<void>;
 }
@@ -32,6 +46,21 @@ export interface AppOverrides {
   log?: Logger;
   retryPolicy?: RetryPolicy;
   bus?: BusOverrides;
+  scheduler?: Partial<Pick<RunnerDeps, 'handlers' | 'leaseSeconds' | 'batchSize' | 'concurrency' | 'beforeRun'>>;
+}
+
+/**
+ * The modules' reactions to bus events, wired into the bus here as state providers are into the user
+ * state: lib/bus routes and delivers and knows no module. Audit is the bus's own subscriber.
+ */
+export function moduleSubscribers(deps: { telegram: Telegram; kv?: KeyValueStore }): Record<Exclude<SubscriberName, 'audit'>, SubscriberHandler> {
+  return {
+    commands: createCommandsSubscriber(createCommandResultNotifier(deps)),
+    gamification: gamificationSubscriber,
+    narrative: narrativeSubscriber,
+    // Administration's reactions (subscriptions, channels, auctions) arrive with the admin module.
+    admin: fromHandlers({}),
+  };
 }
 
 function botInfoFrom(config: Config): UserFromGetMe | undefined {
@@ -83,9 +112,23 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   // telegraf is already loaded for the bot: constructing a client costs no request and no import.
   const telegram = new Telegram(config.TELEGRAM_BOT_TOKEN, { apiRoot: config.TELEGRAM_API_ROOT, webhookReply: false });
   withTelegramRetries(telegram, overrides.retryPolicy);
-  const bus = createBus(config, { db, log, timeZone: config.timeZone, telegram, kv }, overrides.bus);
+  const bus = createBus(config, { db, log, timeZone: config.timeZone, subscribers: moduleSubscribers({ telegram, kv }) }, overrides.bus);
   // Long-running servers sweep the outbox themselves (retries, rows an interrupted relay left); Vercel uses api/cron/relay.
-  if (config.DIANABOT_MODE === 'start' || config.DIANABOT_MODE === 'dev') bus.startSweeper();
+  for (const kind of jobKinds) jobHandlers.ensure(kind);
+  const scheduler = createScheduler({
+    db,
+    log,
+    clock,
+    timeZone: config.timeZone,
+    telegram,
+    kv,
+    concurrency: Math.max(1, Math.min(4, config.DATABASE_POOL_MAX - 2)),
+    ...overrides.scheduler,
+  });
+  if (config.DIANABOT_MODE === 'start' || config.DIANABOT_MODE === 'dev') {
+    bus.startSweeper();
+    scheduler.startTimer();
+  }
   return {
     config,
     db,
@@ -94,12 +137,14 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     clock,
     bot,
     bus,
+    scheduler,
     webhook: (req) =>
       handleTelegramWebhook(
         { db, bot, secret, maxAttempts: config.WEBHOOK_MAX_ATTEMPTS, log, afterCommit: bus.afterCommit, pseudonym: (id) => personPseudonym(config.pseudonymSecret, id) },
         req,
       ),
     async close() {
+      await scheduler.close();
       await bus.close();
       if (!overrides.db) await db.end({ timeout: 5 });
       if (!overrides.kv) await kv.close?.();
