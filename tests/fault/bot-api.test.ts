@@ -107,6 +107,7 @@ describe('fault: Bot API 429 and 5xx', () => {
 
   it('a 400 from the Bot API (e.g. "query is too old") is not transient: acknowledged, kept as failed, never retried', async () => {
     const tg = uniqueTelegramId();
+    await t.post(textUpdate(tg, '/start')); // button presses act only for registered users
     const update = callbackUpdate(tg, 'hist:999999999');
     t.telegram.failNext('answerCallbackQuery', 1, 400, { description: 'Bad Request: query is too old and response timeout expired or query ID is invalid' });
     expect((await t.post(update)).status).toBe(200);
