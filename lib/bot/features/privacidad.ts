@@ -1,12 +1,12 @@
 import { Composer, Input, Markup } from 'telegraf';
 import { z } from 'zod';
-import { registerCommandNotifier } from '../../bus/subscribers/commands.js';
 import { registerCommand, runCommand } from '../../commands/index.js';
 import type { Sql } from '../../db/client.js';
 import { eraseUser, exportUserData } from '../../users/privacy.js';
 import { SessionStore, sessionField, sessionKey } from '../../users/session.js';
 import { loadUserState } from '../../users/state.js';
 import { localDate } from '../../time/zone.js';
+import { registerCommandNotifier } from '../command-results.js';
 import type { BotContext } from '../context.js';
 import { cb, deadlinePart, doneKeyboard, keyboardSlot, latePress, openKeyboard, parseDeadline, whyInactive } from '../keyboard.js';
 import { es } from '../messages.js';
