@@ -43,7 +43,6 @@ export function createBot(deps: BotDeps, opts: CreateBotOptions): Bot {
   });
   if (opts.botInfo) bot.botInfo = opts.botInfo;
   bot.context.deps = deps;
-  withReplyConventions(bot.telegram, deps.log);
   bot.context.t = es;
   // Errors go back to the webhook handler, which decides between retry and acknowledgement.
   bot.catch((err) => {

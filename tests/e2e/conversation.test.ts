@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { grantBesitos, getBalance } from '../../lib/besitos/ledger.js';
 import { createMemoryStore } from '../../lib/kv/memory.js';
-import { visibleLength } from '../../lib/bot/reply.js';
-import { callbackUpdate, startTestApp, textUpdate } from '../support/app.js';
+import { Telegram } from 'telegraf';
+import { visibleLength, withReplyConventions } from '../../lib/bot/reply.js';
+import { callbackUpdate, startTestApp, TEST_TOKEN, textUpdate } from '../support/app.js';
 import { uniqueTelegramId, useTestDb } from '../support/db.js';
 import { buttonsOf, cbAnswers, lastTo } from '../support/users.js';
 
@@ -105,8 +106,10 @@ describe('replies are HTML and fit Telegram (lib/bot/reply.ts)', () => {
     const id = uniqueTelegramId();
     t.telegram.reset();
     await t.post(textUpdate(id, '/start', { firstName: 'x' }));
-    // Through the same client the features use: a 10,000-character HTML text arrives cut, tags closed.
-    await t.app.bot.telegram.sendMessage(id, `<b>${'y'.repeat(10_000)}</b>`).catch(() => null);
+    // A client with the conventions every feature's client gets: a 10,000-character HTML text arrives cut, tags closed.
+    const client = new Telegram(TEST_TOKEN, { apiRoot: t.telegram.url });
+    withReplyConventions(client);
+    await client.sendMessage(id, `<b>${'y'.repeat(10_000)}</b>`);
     const sent = t.telegram.callsOf('sendMessage').at(-1)!;
     expect(sent.payload.text).toBe(`<b>${'y'.repeat(4095)}…</b>`);
   });
