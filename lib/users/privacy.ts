@@ -9,8 +9,8 @@ import { loadFullSections, type StateProviders, type UserState } from './state.j
 export interface ErasureIds {
   userId: number;
   telegramId: number;
-  /** When the account was created: with userId, names its sessions (lib/users/session.ts). */
-  createdAt: Date;
+  /** When the account was created: with userId, names its sessions (lib/users/session.ts). Read from the row when absent. */
+  createdAt?: Date;
   /** The person's abuse-prevention pseudonym and the update that confirmed the erasure. */
   person?: string;
   updateId?: number;
@@ -35,7 +35,7 @@ export function registerErasureHook(hook: ErasureHook): void {
 }
 
 /** Every key-value pattern that may hold a user's data. */
-export function personalKeyPatterns(ids: ErasureIds): string[] {
+export function personalKeyPatterns(ids: ErasureIds & { createdAt: Date }): string[] {
   // Rate-limit keys name the person by pseudonym and hold no personal data: they stay, so erasing
   // does not reset anyone's budget.
   return [
@@ -58,10 +58,12 @@ export function personalKeyPatterns(ids: ErasureIds): string[] {
  * Returns erased=false when the account was already erased (a second tap on the button).
  */
 export async function eraseUser(db: Sql, kv: KeyValueStore, ids: ErasureIds, log?: Logger): Promise<{ erased: boolean; keysDeleted: number | null }> {
+  let createdAt = ids.createdAt;
   const erased = await withTransaction(db, async (tx) => {
-    const [u] = await tx<{ username: string | null; first_name: string | null; last_name: string | null }[]>`
-      SELECT username, first_name, last_name FROM users WHERE id = ${ids.userId} AND deleted_at IS NULL FOR UPDATE`;
+    const [u] = await tx<{ username: string | null; first_name: string | null; last_name: string | null; created_at: Date }[]>`
+      SELECT username, first_name, last_name, created_at FROM users WHERE id = ${ids.userId} AND deleted_at IS NULL FOR UPDATE`;
     if (!u) return false;
+    createdAt = new Date(u.created_at);
     await tx`
       UPDATE users SET telegram_id = NULL, username = NULL, first_name = NULL, last_name = NULL, language_code = NULL,
                        metadata = '{}', deleted_at = now()
@@ -88,10 +90,12 @@ export async function eraseUser(db: Sql, kv: KeyValueStore, ids: ErasureIds, log
     return true;
   });
   let keysDeleted: number | null = 0;
+  if (!createdAt) return { erased, keysDeleted }; // erased before, and nobody said when it was created
+  const owned = { ...ids, createdAt };
   try {
     // First close the sessions to writes (a handler of this user still running can't leave one), then delete.
-    await kv.set(sessionTombstone({ id: ids.userId, createdAt: ids.createdAt }), '1', { ttlSeconds: 600 });
-    for (const pattern of personalKeyPatterns(ids)) keysDeleted += await kv.delMatching(pattern);
+    await kv.set(sessionTombstone({ id: ids.userId, createdAt }), '1', { ttlSeconds: 600 });
+    for (const pattern of personalKeyPatterns(owned)) keysDeleted += await kv.delMatching(pattern);
   } catch (err) {
     // Everything there expires on its own (sessions within a day, caches within two days).
     log?.warn({ msg: 'erasure: key-value store unavailable, entries left to expire', user: ids.userId, error: String(err) });

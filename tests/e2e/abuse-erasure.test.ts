@@ -78,6 +78,6 @@ describe('one daily gift per person, however often they erase', () => {
     await say(limited, me, '/balance'); // 4
     const before = limited.telegram.sentTexts(me.tg).length;
     await say(limited, me, '/balance'); // 5: over the budget
-    expect(limited.telegram.sentTexts(me.tg).slice(before)).toEqual([msg.rateLimited()]);
+    expect(limited.telegram.sentTexts(me.tg).slice(before)).toEqual([msg.rateLimited(60)]);
   });
 });

@@ -49,7 +49,7 @@ async function tablesMentioning(value: string): Promise<Record<string, number>> 
 
 function exportedJson(call: { payload: Record<string, any> } | undefined): any {
   const body = String(call?.payload._raw ?? '');
-  const m = /filename="dianabot-mis-datos\.json"[\s\S]*?\r\n\r\n([\s\S]*?)\r\n--/.exec(body);
+  const m = /filename="dianabot-\d{4}-\d{2}-\d{2}\.json"[\s\S]*?\r\n\r\n([\s\S]*?)\r\n--/.exec(body);
   if (!m) throw new Error('no JSON document in the sendDocument body');
   return JSON.parse(m[1]!);
 }
@@ -149,10 +149,11 @@ describe('privacy through the webhook', () => {
     const no = buttonsOf(lastTo(t.telegram, 'sendMessage', p.tg, /Borrar tus datos/)).find((d) => d.startsWith('pv:del:n:'))!;
     await t.post(callbackUpdate(p.tg, no));
     expect(t.telegram.callsOf('editMessageText').at(-1)!.payload.text).toBe(msg.eraseCancelled());
+    // A late "Sí" of the cancelled confirmation: a notice saying so (no new message), nothing erased.
     const sent = t.telegram.sentTexts(p.tg).length;
     await t.post(callbackUpdate(p.tg, no.replace(':n:', ':y:')));
-    expect(cbAnswers(t.telegram).at(-1)!.text).toBe(msg.eraseExpired()); // a notice, not a message
     expect(t.telegram.sentTexts(p.tg)).toHaveLength(sent);
+    expect(cbAnswers(t.telegram).at(-1)!.text).toBe(msg.keyboardEnded('cancelled', undefined, 'UTC', new Date()));
     const [row] = await db`SELECT telegram_id FROM users WHERE id = ${p.id}`;
     expect(row!.telegram_id).toBe(p.tg);
   });
