@@ -3,7 +3,7 @@ import type { UserFromGetMe } from 'telegraf/types';
 import { DEV_PSEUDONYM_SECRET } from '../config.js';
 import { createRateLimiter, type RateDecision } from '../ratelimit/index.js';
 import { personPseudonym } from '../users/pseudonym.js';
-import { AccountErased, NotRegistered } from '../users/errors.js';
+import { AccountErased } from '../users/errors.js';
 import { registerUser, type UserRecord } from '../users/registration.js';
 import { SessionStore } from '../users/session.js';
 import { loadUserState, type UserState } from '../users/state.js';
@@ -85,15 +85,15 @@ export function createBot(deps: BotDeps, opts: CreateBotOptions): Bot {
                 now: deps.clock(),
                 person,
                 updateId: ctx.update.update_id,
-                // A button press never creates an account: e.g. a second tap on "Sí, borrar todo".
-                register: !ctx.callbackQuery,
+                // An old button pressed after /borrar (a second tap on "Sí, borrar todo") registers nobody.
+                buttonPress: Boolean(ctx.callbackQuery),
               })
             : registerUser(deps.db, from),
           budget && rateLimitOn ? limiter.check(budget, person) : null,
         ]);
       } catch (err) {
-        if (!(err instanceof NotRegistered || err instanceof AccountErased)) throw err;
-        // Nobody to act for (erased, or never registered): acknowledged with no effect and no message.
+        if (!(err instanceof AccountErased)) throw err;
+        // Nobody to act for (erased): acknowledged with no effect and no message.
         if (ctx.callbackQuery) await ctx.answerCbQuery(ctx.t.buttonWithoutAccount()).catch(() => {});
         return;
       }

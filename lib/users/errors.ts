@@ -11,14 +11,6 @@ export class AccountErased extends Error {
   }
 }
 
-/** A button press from someone without an account: button presses never create one. */
-export class NotRegistered extends Error {
-  constructor() {
-    super('sender has no account');
-    this.name = 'NotRegistered';
-  }
-}
-
 /**
  * The per-user lock of every writer: holds the user row FOR SHARE until the caller's transaction ends
  * and checks the account is alive. /borrar takes the row FOR UPDATE, so it waits for writers that got

@@ -2,7 +2,7 @@ import type postgres from 'postgres';
 import { z } from 'zod';
 import type { Queryable } from '../db/client.js';
 import { addDays, localDate } from '../time/zone.js';
-import { AccountErased, NotRegistered } from './errors.js';
+import { AccountErased } from './errors.js';
 import type { TelegramProfile, UserRecord } from './registration.js';
 
 export type UserStatus = 'free' | 'vip' | 'banned';
@@ -70,8 +70,12 @@ export interface LoadOptions {
    */
   person?: string;
   updateId?: number;
-  /** false: an unknown sender is not registered (NotRegistered); button presses never create accounts. */
-  register?: boolean;
+  /**
+   * A button press: a person who erased their data (within the day erasures are kept) is not
+   * registered again by pressing an old button — e.g. a second tap on "Sí, borrar todo" — whatever
+   * its update_id (AccountErased). Writing to the bot does register them anew.
+   */
+  buttonPress?: boolean;
 }
 
 interface Row {
@@ -106,9 +110,10 @@ export async function loadUserState(db: Queryable, p: TelegramProfile, opts: Loa
   const firstName = p.first_name ?? null;
   const lastName = p.last_name ?? null;
   const lang = p.language_code ?? null;
-  const register = opts.register ?? true;
+  // Updates sent before the person's erasure (lower update_id), and button presses, can't register them again.
+  const after = opts.buttonPress ? -1 : (opts.updateId ?? 0);
   const blocked = opts.person
-    ? db`AND NOT EXISTS (SELECT 1 FROM erasures WHERE person = ${opts.person} AND update_id > ${opts.updateId ?? 0})`
+    ? db`AND NOT EXISTS (SELECT 1 FROM erasures WHERE person = ${opts.person} AND update_id > ${after})`
     : db``;
   const cols = providers.length
     ? db.unsafe(providers.map((_, i) => `, prov_${i}.v AS p_${i}`).join(''))
@@ -131,7 +136,7 @@ export async function loadUserState(db: Queryable, p: TelegramProfile, opts: Loa
       ), ins AS (
         INSERT INTO users (telegram_id, username, first_name, last_name, language_code)
         SELECT ${p.id}, ${username}, ${firstName}, ${lastName}, ${lang}
-         WHERE NOT EXISTS (SELECT 1 FROM existing) AND ${register}::boolean
+         WHERE NOT EXISTS (SELECT 1 FROM existing)
            ${blocked}
         ON CONFLICT (telegram_id) DO NOTHING
         RETURNING *
@@ -152,9 +157,8 @@ export async function loadUserState(db: Queryable, p: TelegramProfile, opts: Loa
         ${lateral.length ? lateral.reduce((a, f) => db`${a} ${f}`) : db``}`;
     const row = rows[0];
     if (row) return toState(row, providers, opts);
-    if (!register) throw new NotRegistered();
     if (opts.person) {
-      const [erased] = await db`SELECT 1 FROM erasures WHERE person = ${opts.person} AND update_id > ${opts.updateId ?? 0}`;
+      const [erased] = await db`SELECT 1 FROM erasures WHERE person = ${opts.person} AND update_id > ${after}`;
       if (erased) throw new AccountErased('update sent before the erasure');
     }
     // Otherwise empty only when a concurrent first insert committed after this statement's snapshot.
