@@ -209,7 +209,11 @@ async function findByKeys(db: Queryable, keys: string[]): Promise<LedgerEntry[]>
   return rows.map(toEntry);
 }
 
-/** Moves besitos between two users atomically; both balance rows are locked in user_id order. */
+/**
+ * Moves besitos between two users atomically; both balance rows are locked in user_id order.
+ * The receiver's lifetime_besitos does not grow: lifetime (and what rankings and achievements read)
+ * counts besitos earned from sources (grants), so passing besitos back and forth inflates nothing.
+ */
 export async function transferBesitos(db: Queryable, p: TransferParams): Promise<TransferResult> {
   assertUserId(p.fromUserId);
   assertUserId(p.toUserId);
@@ -250,7 +254,7 @@ export async function transferBesitos(db: Queryable, p: TransferParams): Promise
        WHERE user_id = ${p.fromUserId} AND besitos >= ${p.amount} RETURNING besitos`;
     if (!debitBalance) throw new InsufficientFunds(p.amount, sender.besitos);
     const [creditBalance] = await tx<{ besitos: number }[]>`
-      UPDATE user_balances SET besitos = besitos + ${p.amount}, lifetime_besitos = lifetime_besitos + ${p.amount}, updated_at = now()
+      UPDATE user_balances SET besitos = besitos + ${p.amount}, updated_at = now()
        WHERE user_id = ${p.toUserId} RETURNING besitos`;
     const meta = tx.json((p.metadata ?? {}) as never);
     const rows = await tx<Row[]>`
@@ -322,7 +326,8 @@ export async function reverseTransaction(db: Queryable, p: ReverseParams): Promi
     // Take money back before giving it back, so a refused leg leaves nothing half-done.
     for (const leg of [...legs].sort((a, b) => b.amount - a.amount)) {
       const delta = -leg.amount;
-      const lifetimeDelta = leg.amount > 0 ? -leg.amount : 0;
+      // Lifetime counts what was earned from sources: only undoing a grant takes from it.
+      const lifetimeDelta = leg.type === 'grant' ? -leg.amount : 0;
       const [bal] = await tx<{ besitos: number }[]>`
         UPDATE user_balances
            SET besitos = besitos + ${delta},

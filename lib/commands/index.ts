@@ -140,13 +140,14 @@ export async function runCommand<P, R>(db: Queryable, def: CommandDef<P, R>, o: 
   const async = def.mode === 'async';
   try {
     return await withTransaction(db, async (tx) => {
-      // The per-user lock (lockLiveUser) in the same statement: FOR SHARE on a live user row, so a
-      // concurrent /borrar either waits for this transaction or makes it write nothing.
+      // The per-user lock (lockLiveUser) in the same statement: FOR KEY SHARE on a live user row (what
+      // /borrar's FOR UPDATE waits for; a name or last-seen update doesn't), so a concurrent /borrar
+      // either waits for this transaction or makes it write nothing.
       const [row] = await tx<ActionRow[]>`
         INSERT INTO actions (user_id, name, idempotency_key, status, params, undo_until, created_at)
         SELECT ${o.userId}, ${def.name}, ${o.idempotencyKey}, ${async ? 'pending' : 'done'}, ${tx.json(params as never)},
                ${undoUntil}::timestamptz, ${o.now}::timestamptz
-         WHERE EXISTS (SELECT 1 FROM users WHERE id = ${o.userId} AND deleted_at IS NULL FOR SHARE)
+         WHERE EXISTS (SELECT 1 FROM users WHERE id = ${o.userId} AND deleted_at IS NULL FOR KEY SHARE)
         ON CONFLICT (idempotency_key) DO NOTHING
         RETURNING *`;
       if (!row) return replay<R>(tx, def.name, o.userId, o.idempotencyKey);
@@ -180,7 +181,7 @@ async function recordFailure(db: Queryable, name: string, userId: number, params
   await db`
     INSERT INTO actions (user_id, name, idempotency_key, status, params, error, created_at, completed_at)
     SELECT ${userId}, ${name}, NULL, 'failed', ${db.json(params as never)}, ${(err as Error)?.name ?? 'Error'}, ${now}::timestamptz, now()
-     WHERE EXISTS (SELECT 1 FROM users WHERE id = ${userId} AND deleted_at IS NULL FOR SHARE)`;
+     WHERE EXISTS (SELECT 1 FROM users WHERE id = ${userId} AND deleted_at IS NULL FOR KEY SHARE)`;
 }
 
 /** Looks up an action by its key (e.g. to tell a replayed button press from an expired one). */

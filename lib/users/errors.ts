@@ -12,12 +12,12 @@ export class AccountErased extends Error {
 }
 
 /**
- * The per-user lock of every writer: holds the user row FOR SHARE until the caller's transaction ends
+ * The per-user lock of every writer: holds the user row FOR KEY SHARE until the caller's transaction ends
  * and checks the account is alive. /borrar takes the row FOR UPDATE, so it waits for writers that got
  * here first (and then blanks what they wrote), and writers that come after it see the erased row
  * (READ COMMITTED re-checks a locked row's newest version) and stop with AccountErased.
  */
 export async function lockLiveUser(tx: Queryable, userId: number): Promise<void> {
-  const [row] = await tx`SELECT 1 FROM users WHERE id = ${userId} AND deleted_at IS NULL FOR SHARE`;
+  const [row] = await tx`SELECT 1 FROM users WHERE id = ${userId} AND deleted_at IS NULL FOR KEY SHARE`;
   if (!row) throw new AccountErased(`user ${userId}`);
 }

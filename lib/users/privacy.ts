@@ -46,7 +46,7 @@ export function personalKeyPatterns(ids: ErasureIds & { createdAt: Date }): stri
 }
 
 /**
- * /borrar. In one transaction that locks the user row (every writer for this user holds it FOR SHARE
+ * /borrar. In one transaction that locks the user row (every writer for this user holds it FOR KEY SHARE
  * and checks the account is alive: lib/users/guard.ts, so a write in flight either commits before
  * and is blanked here, or comes after and is refused): the user row loses its Telegram id, names,
  * username, language and metadata (the internal id stays, so the append-only ledger keeps its
