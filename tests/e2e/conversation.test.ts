@@ -114,3 +114,56 @@ describe('replies are HTML and fit Telegram (lib/bot/reply.ts)', () => {
     expect(sent.payload.text).toBe(`<b>${'y'.repeat(4095)}…</b>`);
   });
 });
+
+describe('a warm Spanish first contact', () => {
+  it('plain text gets a hint with the main buttons, at most once every few minutes; the buttons work', async () => {
+    const id = uniqueTelegramId();
+    t.telegram.reset();
+    await t.post(textUpdate(id, 'hola diana', { firstName: 'Rosa' }));
+    await t.post(textUpdate(id, 'quiero besitos', { firstName: 'Rosa' }));
+    const sent = t.telegram.callsOf('sendMessage').filter((c) => Number(c.payload.chat_id) === id);
+    expect(sent).toHaveLength(1);
+    expect(sent[0]!.payload.text).toContain('¡Hola, Rosa!');
+    expect(buttonsOf(sent[0])).toEqual(['m:regalo', 'm:saldo', 'm:ayuda']);
+    await t.post(callbackUpdate(id, 'm:regalo'));
+    expect(t.telegram.sentTexts(id).at(-1)).toMatch(/Recibiste <b>10 besitos<\/b>/);
+    await t.post(callbackUpdate(id, 'm:saldo'));
+    expect(t.telegram.sentTexts(id).at(-1)).toContain('Tienes <b>10 besitos</b>');
+    await t.post(callbackUpdate(id, 'm:ayuda'));
+    expect(t.telegram.sentTexts(id).at(-1)).toContain('Comandos de DianaBot');
+    // After the quiet period, plain text is answered again.
+    await kv.del(`hint:${id}`);
+    await t.post(textUpdate(id, 'otra vez'));
+    expect(t.telegram.sentTexts(id).at(-1)).toContain('Por ahora converso con comandos y botones');
+  });
+
+  it('plain text in a group is not answered', async () => {
+    const id = uniqueTelegramId();
+    t.telegram.reset();
+    const u = textUpdate(id, 'hola a todos');
+    (u.message.chat as Record<string, unknown>) = { id: -100888, title: 'Grupo', type: 'supergroup' };
+    await t.post(u);
+    expect(t.telegram.callsOf('sendMessage')).toHaveLength(0);
+  });
+
+  it('/ayuda, Spanish names first (English kept), commands in any case', async () => {
+    const id = uniqueTelegramId();
+    t.telegram.reset();
+    await t.post(textUpdate(id, '/ayuda'));
+    const help = t.telegram.sentTexts(id).at(-1)!;
+    expect(help.indexOf('/regalo')).toBeLessThan(help.indexOf('/daily'));
+    expect(help.indexOf('/saldo')).toBeLessThan(help.indexOf('/balance'));
+    expect(help).not.toContain('No se pierden nunca');
+    await t.post(textUpdate(id, '/Daily'));
+    expect(t.telegram.sentTexts(id).at(-1)).toMatch(/Recibiste/);
+    await t.post(textUpdate(id, '/SALDO@DianaTestBot'));
+    expect(t.telegram.sentTexts(id).at(-1)).toContain('Tienes <b>10 besitos</b>');
+    await t.post(textUpdate(id, '/HELP'));
+    expect(t.telegram.sentTexts(id).at(-1)).toContain('Comandos de DianaBot');
+    const { commandMenu } = await import('../../lib/bot/features/index.js');
+    const names = commandMenu.map((c) => c.command);
+    expect(names).toEqual(expect.arrayContaining(['regalo', 'saldo', 'historial', 'ayuda']));
+    expect(names).not.toContain('daily');
+    expect(names).not.toContain('help');
+  });
+});
