@@ -167,3 +167,63 @@ describe('a warm Spanish first contact', () => {
     expect(names).not.toContain('help');
   });
 });
+
+describe('keyboards are closed on time by the scheduler (keyboard.close jobs)', async () => {
+  let now = Date.now();
+  const c = await startTestApp({ RATE_LIMIT_MESSAGES: '10000', RATE_LIMIT_CALLBACKS: '10000', UNDO_WINDOW_SECONDS: '60' }, { kv: createMemoryStore(), clock: () => new Date(now) });
+  async function who(name: string, besitos = 0) {
+    const tg = uniqueTelegramId();
+    const username = `${name}_${tg}`.slice(0, 32);
+    await c.post(textUpdate(tg, '/start', { firstName: name, username }));
+    const [row] = await db<{ id: number }[]>`SELECT id FROM users WHERE telegram_id = ${tg}`;
+    if (besitos) await grantBesitos(db, { userId: row!.id, amount: besitos, source: 'admin', idempotencyKey: `seed:${row!.id}` });
+    return { tg, id: row!.id, username };
+  }
+  const editsOf = (messageId: number) => c.telegram.callsOf('editMessageText').filter((x) => x.payload.message_id === messageId);
+
+  it('an unanswered confirmation loses its buttons at its deadline; a replaced one is not closed twice', async () => {
+    const ana = await who('ana', 50);
+    const beto = await who('beto');
+    c.telegram.reset();
+    await c.post(textUpdate(ana.tg, `/regalar 5 @${beto.username}`));
+    const first = lastTo(c.telegram, 'sendMessage', ana.tg, /^¿Regalar/)!;
+    await c.post(textUpdate(ana.tg, `/regalar 6 @${beto.username}`));
+    const second = lastTo(c.telegram, 'sendMessage', ana.tg, /^¿Regalar/)!;
+    await c.app.scheduler.sweep();
+    expect(editsOf(second.result.message_id)).toHaveLength(0); // not yet
+    now += 121_000;
+    await c.app.scheduler.sweep();
+    const closed = editsOf(second.result.message_id);
+    expect(closed).toHaveLength(1);
+    expect(String(closed[0]!.payload.text)).toMatch(/^¿Regalar <b>6 besitos<\/b>[\s\S]*⌛ Caducó a las \d\d:\d\d\./);
+    expect(buttonsOf(closed[0])).toEqual([]);
+    expect(editsOf(first.result.message_id)).toHaveLength(1); // only the "reemplazada" edit
+  });
+
+  it('the undo button goes when its window ends (with the sentence offering it), unless the gift was undone', async () => {
+    const ana = await who('ana', 50);
+    const beto = await who('beto');
+    const gift = async () => {
+      await c.post(textUpdate(ana.tg, `/regalar 5 @${beto.username}`));
+      const confirm = lastTo(c.telegram, 'sendMessage', ana.tg, /^¿Regalar/)!;
+      const yes = buttonsOf(confirm).find((d) => d.startsWith('g:y:'))!;
+      await c.post(callbackUpdate(ana.tg, yes, { messageId: confirm.result.message_id }));
+      const done = editsOf(confirm.result.message_id).at(-1)!;
+      expect(String(done.payload.text)).toContain('Puedes deshacerlo hasta las');
+      return { messageId: confirm.result.message_id as number, undo: buttonsOf(done)[0]! };
+    };
+    c.telegram.reset();
+    const kept = await gift();
+    const undone = await gift();
+    await c.post(callbackUpdate(ana.tg, undone.undo, { messageId: undone.messageId }));
+    const undoneEdits = editsOf(undone.messageId).length;
+    now += 61_000;
+    await c.app.scheduler.sweep();
+    const last = editsOf(kept.messageId).at(-1)!;
+    expect(String(last.payload.text)).toMatch(/^🎁 Le regalaste <b>5 besitos<\/b>/);
+    expect(String(last.payload.text)).not.toContain('deshacer');
+    expect(buttonsOf(last)).toEqual([]);
+    expect(editsOf(undone.messageId)).toHaveLength(undoneEdits); // "Regalo deshecho" stays as it is
+    expect((await getBalance(db, beto.id)).besitos).toBe(5);
+  });
+});

@@ -1,4 +1,5 @@
 import { Composer, Markup } from 'telegraf';
+import { registerErasureHook } from '../../users/privacy.js';
 import type { BotContext } from '../context.js';
 
 /**
@@ -7,6 +8,7 @@ import type { BotContext } from '../context.js';
  * HINT_SECONDS per user, so a chatty user is not answered with the same hint over and over.
  */
 export const HINT_SECONDS = 300;
+registerErasureHook({ name: 'text-hint', keyPatterns: (ids) => [`hint:${ids.telegramId}`] });
 
 /** First in the chain: "/Daily@DianaBot x" is handled as "/daily@DianaBot x". */
 export const commandCaseFeature = new Composer<BotContext>();
