@@ -31,7 +31,7 @@ jobHandlers.register({
 });
 
 const dbUrl = await isolatedDatabase();
-const db = createDb(dbUrl, { max: 16 });
+const db = createDb(dbUrl, { max: 10 });
 afterAll(() => db.end({ timeout: 5 }));
 await db`CREATE TABLE trigger_effects (key text NOT NULL, late_ms bigint NOT NULL)`;
 const qstash = await new QStashServer({ clock, retryDelayMs: () => 20 }).start();
