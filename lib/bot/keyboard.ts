@@ -65,7 +65,15 @@ const closePayload = z.object({
 });
 type ClosePayload = z.infer<typeof closePayload>;
 
-const closeJobKey = (chatId: number, messageId: number) => `keyboard.close:${chatId}:${messageId}`;
+type Who = Pick<BotContext, 'from'> & { state: object };
+/**
+ * One close job per message. The key travels in the scheduler's bus event, so it names the chat
+ * without personal data: the owner's internal id and "p" for their private chat (a group's id otherwise).
+ */
+const closeJobKey = (ctx: Who, chatId: number, messageId: number) => {
+  const owner = (ctx.state as BotContext['state']).user?.id ?? 0;
+  return `keyboard.close:${owner}:${chatId === ctx.from?.id ? 'p' : chatId}:${messageId}`;
+};
 
 export const keyboardCloseJob: JobHandler<ClosePayload> = {
   kind: 'keyboard.close',
@@ -90,12 +98,12 @@ export const keyboardCloseJob: JobHandler<ClosePayload> = {
 
 /** Schedules the close of a message's keyboard at `at` (idempotent per message). */
 export async function closeKeyboardAt(
-  ctx: Pick<BotContext, 'deps' | 'from'>,
+  ctx: Pick<BotContext, 'deps'> & Who,
   m: { chatId: number; messageId: number; at: Date; text: string | null; actionId?: number },
 ): Promise<void> {
   const job = {
     kind: keyboardCloseJob.kind,
-    key: closeJobKey(m.chatId, m.messageId),
+    key: closeJobKey(ctx, m.chatId, m.messageId),
     dueAt: m.at,
     payload: {
       chatId: m.chatId,
@@ -116,8 +124,8 @@ registerErasureHook({
   },
 });
 
-const cancelClose = (ctx: Pick<BotContext, 'deps'>, chatId: number, messageId: number) =>
-  cancel(ctx.deps.db, closeJobKey(chatId, messageId)).catch((err) => ctx.deps.log.warn({ msg: 'keyboard: close job not cancelled', error: String(err) }));
+const cancelClose = (ctx: Pick<BotContext, 'deps'> & Who, chatId: number, messageId: number) =>
+  cancel(ctx.deps.db, closeJobKey(ctx, chatId, messageId)).catch((err) => ctx.deps.log.warn({ msg: 'keyboard: close job not cancelled', error: String(err) }));
 
 const entry = z.object({
   nonce: z.number(),
@@ -131,7 +139,7 @@ const entry = z.object({
 // Under the user's session prefix (sess:<telegramId>:…), so /borrar removes it with the sessions.
 const registryKey = (slot: KeyboardSlot, telegramId: number, chatId: number) => `sess:${telegramId}:${chatId}:kb:${slot.name}`;
 
-type Ctx = Pick<BotContext, 'deps' | 't' | 'telegram' | 'chat' | 'from' | 'reply'> & { callbackQuery?: BotContext['callbackQuery'] };
+type Ctx = Pick<BotContext, 'deps' | 't' | 'telegram' | 'chat' | 'from' | 'reply'> & { callbackQuery?: BotContext['callbackQuery']; state: object };
 
 async function readEntry(ctx: Ctx, key: string) {
   const raw = await ctx.deps.kv.get(key).catch(() => null);

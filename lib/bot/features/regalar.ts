@@ -139,6 +139,7 @@ regalarFeature.action(/^g:y:(\d{1,15})(?::([0-9a-z]{1,8}))?$/, async (ctx) => {
 
 type GiftCtx = Pick<BotContext, 'deps' | 't' | 'telegram' | 'answerCbQuery' | 'editMessageText' | 'chat' | 'from' | 'reply' | 'callbackQuery'> & {
   update: { update_id: number };
+  state: object;
 };
 
 /**
@@ -177,7 +178,7 @@ async function replayGift(ctx: GiftCtx, me: NonNullable<BotContext['state']['use
 }
 
 /** When the undo window ends, the message loses its "Deshacer" button and the sentence offering it (unless undone). */
-async function closeUndoAt(ctx: Pick<GiftCtx, 'deps' | 'callbackQuery' | 'from'>, actionId: number, at: Date, text: string): Promise<void> {
+async function closeUndoAt(ctx: Pick<GiftCtx, 'deps' | 'callbackQuery' | 'from'> & { state: object }, actionId: number, at: Date, text: string): Promise<void> {
   const m = ctx.callbackQuery?.message;
   if (m) await closeKeyboardAt(ctx, { chatId: m.chat.id, messageId: m.message_id, at, text, actionId });
 }
