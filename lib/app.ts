@@ -9,7 +9,12 @@ import { systemClock, type Clock } from './time/zone.js';
 import { createBot, type Bot } from './bot/index.js';
 import { withTelegramRetries, type RetryPolicy } from './bot/telegram-retry.js';
 import { handleTelegramWebhook, type WebhookRequest, type WebhookResponse } from './webhook/handle.js';
-import { createBus, type Bus, type BusOverrides } from './bus/index.js';
+import { createBus, fromHandlers, type Bus, type BusOverrides, type SubscriberHandler } from './bus/index.js';
+import type { SubscriberName } from './bus/subscriptions.js';
+import { createCommandResultNotifier } from './bot/command-results.js';
+import { createCommandsSubscriber } from './commands/subscriber.js';
+import { gamificationSubscriber } from './gamification/subscriber.js';
+import { narrativeSubscriber } from './narrative/subscriber.js';
 
 export interface App {
   config: Config;
@@ -31,6 +36,20 @@ export interface AppOverrides {
   log?: Logger;
   retryPolicy?: RetryPolicy;
   bus?: BusOverrides;
+}
+
+/**
+ * The modules' reactions to bus events, wired into the bus here as state providers are into the user
+ * state: lib/bus routes and delivers and knows no module. Audit is the bus's own subscriber.
+ */
+export function moduleSubscribers(deps: { telegram: Telegram; kv?: KeyValueStore }): Record<Exclude<SubscriberName, 'audit'>, SubscriberHandler> {
+  return {
+    commands: createCommandsSubscriber(createCommandResultNotifier(deps)),
+    gamification: gamificationSubscriber,
+    narrative: narrativeSubscriber,
+    // Administration's reactions (subscriptions, channels, auctions) arrive with the admin module.
+    admin: fromHandlers({}),
+  };
 }
 
 function botInfoFrom(config: Config): UserFromGetMe | undefined {
@@ -81,7 +100,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   // telegraf is already loaded for the bot: constructing a client costs no request and no import.
   const telegram = new Telegram(config.TELEGRAM_BOT_TOKEN, { apiRoot: config.TELEGRAM_API_ROOT, webhookReply: false });
   withTelegramRetries(telegram, overrides.retryPolicy);
-  const bus = createBus(config, { db, log, timeZone: config.timeZone, telegram, kv }, overrides.bus);
+  const bus = createBus(config, { db, log, timeZone: config.timeZone, subscribers: moduleSubscribers({ telegram, kv }) }, overrides.bus);
   // Long-running servers sweep the outbox themselves (retries, rows an interrupted relay left); Vercel uses api/cron/relay.
   if (config.DIANABOT_MODE === 'start' || config.DIANABOT_MODE === 'dev') bus.startSweeper();
   return {

@@ -1,6 +1,6 @@
 import type { VercelRequest, VercelResponse } from '@vercel/node';
 import { getApp } from '../../lib/app.js';
-import { readRawBody } from '../../lib/bus/http.js';
+import { readRawBody } from '../_lib/http.js';
 import { pruneInbox } from '../../lib/webhook/retention.js';
 
 /** Daily housekeeping: prunes the update inbox. Authenticated like every cron (CRON_SECRET or QStash). */

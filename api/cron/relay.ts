@@ -1,6 +1,6 @@
 import type { VercelRequest, VercelResponse } from '@vercel/node';
 import { getApp } from '../../lib/app.js';
-import { readRawBody } from '../../lib/bus/http.js';
+import { readRawBody } from '../_lib/http.js';
 
 /**
  * Outbox sweep: publishes every due outbox row (what an after-commit relay missed or failed).

@@ -1,8 +1,8 @@
-import { eventsHandler } from '../../lib/bus/http.js';
+import { eventsHandler } from '../_lib/http.js';
 
 /**
  * QStash subscriber "narrative": Upstash-Signature verified on the raw body (read from the request stream,
- * never from the parsed req.body; see lib/bus/http.ts), then processed once per event
+ * never from the parsed req.body; see api/_lib/http.ts), then processed once per event
  * (lib/bus/receive.ts). Routing: lib/bus/subscriptions.ts.
  */
 export default eventsHandler('narrative');

@@ -108,7 +108,7 @@ export const usersMessages = {
   exportPreparing: () => '⏳ Preparando tu archivo… Te lo mando en unos segundos.',
   exportPrivately: () => '🔒 Tus datos son solo tuyos: te mando el archivo por chat privado en unos segundos.',
 
-  // Comandos asíncronos (lib/bus/subscribers/commands.ts): el resultado llega después.
+  // Comandos asíncronos (lib/commands/subscriber.ts): el resultado llega después.
   commandNames: { export: 'la exportación de tus datos' } as Record<string, string>,
   commandDone: (what: string) => `✅ Listo: ${escapeHtml(what)}.`,
   commandFailed: (what: string, error: string | null) =>

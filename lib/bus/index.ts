@@ -12,12 +12,13 @@ import {
   type RelayRunOptions,
   type Transport,
 } from './relay.js';
-import type { SubscriberHandler } from './subscribers/types.js';
+import type { SubscriberHandler } from './subscriber.js';
 import type { SubscriberName } from './subscriptions.js';
 import { timingSafeEqual } from 'node:crypto';
 
 export { createEvent, parseEvent, eventSchema, EVENT_TYPES, type BusEvent, type EventType } from './events.js';
 export { newEvent, publish } from './outbox.js';
+export { fromHandlers, type SubscriberHandler, type HandlerContext, type HandlerMap, type EventHandler, type Tx } from './subscriber.js';
 
 export interface Bus {
   /** qstash: published to QStash, delivered to api/events/*; local: delivered in-process. */
@@ -44,13 +45,13 @@ export interface BusDeps {
   db: Sql;
   log: Logger;
   timeZone: string;
-  /** For subscribers that message users (commands): a Bot API client and the key-value store. */
-  telegram?: ProcessDeps['telegram'];
-  kv?: ProcessDeps['kv'];
+  /** The modules' subscribers (lib/<module>/subscriber.ts), wired by lib/app.ts; audit is the bus's own. */
+  subscribers?: Partial<Record<SubscriberName, SubscriberHandler>>;
 }
 
 export interface BusOverrides {
   transport?: Transport;
+  /** Tests: replace some subscribers' handlers. */
   handlers?: Partial<Record<SubscriberName, SubscriberHandler>>;
   batchSize?: number;
   backoffSeconds?: (attempts: number) => number;
@@ -79,9 +80,7 @@ export function createBus(config: Config, deps: BusDeps, overrides: BusOverrides
     db: deps.db,
     log: deps.log,
     timeZone: deps.timeZone,
-    handlers: overrides.handlers,
-    telegram: deps.telegram,
-    kv: deps.kv,
+    handlers: { ...deps.subscribers, ...overrides.handlers },
   };
   const transport =
     overrides.transport ??

@@ -3,18 +3,27 @@ import { isTransientDbError } from '../db/errors.js';
 import { withTransaction } from '../db/transaction.js';
 import type { Logger } from '../log.js';
 import { InvalidEvent, parseEvent } from './events.js';
-import { subscriberHandlers, type HandlerContext, type SubscriberHandler } from './subscribers/index.js';
+import { auditSubscriber } from './audit-subscriber.js';
+import type { HandlerContext, SubscriberHandler } from './subscriber.js';
 import { isRouted, isSubscriber, type SubscriberName } from './subscriptions.js';
 
 export interface ProcessDeps {
   db: Sql;
   log: Logger;
   timeZone: string;
-  /** Tests and modules may replace a subscriber's handler; defaults to lib/bus/subscribers. */
+  /**
+   * The subscribers' handlers, wired by lib/app.ts from the modules that own them. The bus brings only
+   * its own (audit). A routed event for a subscriber with no handler fails (and is retried) rather
+   * than being acknowledged unprocessed.
+   */
   handlers?: Partial<Record<SubscriberName, SubscriberHandler>>;
-  /** Services handed to handlers (HandlerContext): the Bot API client and the key-value store. */
-  telegram?: HandlerContext['telegram'];
-  kv?: HandlerContext['kv'];
+}
+
+export class SubscriberNotWired extends Error {
+  constructor(subscriber: string) {
+    super(`no handler wired for subscriber "${subscriber}"`);
+    this.name = 'SubscriberNotWired';
+  }
 }
 
 /** processed: the effect ran now; duplicate: it had run before; ignored: not routed here; dead: kept for inspection. */
@@ -60,8 +69,9 @@ export async function processEvent(deps: ProcessDeps, subscriber: SubscriberName
     deps.log.info({ msg: 'event not routed to this subscriber, ignored', subscriber, event_id: event.event_id, type: event.type });
     return 'ignored';
   }
-  const handler = deps.handlers?.[subscriber] ?? subscriberHandlers[subscriber];
-  const ctx: HandlerContext = { timeZone: deps.timeZone, log: deps.log, raw: raw as Record<string, unknown>, telegram: deps.telegram, kv: deps.kv };
+  const handler = deps.handlers?.[subscriber] ?? (subscriber === 'audit' ? auditSubscriber : undefined);
+  if (!handler) throw new SubscriberNotWired(subscriber);
+  const ctx: HandlerContext = { timeZone: deps.timeZone, log: deps.log, raw: raw as Record<string, unknown> };
   // Phase one (commands only so far): its own, self-idempotent commit; see SubscriberHandler.prepare.
   if (handler.prepare) await handler.prepare(deps.db, event, ctx);
   const outcome = await withTransaction(deps.db, async (tx) => {

@@ -3,7 +3,8 @@ import { EVENT_TYPES, isEventType, type EventType } from './events.js';
 /**
  * Who hears what (the seed's Observer, seed §7.1), in code. Each subscriber is one function
  * (api/events/<name>.ts) that QStash calls once per (event, subscriber); without QStash the relay
- * calls the same handlers in-process. Handlers live in lib/bus/subscribers/<name>.ts.
+ * calls the same handlers in-process. Handlers live in the module that owns them
+ * (lib/<module>/subscriber.ts) and are wired into the bus by lib/app.ts.
  */
 export const SUBSCRIBERS = ['audit', 'gamification', 'narrative', 'admin', 'commands'] as const;
 export type SubscriberName = (typeof SUBSCRIBERS)[number];

@@ -4,8 +4,9 @@ import { z } from 'zod';
 import { InsufficientFunds } from '../../lib/besitos/errors.js';
 import { getBalance, grantBesitos, spendBesitos } from '../../lib/besitos/ledger.js';
 import { processEvent } from '../../lib/bus/receive.js';
-import { commandsSubscriber } from '../../lib/bus/subscribers/commands.js';
-import type { SubscriberHandler } from '../../lib/bus/subscribers/types.js';
+import type { SubscriberHandler } from '../../lib/bus/subscriber.js';
+import { moduleSubscribers } from '../../lib/app.js';
+import { withTelegramRetries } from '../../lib/bot/telegram-retry.js';
 import { commandRegistry, registerCommand, runCommand } from '../../lib/commands/index.js';
 import { withTransaction } from '../../lib/db/transaction.js';
 import { createMemoryStore } from '../../lib/kv/memory.js';
@@ -37,6 +38,8 @@ function hold(): () => void {
     gate = null;
   };
 }
+/** The production commands subscriber as lib/app.ts wires it (set once the Bot API stand-in runs). */
+let commandsSubscriber: SubscriberHandler;
 const faulty: SubscriberHandler = Object.assign(
   async (...args: Parameters<SubscriberHandler>) => {
     if (crashAfterEffect > 0) {
@@ -52,11 +55,19 @@ const faulty: SubscriberHandler = Object.assign(
     },
   },
 );
+const retryPolicy = { retries: 2, maxRetryAfterSeconds: 1, sleep: () => Promise.resolve() };
+/** A Bot API client like the app's (its retry policy), on the stand-in. */
+function botClient(): Telegram {
+  const c = new Telegram(TEST_TOKEN, { apiRoot: t.telegram.url, webhookReply: false });
+  withTelegramRetries(c, retryPolicy);
+  return c;
+}
 const t = await startTestApp(
   { DATABASE_URL: localUrl, RATE_LIMIT_MESSAGES: '1000', RATE_LIMIT_CALLBACKS: '1000' },
-  { kv, bus: { backoffSeconds: () => 0.05, handlers: { commands: faulty } }, retryPolicy: { retries: 2, maxRetryAfterSeconds: 1, sleep: () => Promise.resolve() } },
+  { kv, bus: { backoffSeconds: () => 0.05, handlers: { commands: faulty } }, retryPolicy },
 );
 const { app, telegram } = t;
+commandsSubscriber = moduleSubscribers({ telegram: botClient(), kv }).commands;
 const db = app.db;
 
 // Executions of each command's `execute`, counted around the registered definitions.
@@ -107,8 +118,7 @@ const deliveryDeps = {
   db,
   log: silentLogger,
   timeZone: app.config.timeZone,
-  kv,
-  telegram: new Telegram(TEST_TOKEN, { apiRoot: telegram.url, webhookReply: false }),
+  handlers: moduleSubscribers({ telegram: new Telegram(TEST_TOKEN, { apiRoot: telegram.url, webhookReply: false }), kv }),
 };
 
 beforeEach(async () => {

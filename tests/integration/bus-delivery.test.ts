@@ -3,8 +3,9 @@ import { PassThrough } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createApp } from '../../lib/app.js';
 import { createBus } from '../../lib/bus/index.js';
+import { gamificationSubscriber } from '../../lib/gamification/subscriber.js';
 import { createEvent } from '../../lib/bus/events.js';
-import { readRawBody } from '../../lib/bus/http.js';
+import { readRawBody } from '../../api/_lib/http.js';
 import { parseConfig } from '../../lib/config.js';
 import { createDb } from '../../lib/db/client.js';
 import { createMemoryStore } from '../../lib/kv/memory.js';
@@ -143,7 +144,7 @@ describe('api/events/<subscriber>: bad events are kept, acknowledged, never retr
 describe('api/events/<subscriber>: failures', () => {
   it('answers 503 when the database is unreachable, so QStash retries', async () => {
     const deadDb = createDb('postgres://postgres@127.0.0.1:1/nothing', { max: 1 });
-    const bus = createBus(config, { db: deadDb, log: silentLogger, timeZone: config.timeZone });
+    const bus = createBus(config, { db: deadDb, log: silentLogger, timeZone: config.timeZone, subscribers: { gamification: gamificationSubscriber } });
     const body = JSON.stringify(earned('x'));
     const res = await bus.receive('gamification', {
       method: 'POST',
@@ -152,6 +153,25 @@ describe('api/events/<subscriber>: failures', () => {
     });
     expect(res.status).toBe(503);
     await deadDb.end({ timeout: 1 });
+  });
+
+  it('a subscriber the app did not wire answers 500 (retried), never an acknowledgement without its effect', async () => {
+    const bus = createBus(config, { db, log: silentLogger, timeZone: config.timeZone });
+    const body = JSON.stringify(earned('x'));
+    const res = await bus.receive('gamification', {
+      method: 'POST',
+      headers: { 'upstash-signature': signQStashJwt(qstash.currentSigningKey, urlOf('gamification'), body) },
+      body,
+    });
+    expect(res.status).toBe(500);
+    expect(await countRows(db, 'processed_events', `event_id = '${JSON.parse(body).event_id}'`)).toBe(0);
+    // The bus's own subscriber needs no wiring.
+    const audit = await bus.receive('audit', {
+      method: 'POST',
+      headers: { 'upstash-signature': signQStashJwt(qstash.currentSigningKey, urlOf('audit'), body) },
+      body,
+    });
+    expect(audit).toEqual({ status: 200, body: 'processed' });
   });
 
   it('answers 500 on a non-transient handler failure and commits nothing', async () => {

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { grantBesitos } from '../../lib/besitos/ledger.js';
 import { createBus } from '../../lib/bus/index.js';
+import { gamificationSubscriber } from '../../lib/gamification/subscriber.js';
 import { createEvent } from '../../lib/bus/events.js';
 import { publish } from '../../lib/bus/outbox.js';
 import { qstashTransport } from '../../lib/bus/relay.js';
@@ -10,7 +11,8 @@ import { createDb } from '../../lib/db/client.js';
 import { silentLogger } from '../../lib/log.js';
 import { registerUser } from '../../lib/users/registration.js';
 import { countRows, eventually, isolatedDatabase, startApiServer, useApp } from '../support/bus.js';
-import { createApp } from '../../lib/app.js';
+import { Telegram } from 'telegraf';
+import { createApp, moduleSubscribers } from '../../lib/app.js';
 import { createMemoryStore } from '../../lib/kv/memory.js';
 import { uniqueTelegramId } from '../support/db.js';
 import { QStashServer } from '../support/qstash-server.js';
@@ -36,6 +38,8 @@ afterAll(() => app.close());
 useApp(app);
 
 /** A fresh source name per test: statistics rows are per (day, source). */
+/** The app's wiring of module subscribers, for the bare buses below. */
+const subscribers = moduleSubscribers({ telegram: new Telegram('1:unused', { webhookReply: false }) });
 const newSource = () => `t_${randomBytes(5).toString('hex')}`;
 
 async function newUser(): Promise<number> {
@@ -136,7 +140,7 @@ describe('outbox relay through QStash', () => {
     const source = newSource();
     const userId = await grants(4, source);
     let crashes = 1;
-    const crashing = createBus(config, { db, log: silentLogger, timeZone: config.timeZone }, {
+    const crashing = createBus(config, { db, log: silentLogger, timeZone: config.timeZone, subscribers }, {
       afterPublish: async () => {
         if (crashes-- > 0) throw new Error('relay crashed');
       },
@@ -197,8 +201,7 @@ describe('outbox relay through QStash', () => {
         handlers: {
           gamification: async (tx, event, ctx) => {
             if (failures-- > 0) throw Object.assign(new Error('connection reset'), { code: 'ECONNRESET' });
-            const { subscriberHandlers } = await import('../../lib/bus/subscribers/index.js');
-            await subscriberHandlers.gamification(tx, event, ctx);
+            await gamificationSubscriber(tx, event, ctx);
           },
         },
       },
@@ -230,7 +233,7 @@ describe('outbox relay through QStash', () => {
     );
     await db.begin((tx) => publish(tx, ...events));
     const relays = [1, 2, 3].map(() =>
-      createBus(config, { db, log: silentLogger, timeZone: config.timeZone }, {
+      createBus(config, { db, log: silentLogger, timeZone: config.timeZone, subscribers }, {
         batchSize: 25,
         transport: qstashTransport({ baseUrl: qstash.url, token: qstash.token, publicUrl: api.url, maxMessagesPerRequest: 20 }),
       }),
@@ -253,13 +256,12 @@ describe('outbox relay without QStash (in-process delivery)', () => {
 
   it('delivers to the same handlers, keeps a row pending until every subscriber committed, once per subscriber', async () => {
     let failGamification = true;
-    const local = createBus(localConfig, { db, log: silentLogger, timeZone: localConfig.timeZone }, {
+    const local = createBus(localConfig, { db, log: silentLogger, timeZone: localConfig.timeZone, subscribers }, {
       backoffSeconds: () => 0.05,
       handlers: {
         gamification: async (tx, event, ctx) => {
           if (failGamification) throw new Error('gamification is down');
-          const { subscriberHandlers } = await import('../../lib/bus/subscribers/index.js');
-          await subscriberHandlers.gamification(tx, event, ctx);
+          await gamificationSubscriber(tx, event, ctx);
         },
       },
     });
@@ -283,7 +285,7 @@ describe('outbox relay without QStash (in-process delivery)', () => {
 
   it('works with a pool of one connection (no connection is held while handlers run)', async () => {
     const single = createDb(dbUrl, { max: 1 });
-    const local = createBus(localConfig, { db: single, log: silentLogger, timeZone: localConfig.timeZone });
+    const local = createBus(localConfig, { db: single, log: silentLogger, timeZone: localConfig.timeZone, subscribers });
     const source = newSource();
     const userId = await grants(3, source);
     const report = await Promise.race([
@@ -304,7 +306,7 @@ describe('outbox relay without QStash (in-process delivery)', () => {
       createEvent('gamification.besitos_earned', { amount: 1, source, transaction_id: i + 1, balance_after: i + 1 }, userId),
     );
     await db.begin((tx) => publish(tx, ...events));
-    const relays = [1, 2].map(() => createBus(localConfig, { db, log: silentLogger, timeZone: localConfig.timeZone }, { batchSize: 20 }));
+    const relays = [1, 2].map(() => createBus(localConfig, { db, log: silentLogger, timeZone: localConfig.timeZone, subscribers }, { batchSize: 20 }));
     await Promise.all(relays.map((r) => r.sweep()));
     expect(await countRows(db, 'outbox', `user_id = ${userId} AND published_at IS NULL`)).toBe(0);
     expect(await auditRowsFor(userId)).toBe(150);
@@ -313,7 +315,7 @@ describe('outbox relay without QStash (in-process delivery)', () => {
   });
 
   it('afterCommit relays in the background; idle() waits for it', async () => {
-    const local = createBus(localConfig, { db, log: silentLogger, timeZone: localConfig.timeZone });
+    const local = createBus(localConfig, { db, log: silentLogger, timeZone: localConfig.timeZone, subscribers });
     const source = newSource();
     const userId = await grants(2, source);
     await local.afterCommit();

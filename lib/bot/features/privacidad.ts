@@ -1,11 +1,11 @@
 import { Composer, Input, Markup } from 'telegraf';
 import { z } from 'zod';
-import { registerCommandNotifier } from '../../bus/subscribers/commands.js';
 import { registerCommand, runCommand } from '../../commands/index.js';
 import type { Sql } from '../../db/client.js';
 import { eraseUser, exportUserData } from '../../users/privacy.js';
 import { SessionStore, sessionField, sessionKey } from '../../users/session.js';
 import { loadUserState } from '../../users/state.js';
+import { registerCommandNotifier } from '../command-results.js';
 import type { BotContext } from '../context.js';
 import { es } from '../messages.js';
 

@@ -1,9 +1,7 @@
 import type postgres from 'postgres';
-import type { Telegram } from 'telegraf';
-import type { Sql } from '../../db/client.js';
-import type { KeyValueStore } from '../../kv/types.js';
-import type { Logger } from '../../log.js';
-import type { BusEvent, EventOf, EventType } from '../events.js';
+import type { Sql } from '../db/client.js';
+import type { Logger } from '../log.js';
+import type { BusEvent, EventOf, EventType } from './events.js';
 
 export type Tx = postgres.TransactionSql<{}>;
 
@@ -13,10 +11,6 @@ export interface HandlerContext {
   log: Logger;
   /** The event exactly as published (the schema strips unknown fields; the audit log keeps them). */
   raw: Record<string, unknown>;
-  /** Bot API client for subscribers that tell users something (commands); absent in bare bus setups. */
-  telegram?: Telegram;
-  /** Key-value store (sessions) for subscribers that read it (the /exportar document). */
-  kv?: KeyValueStore;
 }
 
 export type EventHandler<T extends EventType> = (tx: Tx, event: EventOf<T>, ctx: HandlerContext) => Promise<void>;
@@ -25,6 +19,7 @@ export type HandlerMap = { [T in EventType]?: EventHandler<T> };
 /**
  * A subscriber's effect for one event. It runs inside the transaction that also records
  * processed_events(subscriber, event_id), so it happens once however often the event arrives.
+ * Subscribers belong to their modules (lib/<module>/subscriber.ts); lib/app.ts wires them into the bus.
  */
 export type SubscriberHandler = ((tx: Tx, event: BusEvent, ctx: HandlerContext) => Promise<void>) & {
   /**

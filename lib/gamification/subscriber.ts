@@ -1,6 +1,6 @@
-import { localDate } from '../../time/zone.js';
-import type { EventOf } from '../events.js';
-import { fromHandlers, type HandlerContext, type Tx } from './types.js';
+import type { EventOf } from '../bus/events.js';
+import { fromHandlers, type HandlerContext, type Tx } from '../bus/subscriber.js';
+import { localDate } from '../time/zone.js';
 
 type Move = EventOf<'gamification.besitos_earned'> | EventOf<'gamification.besitos_spent'>;
 

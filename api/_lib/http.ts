@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { VercelRequest, VercelResponse } from '@vercel/node';
-import { getApp } from '../app.js';
+import { getApp } from '../../lib/app.js';
 
 /**
  * The raw request body, as the signature needs it.
@@ -30,7 +30,10 @@ export async function readRawBody(req: IncomingMessage & { rawBody?: unknown; bo
   });
 }
 
-/** api/events/<subscriber>.ts: verify, parse, process once (lib/bus/receive.ts). */
+/**
+ * api/events/<subscriber>.ts: verify, parse, process once (lib/bus/receive.ts). HTTP glue lives in api/
+ * (files under api/_lib are not functions): lib/bus knows neither the app nor the bot.
+ */
 export function eventsHandler(subscriber: string) {
   return async function handler(req: VercelRequest, res: VercelResponse) {
     const app = await getApp();

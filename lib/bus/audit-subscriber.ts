@@ -1,6 +1,6 @@
-import type { SubscriberHandler } from './types.js';
+import type { SubscriberHandler } from './subscriber.js';
 
-/** The seed's EventLog: every event as published, queryable by user and type (lib/bus/audit.ts). */
+/** The seed's EventLog: every event as published, queryable by user and type (lib/bus/audit.ts). The bus's own subscriber. */
 export const auditSubscriber: SubscriberHandler = async (tx, event, ctx) => {
   const data = (ctx.raw.data ?? event.data) as never;
   await tx`
