@@ -15,6 +15,13 @@ import { createCommandResultNotifier } from './bot/command-results.js';
 import { createCommandsSubscriber } from './commands/subscriber.js';
 import { gamificationSubscriber } from './gamification/subscriber.js';
 import { narrativeSubscriber } from './narrative/subscriber.js';
+import { createScheduler, jobHandlers, type JobHandler, type RunnerDeps, type Scheduler } from './scheduler/index.js';
+
+/**
+ * Job kinds of the modules (lib/scheduler): each module exports its JobHandler(s) and lists them here,
+ * as it registers state providers and subscribers. Registered once per process.
+ */
+const jobKinds: JobHandler<any>[] = [];
 
 export interface App {
   config: Config;
@@ -25,6 +32,8 @@ export interface App {
   bot: Bot;
   /** Event bus: outbox relay, QStash deliveries (api/events/*), cron sweep (api/cron/relay). */
   bus: Bus;
+  /** Scheduled jobs (lib/scheduler): cron sweep (api/cron/jobs), QStash triggers, in-process timer. */
+  scheduler: Scheduler;
   webhook(req: WebhookRequest): Promise<WebhookResponse>;
   close(): Promise<void>;
 }
@@ -36,6 +45,7 @@ export interface AppOverrides {
   log?: Logger;
   retryPolicy?: RetryPolicy;
   bus?: BusOverrides;
+  scheduler?: Partial<Pick<RunnerDeps, 'handlers' | 'leaseSeconds' | 'batchSize' | 'concurrency' | 'beforeRun'>>;
 }
 
 /**
@@ -102,7 +112,21 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   withTelegramRetries(telegram, overrides.retryPolicy);
   const bus = createBus(config, { db, log, timeZone: config.timeZone, subscribers: moduleSubscribers({ telegram, kv }) }, overrides.bus);
   // Long-running servers sweep the outbox themselves (retries, rows an interrupted relay left); Vercel uses api/cron/relay.
-  if (config.DIANABOT_MODE === 'start' || config.DIANABOT_MODE === 'dev') bus.startSweeper();
+  for (const kind of jobKinds) jobHandlers.ensure(kind);
+  const scheduler = createScheduler({
+    db,
+    log,
+    clock,
+    timeZone: config.timeZone,
+    telegram,
+    kv,
+    concurrency: Math.max(1, Math.min(4, config.DATABASE_POOL_MAX - 2)),
+    ...overrides.scheduler,
+  });
+  if (config.DIANABOT_MODE === 'start' || config.DIANABOT_MODE === 'dev') {
+    bus.startSweeper();
+    scheduler.startTimer();
+  }
   return {
     config,
     db,
@@ -111,9 +135,11 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     clock,
     bot,
     bus,
+    scheduler,
     webhook: (req) =>
       handleTelegramWebhook({ db, bot, secret, maxAttempts: config.WEBHOOK_MAX_ATTEMPTS, log, afterCommit: bus.afterCommit }, req),
     async close() {
+      await scheduler.close();
       await bus.close();
       if (!overrides.db) await db.end({ timeout: 5 });
       if (!overrides.kv) await kv.close?.();
