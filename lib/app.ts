@@ -7,8 +7,10 @@ import { createKeyValueStore, type KeyValueStore } from './kv/index.js';
 import { createLogger, type Logger } from './log.js';
 import { systemClock, type Clock } from './time/zone.js';
 import { createBot, type Bot } from './bot/index.js';
+import { withReplyConventions } from './bot/reply.js';
 import { withTelegramRetries, type RetryPolicy } from './bot/telegram-retry.js';
 import { handleTelegramWebhook, type WebhookRequest, type WebhookResponse } from './webhook/handle.js';
+import { invoiceKey, plansFrom } from './admin/index.js';
 import { createBus, fromHandlers, type Bus, type BusOverrides, type SubscriberHandler } from './bus/index.js';
 import type { SubscriberName } from './bus/subscriptions.js';
 import { createCommandResultNotifier } from './bot/command-results.js';
@@ -101,6 +103,11 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
           timeoutMs: config.RATE_LIMIT_TIMEOUT_MS,
         },
         undoWindowSeconds: config.UNDO_WINDOW_SECONDS,
+        vip: {
+          plans: plansFrom({ monthlyStars: config.VIP_MONTHLY_STARS, passStars: config.VIP_PASS_STARS }),
+          invoiceKey: invoiceKey(config.TELEGRAM_BOT_TOKEN),
+          channelId: config.VIP_CHANNEL_ID,
+        },
       },
     },
     { token: config.TELEGRAM_BOT_TOKEN, apiRoot: config.TELEGRAM_API_ROOT, botInfo: botInfoFrom(config), retryPolicy: overrides.retryPolicy },
@@ -110,6 +117,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   // telegraf is already loaded for the bot: constructing a client costs no request and no import.
   const telegram = new Telegram(config.TELEGRAM_BOT_TOKEN, { apiRoot: config.TELEGRAM_API_ROOT, webhookReply: false });
   withTelegramRetries(telegram, overrides.retryPolicy);
+  withReplyConventions(telegram, log);
   const bus = createBus(config, { db, log, timeZone: config.timeZone, subscribers: moduleSubscribers({ telegram, kv }) }, overrides.bus);
   // Long-running servers sweep the outbox themselves (retries, rows an interrupted relay left); Vercel uses api/cron/relay.
   for (const kind of jobKinds) jobHandlers.ensure(kind);
