@@ -1,5 +1,6 @@
 import { expect } from 'vitest';
 import { grantBesitos } from '../../../lib/besitos/ledger.js';
+import { es } from '../../../lib/bot/messages.js';
 import { buttonsOf } from '../../support/users.js';
 import { callbackUpdate, textUpdate } from '../../support/updates.js';
 import type { UpdateKind } from '../harness.js';
@@ -51,7 +52,7 @@ export const kinds: UpdateKind[] = [
   },
   {
     name: '/perfil',
-    budget: { sql: 3, kv: 1, botApi: 1 },
+    budget: { sql: 4, kv: 1, botApi: 1 },
     update: (h) => textUpdate(h.tg, '/perfil'),
     check: (_h, calls) => sent(calls, 'sendMessage', /besitos/i),
   },
@@ -65,11 +66,11 @@ export const kinds: UpdateKind[] = [
     name: 'unknown command',
     budget: { sql: 3, kv: 1, botApi: 1 },
     update: (h) => textUpdate(h.tg, '/nada'),
-    check: (_h, calls) => sent(calls, 'sendMessage', /\/help/),
+    check: (_h, calls) => expect(calls.map((c) => c.payload.text)).toContain(es.unknownCommand()),
   },
   {
     name: '/regalar (asks to confirm)',
-    budget: { sql: 4, kv: 3, botApi: 1 },
+    budget: { sql: 4, kv: 5, botApi: 1 },
     prepare: async (h) => {
       await grantBesitos(h.db, { userId: await h.userId(), amount: 50, source: 'admin', idempotencyKey: `budget:${h.tg}` });
       h.memo.receiver = (await h.person('bea')).username;
@@ -79,7 +80,7 @@ export const kinds: UpdateKind[] = [
   },
   {
     name: 'gift confirmation (button)',
-    budget: { sql: 20, kv: 5, botApi: 3 },
+    budget: { sql: 20, kv: 7, botApi: 3 },
     prepare: async (h) => {
       await grantBesitos(h.db, { userId: await h.userId(), amount: 50, source: 'admin', idempotencyKey: `budget:${h.tg}` });
       const to = await h.person('bea');
