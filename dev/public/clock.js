@@ -12,8 +12,8 @@ panel.className = 'bot-clock';
 panel.dataset.testid = 'bot-clock';
 panel.setAttribute('aria-label', 'Reloj del bot');
 panel.style.cssText =
-  'position:fixed;left:12px;bottom:12px;z-index:50;background:#fff;border:1px solid #d0d7de;border-radius:10px;' +
-  'padding:8px 10px;font:13px system-ui,sans-serif;box-shadow:0 2px 8px rgba(0,0,0,.12);max-width:260px';
+  'background:#fff;border:1px solid #d0d7de;border-radius:10px;padding:8px 10px;margin-bottom:12px;' +
+  'font:13px system-ui,sans-serif;color:#1f2328';
 panel.innerHTML =
   '<div style="font-weight:600;margin-bottom:2px">🕰️ Reloj del bot</div>' +
   '<div id="bot-clock-now" data-testid="bot-clock-now">…</div>' +
@@ -65,7 +65,16 @@ for (const [step, label] of STEPS) {
   $('bot-clock-buttons').append(b);
 }
 
-document.body.append(panel);
+// At the top of the wallet column when the page has one (never over the chat's controls), else floating.
+const host = document.getElementById('wallet');
+if (host) host.prepend(panel);
+else {
+  panel.style.position = 'fixed';
+  panel.style.right = '12px';
+  panel.style.bottom = '84px';
+  panel.style.zIndex = '50';
+  document.body.append(panel);
+}
 const refresh = () => fetch('/dev/clock').then((r) => r.json()).then(show).catch(() => {});
 refresh();
 setInterval(refresh, 30_000);
