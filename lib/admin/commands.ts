@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { defineCommand, registerCommand } from '../commands/index.js';
+import { setChannelKind } from './channels.js';
 import { endVip, extendVip, insertPayment, linkPayment, markRefunded, setRenewalCanceled } from './repository.js';
 
 /**
@@ -103,5 +104,16 @@ export const vipRefundCommand = registerCommand<z.output<typeof refundParams>, {
     const row = await markRefunded(tx, p.chargeId, p.reason, now);
     const ended = row ? await endVip(tx, p.targetUserId, 'refunded', now) : null;
     return { refunded: row !== null, accessEnded: ended !== null };
+  },
+});
+
+export const channelKindParams = z.object({ chatId: z.number().int(), kind: z.enum(['free', 'vip']) });
+/** An admin says what a channel is for (audit trail: the admin's action). */
+export const channelKindCommand = registerCommand<z.output<typeof channelKindParams>, { title: string | null; username: string | null; missing: string[] } | null>({
+  name: 'admin.channel_kind',
+  params: channelKindParams,
+  async execute({ tx }, p) {
+    const row = await setChannelKind(tx, p.chatId, p.kind);
+    return row ? { title: row.title, username: row.username, missing: row.missing_rights } : null;
   },
 });
