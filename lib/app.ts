@@ -10,7 +10,7 @@ import { createBot, type Bot } from './bot/index.js';
 import { withReplyConventions } from './bot/reply.js';
 import { withTelegramRetries, type RetryPolicy } from './bot/telegram-retry.js';
 import { handleTelegramWebhook, type WebhookRequest, type WebhookResponse } from './webhook/handle.js';
-import { invoiceKey, plansFrom, vipJobKinds } from './admin/index.js';
+import { invoiceKey, plansFrom, publishPostJob, vipJobKinds } from './admin/index.js';
 import { createBus, fromHandlers, type Bus, type BusOverrides, type SubscriberHandler } from './bus/index.js';
 import type { SubscriberName } from './bus/subscriptions.js';
 import { createCommandResultNotifier } from './bot/command-results.js';
@@ -23,7 +23,7 @@ import { createScheduler, jobHandlers, type JobHandler, type RunnerDeps, type Sc
  * Job kinds of the modules (lib/scheduler): each module exports its JobHandler(s) and lists them here,
  * as it registers state providers and subscribers. Registered once per process.
  */
-const jobKinds: JobHandler<any>[] = [...vipJobKinds];
+const jobKinds: JobHandler<any>[] = [...vipJobKinds, publishPostJob as JobHandler<any>];
 
 export interface App {
   config: Config;

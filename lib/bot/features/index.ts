@@ -11,11 +11,12 @@ import { privacidadFeature } from './privacidad.js';
 import { regalarFeature } from './regalar.js';
 import { startFeature } from './start.js';
 import { channelsFeature } from './channels.js';
+import { publicarFeature } from './publicar.js';
 import { vipAdminFeature } from './vip-admin.js';
 import { vipFeature } from './vip.js';
 
 /** Every feature, in the order they get a chance at an update. Add new ones here. */
-export const features: Composer<BotContext>[] = [startFeature, helpFeature, balanceFeature, historyFeature, dailyFeature, eventosFeature, perfilFeature, regalarFeature, actividadFeature, privacidadFeature, vipFeature, vipAdminFeature, channelsFeature];
+export const features: Composer<BotContext>[] = [startFeature, helpFeature, balanceFeature, historyFeature, dailyFeature, eventosFeature, perfilFeature, regalarFeature, actividadFeature, privacidadFeature, vipFeature, vipAdminFeature, channelsFeature, publicarFeature];
 
 /** The command menu registered with setMyCommands (scripts/set-commands.ts). */
 export const commandMenu = [
