@@ -98,7 +98,7 @@ export async function benchPreCheckout(): Promise<Ratio[]> {
     }
 
     const app = await createApp(
-      parseConfig({ DIANABOT_MODE: 'test', DATABASE_URL: bdb.url, TELEGRAM_BOT_TOKEN: TOKEN, TELEGRAM_WEBHOOK_SECRET: SECRET, TELEGRAM_API_ROOT: stub.url, BOT_USERNAME: 'DianaTestBot', LOG_LEVEL: 'silent' }),
+      parseConfig({ DIANABOT_MODE: 'test', DATABASE_URL: bdb.url, TELEGRAM_BOT_TOKEN: TOKEN, TELEGRAM_WEBHOOK_SECRET: SECRET, TELEGRAM_API_ROOT: stub.url, BOT_USERNAME: 'DianaTestBot', LOG_LEVEL: 'silent', RATE_LIMIT_MESSAGES: '10000' }),
       { kv: createMemoryStore(), log: silentLogger },
     );
     const post = (u: unknown) => app.webhook({ method: 'POST', headers: { 'x-telegram-bot-api-secret-token': SECRET }, body: JSON.stringify(u) });
