@@ -11,11 +11,13 @@ import { perfilFeature } from './perfil.js';
 import { privacidadFeature } from './privacidad.js';
 import { regalarFeature } from './regalar.js';
 import { startFeature } from './start.js';
+import { channelsFeature } from './channels.js';
+import { publicarFeature } from './publicar.js';
 import { vipAdminFeature } from './vip-admin.js';
 import { vipFeature } from './vip.js';
 
 /** Every feature, in the order they get a chance at an update. Add new ones here. */
-export const features: Composer<BotContext>[] = [commandCaseFeature, startFeature, helpFeature, balanceFeature, historyFeature, dailyFeature, eventosFeature, perfilFeature, regalarFeature, actividadFeature, privacidadFeature, vipFeature, vipAdminFeature];
+export const features: Composer<BotContext>[] = [commandCaseFeature, startFeature, helpFeature, balanceFeature, historyFeature, dailyFeature, eventosFeature, perfilFeature, regalarFeature, actividadFeature, privacidadFeature, vipFeature, vipAdminFeature, channelsFeature, publicarFeature];
 
 /**
  * The command menu registered with setMyCommands (scripts/set-commands.ts): Spanish names; the English
