@@ -177,7 +177,11 @@ export async function openKeyboard(
   const chatId = ctx.chat!.id;
   const key = registryKey(slot, ctx);
   const previous = await readEntry(ctx, key);
-  const sent = await ctx.reply(text, { parse_mode: 'HTML', reply_markup: { inline_keyboard: buttons } });
+  // In a group the keyboard answers the owner's message, so a press says whose buttons these are
+  // (lib/bot/features/private-only.ts turns others away).
+  const command = (ctx as { message?: { message_id: number } }).message?.message_id;
+  const replyTo = ctx.chat!.type !== 'private' && command ? { reply_parameters: { message_id: command, allow_sending_without_reply: true } } : {};
+  const sent = await ctx.reply(text, { parse_mode: 'HTML', reply_markup: { inline_keyboard: buttons }, ...replyTo });
   await ctx.deps.kv
     .set(key, JSON.stringify({ nonce, chatId, messageId: sent.message_id }), { ttlSeconds: slot.ttlSeconds })
     .catch((err) => ctx.deps.log.warn({ msg: 'keyboard: registry not written', error: String(err) }));

@@ -18,6 +18,9 @@ const commandFailureReasons: Record<string, string> = {
 };
 
 export const usersMessages = {
+  personalInPrivate: () => '🔒 Tus besitos, movimientos, actividad y perfil son solo tuyos: pídemelos en nuestro chat privado.',
+  openPrivateChat: () => 'Abrir chat privado',
+  personalButtonInPrivate: () => '🔒 Eso es personal: ábreme en privado para verlo.',
   buttonWithoutAccount: () =>
     'Este botón ya no hace nada para ti 🙂 Si borraste tus datos, ya están borrados. Escribe /start para empezar.',
   rateLimited: (seconds: number) =>
@@ -65,6 +68,7 @@ export const usersMessages = {
   giftDone: (amount: number, to: string, left: number, undoUntil: Date | null, tz: string) =>
     `🎁 Le regalaste <b>${n(amount)}</b> a <b>${nameHtml(to)}</b>. Te quedan ${n(left)}.` +
     (undoUntil ? `\nPuedes deshacerlo hasta las ${formatTime(undoUntil, tz)}.` : ''),
+  giftInProgress: () => 'Ese regalo ya se está enviando ⏳ Ya no se puede cancelar; si quieres, deshazlo después.',
   giftAlreadyDone: () => 'Ese regalo ya se había enviado 👍',
   giftReceived: (amount: number, from: string) => `💝 <b>${nameHtml(from)}</b> te regaló <b>${n(amount)}</b>.`,
   giftUndoButton: () => '↩️ Deshacer',

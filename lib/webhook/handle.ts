@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Update } from 'telegraf/types';
 import type { Sql } from '../db/client.js';
 import { isTransientDbError } from '../db/errors.js';
@@ -76,17 +77,20 @@ export async function handleTelegramWebhook(deps: WebhookDeps, req: WebhookReque
   const who = summary.fromId !== null && deps.pseudonym ? deps.pseudonym(summary.fromId) : null;
   const base = { update_id: summary.updateId, kind: summary.kind, who };
 
+  const bodyHash = createHash('sha256').update(JSON.stringify(update)).digest('hex');
   let claim: { attempts: number } | undefined;
   try {
     [claim] = await deps.db<{ attempts: number }[]>`
-    INSERT INTO telegram_updates (update_id, kind, from_id, status, attempts, locked_until, payload)
+    INSERT INTO telegram_updates (update_id, kind, from_id, status, attempts, locked_until, payload, body_hash)
     VALUES (${summary.updateId}, ${summary.kind}, ${summary.fromId}, 'processing', 1,
-            now() + ${LEASE_SECONDS} * interval '1 second', ${deps.db.json(update as never)})
+            now() + ${LEASE_SECONDS} * interval '1 second', ${deps.db.json(update as never)}, ${bodyHash})
     ON CONFLICT (update_id) DO UPDATE
        SET attempts = telegram_updates.attempts + 1, status = 'processing',
            locked_until = now() + ${LEASE_SECONDS} * interval '1 second', updated_at = now()
-     WHERE telegram_updates.status = 'retry'
-        OR (telegram_updates.status = 'processing' AND telegram_updates.locked_until < now())
+     WHERE (telegram_updates.status = 'retry'
+            OR (telegram_updates.status = 'processing' AND telegram_updates.locked_until < now()))
+       -- An update_id is bound to its first body: a redelivery with another body is not handled.
+       AND (telegram_updates.body_hash IS NULL OR telegram_updates.body_hash = EXCLUDED.body_hash)
     RETURNING attempts`;
   } catch (err) {
     // An update Postgres refuses to store (a NUL or lone surrogate in a string, absurd nesting, an id
@@ -104,7 +108,12 @@ export async function handleTelegramWebhook(deps: WebhookDeps, req: WebhookReque
     // Another delivery holds a live lease. It may still fail without being able to record it (a
     // killed connection): answering 200 here would lose the update, so ask Telegram to come back;
     // by then it is done (200) or its lease has expired (this delivery takes it over).
-    const rows = await deps.db<{ status: string }[]>`SELECT status FROM telegram_updates WHERE update_id = ${summary.updateId}`.catch(() => null);
+    const rows = await deps.db<{ status: string; body_hash: string | null }[]>`
+      SELECT status, body_hash FROM telegram_updates WHERE update_id = ${summary.updateId}`.catch(() => null);
+    if (rows?.[0]?.body_hash && rows[0].body_hash !== bodyHash) {
+      deps.log.warn({ msg: 'update_id redelivered with a different body, ignored', ...base, status: rows[0].status });
+      return ok('different body');
+    }
     // Unknown (the read failed) counts as in progress: a 503 costs a redelivery, a wrong 200 an update.
     if (!rows || rows[0]?.status === 'processing') {
       deps.log.info({ msg: 'update in progress elsewhere, Telegram will retry', ...base });
@@ -117,7 +126,7 @@ export async function handleTelegramWebhook(deps: WebhookDeps, req: WebhookReque
   try {
     const eventIds = await trackWrittenEvents(() => deps.bot.handleUpdate(update as unknown as Update));
     await deps.db`
-      UPDATE telegram_updates SET status = 'done', from_id = NULL, payload = NULL, error = NULL, locked_until = NULL, updated_at = now()
+      UPDATE telegram_updates SET status = 'done', from_id = NULL, payload = NULL, body_hash = NULL, error = NULL, locked_until = NULL, updated_at = now()
        WHERE update_id = ${summary.updateId}`;
     deps.log.info({ msg: 'update handled', ...base, outcome: 'done', attempts: claim.attempts, ms: Math.round(performance.now() - started) });
     if (deps.afterCommit) {

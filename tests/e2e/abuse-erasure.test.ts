@@ -81,3 +81,19 @@ describe('one daily gift per person, however often they erase', () => {
     expect(limited.telegram.sentTexts(me.tg).slice(before)).toEqual([msg.rateLimited(60)]);
   });
 });
+
+describe('an update_id is bound to its first body', () => {
+  it('a redelivery of an update left in retry with a different body is logged and ignored; the original body is handled', async () => {
+    const me = await person();
+    const first = textUpdate(me.tg, '/saldo', { firstName: me.firstName, username: me.username });
+    t.telegram.failNext('sendMessage', 3, 502);
+    expect((await t.post(first)).status).toBe(503); // kept as 'retry'
+    const forged = textUpdate(me.tg, '/regalo', { updateId: first.update_id, firstName: me.firstName, username: me.username });
+    const sent = t.telegram.sentTexts(me.tg).length;
+    expect(await t.post(forged)).toEqual({ status: 200, body: 'different body' });
+    expect(t.telegram.sentTexts(me.tg)).toHaveLength(sent);
+    expect(await db`SELECT 1 FROM daily_claims WHERE user_id = ${me.id}`).toHaveLength(0); // the forged /regalo did nothing
+    expect(await t.post(first)).toEqual({ status: 200, body: 'ok' });
+    expect(t.telegram.sentTexts(me.tg).at(-1)).toContain('Tienes');
+  });
+});

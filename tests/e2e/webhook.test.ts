@@ -118,14 +118,14 @@ describe('webhook end to end (real handler, real Postgres, local Bot API stub)',
     expect(rows.every((r) => r.payload === null)).toBe(true);
   });
 
-  it('commands addressed as /balance@BotName work in groups', async () => {
+  it('commands addressed as /balance@BotName work in groups (a balance is personal: it points to the private chat)', async () => {
     const id = uniqueTelegramId();
     const update = textUpdate(id, '/balance@DianaTestBot');
     (update.message.chat as Record<string, unknown>) = { id: -100777, title: 'Grupo', type: 'supergroup' };
     await post(update);
     const [call] = telegram.callsOf('sendMessage');
     expect(call?.payload.chat_id).toBe(-100777);
-    expect(call?.payload.text).toContain('Tienes <b>0 besitos</b>');
+    expect(call?.payload.text).toBe(app.bot.context.t!.personalInPrivate());
   });
 
   it('/history lists movements with the "Más" button paging older ones', async () => {

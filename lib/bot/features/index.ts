@@ -9,6 +9,7 @@ import { helpFeature } from './help.js';
 import { historyFeature } from './history.js';
 import { perfilFeature } from './perfil.js';
 import { privacidadFeature } from './privacidad.js';
+import { privateOnlyFeature } from './private-only.js';
 import { regalarFeature } from './regalar.js';
 import { startFeature } from './start.js';
 import { channelsFeature } from './channels.js';
@@ -17,7 +18,7 @@ import { vipAdminFeature } from './vip-admin.js';
 import { vipFeature } from './vip.js';
 
 /** Every feature, in the order they get a chance at an update. Add new ones here. */
-export const features: Composer<BotContext>[] = [commandCaseFeature, startFeature, helpFeature, balanceFeature, historyFeature, dailyFeature, eventosFeature, perfilFeature, regalarFeature, actividadFeature, privacidadFeature, vipFeature, vipAdminFeature, channelsFeature, publicarFeature];
+export const features: Composer<BotContext>[] = [commandCaseFeature, privateOnlyFeature, startFeature, helpFeature, balanceFeature, historyFeature, dailyFeature, eventosFeature, perfilFeature, regalarFeature, actividadFeature, privacidadFeature, vipFeature, vipAdminFeature, channelsFeature, publicarFeature];
 
 /**
  * The command menu registered with setMyCommands (scripts/set-commands.ts): Spanish names; the English

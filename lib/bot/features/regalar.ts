@@ -25,7 +25,13 @@ import { isTransientTelegramError } from '../telegram-retry.js';
  */
 const giftFlow = sessionField(
   'gift',
-  z.object({ nonce: z.number().int(), toUserId: z.number().int(), amount: z.number().int() }),
+  z.object({
+    nonce: z.number().int(),
+    toUserId: z.number().int(),
+    amount: z.number().int(),
+    /** The update confirming it ("Sí"): from then on "Cancelar" can't cancel, only this update (or its redelivery) goes on. */
+    confirmedBy: z.number().int().optional(),
+  }),
   120,
 );
 /** The confirmation's keyboard: one live per (user, chat); a newer /regalar replaces it. */
@@ -97,8 +103,22 @@ regalarFeature.action(/^g:y:(\d{1,15})(?::([0-9a-z]{1,8}))?$/, async (ctx) => {
   const nonce = Number(ctx.match[1]);
   const key = giftKey(me.id, nonce);
   const skey = sessionKey(me, ctx.chat.id);
-  const pending = await ctx.sessions.get(skey, giftFlow);
-  if (!pending || pending.nonce !== nonce) {
+  // Take the confirmation (compare-and-set): a concurrent "Cancelar" either cancelled it first (then
+  // nothing moves) or finds it taken and leaves the message alone, so the message ends as the ledger.
+  const updateId = ctx.update.update_id;
+  let pending: z.infer<typeof giftFlow.schema> | null = null;
+  let confirming = false;
+  await ctx.sessions.update(skey, giftFlow, (cur) => {
+    pending = null;
+    confirming = false;
+    if (cur?.nonce !== nonce) return cur;
+    if (cur.confirmedBy !== undefined && cur.confirmedBy !== updateId) return (confirming = true), cur;
+    pending = cur;
+    return { ...cur, confirmedBy: updateId };
+  });
+  if (confirming) return void (await ctx.answerCbQuery(ctx.t.giftInProgress()));
+  const gift = pending as GiftParams | null; // assigned in the compare-and-set callback
+  if (!gift) {
     // A redelivery or a second press after the gift went through, or a confirmation that expired.
     const done = await findAction(ctx.deps.db, key);
     if (done) return replayGift(ctx, me, done);
@@ -110,7 +130,7 @@ regalarFeature.action(/^g:y:(\d{1,15})(?::([0-9a-z]{1,8}))?$/, async (ctx) => {
     run = await runCommand<GiftParams, GiftResult>(ctx.deps.db, giftCommand(undoWindow(ctx)), {
       userId: me.id,
       idempotencyKey: key,
-      params: { toUserId: pending.toUserId, amount: pending.amount },
+      params: { toUserId: gift.toUserId, amount: gift.amount },
       now: ctx.deps.clock(),
       isUserError: (err) => err instanceof InsufficientFunds,
     });
@@ -119,28 +139,47 @@ regalarFeature.action(/^g:y:(\d{1,15})(?::([0-9a-z]{1,8}))?$/, async (ctx) => {
       await ctx.sessions.clear(skey, giftFlow).catch(() => null);
       await ctx.answerCbQuery();
       // The confirmation becomes the answer: its buttons go.
-      await ctx.editMessageText(ctx.t.giftNotEnough(pending.amount, err.available ?? 0), { parse_mode: 'HTML' });
+      await ctx.editMessageText(ctx.t.giftNotEnough(gift.amount, err.available ?? 0), { parse_mode: 'HTML' });
       return void (await doneKeyboard(ctx, GIFT_SLOT, nonce));
     }
     throw err;
   }
   await ctx.sessions.update(skey, giftFlow, (cur) => (cur?.nonce === nonce ? null : cur));
   if (run.replayed) return replayGift(ctx, me, run.action);
+  // The money moved. From here a refusal of the Bot API (4xx: message deleted, query too old) changes
+  // nothing about that: the update succeeds, the sender reads the truth (a new message if the edit
+  // failed) and the receiver is told. A 5xx still propagates: the redelivery replays (replayGift).
   // Claimed before the edit: if the edit fails and the update is redelivered, the redelivery owns
   // the claim and sends the notification (replayGift).
   const notifies = await ownsNotification(ctx, run.action.id);
-  await ctx.answerCbQuery();
+  await afterEffect(ctx, 'answerCbQuery', () => ctx.answerCbQuery());
   const result = run.result!;
   const undoUntil = run.action.undoUntil ?? new Date(ctx.deps.clock().getTime() + undoWindow(ctx) * 1000);
-  const toName = await nameOf(ctx, pending.toUserId);
-  await ctx.editMessageText(ctx.t.giftDone(pending.amount, toName, result.senderBalance, undoUntil, ctx.deps.settings.timeZone), {
-    parse_mode: 'HTML',
-    ...Markup.inlineKeyboard([Markup.button.callback(ctx.t.giftUndoButton(), cb('g', 'u', run.action.id, deadlinePart(undoUntil)))]),
-  });
+  const to = await receiver(ctx, gift.toUserId);
+  const done = ctx.t.giftDone(gift.amount, to.name, result.senderBalance, undoUntil, ctx.deps.settings.timeZone);
+  const undoButton = Markup.inlineKeyboard([Markup.button.callback(ctx.t.giftUndoButton(), cb('g', 'u', run.action.id, deadlinePart(undoUntil)))]);
+  const edited = await afterEffect(ctx, 'editMessageText', () => ctx.editMessageText(done, { parse_mode: 'HTML', ...undoButton }));
+  if (!edited) await afterEffect(ctx, 'reply', () => ctx.reply(done, { parse_mode: 'HTML', ...undoButton }));
   await doneKeyboard(ctx, GIFT_SLOT, nonce);
-  await closeUndoAt(ctx, run.action.id, undoUntil, ctx.t.giftDone(pending.amount, toName, result.senderBalance, null, ctx.deps.settings.timeZone));
-  if (notifies) await notify(ctx, pending.toUserId, ctx.t.giftReceived(pending.amount, displayName(me) ?? ctx.t.someone()));
+  if (edited) await closeUndoAt(ctx, run.action.id, undoUntil, ctx.t.giftDone(gift.amount, to.name, result.senderBalance, null, ctx.deps.settings.timeZone));
+  if (notifies) await notify(ctx, to, ctx.t.giftReceived(gift.amount, displayName(me) ?? ctx.t.someone()));
 });
+
+/**
+ * A Bot API call after money moved: true when it went through; a refusal (4xx) is logged and
+ * reported as false, never as the update's failure; transient errors (5xx, 429) propagate so that
+ * Telegram redelivers and the replay finishes the job.
+ */
+async function afterEffect(ctx: Pick<BotContext, 'deps'>, what: string, call: () => Promise<unknown>): Promise<boolean> {
+  try {
+    await call();
+    return true;
+  } catch (err) {
+    if (isTransientTelegramError(err)) throw err;
+    ctx.deps.log.warn({ msg: `gift: ${what} refused after the money moved`, error: String(err) });
+    return false;
+  }
+}
 
 type GiftCtx = Pick<BotContext, 'deps' | 't' | 'telegram' | 'answerCbQuery' | 'editMessageText' | 'chat' | 'from' | 'reply' | 'callbackQuery'> & {
   update: { update_id: number };
@@ -165,7 +204,8 @@ async function replayGift(ctx: GiftCtx, me: NonNullable<BotContext['state']['use
   const notifies = await ownsNotification(ctx, action.id);
   // On a redelivery Telegram may refuse a second answer to the same query; the edit matters more.
   await bestEffort(ctx, 'answerCbQuery', () => ctx.answerCbQuery(ctx.t.giftAlreadyDone()));
-  const toName = await nameOf(ctx, params.toUserId);
+  const to = await receiver(ctx, params.toUserId);
+  const toName = to.name;
   const open = action.undoUntil && action.undoUntil.getTime() > ctx.deps.clock().getTime() ? action.undoUntil : null;
   const tz = ctx.deps.settings.timeZone;
   await bestEffort(ctx, 'editMessageText', () =>
@@ -178,7 +218,7 @@ async function replayGift(ctx: GiftCtx, me: NonNullable<BotContext['state']['use
         ctx.editMessageText(ctx.t.giftDone(params.amount, toName, result.senderBalance, null, tz), { parse_mode: 'HTML' }),
   );
   if (open) await closeUndoAt(ctx, action.id, open, ctx.t.giftDone(params.amount, toName, result.senderBalance, null, tz));
-  if (notifies) await notify(ctx, params.toUserId, ctx.t.giftReceived(params.amount, displayName(me) ?? ctx.t.someone()));
+  if (notifies) await notify(ctx, to, ctx.t.giftReceived(params.amount, displayName(me) ?? ctx.t.someone()));
 }
 
 /** When the undo window ends, the message loses its "Deshacer" button and the sentence offering it (unless undone). */
@@ -215,10 +255,14 @@ regalarFeature.action(/^g:n:(\d{1,15})(?::([0-9a-z]{1,8}))?$/, async (ctx) => {
   if (!me || !ctx.chat) return ctx.answerCbQuery();
   const nonce = Number(ctx.match[1]);
   let cancelled = false;
+  let confirming = false;
   await ctx.sessions.update(sessionKey(me, ctx.chat.id), giftFlow, (cur) => {
-    cancelled = cur?.nonce === nonce;
+    confirming = cur?.nonce === nonce && cur.confirmedBy !== undefined;
+    cancelled = cur?.nonce === nonce && !confirming;
     return cancelled ? null : cur;
   });
+  // "Sí" was pressed first and the gift is on its way: the message will say so; don't call it cancelled.
+  if (confirming) return void (await ctx.answerCbQuery(ctx.t.giftInProgress()));
   if (!cancelled) {
     // Nothing pending under this confirmation: say what happened to it instead of "cancelado".
     if (await findAction(ctx.deps.db, giftKey(me.id, nonce))) return latePress(ctx, 'done', { keepButtons: true });
@@ -247,21 +291,23 @@ regalarFeature.action(/^g:u:(\d{1,15})(?::([0-9a-z]{1,8}))?$/, async (ctx) => {
   }
   if (undone.replayed) return ctx.answerCbQuery(ctx.t.giftAlreadyUndone());
   const params = undone.original.params as GiftParams;
-  await ctx.answerCbQuery();
-  await ctx.editMessageText(ctx.t.giftUndone(params.amount));
-  await notify(ctx, params.toUserId, ctx.t.giftUndoneReceiver(params.amount, displayName(me) ?? ctx.t.someone()));
+  // The money moved back: as after a gift, a refused answer or edit never reports failure.
+  await afterEffect(ctx, 'answerCbQuery', () => ctx.answerCbQuery());
+  const text = ctx.t.giftUndone(params.amount);
+  if (!(await afterEffect(ctx, 'editMessageText', () => ctx.editMessageText(text)))) await afterEffect(ctx, 'reply', () => ctx.reply(text));
+  await notify(ctx, await receiver(ctx, params.toUserId), ctx.t.giftUndoneReceiver(params.amount, displayName(me) ?? ctx.t.someone()));
 });
 
-async function nameOf(ctx: Pick<BotContext, 'deps' | 't'>, userId: number): Promise<string> {
+/** The receiver as the gift's messages name them, and where to tell them (one lookup). */
+async function receiver(ctx: Pick<BotContext, 'deps' | 't'>, userId: number): Promise<{ id: number; name: string; telegramId: number | null }> {
   const to = (await findUsersByIds(ctx.deps.db, [userId])).get(userId);
-  return (displayName(to) ?? ctx.t.someone()).slice(0, 80);
+  return { id: userId, name: (displayName(to) ?? ctx.t.someone()).slice(0, 80), telegramId: to?.telegramId ?? null };
 }
 
 /** Tells the other user (in their private chat with the bot); they may never have opened one. */
-async function notify(ctx: Pick<BotContext, 'deps' | 'telegram'>, userId: number, text: string): Promise<void> {
-  const to = (await findUsersByIds(ctx.deps.db, [userId])).get(userId);
-  if (!to?.telegramId) return;
+async function notify(ctx: Pick<BotContext, 'deps' | 'telegram'>, to: { id: number; telegramId: number | null }, text: string): Promise<void> {
+  if (!to.telegramId) return;
   await ctx.telegram.sendMessage(to.telegramId, text, { parse_mode: 'HTML' }).catch((err) => {
-    ctx.deps.log.info({ msg: 'gift notification not delivered', to: userId, error: String(err) });
+    ctx.deps.log.info({ msg: 'gift notification not delivered', to: to.id, error: String(err) });
   });
 }

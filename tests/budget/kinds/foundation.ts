@@ -82,7 +82,9 @@ export const kinds: UpdateKind[] = [
   {
     name: 'gift confirmation (button)',
     // +3: the confirmation's close job cancelled, the undo button's close job scheduled (and its trigger).
-    budget: { sql: 23, kv: 7, botApi: 3 },
+    // kv +1: the confirmation is taken by compare-and-set (read + script) so a concurrent "Cancelar" can't
+    // end with the message saying cancelled while the gift went through.
+    budget: { sql: 23, kv: 8, botApi: 3 },
     prepare: async (h) => {
       await grantBesitos(h.db, { userId: await h.userId(), amount: 50, source: 'admin', idempotencyKey: `budget:${h.tg}` });
       const to = await h.person('bea');
