@@ -67,6 +67,12 @@ export function createRateLimiter(kv: KeyValueStore, s: RateLimitSettings, log: 
       // Far from the limit: served without asking the store (its count catches up at the next call).
       const entry = local.take(budget, telegramUserId);
       if (!entry) return { allowed: true, notify: false, failedOpen: false };
+      // One store call at a time per user and instance, so the call that carries the locally served
+      // updates is counted before the ones queued behind it (a burst stays exact).
+      const previous = entry.inFlight;
+      let release!: () => void;
+      entry.inFlight = new Promise<void>((r) => (release = r));
+      await previous;
       const rate = entry.pending + 1;
       entry.pending = 0;
       let res: Awaited<ReturnType<Ratelimit['limit']>>;
@@ -75,6 +81,8 @@ export function createRateLimiter(kv: KeyValueStore, s: RateLimitSettings, log: 
       } catch (err) {
         log.warn({ msg: 'rate limit store unavailable, serving the update', budget, from: telegramUserId, error: String(err) });
         return { allowed: true, notify: false, failedOpen: true };
+      } finally {
+        release();
       }
       if (res.reason === 'timeout') {
         log.warn({ msg: 'rate limit store timed out, serving the update', budget, from: telegramUserId });
@@ -98,6 +106,8 @@ interface LocalEntry {
   served: number;
   /** Served locally and not yet counted by the store: sent as the `rate` of the next store call. */
   pending: number;
+  /** The store call in progress for this user, if any. */
+  inFlight: Promise<void>;
 }
 
 /**
@@ -120,7 +130,7 @@ class LocalAllowance {
     let entry = this.entries.get(key);
     if (!entry || now - entry.windowStart >= this.windowMs) {
       if (this.entries.size >= 50_000) this.prune(now);
-      entry = { windowStart: now, served: 0, pending: 0 };
+      entry = { windowStart: now, served: 0, pending: 0, inFlight: Promise.resolve() };
       this.entries.set(key, entry);
     }
     entry.served++;
