@@ -3,6 +3,7 @@ import type { BotContext } from '../context.js';
 import { actividadFeature } from './actividad.js';
 import { balanceFeature } from './balance.js';
 import { dailyFeature } from './daily.js';
+import { estadoFeature } from './estado.js';
 import { eventosFeature } from './eventos.js';
 import { helpFeature } from './help.js';
 import { historyFeature } from './history.js';
@@ -14,7 +15,7 @@ import { vipAdminFeature } from './vip-admin.js';
 import { vipFeature } from './vip.js';
 
 /** Every feature, in the order they get a chance at an update. Add new ones here. */
-export const features: Composer<BotContext>[] = [startFeature, helpFeature, balanceFeature, historyFeature, dailyFeature, eventosFeature, perfilFeature, regalarFeature, actividadFeature, privacidadFeature, vipFeature, vipAdminFeature];
+export const features: Composer<BotContext>[] = [startFeature, helpFeature, balanceFeature, historyFeature, dailyFeature, eventosFeature, estadoFeature, perfilFeature, regalarFeature, actividadFeature, privacidadFeature, vipFeature, vipAdminFeature];
 
 /** The command menu registered with setMyCommands (scripts/set-commands.ts). */
 export const commandMenu = [
