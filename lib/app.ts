@@ -7,6 +7,7 @@ import { createKeyValueStore, type KeyValueStore } from './kv/index.js';
 import { createLogger, type Logger } from './log.js';
 import { systemClock, type Clock } from './time/zone.js';
 import { createBot, type Bot } from './bot/index.js';
+import { keyboardCloseJob } from './bot/keyboard.js';
 import { withReplyConventions } from './bot/reply.js';
 import { withTelegramRetries, type RetryPolicy } from './bot/telegram-retry.js';
 import { handleTelegramWebhook, type WebhookRequest, type WebhookResponse } from './webhook/handle.js';
@@ -24,7 +25,7 @@ import { createSchedulerSubscriber } from './scheduler/subscriber.js';
  * Job kinds of the modules (lib/scheduler): each module exports its JobHandler(s) and lists them here,
  * as it registers state providers and subscribers. Registered once per process.
  */
-const jobKinds: JobHandler<any>[] = [...vipJobKinds, publishPostJob as JobHandler<any>];
+const jobKinds: JobHandler<any>[] = [keyboardCloseJob, ...vipJobKinds, publishPostJob as JobHandler<any>];
 
 export interface App {
   config: Config;
