@@ -97,3 +97,21 @@ describe('an update_id is bound to its first body', () => {
     expect(t.telegram.sentTexts(me.tg).at(-1)).toContain('Tienes');
   });
 });
+
+describe('how long the pseudonym is kept', () => {
+  it('cleared from daily claims after 2 days and erasure records after a day (daily maintenance)', async () => {
+    const { prunePseudonyms } = await import('../../lib/users/retention.js');
+    const [a, b] = [await person(), await person()];
+    for (const p of [a, b]) await say(t, p, '/regalo');
+    const claimed = await db<{ user_id: number; person: string | null }[]>`SELECT user_id, person FROM daily_claims WHERE user_id IN ${db([a.id, b.id])}`;
+    expect(claimed.every((c) => c.person)).toBe(true);
+    await db`UPDATE daily_claims SET claimed_at = now() - interval '3 days' WHERE user_id = ${a.id}`;
+    await db`INSERT INTO erasures (person, update_id, erased_at) VALUES (${`old-${a.tg}`}, 1, now() - interval '25 hours'), (${`new-${a.tg}`}, 2, now())`;
+    const pruned = await prunePseudonyms(db, new Date());
+    expect(pruned.claims).toBeGreaterThanOrEqual(1);
+    const after = await db<{ user_id: number; person: string | null }[]>`SELECT user_id, person FROM daily_claims WHERE user_id IN ${db([a.id, b.id])}`;
+    expect(after.find((c) => Number(c.user_id) === a.id)!.person).toBeNull();
+    expect(after.find((c) => Number(c.user_id) === b.id)!.person).toBeTruthy();
+    expect((await db`SELECT person FROM erasures WHERE person LIKE ${`%-${a.tg}`}`).map((r) => r.person)).toEqual([`new-${a.tg}`]);
+  });
+});
