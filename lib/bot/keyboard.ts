@@ -56,10 +56,11 @@ export const parseDeadline = (part: string | undefined) => (part && /^[0-9a-z]{1
 
 /** The scheduled close of a keyboard: the message gets `text` (when given) and no buttons. */
 const closePayload = z.object({
-  chatId: z.number().int(),
+  /** null: the owner's private chat, looked up when the job runs (so no job holds a Telegram id). */
+  chatId: z.number().int().nullable(),
   messageId: z.number().int(),
   text: z.string().max(8192).nullable(),
-  /** Telegram id of the user the keyboard belongs to: /borrar deletes their jobs (chat ids, texts). */
+  /** Internal id of the user the keyboard belongs to: /borrar deletes their jobs. */
   owner: z.number().int(),
   /** Only while this action is still 'done' (an undo button: not once it was undone). */
   actionId: z.number().int().optional(),
@@ -86,9 +87,15 @@ export const keyboardCloseJob: JobHandler<ClosePayload> = {
       const [a] = await tx<{ status: string }[]>`SELECT status FROM actions WHERE id = ${p.actionId}`;
       if (a?.status !== 'done') return;
     }
+    let chatId = p.chatId;
+    if (chatId === null) {
+      const [u] = await tx<{ telegram_id: number | null }[]>`SELECT telegram_id FROM users WHERE id = ${p.owner}`;
+      if (!u?.telegram_id) return; // the owner erased their data: nothing to close for them
+      chatId = Number(u.telegram_id);
+    }
     try {
-      if (p.text !== null) await ctx.telegram.editMessageText(p.chatId, p.messageId, undefined, p.text, { parse_mode: 'HTML' });
-      else await ctx.telegram.editMessageReplyMarkup(p.chatId, p.messageId, undefined, undefined);
+      if (p.text !== null) await ctx.telegram.editMessageText(chatId, p.messageId, undefined, p.text, { parse_mode: 'HTML' });
+      else await ctx.telegram.editMessageReplyMarkup(chatId, p.messageId, undefined, undefined);
     } catch (err) {
       if (isTransientTelegramError(err)) throw err; // retried by the scheduler
       // Deleted message, blocked bot, message too old to edit: nothing left to close.
@@ -107,10 +114,10 @@ export async function closeKeyboardAt(
     key: closeJobKey(ctx, m.chatId, m.messageId),
     dueAt: m.at,
     payload: {
-      chatId: m.chatId,
+      chatId: m.chatId === ctx.from?.id ? null : m.chatId,
       messageId: m.messageId,
       text: m.text,
-      owner: ctx.from!.id,
+      owner: (ctx.state as BotContext['state']).user?.id ?? 0,
       ...(m.actionId !== undefined ? { actionId: m.actionId } : {}),
     },
   };
@@ -121,7 +128,11 @@ export async function closeKeyboardAt(
 registerErasureHook({
   name: 'keyboards',
   erase: async (tx, ids) => {
-    await tx`DELETE FROM scheduled_jobs WHERE kind = ${keyboardCloseJob.kind} AND payload->>'owner' = ${String(ids.telegramId)}`;
+    // Jobs name their owner by internal id (older ones by Telegram id); a job written by an update
+    // still in flight finds no Telegram id to edit for when it runs.
+    await tx`
+      DELETE FROM scheduled_jobs WHERE kind = ${keyboardCloseJob.kind}
+         AND payload->>'owner' IN (${String(ids.userId)}, ${String(ids.telegramId)})`;
   },
 });
 
@@ -130,7 +141,8 @@ const cancelClose = (ctx: Pick<BotContext, 'deps'> & Who, chatId: number, messag
 
 const entry = z.object({
   nonce: z.number(),
-  chatId: z.number(),
+  /** Not stored any more (the key names the chat; a private chat's id is the Telegram id). */
+  chatId: z.number().optional(),
   messageId: z.number(),
   /** Set when the flow finished: a later press of the same keyboard is told how. */
   ended: z.enum(['done', 'cancelled']).optional(),
@@ -183,16 +195,16 @@ export async function openKeyboard(
   const replyTo = ctx.chat!.type !== 'private' && command ? { reply_parameters: { message_id: command, allow_sending_without_reply: true } } : {};
   const sent = await ctx.reply(text, { parse_mode: 'HTML', reply_markup: { inline_keyboard: buttons }, ...replyTo });
   await ctx.deps.kv
-    .set(key, JSON.stringify({ nonce, chatId, messageId: sent.message_id }), { ttlSeconds: slot.ttlSeconds })
+    .set(key, JSON.stringify({ nonce, messageId: sent.message_id }), { ttlSeconds: slot.ttlSeconds })
     .catch((err) => ctx.deps.log.warn({ msg: 'keyboard: registry not written', error: String(err) }));
   if (opts.expiresAt) {
     const note = ctx.t.keyboardExpiredNote(opts.expiresAt, ctx.deps.settings.timeZone);
     await closeKeyboardAt(ctx, { chatId, messageId: sent.message_id, at: opts.expiresAt, text: `${text}\n\n${note}` });
   }
   if (previous && !previous.ended && previous.nonce !== nonce && previous.messageId !== sent.message_id) {
-    await cancelClose(ctx, previous.chatId, previous.messageId);
+    await cancelClose(ctx, previous.chatId ?? chatId, previous.messageId);
     await bestEffort(ctx, 'supersede', () =>
-      ctx.telegram.editMessageText(previous.chatId, previous.messageId, undefined, ctx.t.keyboardSuperseded(), {
+      ctx.telegram.editMessageText(previous.chatId ?? chatId, previous.messageId, undefined, ctx.t.keyboardSuperseded(), {
         parse_mode: 'HTML',
       }),
     );
@@ -209,7 +221,7 @@ export async function doneKeyboard(ctx: Ctx, slot: KeyboardSlot, nonce: number, 
   const key = registryKey(slot, ctx);
   const current = await readEntry(ctx, key);
   if (current?.nonce !== nonce) return;
-  if (current.messageId !== pressed?.message_id) await cancelClose(ctx, current.chatId, current.messageId);
+  if (current.messageId !== pressed?.message_id) await cancelClose(ctx, current.chatId ?? ctx.chat!.id, current.messageId);
   await ctx.deps.kv
     .set(key, JSON.stringify({ ...current, ended: how }), { ttlSeconds: slot.ttlSeconds })
     .catch((err) => ctx.deps.log.warn({ msg: 'keyboard: registry not written', error: String(err) }));

@@ -77,7 +77,7 @@ export async function handleTelegramWebhook(deps: WebhookDeps, req: WebhookReque
   const who = summary.fromId !== null && deps.pseudonym ? deps.pseudonym(summary.fromId) : null;
   const base = { update_id: summary.updateId, kind: summary.kind, who };
 
-  const bodyHash = createHash('sha256').update(JSON.stringify(update)).digest('hex');
+  const bodyHash = hashBody(req.body, update);
   let claim: { attempts: number } | undefined;
   try {
     [claim] = await deps.db<{ attempts: number }[]>`
@@ -135,6 +135,16 @@ export async function handleTelegramWebhook(deps: WebhookDeps, req: WebhookReque
     return ok();
   } catch (err) {
     return failed(deps, summary, who, claim.attempts, err, started);
+  }
+}
+
+/** SHA-256 of the body as received (the same bytes on a genuine redelivery); null if it can't be serialised. */
+function hashBody(raw: unknown, update: Record<string, unknown>): string | null {
+  try {
+    const text = typeof raw === 'string' || Buffer.isBuffer(raw) ? raw : JSON.stringify(update);
+    return createHash('sha256').update(text).digest('hex');
+  } catch {
+    return null; // e.g. absurd nesting: such an update is refused by the inbox anyway
   }
 }
 

@@ -92,7 +92,7 @@ async function keysMentioning(needles: string[]): Promise<string[]> {
     cursor = next;
     for (const key of batch) {
       const value = (await raw.type(key)) === 'string' ? ((await raw.get(key)) ?? '') : '';
-      if (needles.some((n) => key.includes(n) || value.includes(n))) found.push(key);
+      if (needles.some((n) => key.includes(n) || value.includes(n))) found.push(`${key} = ${value.slice(0, 120)}`);
     }
   } while (cursor !== '0');
   return found;
