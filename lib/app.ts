@@ -15,6 +15,9 @@ import { createCommandResultNotifier } from './bot/command-results.js';
 import { createCommandsSubscriber } from './commands/subscriber.js';
 import { gamificationSubscriber } from './gamification/subscriber.js';
 import { narrativeSubscriber } from './narrative/subscriber.js';
+import { cachedStoryContent, type StoryContent } from './narrative/index.js';
+import { registerNarrativeProvider } from './narrative/provider.js';
+import { ContentIndex, loadContentFromDir } from './content/index.js';
 
 export interface App {
   config: Config;
@@ -36,6 +39,8 @@ export interface AppOverrides {
   log?: Logger;
   retryPolicy?: RetryPolicy;
   bus?: BusOverrides;
+  /** The story the bot plays (default: content/ read once). */
+  story?: StoryContent;
 }
 
 /**
@@ -74,12 +79,16 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   const db = overrides.db ?? createDb(config.DATABASE_URL!, { max: config.DATABASE_POOL_MAX });
   const kv = overrides.kv ?? (await createKeyValueStore(config));
   const clock = overrides.clock ?? systemClock;
+  // Modules' sections of the user state (/perfil, /exportar) and their part of /borrar.
+  registerNarrativeProvider();
+  const story = overrides.story ?? cachedStoryContent(async () => new ContentIndex(await loadContentFromDir()));
   const bot = createBot(
     {
       db,
       kv,
       clock,
       log,
+      story,
       settings: {
         timeZone: config.timeZone,
         dailyAmount: config.DAILY_GIFT_AMOUNT,

@@ -1,5 +1,6 @@
 import { escapeHtml } from './html.js';
 import { usersMessages } from './messages-users.js';
+import { storyMessages } from './messages-story.js';
 
 /** Every text the bot sends. Spanish is the default (and, for now, only) locale. */
 // Formatters are cached per zone: building an Intl.DateTimeFormat costs ~70 µs, formatting ~1 µs
@@ -66,6 +67,9 @@ export const es = {
     '/balance — consulta tus besitos\n' +
     '/history — tus últimos movimientos\n' +
     '/perfil — tu perfil\n' +
+    '/historia — vive la historia (continúa donde la dejaste)\n' +
+    '/niveles — tu mapa: niveles abiertos y cerrados\n' +
+    '/trivia — responde una pregunta y gana besitos\n' +
     '/regalar N @usuario — regala besitos (o responde a un mensaje)\n' +
     '/actividad — tus últimas acciones\n' +
     '/privacidad — tus datos: exportar (/exportar) o borrar (/borrar)\n' +
@@ -125,6 +129,7 @@ export const es = {
     return `${dateFmt(tz).format(e.occurredAt)} · ${escapeHtml(label)}${showUser && e.userId !== null ? ` · #${e.userId}` : ''}${detail ? ` · ${detail}` : ''}`;
   },
   ...usersMessages,
+  ...storyMessages,
 };
 
 export type Messages = typeof es;

@@ -28,6 +28,23 @@ export interface StoryContent {
   current(): Promise<ContentIndex>;
 }
 
+/**
+ * Content read once per instance (the files in content/, validated). Until the versioned stores
+ * serve the active version, this is the story the bot plays; a failed read is retried on next use.
+ */
+export function cachedStoryContent(load: () => Promise<ContentIndex>): StoryContent {
+  let current: Promise<ContentIndex> | undefined;
+  return {
+    current() {
+      current ??= load().catch((err) => {
+        current = undefined;
+        throw err;
+      });
+      return current;
+    },
+  };
+}
+
 /** A move the engine refused: nothing changed (the bot answers with a short notice). */
 export class StoryRefused extends Error {
   constructor(readonly refusal: Refusal) {

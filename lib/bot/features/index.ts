@@ -5,18 +5,24 @@ import { balanceFeature } from './balance.js';
 import { dailyFeature } from './daily.js';
 import { eventosFeature } from './eventos.js';
 import { helpFeature } from './help.js';
+import { historiaFeature } from './historia.js';
 import { historyFeature } from './history.js';
+import { nivelesFeature } from './niveles.js';
 import { perfilFeature } from './perfil.js';
 import { privacidadFeature } from './privacidad.js';
 import { regalarFeature } from './regalar.js';
 import { startFeature } from './start.js';
+import { triviaFeature } from './trivia.js';
 
 /** Every feature, in the order they get a chance at an update. Add new ones here. */
-export const features: Composer<BotContext>[] = [startFeature, helpFeature, balanceFeature, historyFeature, dailyFeature, eventosFeature, perfilFeature, regalarFeature, actividadFeature, privacidadFeature];
+export const features: Composer<BotContext>[] = [startFeature, helpFeature, balanceFeature, historyFeature, dailyFeature, eventosFeature, perfilFeature, regalarFeature, actividadFeature, privacidadFeature, historiaFeature, nivelesFeature, triviaFeature];
 
 /** The command menu registered with setMyCommands (scripts/set-commands.ts). */
 export const commandMenu = [
   { command: 'start', description: 'Bienvenida' },
+  { command: 'historia', description: 'Vive la historia' },
+  { command: 'niveles', description: 'Tu mapa de niveles' },
+  { command: 'trivia', description: 'Responde una trivia' },
   { command: 'daily', description: 'Reclama tu regalo diario' },
   { command: 'balance', description: 'Tus besitos' },
   { command: 'history', description: 'Tus últimos movimientos' },
