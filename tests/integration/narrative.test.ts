@@ -9,7 +9,7 @@ import { useTestDb } from '../support/db.js';
 import { ledgerMismatches, userWithBesitos } from '../support/ledger.js';
 import { fixtureIndex } from '../support/story-fixture.js';
 
-const db = useTestDb(30);
+const db = useTestDb(12);
 const content = fixtureIndex();
 const V = content.version.hash;
 const now = new Date('2026-05-01T12:00:00Z');
