@@ -7,17 +7,26 @@ import { createKeyValueStore, type KeyValueStore } from './kv/index.js';
 import { createLogger, type Logger } from './log.js';
 import { systemClock, type Clock } from './time/zone.js';
 import { createBot, type Bot } from './bot/index.js';
+import { withReplyConventions } from './bot/reply.js';
 import { withTelegramRetries, type RetryPolicy } from './bot/telegram-retry.js';
 import { handleTelegramWebhook, type WebhookRequest, type WebhookResponse } from './webhook/handle.js';
+import { invoiceKey, plansFrom } from './admin/index.js';
 import { createBus, fromHandlers, type Bus, type BusOverrides, type SubscriberHandler } from './bus/index.js';
 import type { SubscriberName } from './bus/subscriptions.js';
 import { createCommandResultNotifier } from './bot/command-results.js';
 import { createCommandsSubscriber } from './commands/subscriber.js';
 import { gamificationSubscriber } from './gamification/subscriber.js';
 import { narrativeSubscriber } from './narrative/subscriber.js';
-import { cachedStoryContent, type StoryContent } from './narrative/index.js';
+import { versionedStoryContent, type StoryContent } from './narrative/index.js';
 import { registerNarrativeProvider } from './narrative/provider.js';
-import { ContentIndex, loadContentFromDir } from './content/index.js';
+import { ContentCache, createContentStore, type ContentStore } from './content/index.js';
+import { createScheduler, jobHandlers, type JobHandler, type RunnerDeps, type Scheduler } from './scheduler/index.js';
+
+/**
+ * Job kinds of the modules (lib/scheduler): each module exports its JobHandler(s) and lists them here,
+ * as it registers state providers and subscribers. Registered once per process.
+ */
+const jobKinds: JobHandler<any>[] = [];
 
 export interface App {
   config: Config;
@@ -28,6 +37,8 @@ export interface App {
   bot: Bot;
   /** Event bus: outbox relay, QStash deliveries (api/events/*), cron sweep (api/cron/relay). */
   bus: Bus;
+  /** Scheduled jobs (lib/scheduler): cron sweep (api/cron/jobs), QStash triggers, in-process timer. */
+  scheduler: Scheduler;
   webhook(req: WebhookRequest): Promise<WebhookResponse>;
   close(): Promise<void>;
 }
@@ -39,8 +50,9 @@ export interface AppOverrides {
   log?: Logger;
   retryPolicy?: RetryPolicy;
   bus?: BusOverrides;
-  /** The story the bot plays (default: content/ read once). */
+  /** The story the bot plays (default: the active published version, lib/content). */
   story?: StoryContent;
+  scheduler?: Partial<Pick<RunnerDeps, 'handlers' | 'leaseSeconds' | 'batchSize' | 'concurrency' | 'beforeRun'>>;
 }
 
 /**
@@ -81,7 +93,18 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   const clock = overrides.clock ?? systemClock;
   // Modules' sections of the user state (/perfil, /exportar) and their part of /borrar.
   registerNarrativeProvider();
-  const story = overrides.story ?? cachedStoryContent(async () => new ContentIndex(await loadContentFromDir()));
+  // The content store is opened on the first story update, not at start-up (cold starts of other updates pay nothing).
+  let contentStore: Promise<ContentStore> | undefined;
+  let contentCache: Promise<ContentCache> | undefined;
+  const story =
+    overrides.story ??
+    versionedStoryContent(() => {
+      contentCache ??= (contentStore ??= createContentStore(config, db)).then((s) => new ContentCache(db, s));
+      contentCache.catch(() => {
+        contentCache = contentStore = undefined;
+      });
+      return contentCache;
+    });
   const bot = createBot(
     {
       db,
@@ -100,6 +123,11 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
           timeoutMs: config.RATE_LIMIT_TIMEOUT_MS,
         },
         undoWindowSeconds: config.UNDO_WINDOW_SECONDS,
+        vip: {
+          plans: plansFrom({ monthlyStars: config.VIP_MONTHLY_STARS, passStars: config.VIP_PASS_STARS }),
+          invoiceKey: invoiceKey(config.TELEGRAM_BOT_TOKEN),
+          channelId: config.VIP_CHANNEL_ID,
+        },
       },
     },
     { token: config.TELEGRAM_BOT_TOKEN, apiRoot: config.TELEGRAM_API_ROOT, botInfo: botInfoFrom(config), retryPolicy: overrides.retryPolicy },
@@ -109,9 +137,24 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   // telegraf is already loaded for the bot: constructing a client costs no request and no import.
   const telegram = new Telegram(config.TELEGRAM_BOT_TOKEN, { apiRoot: config.TELEGRAM_API_ROOT, webhookReply: false });
   withTelegramRetries(telegram, overrides.retryPolicy);
+  withReplyConventions(telegram, log);
   const bus = createBus(config, { db, log, timeZone: config.timeZone, subscribers: moduleSubscribers({ telegram, kv }) }, overrides.bus);
   // Long-running servers sweep the outbox themselves (retries, rows an interrupted relay left); Vercel uses api/cron/relay.
-  if (config.DIANABOT_MODE === 'start' || config.DIANABOT_MODE === 'dev') bus.startSweeper();
+  for (const kind of jobKinds) jobHandlers.ensure(kind);
+  const scheduler = createScheduler({
+    db,
+    log,
+    clock,
+    timeZone: config.timeZone,
+    telegram,
+    kv,
+    concurrency: Math.max(1, Math.min(4, config.DATABASE_POOL_MAX - 2)),
+    ...overrides.scheduler,
+  });
+  if (config.DIANABOT_MODE === 'start' || config.DIANABOT_MODE === 'dev') {
+    bus.startSweeper();
+    scheduler.startTimer();
+  }
   return {
     config,
     db,
@@ -120,10 +163,13 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     clock,
     bot,
     bus,
+    scheduler,
     webhook: (req) =>
       handleTelegramWebhook({ db, bot, secret, maxAttempts: config.WEBHOOK_MAX_ATTEMPTS, log, afterCommit: bus.afterCommit }, req),
     async close() {
+      await scheduler.close();
       await bus.close();
+      await contentStore?.then((s) => s.close?.(), () => undefined);
       if (!overrides.db) await db.end({ timeout: 5 });
       if (!overrides.kv) await kv.close?.();
     },

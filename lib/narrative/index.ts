@@ -4,6 +4,7 @@ import { publish } from '../bus/outbox.js';
 import { grantBesitos } from '../besitos/ledger.js';
 import { defineCommand, runCommand, type RunResult } from '../commands/index.js';
 import type { ContentIndex } from '../content/store.js';
+import type { ContentCache } from '../content/versions.js';
 import type { Queryable } from '../db/client.js';
 import {
   availableTrivia,
@@ -25,13 +26,25 @@ export { loadProgress, STORY_SOURCE } from './repository.js';
 
 /** Where the engine gets the active content version (cached by the instance). */
 export interface StoryContent {
-  current(): Promise<ContentIndex>;
+  /**
+   * The content of the active version. `activeVersionId` is what the update's state load read
+   * (UserState.contentVersion): with it an unchanged version costs no round trip; without it the
+   * active pointer is read first.
+   */
+  current(activeVersionId?: number | null): Promise<ContentIndex>;
 }
 
-/**
- * Content read once per instance (the files in content/, validated). Until the versioned stores
- * serve the active version, this is the story the bot plays; a failed read is retried on next use.
- */
+/** The published versions (lib/content: Postgres JSONB or MongoDB), through the instance's cache. */
+export function versionedStoryContent(cache: () => Promise<ContentCache>): StoryContent {
+  return {
+    async current(activeVersionId) {
+      const c = await cache();
+      return activeVersionId === undefined ? c.active() : c.forVersion(activeVersionId);
+    },
+  };
+}
+
+/** One fixed content, read once (tests, benchmarks); a failed read is retried on next use. */
 export function cachedStoryContent(load: () => Promise<ContentIndex>): StoryContent {
   let current: Promise<ContentIndex> | undefined;
   return {

@@ -1,5 +1,6 @@
 import type { EventType } from '../bus/events.js';
 import { conditions, type ConditionScope, type ConditionState } from '../conditions/index.js';
+import { relocate } from '../content/relocate.js';
 import type { ContentIndex } from '../content/store.js';
 import { riddleMatches, type Fragment, type Rewards, type Trivia } from '../content/schema.js';
 
@@ -276,7 +277,8 @@ function move(content: ContentIndex, p: Progress, player: Player, to: string, vi
 
 /**
  * Brings progress to the active content version. When the current fragment no longer exists the
- * user goes to the first fragment of their level, else to the start, with a notice. Any version
+ * user goes to the nearest safe fragment (lib/content relocate: the first open fragment of their
+ * level, else the start), with a notice. Any version
  * change bumps the step: buttons drawn from the older version move nothing.
  */
 export function sync(content: ContentIndex, p: Progress): { progress: Progress; relocated: boolean; effects: Effect[] } {
@@ -289,7 +291,7 @@ export function sync(content: ContentIndex, p: Progress): { progress: Progress; 
     if (q.current) q.currentLevel = content.fragment(q.current)!.level;
     return { progress: q, relocated: false, effects: [] };
   }
-  const target = content.fragmentsOf(q.currentLevel)[0]?.key ?? content.start;
+  const target = relocate(content, { fragment: q.current, level: q.currentLevel }).fragment;
   const effects: Effect[] = [];
   q.current = null;
   enter(content, q, target, effects);

@@ -10,8 +10,11 @@ import type { Content } from '../../lib/content/schema.js';
 export function contentStoreContract(name: string, open: () => Promise<ContentStore>, opts: { skip?: string } = {}) {
   if (opts.skip) console.log(`ContentStore contract "${name}" skipped: ${opts.skip}`);
   describe.skipIf(Boolean(opts.skip))(`ContentStore contract: ${name}${opts.skip ? ` (skipped: ${opts.skip})` : ''}`, () => {
+    /** The sample content made unique to this test (the store may already hold the sample itself). */
     const sample = async () => {
-      const content = await loadContentFromDir();
+      const c = await loadContentFromDir();
+      const nonce = `${process.pid}-${Date.now()}-${Math.random()}`;
+      const content: Content = { ...c, levels: c.levels.map((l, i) => (i === 0 ? { ...l, intro: `${l.intro} <i>${nonce}</i>` } : l)) };
       return { content, hash: contentHash(content) };
     };
     /** A different version: the sample with one fragment's text changed. */

@@ -30,7 +30,7 @@ describe('module boundaries (imports scanned)', () => {
     expect(importsOf('lib/bus/receive.ts')).toContain(path.normalize('lib/bus/subscriber.ts')); // import type
   });
 
-  for (const dir of ['lib/bus', 'lib/commands', 'lib/gamification', 'lib/narrative']) {
+  for (const dir of ['lib/bus', 'lib/commands', 'lib/gamification', 'lib/narrative', 'lib/scheduler']) {
     it(`nothing under ${dir} imports lib/app.ts or lib/bot/`, () => {
       const files = tsFiles(dir);
       expect(files.length).toBeGreaterThan(0);

@@ -31,7 +31,7 @@ export function playerOf(me: UserState): Player {
 /** The story content, or a Spanish apology when it cannot be read (the update is acknowledged). */
 export async function storyContent(ctx: BotContext): Promise<ContentIndex | null> {
   try {
-    return await ctx.deps.story.current();
+    return await ctx.deps.story.current(ctx.state.userState?.contentVersion);
   } catch (err) {
     ctx.deps.log.error({ msg: 'story content unavailable', error: String(err) });
     await ctx.reply(ctx.t.storyNothing());

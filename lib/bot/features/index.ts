@@ -13,9 +13,11 @@ import { privacidadFeature } from './privacidad.js';
 import { regalarFeature } from './regalar.js';
 import { startFeature } from './start.js';
 import { triviaFeature } from './trivia.js';
+import { vipAdminFeature } from './vip-admin.js';
+import { vipFeature } from './vip.js';
 
 /** Every feature, in the order they get a chance at an update. Add new ones here. */
-export const features: Composer<BotContext>[] = [startFeature, helpFeature, balanceFeature, historyFeature, dailyFeature, eventosFeature, perfilFeature, regalarFeature, actividadFeature, privacidadFeature, historiaFeature, nivelesFeature, triviaFeature];
+export const features: Composer<BotContext>[] = [startFeature, helpFeature, balanceFeature, historyFeature, dailyFeature, eventosFeature, perfilFeature, regalarFeature, actividadFeature, privacidadFeature, vipFeature, vipAdminFeature, historiaFeature, nivelesFeature, triviaFeature];
 
 /** The command menu registered with setMyCommands (scripts/set-commands.ts). */
 export const commandMenu = [
@@ -30,5 +32,8 @@ export const commandMenu = [
   { command: 'regalar', description: 'Regala besitos a alguien' },
   { command: 'actividad', description: 'Tus últimas acciones' },
   { command: 'privacidad', description: 'Tus datos: qué guardamos, exportar, borrar' },
+  { command: 'vip', description: 'Hazte VIP con Telegram Stars' },
+  { command: 'paysupport', description: 'Ayuda con pagos' },
+  { command: 'terms', description: 'Condiciones' },
   { command: 'help', description: 'Ayuda y comandos' },
 ];
