@@ -81,4 +81,17 @@ describe('content files', () => {
     }
     expect(contentHash(await loadContentFromDir())).toBe(index.version.hash);
   });
+
+  it('the sample story has what the issue asks for: 3 levels (one VIP), 30 fragments, 2 endings, a premium fragment, 2 secrets, both mini-games, 10 trivia', async () => {
+    const c = await loadContentFromDir();
+    expect(c.levels.length).toBeGreaterThanOrEqual(3);
+    expect(c.levels.some((l) => l.vip)).toBe(true);
+    expect(c.fragments.length).toBeGreaterThanOrEqual(30);
+    expect(c.fragments.filter((f) => f.ending).length).toBeGreaterThanOrEqual(2);
+    expect(c.fragments.filter((f) => f.secret).length).toBeGreaterThanOrEqual(2);
+    expect(c.fragments.some((f) => JSON.stringify(f.unlock ?? {}).includes('"besitos_paid"'))).toBe(true);
+    expect(new Set(c.fragments.flatMap((f) => (f.game ? [f.game.kind] : [])))).toEqual(new Set(['riddle', 'dice']));
+    expect(c.trivia.length).toBeGreaterThanOrEqual(10);
+    expect(new Set(c.fragments.map((f) => f.narrator))).toEqual(new Set(['Narrador', 'Diana', 'Lucien']));
+  });
 });
