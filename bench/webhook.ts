@@ -34,7 +34,7 @@ const ROUNDS = QUICK ? 1 : 3;
 const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
 
 const userId = () => 5_000_001 + Math.floor(Math.random() * USERS);
-function mixedUpdate() {
+export function mixedUpdate() {
   const r = Math.random();
   if (r < 0.25) return textUpdate(userId(), '/daily');
   if (r < 0.5) return textUpdate(userId(), '/balance');
@@ -42,7 +42,7 @@ function mixedUpdate() {
   return callbackUpdate(userId(), 'hist:999999999999');
 }
 
-function post(port: number, update: unknown): Promise<number> {
+export function post(port: number, update: unknown): Promise<number> {
   const body = JSON.stringify(update);
   return new Promise((resolve, reject) => {
     const req = http.request(
@@ -71,10 +71,12 @@ interface Server {
   stop(): Promise<void>;
 }
 
-type Mode = 'baseline' | 'dianabot' | 'dianabot-qstash';
+export type Mode = 'baseline' | 'dianabot' | 'dianabot-qstash';
 let busEnv = '{}';
+/** The QStash stand-in's settings for dianabot-qstash servers (bench/story.ts shares startServer). */
+export const setBusEnv = (env: Record<string, string>) => void (busEnv = JSON.stringify(env));
 
-async function startServer(mode: Mode, dbUrl: string, apiRoot: string, profile: boolean): Promise<Server> {
+export async function startServer(mode: Mode, dbUrl: string, apiRoot: string, profile: boolean): Promise<Server> {
   const execArgv = ['--import', 'tsx'];
   if (profile) execArgv.push('--cpu-prof', `--cpu-prof-dir=${path.join(HERE, '.profiles')}`);
   const child = fork(path.join(HERE, 'webhook-server.ts'), [mode, dbUrl, apiRoot, REDIS_URL, `bench:${process.pid}:${Date.now()}:`, busEnv], {

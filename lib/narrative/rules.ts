@@ -261,8 +261,15 @@ function enter(content: ContentIndex, p: Progress, key: string, effects: Effect[
  * Leaves the current fragment for `to`: completes it, completes its level when the way leads to a
  * higher one, enters `to`. Refuses (nothing changes) when `to` is locked.
  */
+/** The progress as it will be when the user leaves the current fragment (it counts as completed): locks are judged on it. */
+function leaving(p: Progress): Progress {
+  const q = clone(p);
+  if (q.current) q.completed = addTo(q.completed, q.current);
+  return q;
+}
+
 function move(content: ContentIndex, p: Progress, player: Player, to: string, via: Via, effects: Effect[], notice: Notice | null = null): Outcome {
-  const lock = fragmentLock(content, p, player, to);
+  const lock = fragmentLock(content, leaving(p), player, to);
   if (lock) return { refused: 'locked', target: to, reasons: lock.reasons, price: lock.price, vip: lock.vip, via };
   const from = content.fragment(p.current!)!;
   complete(content, p, from, effects);
@@ -340,7 +347,7 @@ export function decide(content: ContentIndex, stored: Progress | null, player: P
   if (!target) return { refused: 'unavailable' };
   if (action.type === 'unlock') {
     // Apply the decision's flags before judging the lock, exactly as the move itself will.
-    const trial = clone(p);
+    const trial = leaving(p);
     if (target.decision) applyFlags(trial, target.decision);
     const lock = fragmentLock(content, trial, player, target.next);
     if (!lock) return press(content, p, player, f, action.via, target, effects);

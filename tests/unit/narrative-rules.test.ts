@@ -251,3 +251,14 @@ describe('trivia rules', () => {
     expect(judgeTrivia(t, 1, asked, at(30))).toMatchObject({ late: false });
   });
 });
+
+describe('narrative engine: a level opened by the fragment being left', () => {
+  it('completing the fragment that opens the next level is enough to enter it', () => {
+    const v = fixtureIndex((raw) => {
+      raw.levels[1].unlock = { kind: 'fragment_completed', fragment: 'd' };
+    });
+    const p = { ...newProgress(v.version.hash), current: 'd', currentLevel: 1, level: 1, step: 3, visits: { d: 1 } };
+    const o = moved(decide(v, p, free, { type: 'dice', version: v.version.hash, step: 3, value: 1 }));
+    expect(o.progress).toMatchObject({ current: 'e', level: 2, completed: ['d'] });
+  });
+});
