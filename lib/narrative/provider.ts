@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { Queryable } from '../db/client.js';
 import { registerErasureHook } from '../users/privacy.js';
 import { stateProviders, type StateProviders } from '../users/state.js';
-import { eraseNarrative, listTriviaAnswers, loadProgress } from './repository.js';
+import { eraseNarrative, toProgress, type TriviaRow } from './repository.js';
 
 const sectionSchema = z
   .object({
@@ -19,9 +19,16 @@ const sectionSchema = z
   .nullable();
 type Section = z.infer<typeof sectionSchema>;
 
-/** The story section of the user's state: lazy (only /perfil and /exportar read it), so the state-load statement stays as it is. */
+/**
+ * The story section of the user's state: lazy (only /perfil and /exportar read it, so the per-update
+ * state load stays as it is), and one statement for both tables.
+ */
 async function load(db: Queryable, userId: number): Promise<Section> {
-  const [progress, trivia] = await Promise.all([loadProgress(db, userId), listTriviaAnswers(db, userId)]);
+  const [row] = await db<{ progress: Record<string, unknown> | null; trivia: TriviaRow[] | null }[]>`
+    SELECT (SELECT to_jsonb(p) FROM user_narrative_progress p WHERE p.user_id = ${userId}) AS progress,
+           (SELECT jsonb_agg(to_jsonb(t) - 'user_id' ORDER BY t.asked_at) FROM narrative_trivia_answers t WHERE t.user_id = ${userId}) AS trivia`;
+  const progress = row?.progress ? toProgress(row.progress as never) : null;
+  const trivia = row?.trivia ?? [];
   if (!progress && trivia.length === 0) return null;
   const answered = trivia.filter((t) => t.answered_at);
   return {

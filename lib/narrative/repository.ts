@@ -10,7 +10,7 @@ type Tx = postgres.TransactionSql<{}>;
 /** Ledger source of every story reward and premium unlock. */
 export const STORY_SOURCE = 'story';
 
-interface ProgressRow {
+export interface ProgressRow {
   content_version: string;
   current_fragment: string | null;
   current_level: number;
@@ -18,7 +18,7 @@ interface ProgressRow {
   state: Partial<Progress> | null;
 }
 
-function toProgress(r: ProgressRow): Progress {
+export function toProgress(r: ProgressRow): Progress {
   return {
     ...newProgress(r.content_version),
     ...(r.state ?? {}),
