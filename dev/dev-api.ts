@@ -5,6 +5,8 @@ import type { App } from '../lib/app.js';
 import { getBalance, getTransactionHistory } from '../lib/besitos/ledger.js';
 import { SOURCE_LABELS } from '../lib/bot/messages.js';
 import { formatStamp } from '../lib/time/format.js';
+import { shortName } from '../lib/bot/reply.js';
+import { displayName, findUsersByIds } from '../lib/users/lookup.js';
 import type { EmulatorEvent, EmulatorSnapshot, TelegramEmulator } from './telegram-emulator.js';
 import { readRequestBody } from './vercel-adapter.js';
 
@@ -167,6 +169,15 @@ export function createDevApi(deps: { app: App; emulator: TelegramEmulator; publi
     if (!user) return { registered: false, besitos: 0, lifetime: 0, entries: [] };
     const balance = await getBalance(app.db, user.id).catch(() => ({ besitos: 0, lifetimeBesitos: 0 }));
     const page = await getTransactionHistory(app.db, user.id, { limit: 100 });
+    const others = await findUsersByIds(app.db, page.entries.map((e) => e.counterpartyId).filter((x): x is number => x !== null));
+    // As /historial says it: a gift names the other person.
+    const labelOf = (e: (typeof page.entries)[number]) => {
+      const base = SOURCE_LABELS[e.source] ?? e.source;
+      if (e.source !== 'gift') return base;
+      const incoming = e.type === 'reversal' ? e.amount < 0 : e.amount > 0;
+      const who = e.counterpartyId === null ? null : displayName(others.get(e.counterpartyId));
+      return `${base} ${incoming ? 'de' : 'a'} ${who ? shortName(who, 24) : 'una cuenta eliminada'}`;
+    };
     return {
       registered: true,
       userId: user.id,
@@ -179,7 +190,7 @@ export function createDevApi(deps: { app: App; emulator: TelegramEmulator; publi
         amount: e.amount,
         type: e.type,
         source: e.source,
-        label: SOURCE_LABELS[e.source] ?? e.source,
+        label: labelOf(e),
         description: e.description,
         balanceAfter: e.balanceAfter,
         createdAt: e.createdAt.toISOString(),

@@ -84,7 +84,7 @@ describe.skipIf(!haveChromium)('chat page: persistence, live panel, replies and 
     const grant = await grantBesitos(server.app.db, { userId: await internalId(lucia), amount: 25, source: 'admin', idempotencyKey: `page:${lucia}` });
     await expect.poll(() => page.getByTestId('balance').textContent(), { timeout: 10_000 }).toBe('25 besitos');
     expect(await botMessages().count()).toBe(before);
-    const stamp = formatStamp(grant.createdAt, ZONE, new Date());
+    const stamp = formatStamp(grant.entry.createdAt, ZONE, new Date());
     expect(await page.getByTestId('ledger-entry').first().locator('.l-date').textContent()).toBe(stamp);
     // Message times too are in the bot's zone (the browser runs in Los Angeles).
     const time = await botMessages().last().locator('.meta').textContent();
