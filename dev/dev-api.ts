@@ -123,19 +123,21 @@ export function createDevApi(deps: { app: App; emulator: TelegramEmulator; publi
 
   // Ledger changes of any user (an undo by the other party, a scheduled job, an admin): the page's
   // panel refreshes on them. Polled only while a page is connected.
-  let lastTxId = 0;
+  let lastTxId: number | null = null;
+  const startTx = app.db<{ id: string }[]>`SELECT coalesce(max(id), 0) AS id FROM transactions`
+    .then(([r]) => (lastTxId ??= Number(r?.id ?? 0)))
+    .catch(() => (lastTxId ??= 0));
   let polling = false;
   const pollLedger = async () => {
     if (polling || streams.size === 0) return;
     polling = true;
     try {
+      await startTx;
       const rows = await app.db<{ id: string; telegram_id: string | null }[]>`
         SELECT t.id, u.telegram_id FROM transactions t JOIN users u ON u.id = t.user_id
-         WHERE t.id > ${lastTxId} ORDER BY t.id DESC LIMIT 500`;
+         WHERE t.id > ${lastTxId ?? 0} ORDER BY t.id DESC LIMIT 500`;
       if (rows.length === 0) return;
-      const first = lastTxId === 0;
-      lastTxId = Math.max(lastTxId, ...rows.map((r) => Number(r.id)));
-      if (first) return;
+      lastTxId = Math.max(lastTxId ?? 0, ...rows.map((r) => Number(r.id)));
       for (const tg of new Set(rows.map((r) => r.telegram_id).filter((x): x is string => x !== null))) {
         const data = `data: ${JSON.stringify({ type: 'ledger', chat_id: Number(tg) })}\n\n`;
         for (const res of streams) res.write(data);

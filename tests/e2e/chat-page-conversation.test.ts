@@ -138,9 +138,11 @@ describe.skipIf(!haveChromium)('chat page: persistence, live panel, replies and 
     await row.locator('.user-del').click();
     await expect.poll(() => page.locator('.user', { hasText: 'Borrable' }).count()).toBe(0);
 
-    await server.close();
+    expect(pageErrors).toEqual([]);
+    await server.close(); // the open page's requests fail meanwhile: not the page's fault
     server = await start();
     await page.goto(server.chatUrl!);
+    pageErrors.length = 0;
     const names = async () => (await page.locator('#users .user-name').allTextContents()).sort();
     await expect.poll(names).toEqual(['Bruno', 'Lucía', 'Nadie']);
     await expect.poll(() => page.getByTestId('group').count()).toBe(1);
