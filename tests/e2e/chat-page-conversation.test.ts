@@ -9,13 +9,14 @@ import { silentLogger } from '../../lib/log.js';
 import { formatStamp } from '../../lib/time/format.js';
 import { startServer, type RunningServer } from '../../dev/server.js';
 import { testDatabaseUrl } from '../support/db.js';
+import { skipped } from '../support/skips.js';
 
 /** The chat page tells the truth: users kept, live panel, the bot's zone, unique @usernames, replies, a group. */
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const haveChromium = existsSync(CHROMIUM);
 const ZONE = 'Asia/Tokyo'; // far from the machine's and the browser's zone, so a wrong zone shows
 
-describe.skipIf(!haveChromium)('chat page: persistence, live panel, replies and a group', () => {
+describe.skipIf(skipped('chat page persistence, panel, replies, group (e2e/chat-page-conversation)', !haveChromium, `no Chromium at ${CHROMIUM}`))('chat page: persistence, live panel, replies and a group', () => {
   let server: RunningServer;
   let context: BrowserContext;
   let page: Page;
