@@ -20,6 +20,7 @@ import { readRequestBody } from './vercel-adapter.js';
  *   GET  /dev/chats/:id/messages        the chat so far (a user's private chat, or the group)
  *   POST /dev/chats/:id/messages {text, from?, reply_to?}   a user types (in the group: `from`), maybe replying
  *   POST /dev/chats/:id/callback {message_id, data, from?}  a user presses an inline button
+ *   POST /dev/chats/:id/pay {message_id} | {link}      the user pays a Stars invoice (pre-checkout, then the payment)
  *   POST /dev/users/:id/block {blocked}        the user blocks / unblocks the bot (my_chat_member)
  *   GET  /dev/users/:id/ledger          balance and ledger, read from the database
  *   GET  /dev/files/:file_id            a document the bot sent
@@ -292,6 +293,16 @@ export function createDevApi(deps: { app: App; emulator: TelegramEmulator; publi
       try {
         const r = await emulator.pressButton(who, Number(body.message_id), String(body.data ?? ''), id);
         return json(res, 200, r);
+      } catch (err) {
+        throw new HttpError(400, (err as Error).message);
+      }
+    }
+    if (method === 'POST' && (m = /^\/dev\/chats\/(-?\d+)\/pay$/.exec(pathname))) {
+      const id = userId(m[1]!);
+      const body = await bodyOf(req);
+      try {
+        const source = body.link ? { link: String(body.link) } : { messageId: Number(body.message_id) };
+        return json(res, 200, await emulator.payInvoice(id, source));
       } catch (err) {
         throw new HttpError(400, (err as Error).message);
       }

@@ -47,6 +47,8 @@ export interface EmulatedMessage {
   document?: Omit<StoredFile, 'bytes'>;
   /** For media the emulator does not draw (photo, video …): what was sent. */
   media?: { kind: string; summary: string };
+  /** sendInvoice: the invoice the chat page shows with a Pay button. */
+  invoice?: InvoiceInfo;
   edit_date?: number;
   deleted?: boolean;
   /** Who wrote a user message (groups have several). */
@@ -59,6 +61,19 @@ export interface EmulatedMessage {
 export interface EmulatorGroup {
   id: number;
   title: string;
+}
+
+/** A Stars invoice (sendInvoice, or createInvoiceLink behind a https://t.me/$… link). */
+export interface InvoiceInfo {
+  title: string;
+  description: string;
+  currency: string;
+  total_amount: number;
+  payload: string;
+  /** createInvoiceLink only: a Stars subscription renewed every period (2592000 s). */
+  subscription_period?: number;
+  /** Set once paid (one charge per invoice message in the emulator). */
+  paid_charge_id?: string;
 }
 
 export interface InlineKeyboardButton {
@@ -131,6 +146,8 @@ export class TelegramEmulator {
   private readonly waiters = new Set<() => void>();
   private readonly warned = new Set<string>();
   private webhook: { url: string; secret_token?: string; allowed_updates?: string[] } | null = null;
+  private readonly invoiceLinks = new Map<string, InvoiceInfo>();
+  private readonly pendingCheckouts = new Map<string, (answer: { ok: boolean; error_message?: string }) => void>();
   private commands: { command: string; description: string }[] = [];
   private nextUpdateId = Date.now(); // grows across restarts, so a persistent inbox never sees an id twice
   private server: http.Server | undefined;
@@ -294,6 +311,33 @@ export class TelegramEmulator {
         if (p.text) this.emit({ type: 'toast', chat_id: pending.chat_id, text: String(p.text), show_alert: Boolean(p.show_alert) });
         return true;
       }
+      case 'sendInvoice': {
+        const invoice = checkInvoice(p);
+        if (p.subscription_period !== undefined) throw badRequest('SUBSCRIPTION_PERIOD_INVALID');
+        return this.botMessage(method, p, { invoice });
+      }
+      case 'createInvoiceLink': {
+        const invoice = checkInvoice(p);
+        if (p.subscription_period !== undefined && Number(p.subscription_period) !== 2_592_000) throw badRequest('SUBSCRIPTION_PERIOD_INVALID');
+        const slug = randomBytes(6).toString('base64url');
+        this.invoiceLinks.set(slug, { ...invoice, ...(p.subscription_period ? { subscription_period: Number(p.subscription_period) } : {}) });
+        return `https://t.me/$${slug}`;
+      }
+      case 'answerPreCheckoutQuery': {
+        const resolve = this.pendingCheckouts.get(String(p.pre_checkout_query_id));
+        if (!resolve) throw badRequest('query is too old and response timeout expired or query ID is invalid');
+        if (!p.ok && !p.error_message) throw badRequest('error_message is required when ok is false');
+        this.pendingCheckouts.delete(String(p.pre_checkout_query_id));
+        resolve({ ok: Boolean(p.ok), error_message: p.error_message });
+        return true;
+      }
+      case 'refundStarPayment':
+      case 'editUserStarSubscription':
+      case 'approveChatJoinRequest':
+      case 'declineChatJoinRequest':
+      case 'banChatMember':
+      case 'unbanChatMember':
+        return true;
       case 'sendChatAction':
         this.emit({ type: 'action', chat_id: normalizeChatId(p.chat_id), action: String(p.action ?? 'typing') });
         return true;
@@ -449,6 +493,7 @@ export class TelegramEmulator {
       ...(m.text !== undefined ? { text: m.parse_mode === 'HTML' ? plainText(parseTelegramHtml(m.text).nodes) : m.text } : {}),
       ...(m.caption !== undefined ? { caption: m.caption } : {}),
       ...(m.document ? { document: m.document } : {}),
+      ...(m.invoice ? { invoice: { title: m.invoice.title, description: m.invoice.description, start_parameter: '', currency: m.invoice.currency, total_amount: m.invoice.total_amount } } : {}),
       ...(m.reply_markup && 'inline_keyboard' in m.reply_markup ? { reply_markup: m.reply_markup } : {}),
     };
   }
@@ -643,6 +688,89 @@ export class TelegramEmulator {
     return { update_id: update.update_id, callback_query_id: id, delivery: await this.deliver(update, chatId) };
   }
 
+  /**
+   * The user pays an invoice (an invoice message, or a https://t.me/$… link from createInvoiceLink), as
+   * Telegram does: a pre_checkout_query first; only if the bot answers ok within 10 s, a message with
+   * successful_payment (a new charge id; for a subscription, its expiration date and is_recurring /
+   * is_first_recurring). A refusal shows the bot's error_message.
+   */
+  async payInvoice(userId: number, source: { messageId: number } | { link: string }): Promise<{ ok: boolean; error?: string; charge_id?: string }> {
+    const user = this.userOrThrow(userId);
+    let invoice: InvoiceInfo | undefined;
+    let message: EmulatedMessage | undefined;
+    if ('messageId' in source) {
+      message = this.findMessage(userId, source.messageId);
+      invoice = message?.invoice;
+    } else {
+      invoice = this.invoiceLinks.get(/\/\$([\w-]+)$/.exec(source.link)?.[1] ?? '');
+    }
+    if (!invoice) throw new Error('no such invoice');
+    if (invoice.paid_charge_id && message) return { ok: false, error: 'Esta factura ya está pagada.' };
+    const from = asTelegramUser(user);
+    const queryId = randomBytes(8).readBigUInt64BE().toString();
+    const answer = new Promise<{ ok: boolean; error_message?: string }>((resolve) => {
+      const timer = setTimeout(() => {
+        this.pendingCheckouts.delete(queryId);
+        resolve({ ok: false, error_message: 'El bot no respondió a tiempo (10 s): el pago se canceló.' });
+      }, 10_000);
+      timer.unref();
+      this.pendingCheckouts.set(queryId, (a) => {
+        clearTimeout(timer);
+        resolve(a);
+      });
+    });
+    await this.deliver(
+      {
+        update_id: this.nextUpdateId++,
+        pre_checkout_query: { id: queryId, from, currency: invoice.currency, total_amount: invoice.total_amount, invoice_payload: invoice.payload },
+      },
+      userId,
+    );
+    const a = await answer;
+    if (!a.ok) {
+      this.emit({ type: 'toast', chat_id: userId, text: a.error_message ?? 'Pago rechazado', show_alert: true });
+      return { ok: false, error: a.error_message };
+    }
+    const charge = `devstx_${randomBytes(10).toString('hex')}`;
+    if (message) invoice.paid_charge_id = charge;
+    const date = Math.floor(Date.now() / 1000);
+    const subscription = invoice.subscription_period
+      ? { subscription_expiration_date: date + invoice.subscription_period, is_recurring: true, is_first_recurring: true }
+      : {};
+    const chat = this.chat(userId);
+    const paid: EmulatedMessage = {
+      message_id: chat.nextId++,
+      chat_id: userId,
+      from: 'user',
+      date,
+      media: { kind: 'pago', summary: `Pagaste ${invoice.total_amount} ⭐ · ${invoice.title}` },
+    };
+    chat.messages.push(paid);
+    this.emit({ type: 'message', chat_id: userId, message: paid });
+    if (message) this.emit({ type: 'message', chat_id: userId, message });
+    await this.deliver(
+      {
+        update_id: this.nextUpdateId++,
+        message: {
+          message_id: paid.message_id,
+          from,
+          chat: { id: user.id, type: 'private', first_name: user.first_name, ...(user.username ? { username: user.username } : {}) },
+          date,
+          successful_payment: {
+            currency: invoice.currency,
+            total_amount: invoice.total_amount,
+            invoice_payload: invoice.payload,
+            telegram_payment_charge_id: charge,
+            provider_payment_charge_id: '',
+            ...subscription,
+          },
+        },
+      },
+      userId,
+    );
+    return { ok: true, charge_id: charge };
+  }
+
   /** Queues or POSTs an update, as Telegram would. */
   async deliver(update: Record<string, unknown>, chatId: number | null): Promise<Delivery> {
     const hook = this.webhook;
@@ -731,6 +859,21 @@ function validateMarkup(markup: unknown) {
       }
     }
   }
+}
+
+/** Stars invoices as Telegram checks them: XTR, no provider token, exactly one price, field lengths. */
+function checkInvoice(p: Record<string, any>): InvoiceInfo {
+  const title = String(p.title ?? '');
+  const description = String(p.description ?? '');
+  const payload = String(p.payload ?? '');
+  if (title.length < 1 || title.length > 32) throw badRequest('INVOICE_TITLE_INVALID');
+  if (description.length < 1 || description.length > 255) throw badRequest('INVOICE_DESCRIPTION_INVALID');
+  if (Buffer.byteLength(payload) < 1 || Buffer.byteLength(payload) > 128) throw badRequest('INVOICE_PAYLOAD_INVALID');
+  if (p.currency !== 'XTR') throw badRequest('CURRENCY_INVALID');
+  if (p.provider_token) throw badRequest('PROVIDER_TOKEN_INVALID: Stars invoices take no provider token');
+  const prices = p.prices as { label: string; amount: number }[] | undefined;
+  if (!Array.isArray(prices) || prices.length !== 1 || !(prices[0]!.amount >= 1)) throw badRequest('STARS_INVOICE_INVALID: exactly one price is needed');
+  return { title, description, currency: 'XTR', total_amount: Number(prices[0]!.amount), payload };
 }
 
 function commandEntities(text: string) {

@@ -143,6 +143,12 @@ function renderKeyboard(m) {
             btn.addEventListener('click', () => press(m.message_id, b.callback_data, btn));
             return btn;
           }
+          if (b.url && /^https:\/\/t\.me\/\$[\w-]+$/.test(b.url)) {
+            // An invoice link (createInvoiceLink): Telegram opens the payment sheet.
+            const btn = el('button', { type: 'button', class: 'kb-btn pay', title: b.url }, `${b.text} ⭐`);
+            btn.addEventListener('click', () => pay({ link: b.url }, btn));
+            return btn;
+          }
           if (b.url) {
             const href = safeHref(b.url);
             return el('button', { type: 'button', class: 'kb-btn', title: b.url, onclick: () => href && window.open(href, '_blank', 'noopener') }, `${b.text} ↗`);
@@ -201,6 +207,26 @@ function cancelReply() {
   $('reply-bar').hidden = true;
 }
 
+/** A Stars invoice with its Pay button: pre-checkout, then the payment, as Telegram does. */
+function renderInvoice(m) {
+  const inv = m.invoice;
+  const btn = el('button', { type: 'button', class: 'kb-btn pay', 'data-testid': 'pay', disabled: Boolean(inv.paid_charge_id) }, inv.paid_charge_id ? 'Pagado ✓' : `Pagar ${inv.total_amount} ⭐`);
+  btn.addEventListener('click', () => pay({ message_id: m.message_id }, btn));
+  return el('div', { class: 'invoice' }, el('strong', {}, inv.title), el('div', {}, inv.description), el('div', { class: 'muted' }, `${inv.total_amount} ⭐ (Telegram Stars)`), btn);
+}
+
+async function pay(source, btn) {
+  btn.classList.add('loading');
+  try {
+    const r = await api(`/dev/chats/${state.current}/pay`, source);
+    if (!r.ok) notice(`Pago rechazado: ${r.error || ''}`, 'error');
+  } catch (err) {
+    notice(`Pago: ${err.message}`, 'error');
+  } finally {
+    btn.classList.remove('loading');
+  }
+}
+
 function renderMessage(m) {
   const bubble = el('div', { class: 'bubble' });
   if (isGroup(m.chat_id) && m.from === 'user' && m.sender) bubble.append(el('div', { class: 'sender', style: `color:${colorFor(m.sender.id)}` }, m.sender.first_name));
@@ -211,6 +237,7 @@ function renderMessage(m) {
   if (m.text !== undefined) bubble.append(renderRich(m.text, m.parse_mode));
   if (m.caption !== undefined) bubble.append(renderRich(m.caption, m.parse_mode));
   if (m.media && !m.document) bubble.append(el('div', { class: 'muted' }, `[${m.media.kind}]\n${m.media.summary}`));
+  if (m.invoice) bubble.append(renderInvoice(m));
   bubble.append(el('div', { class: 'meta' }, `${m.edit_date ? 'editado · ' : ''}${timeOf(m.edit_date || m.date)}`));
   const reply = el('button', { type: 'button', class: 'reply-btn', title: 'Responder a este mensaje', 'aria-label': 'Responder', onclick: () => startReply(m) }, '↩');
   const mine = m.from === 'user' && (m.sender?.id ?? m.chat_id) === actingUser();

@@ -159,4 +159,22 @@ describe.skipIf(skipped('chat page in a browser (e2e/chat-page)', !haveChromium,
     await expect.poll(() => page.locator('.user[aria-current="true"] .user-blocked').count()).toBe(0);
     expect(pageErrors).toEqual([]);
   });
+
+  it('plays a Stars payment: the invoice shows a Pay button that sends the pre-checkout, then the payment', async () => {
+    await page.fill('#new-name', 'Vera');
+    await page.click('#new-user-submit');
+    await expect.poll(() => page.locator('.user[aria-current="true"]').textContent()).toContain('Vera');
+    const vip = await send('/vip');
+    const before = await botMessages().count();
+    await vip.locator('button[data-data="vip:buy:pass30"]').click({ timeout: 5000 });
+    await expect.poll(() => botMessages().count()).toBeGreaterThan(before);
+    const invoice = page.locator(`.msg[data-id="${await botMessages().last().getAttribute('data-id')}"]`);
+    expect(await invoice.locator('.invoice').textContent()).toContain('300 ⭐');
+    const afterInvoice = await botMessages().count();
+    await invoice.getByTestId('pay').click({ timeout: 5000 });
+    await expect.poll(() => botMessages().count(), { timeout: 10_000 }).toBeGreaterThan(afterInvoice);
+    expect(await botMessages().last().textContent()).toContain('Ya eres VIP');
+    await expect.poll(() => invoice.getByTestId('pay').textContent()).toBe('Pagado ✓');
+    expect(pageErrors).toEqual([]);
+  });
 });
