@@ -9,6 +9,7 @@ import { systemClock, type Clock } from './time/zone.js';
 import { createBot, type Bot } from './bot/index.js';
 import { withTelegramRetries, type RetryPolicy } from './bot/telegram-retry.js';
 import { handleTelegramWebhook, type WebhookRequest, type WebhookResponse } from './webhook/handle.js';
+import { invoiceKey, plansFrom } from './admin/index.js';
 import { createBus, fromHandlers, type Bus, type BusOverrides, type SubscriberHandler } from './bus/index.js';
 import type { SubscriberName } from './bus/subscriptions.js';
 import { createCommandResultNotifier } from './bot/command-results.js';
@@ -101,6 +102,11 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
           timeoutMs: config.RATE_LIMIT_TIMEOUT_MS,
         },
         undoWindowSeconds: config.UNDO_WINDOW_SECONDS,
+        vip: {
+          plans: plansFrom({ monthlyStars: config.VIP_MONTHLY_STARS, passStars: config.VIP_PASS_STARS }),
+          invoiceKey: invoiceKey(config.TELEGRAM_BOT_TOKEN),
+          channelId: config.VIP_CHANNEL_ID,
+        },
       },
     },
     { token: config.TELEGRAM_BOT_TOKEN, apiRoot: config.TELEGRAM_API_ROOT, botInfo: botInfoFrom(config), retryPolicy: overrides.retryPolicy },

@@ -1,5 +1,6 @@
 // npm run set-webhook [-- <public base url>] — registers the webhook with Telegram.
 import { getConfig } from '../lib/config.js';
+import { callApi } from '../lib/telegram/api.js';
 import { ALLOWED_UPDATES } from '../lib/webhook/allowed-updates.js';
 import { scriptTelegram } from './telegram-api.js';
 
@@ -15,7 +16,9 @@ if (!config.TELEGRAM_WEBHOOK_SECRET) {
 }
 const url = new URL('/api/telegram', base).toString();
 const telegram = scriptTelegram();
-await telegram.setWebhook(url, {
+// Typed with the current Bot API: allowed_updates lists kinds telegraf's types lack (subscription).
+await callApi(telegram, 'setWebhook', {
+  url,
   secret_token: config.TELEGRAM_WEBHOOK_SECRET,
   allowed_updates: [...ALLOWED_UPDATES],
   max_connections: 40,

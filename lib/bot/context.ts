@@ -2,6 +2,7 @@ import type { Context } from 'telegraf';
 import type { Sql } from '../db/client.js';
 import type { KeyValueStore } from '../kv/types.js';
 import type { Logger } from '../log.js';
+import type { VipSettings } from '../admin/index.js';
 import type { Clock } from '../time/zone.js';
 import type { UserRecord } from '../users/registration.js';
 import type { SessionStore } from '../users/session.js';
@@ -16,6 +17,8 @@ export interface BotSettings {
   rateLimit?: { messages: number; callbacks: number; windowSeconds: number; timeoutMs?: number };
   /** How long the "Deshacer" button of an undoable command works (default 60 s). */
   undoWindowSeconds?: number;
+  /** VIP plans, invoice signing key and VIP channel (lib/admin). */
+  vip?: VipSettings;
 }
 
 /** Everything a feature needs, passed in (no feature reads process.env or opens connections). */

@@ -8,6 +8,7 @@ import type { BotContext, BotDeps } from './context.js';
 import { userMessageFor } from './errors.js';
 import { features } from './features/index.js';
 import { es } from './messages.js';
+import { vipMessages } from './messages-vip.js';
 import { withTelegramRetries, type RetryPolicy } from './telegram-retry.js';
 
 export interface CreateBotOptions {
@@ -24,6 +25,8 @@ export interface CreateBotOptions {
 
 /** Banned users: no effect, and at most one short notice (remembered in the key-value store). */
 async function bannedNotice(ctx: BotContext, telegramId: number): Promise<void> {
+  // A payment waits for this answer (10 s): refuse it at once, whatever notices were given before.
+  if (ctx.preCheckoutQuery) return void (await ctx.answerPreCheckoutQuery(false, vipMessages.preCheckoutRefused.banned!));
   const canTell = Boolean(ctx.callbackQuery) || ctx.chat?.type === 'private';
   const first =
     canTell &&

@@ -13,5 +13,7 @@ export const ALLOWED_UPDATES = [
   'chat_member',
   'chat_join_request',
   'pre_checkout_query',
+  // Stars subscription changes (Bot API 10.2): canceled / re-enabled / renewal failed.
+  'subscription',
   'poll_answer',
 ] as const;

@@ -46,4 +46,4 @@ export async function startTestApp(env: Record<string, string> = {}, overrides: 
   };
 }
 
-export { callbackUpdate, nextUpdateId, textUpdate } from './updates.js';
+export { callbackUpdate, nextUpdateId, preCheckoutUpdate, subscriptionUpdate, successfulPaymentUpdate, textUpdate } from './updates.js';

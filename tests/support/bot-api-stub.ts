@@ -92,7 +92,12 @@ export class BotApiStub {
     switch (method) {
       case 'getMe':
         return { id: 123456, is_bot: true, first_name: 'DianaBot', username: 'DianaTestBot', can_join_groups: true };
+      case 'createInvoiceLink':
+        return `https://t.me/$inv${this.nextMessageId++}`;
+      case 'createChatInviteLink':
+        return { invite_link: `https://t.me/+link${this.nextMessageId++}`, creator: { id: 123456, is_bot: true, first_name: 'DianaBot' }, creates_join_request: false, is_primary: false, is_revoked: false, ...payload };
       case 'sendMessage':
+      case 'sendInvoice':
       case 'sendDocument':
       case 'editMessageText':
         return {

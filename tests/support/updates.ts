@@ -37,3 +37,45 @@ export function callbackUpdate(userId: number, data: string, opts: { updateId?: 
     },
   };
 }
+
+const person = (userId: number) => ({ id: userId, is_bot: false, first_name: 'Ana', language_code: 'es' });
+
+/** A pre_checkout_query for a Stars invoice (Bot API PreCheckoutQuery). */
+export function preCheckoutUpdate(userId: number, payload: string, amount: number, opts: { updateId?: number; currency?: string } = {}) {
+  return {
+    update_id: opts.updateId ?? nextUpdateId(),
+    pre_checkout_query: { id: `pcq${Math.floor(Math.random() * 1e12)}`, from: person(userId), currency: opts.currency ?? 'XTR', total_amount: amount, invoice_payload: payload },
+  };
+}
+
+/** A private message carrying successful_payment (Bot API SuccessfulPayment; subscription fields since 8.0). */
+export function successfulPaymentUpdate(
+  userId: number,
+  p: { payload: string; amount: number; chargeId: string; expiration?: number; recurring?: boolean; firstRecurring?: boolean },
+  opts: { updateId?: number } = {},
+) {
+  return {
+    update_id: opts.updateId ?? nextUpdateId(),
+    message: {
+      message_id: Math.floor(Math.random() * 1e6),
+      from: person(userId),
+      chat: { id: userId, first_name: 'Ana', type: 'private' },
+      date: Math.floor(Date.now() / 1000),
+      successful_payment: {
+        currency: 'XTR',
+        total_amount: p.amount,
+        invoice_payload: p.payload,
+        telegram_payment_charge_id: p.chargeId,
+        provider_payment_charge_id: '',
+        ...(p.expiration ? { subscription_expiration_date: p.expiration } : {}),
+        ...(p.recurring ? { is_recurring: true } : {}),
+        ...(p.firstRecurring ? { is_first_recurring: true } : {}),
+      },
+    },
+  };
+}
+
+/** Update.subscription (Bot API 10.2, BotSubscriptionUpdated). */
+export function subscriptionUpdate(userId: number, payload: string, state: 'canceled' | 'active' | 'failed', opts: { updateId?: number } = {}) {
+  return { update_id: opts.updateId ?? nextUpdateId(), subscription: { user: person(userId), invoice_payload: payload, state } };
+}

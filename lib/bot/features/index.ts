@@ -10,9 +10,11 @@ import { perfilFeature } from './perfil.js';
 import { privacidadFeature } from './privacidad.js';
 import { regalarFeature } from './regalar.js';
 import { startFeature } from './start.js';
+import { vipAdminFeature } from './vip-admin.js';
+import { vipFeature } from './vip.js';
 
 /** Every feature, in the order they get a chance at an update. Add new ones here. */
-export const features: Composer<BotContext>[] = [startFeature, helpFeature, balanceFeature, historyFeature, dailyFeature, eventosFeature, perfilFeature, regalarFeature, actividadFeature, privacidadFeature];
+export const features: Composer<BotContext>[] = [startFeature, helpFeature, balanceFeature, historyFeature, dailyFeature, eventosFeature, perfilFeature, regalarFeature, actividadFeature, privacidadFeature, vipFeature, vipAdminFeature];
 
 /** The command menu registered with setMyCommands (scripts/set-commands.ts). */
 export const commandMenu = [
@@ -24,5 +26,8 @@ export const commandMenu = [
   { command: 'regalar', description: 'Regala besitos a alguien' },
   { command: 'actividad', description: 'Tus últimas acciones' },
   { command: 'privacidad', description: 'Tus datos: qué guardamos, exportar, borrar' },
+  { command: 'vip', description: 'Hazte VIP con Telegram Stars' },
+  { command: 'paysupport', description: 'Ayuda con pagos' },
+  { command: 'terms', description: 'Condiciones' },
   { command: 'help', description: 'Ayuda y comandos' },
 ];
