@@ -14,7 +14,7 @@ import { createBus, fromHandlers, type Bus, type BusOverrides, type SubscriberHa
 import type { SubscriberName } from './bus/subscriptions.js';
 import { createCommandResultNotifier } from './bot/command-results.js';
 import { createCommandsSubscriber } from './commands/subscriber.js';
-import { gamificationSubscriber } from './gamification/subscriber.js';
+import { createGamificationSubscriber, noticeJob } from './gamification/index.js';
 import { narrativeSubscriber } from './narrative/subscriber.js';
 import { createScheduler, jobHandlers, type JobHandler, type RunnerDeps, type Scheduler } from './scheduler/index.js';
 
@@ -22,7 +22,7 @@ import { createScheduler, jobHandlers, type JobHandler, type RunnerDeps, type Sc
  * Job kinds of the modules (lib/scheduler): each module exports its JobHandler(s) and lists them here,
  * as it registers state providers and subscribers. Registered once per process.
  */
-const jobKinds: JobHandler<any>[] = [];
+const jobKinds: JobHandler<any>[] = [noticeJob];
 
 export interface App {
   config: Config;
@@ -53,10 +53,10 @@ export interface AppOverrides {
  * The modules' reactions to bus events, wired into the bus here as state providers are into the user
  * state: lib/bus routes and delivers and knows no module. Audit is the bus's own subscriber.
  */
-export function moduleSubscribers(deps: { telegram: Telegram; kv?: KeyValueStore }): Record<Exclude<SubscriberName, 'audit'>, SubscriberHandler> {
+export function moduleSubscribers(deps: { telegram: Telegram; kv?: KeyValueStore; clock?: Clock }): Record<Exclude<SubscriberName, 'audit'>, SubscriberHandler> {
   return {
     commands: createCommandsSubscriber(createCommandResultNotifier(deps)),
-    gamification: gamificationSubscriber,
+    gamification: createGamificationSubscriber({ clock: deps.clock }),
     narrative: narrativeSubscriber,
     // Administration's reactions (subscriptions, channels, auctions) arrive with the admin module.
     admin: fromHandlers({}),
@@ -116,7 +116,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   // telegraf is already loaded for the bot: constructing a client costs no request and no import.
   const telegram = new Telegram(config.TELEGRAM_BOT_TOKEN, { apiRoot: config.TELEGRAM_API_ROOT, webhookReply: false });
   withTelegramRetries(telegram, overrides.retryPolicy);
-  const bus = createBus(config, { db, log, timeZone: config.timeZone, subscribers: moduleSubscribers({ telegram, kv }) }, overrides.bus);
+  const bus = createBus(config, { db, log, timeZone: config.timeZone, subscribers: moduleSubscribers({ telegram, kv, clock }) }, overrides.bus);
   // Long-running servers sweep the outbox themselves (retries, rows an interrupted relay left); Vercel uses api/cron/relay.
   for (const kind of jobKinds) jobHandlers.ensure(kind);
   const scheduler = createScheduler({
