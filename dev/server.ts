@@ -16,6 +16,7 @@ import { ConfigError, loadConfig, parseConfig, setConfig, type Config } from '..
 import { createDb } from '../lib/db/client.js';
 import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from '../lib/db/embedded.js';
 import { migrate } from '../lib/db/migrate.js';
+import { describeImport, importContent } from '../lib/content/import.js';
 import { createLogger, type Logger } from '../lib/log.js';
 import { commandMenu } from '../lib/bot/features/index.js';
 import { createDevApi } from './dev-api.js';
@@ -239,8 +240,11 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     }
     const migrations = createDb(database.url, { max: 1 });
     let migrated;
+    let contentImport: string;
     try {
       migrated = await migrate(migrations);
+      // The story the bot tells: content/ published as the active version (nothing new if unchanged).
+      contentImport = describeImport(await importContent(migrations, config));
     } finally {
       await migrations.end({ timeout: 5 });
     }
@@ -322,6 +326,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         `  DianaBot — ${dev ? 'modo desarrollo / development mode' : 'producción / production (npm start)'}`,
         `  Base de datos / Database: ${dbLine}`,
         `  Migraciones / Migrations: ${migrated.applied.length ? `aplicadas / applied ${migrated.applied.join(', ')}` : 'al día / up to date'}`,
+        `  Contenido / Content:      ${contentImport!}`,
         `  Clave-valor / Key-value:  ${kv}`,
         `  Bus de eventos / Events:  ${created.bus.mode === 'qstash' ? `QStash (${config.QSTASH_URL ?? 'https://qstash.upstash.io'})` : 'local (en proceso / in-process)'}`,
         `  Telegram:                 ${tgLine}`,

@@ -383,7 +383,7 @@ export class TelegramEmulator {
       file_id: id,
       file_unique_id: id.slice(4, 14),
       file_name: name,
-      mime_type: type || undefined,
+      mime_type: mimeOf(name, type),
       file_size: bytes.length,
       bytes: bytes.length <= 20 * 1024 * 1024 ? bytes : undefined,
     };
@@ -732,4 +732,21 @@ async function readPayload(req: http.IncomingMessage): Promise<Record<string, an
     else if (payload[key] === 'false') payload[key] = false;
   }
   return payload;
+}
+
+/** Like Telegram: a document's MIME type follows its file name when the upload does not give a specific one. */
+const MIME_BY_EXTENSION: Record<string, string> = {
+  json: 'application/json',
+  txt: 'text/plain',
+  csv: 'text/csv',
+  pdf: 'application/pdf',
+  png: 'image/png',
+  jpg: 'image/jpeg',
+  jpeg: 'image/jpeg',
+  zip: 'application/zip',
+};
+function mimeOf(name: string | undefined, type: string | undefined): string | undefined {
+  const generic = !type || /^(application\/octet-stream|text\/plain)\b/i.test(type);
+  const ext = name?.split('.').pop()?.toLowerCase();
+  return generic && ext && MIME_BY_EXTENSION[ext] ? MIME_BY_EXTENSION[ext] : type || undefined;
 }

@@ -7,6 +7,7 @@ import { createKeyValueStore, type KeyValueStore } from './kv/index.js';
 import { createLogger, type Logger } from './log.js';
 import { systemClock, type Clock } from './time/zone.js';
 import { createBot, type Bot } from './bot/index.js';
+import { withReplyConventions } from './bot/reply.js';
 import { withTelegramRetries, type RetryPolicy } from './bot/telegram-retry.js';
 import { handleTelegramWebhook, type WebhookRequest, type WebhookResponse } from './webhook/handle.js';
 import { invoiceKey, plansFrom } from './admin/index.js';
@@ -116,6 +117,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   // telegraf is already loaded for the bot: constructing a client costs no request and no import.
   const telegram = new Telegram(config.TELEGRAM_BOT_TOKEN, { apiRoot: config.TELEGRAM_API_ROOT, webhookReply: false });
   withTelegramRetries(telegram, overrides.retryPolicy);
+  withReplyConventions(telegram, log);
   const bus = createBus(config, { db, log, timeZone: config.timeZone, subscribers: moduleSubscribers({ telegram, kv, clock }) }, overrides.bus);
   // Long-running servers sweep the outbox themselves (retries, rows an interrupted relay left); Vercel uses api/cron/relay.
   for (const kind of jobKinds) jobHandlers.ensure(kind);

@@ -1,26 +1,32 @@
-// npm run content:check — validates content/story/*.json and prints a summary.
-// npm run content:import — validates, then replaces the story in MONGODB_URL.
+// npm run content:check — validates content/ and prints a summary (no database needed).
+// npm run content:import — validates content/ and publishes it as the active version in DATABASE_URL
+//   (content in MongoDB when MONGODB_URL is set); unchanged files publish nothing.
 import { getConfig } from '../lib/config.js';
-import { loadStoryFromDir } from '../lib/content/file.js';
+import { createDb } from '../lib/db/client.js';
+import { loadContentFromDir } from '../lib/content/file.js';
+import { describeImport, importContent } from '../lib/content/import.js';
 import { InvalidContent } from '../lib/content/schema.js';
+import { contentHash } from '../lib/content/store.js';
 
 const command = process.argv[2] ?? 'check';
 try {
-  const story = await loadStoryFromDir();
-  const levels = [...new Set(story.fragments.map((f) => f.level))].sort((a, b) => a - b);
+  const content = await loadContentFromDir();
   console.log(
-    `Historia válida: ${story.fragments.length} fragmentos (niveles ${levels.join(', ')}), ` +
-      `${story.trivia.length} trivias, inicio en "${story.start}".`,
+    `Contenido válido: ${content.levels.length} niveles, ${content.fragments.length} fragmentos, ` +
+      `${content.trivia.length} trivias, inicio en "${content.start}" (hash ${contentHash(content).slice(0, 12)}).`,
   );
   if (command === 'import') {
-    const url = getConfig().MONGODB_URL;
-    if (!url) {
-      console.error('MONGODB_URL no está definida: no hay dónde importar.');
+    const config = getConfig();
+    if (!config.DATABASE_URL) {
+      console.error('DATABASE_URL no está definida: no hay dónde publicar el contenido.');
       process.exit(1);
     }
-    const { importStoryToMongo } = await import('../lib/content/mongo.js');
-    await importStoryToMongo(url, story);
-    console.log('Historia importada a MongoDB.');
+    const db = createDb(config.DATABASE_URL, { max: 2 });
+    try {
+      console.log(describeImport(await importContent(db, config)));
+    } finally {
+      await db.end({ timeout: 5 });
+    }
   }
 } catch (err) {
   if (err instanceof InvalidContent) {

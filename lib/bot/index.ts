@@ -9,6 +9,7 @@ import { userMessageFor } from './errors.js';
 import { features } from './features/index.js';
 import { es } from './messages.js';
 import { vipMessages } from './messages-vip.js';
+import { withReplyConventions } from './reply.js';
 import { withTelegramRetries, type RetryPolicy } from './telegram-retry.js';
 
 export interface CreateBotOptions {
@@ -51,13 +52,16 @@ export function createBot(deps: BotDeps, opts: CreateBotOptions): Bot {
     throw err;
   });
 
-  const limiter = createRateLimiter(deps.kv, deps.settings.rateLimit ?? { messages: 20, callbacks: 30, windowSeconds: 60 }, deps.log);
+  const limits = deps.settings.rateLimit ?? { messages: 20, callbacks: 30, windowSeconds: 60 };
+  const windowSeconds = limits.windowSeconds;
+  const limiter = createRateLimiter(deps.kv, limits, deps.log);
   bot.context.sessions = new SessionStore(deps.kv, { now: () => deps.clock().getTime() });
   const stateLoad = opts.stateLoad ?? 'full';
   const rateLimitOn = opts.rateLimit ?? true;
 
   bot.use(async (ctx, next) => {
     withTelegramRetries(ctx.telegram, opts.retryPolicy);
+    withReplyConventions(ctx.telegram, deps.log);
     ctx.state.requestKey = `update:${ctx.update.update_id}`;
     const from = ctx.from;
     if (from && !from.is_bot) {
@@ -74,8 +78,8 @@ export function createBot(deps: BotDeps, opts: CreateBotOptions): Bot {
       if (stateLoad === 'full') ctx.state.userState = state as UserState;
       if (state.status === 'banned') return bannedNotice(ctx, from.id);
       if (decision && !decision.allowed) {
-        if (ctx.callbackQuery) await ctx.answerCbQuery(decision.notify ? ctx.t.rateLimited() : undefined);
-        else if (decision.notify && ctx.chat) await ctx.reply(ctx.t.rateLimited());
+        if (ctx.callbackQuery) await ctx.answerCbQuery(decision.notify ? ctx.t.rateLimited(windowSeconds) : undefined);
+        else if (decision.notify && ctx.chat) await ctx.reply(ctx.t.rateLimited(windowSeconds));
         return;
       }
     }

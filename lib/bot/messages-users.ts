@@ -1,14 +1,12 @@
+import { formatDate, formatStamp, formatTime } from '../time/format.js';
 import { escapeHtml } from './html.js';
+import { nameHtml } from './reply.js';
 
 /**
  * Spanish texts of the user-state features (/perfil, /regalar, /actividad, privacy, rate limits),
  * spread into `es` in messages.ts so that every text stays reachable as ctx.t.<name>.
  */
 const n = (v: number) => `${v.toLocaleString('es-MX')} ${v === 1 ? 'besito' : 'besitos'}`;
-const dayFmt = (tz: string) => new Intl.DateTimeFormat('es-MX', { timeZone: tz, day: 'numeric', month: 'long', year: 'numeric' });
-const stampFmt = (tz: string) =>
-  new Intl.DateTimeFormat('es-MX', { timeZone: tz, day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit' });
-
 const STATUS_LABELS: Record<string, string> = { free: 'Gratuita', vip: 'VIP ✨', banned: 'Suspendida' };
 
 /** Why an async command failed, by the error's name (actions.error), in Spanish. */
@@ -20,7 +18,8 @@ const commandFailureReasons: Record<string, string> = {
 };
 
 export const usersMessages = {
-  rateLimited: () => 'Vas muy rápido 😅 Dame un momento: en un ratito vuelvo a atenderte.',
+  rateLimited: (seconds: number) =>
+    `Vas muy rápido 😅 Espera ${seconds >= 120 ? `unos ${Math.round(seconds / 60)} minutos` : seconds > 60 ? 'un par de minutos' : seconds === 60 ? 'un minuto' : `${seconds} segundos`} y vuelvo a atenderte.`,
 
   // /perfil
   profile: (p: {
@@ -33,51 +32,53 @@ export const usersMessages = {
     sections: string[];
     tz: string;
   }) =>
-    `👤 <b>${p.name ? escapeHtml(p.name) : 'Tu perfil'}</b>\n\n` +
+    `👤 <b>${p.name ? nameHtml(p.name) : 'Tu perfil'}</b>\n\n` +
     `💰 Besitos: <b>${n(p.besitos)}</b>\n` +
     `🏆 Ganados en total: ${n(p.lifetime)}\n` +
-    `🔥 Racha diaria: ${p.streak === 0 ? 'sin racha (reclama /daily)' : `${p.streak} ${p.streak === 1 ? 'día' : 'días seguidos'}`}\n` +
-    `📅 Miembro desde: ${dayFmt(p.tz).format(p.memberSince)}\n` +
+    `🔥 Racha diaria: ${p.streak === 0 ? 'sin racha (reclama /regalo)' : `${p.streak} ${p.streak === 1 ? 'día' : 'días seguidos'}`}\n` +
+    `📅 Miembro desde: ${formatDate(p.memberSince, p.tz)}\n` +
     `🎟 Cuenta: ${STATUS_LABELS[p.status] ?? p.status}` +
     (p.sections.length ? `\n\n${p.sections.join('\n\n')}` : ''),
   profileButtons: { daily: '🎁 Regalo diario', history: '📜 Movimientos', activity: '🗂 Actividad', privacy: '🔒 Privacidad' },
 
   // /regalar
-  giftUsage: () =>
-    '🎁 <b>Regalar besitos</b>\n\nResponde a un mensaje de la persona con <code>/regalar 10</code>, ' +
-    'o escribe <code>/regalar 10 @usuario</code>.',
+  /** In a private chat only the @usuario form is possible; in a group, replying to the person works too. */
+  giftUsage: (inGroup = false) =>
+    '🎁 <b>Regalar besitos</b>\n\n' +
+    (inGroup
+      ? 'Responde a un mensaje de la persona con <code>/regalar 10</code>, o escribe <code>/regalar 10 @usuario</code>.'
+      : 'Escribe <code>/regalar 10 @usuario</code> con el @usuario de la persona. ' +
+        'En un grupo también puedes responder a su mensaje con <code>/regalar 10</code>.'),
   giftBadAmount: () => 'La cantidad debe ser un número entero mayor que cero, por ejemplo <code>/regalar 5</code>.',
   giftTooMuch: (max: number) => `Puedes regalar como máximo ${n(max)} de una vez.`,
-  giftSelf: () => 'No puedes regalarte besitos a ti mismo 😉',
+  giftSelf: () => 'No puedes regalarte besitos a tu propia cuenta 😉',
   giftToBot: () => 'Los bots no necesitan besitos 🤖 Elige a una persona.',
-  giftUnknownUser: (ref: string) => `No conozco a ${escapeHtml(ref)} 🤔 Esa persona tiene que haber hablado conmigo antes.`,
+  giftUnknownUser: (ref: string) => `No conozco a ${nameHtml(ref)} 🤔 Esa persona tiene que haber hablado conmigo antes.`,
   giftNotEnough: (amount: number, have: number) => `No te alcanza: quieres regalar ${n(amount)} y tienes ${n(have)}.`,
-  giftConfirm: (amount: number, to: string) => `¿Regalar <b>${n(amount)}</b> a <b>${escapeHtml(to)}</b>?`,
+  giftConfirm: (amount: number, to: string) => `¿Regalar <b>${n(amount)}</b> a <b>${nameHtml(to)}</b>?`,
   giftConfirmYes: () => '✅ Sí, regalar',
   giftConfirmNo: () => '✖️ Cancelar',
   giftCancelled: () => 'Regalo cancelado. No se movió nada.',
-  giftExpired: () => 'Esta confirmación ya caducó ⌛ Vuelve a escribir /regalar para empezar de nuevo.',
-  giftDone: (amount: number, to: string, left: number, undoSeconds: number) =>
-    `🎁 Le regalaste <b>${n(amount)}</b> a <b>${escapeHtml(to)}</b>. Te quedan ${n(left)}.\n` +
-    `Puedes deshacerlo durante ${undoSeconds} segundos.`,
+  /** `undoUntil`: the end of the undo window, named as a time so the text stays true after it (null: closed). */
+  giftDone: (amount: number, to: string, left: number, undoUntil: Date | null, tz: string) =>
+    `🎁 Le regalaste <b>${n(amount)}</b> a <b>${nameHtml(to)}</b>. Te quedan ${n(left)}.` +
+    (undoUntil ? `\nPuedes deshacerlo hasta las ${formatTime(undoUntil, tz)}.` : ''),
   giftAlreadyDone: () => 'Ese regalo ya se había enviado 👍',
-  giftReceived: (amount: number, from: string) => `💝 <b>${escapeHtml(from)}</b> te regaló <b>${n(amount)}</b>.`,
+  giftReceived: (amount: number, from: string) => `💝 <b>${nameHtml(from)}</b> te regaló <b>${n(amount)}</b>.`,
   giftUndoButton: () => '↩️ Deshacer',
   giftUndone: (amount: number) => `↩️ Regalo deshecho: ${n(amount)} volvieron a tu cuenta.`,
-  giftUndoneReceiver: (amount: number, from: string) => `↩️ ${escapeHtml(from)} deshizo su regalo de ${n(amount)}.`,
+  giftUndoneReceiver: (amount: number, from: string) => `↩️ ${nameHtml(from)} deshizo su regalo de ${n(amount)}.`,
   giftAlreadyUndone: () => 'Ese regalo ya estaba deshecho.',
-  giftUndoTooLate: () => 'Ya pasó el tiempo para deshacer este regalo ⌛',
   giftUndoSpent: () => 'No se puede deshacer: quien lo recibió ya usó esos besitos.',
-  giftUndoNotYours: () => 'Ese botón no es tuyo.',
   someone: () => 'alguien',
 
   // /actividad
   activityTitle: (more: boolean) => (more ? '🗂 <b>Actividad anterior</b>' : '🗂 <b>Tu actividad reciente</b>'),
-  activityEmpty: () => 'Todavía no hay acciones registradas. Prueba /daily o /regalar.',
+  activityEmpty: () => 'Todavía no hay acciones registradas. Prueba /regalo o /regalar.',
   activityNoMore: () => 'No hay más actividad.',
   activityMore: () => 'Más ▸',
-  activityLine: (a: { at: Date; label: string; outcome: string }, tz: string) =>
-    `${stampFmt(tz).format(a.at)} · ${escapeHtml(a.label)} · ${a.outcome}`,
+  activityLine: (a: { at: Date; label: string; outcome: string }, tz: string, now: Date) =>
+    `${formatStamp(a.at, tz, now)} · ${escapeHtml(a.label)} · ${a.outcome}`,
   activityLabels: {
     gift: (amount: number, to: string | null) => `Regalo de ${n(amount)} a ${to ?? 'una cuenta eliminada'}`,
     giftUndo: () => 'Deshacer un regalo',
@@ -98,13 +99,15 @@ export const usersMessages = {
     '• Tu racha del regalo diario y tu avance en la historia.\n' +
     '• Datos temporales: conversaciones en curso (minutos) y límites de uso (un par de minutos).\n\n' +
     '<b>Cuánto tiempo</b>\n' +
-    'Mientras uses el bot. Los mensajes que nos manda Telegram se borran al procesarlos.\n\n' +
+    'Mientras uses el bot. Los mensajes que nos manda Telegram se borran al procesarlos; si alguno no se ' +
+    'pudo procesar, lo guardamos hasta 30 días para revisarlo (o hasta que uses /borrar).\n\n' +
     '<b>Tus derechos</b>\n' +
     '📦 /exportar — te mando un archivo con todos tus datos.\n' +
     '🗑 /borrar — borro tus datos personales. Los movimientos de besitos se conservan por auditoría, ' +
     'pero sin nada que los relacione contigo; si vuelves a escribir, empezarás de cero.',
   exportCaption: () => '📦 Aquí tienes todos tus datos en formato JSON.',
-  exportFileName: () => 'dianabot-mis-datos.json',
+  /** `date`: YYYY-MM-DD in the bot's zone. */
+  exportFileName: (date: string) => `dianabot-${date}.json`,
   exportPreparing: () => '⏳ Preparando tu archivo… Te lo mando en unos segundos.',
   exportPrivately: () => '🔒 Tus datos son solo tuyos: te mando el archivo por chat privado en unos segundos.',
 
@@ -119,6 +122,5 @@ export const usersMessages = {
   eraseYes: () => '🗑 Sí, borrar todo',
   eraseNo: () => '✖️ No, conservar',
   eraseCancelled: () => 'No se borró nada 😊',
-  eraseExpired: () => 'Esta confirmación ya caducó ⌛ Escribe /borrar otra vez si quieres borrar tus datos.',
   eraseDone: () => '✅ Listo: tus datos personales se borraron. Gracias por haber pasado por aquí 💋',
 };

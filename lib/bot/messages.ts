@@ -1,20 +1,10 @@
+import { formatStamp, formatTime, formatWhen } from '../time/format.js';
 import { escapeHtml } from './html.js';
+import type { KeyboardEnd } from './keyboard.js';
+import { nameHtml } from './reply.js';
 import { usersMessages } from './messages-users.js';
 
 /** Every text the bot sends. Spanish is the default (and, for now, only) locale. */
-// Formatters are cached per zone: building an Intl.DateTimeFormat costs ~70 µs, formatting ~1 µs
-// (/history formats ten lines per update; bench/webhook.ts profile).
-const cachedFmt = (options: Intl.DateTimeFormatOptions) => {
-  const byZone = new Map<string, Intl.DateTimeFormat>();
-  return (tz: string) => {
-    let f = byZone.get(tz);
-    if (!f) byZone.set(tz, (f = new Intl.DateTimeFormat('es-MX', { ...options, timeZone: tz })));
-    return f;
-  };
-};
-const dateFmt = cachedFmt({ day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' });
-const fullFmt = cachedFmt({ weekday: 'long', day: 'numeric', month: 'long', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' });
-
 export const SOURCE_LABELS: Record<string, string> = {
   daily: 'Regalo diario',
   gift: 'Regalo',
@@ -55,42 +45,61 @@ export const EVENT_LABELS: Record<string, string> = {
 export const es = {
   besitos: (n: number) => `${n.toLocaleString('es-MX')} ${n === 1 ? 'besito' : 'besitos'}`,
   welcome: (name: string | null, isNew: boolean) =>
-    `${isNew ? '¡Hola' : '¡Qué gusto verte de nuevo'}${name ? `, <b>${escapeHtml(name)}</b>` : ''}! 💋\n\n` +
+    `${isNew ? '¡Hola' : '¡Qué gusto verte de nuevo'}${name ? `, <b>${nameHtml(name)}</b>` : ''}! 💋\n\n` +
     'Soy <b>Diana</b>. Aquí vivirás una historia que cambia con tus decisiones y ganarás <b>besitos</b>, ' +
     'la moneda de este mundo.\n\n' +
-    '🎁 /daily — tu regalo diario\n💰 /balance — tus besitos\n📜 /history — tus movimientos\n❓ /help — todos los comandos',
+    '🎁 /regalo — tu regalo diario\n💰 /saldo — tus besitos\n📜 /historial — tus movimientos\n❓ /ayuda — todos los comandos',
   help: () =>
     '<b>Comandos de DianaBot</b>\n\n' +
     '/start — bienvenida\n' +
-    '/daily — reclama tu regalo diario de besitos\n' +
-    '/balance — consulta tus besitos\n' +
-    '/history — tus últimos movimientos\n' +
+    '/regalo — reclama tu regalo diario de besitos\n' +
+    '/saldo — consulta tus besitos\n' +
+    '/historial — tus últimos movimientos\n' +
     '/perfil — tu perfil\n' +
-    '/regalar N @usuario — regala besitos (o responde a un mensaje)\n' +
+    '/regalar N @usuario — regala besitos\n' +
     '/actividad — tus últimas acciones\n' +
     '/privacidad — tus datos: exportar (/exportar) o borrar (/borrar)\n' +
-    '/help — esta ayuda\n\n' +
-    'Los besitos se ganan cada día y pronto con misiones, trivias y la historia. ¡No se pierden nunca!',
+    '/ayuda — esta ayuda\n\n' +
+    'También entiendo los nombres en inglés: /daily, /balance, /history, /help.\n\n' +
+    'Los besitos se ganan cada día y pronto con misiones, trivias y la historia. ' +
+    'Se quedan en tu cuenta mientras la tengas: solo se pierden si borras tus datos con /borrar.',
+  /** The default answer to text that is not a command (at most once every few minutes per user). */
+  textHint: (name: string | null) =>
+    `${name ? `¡Hola, ${nameHtml(name)}! ` : '¡Hola! '}💋 Por ahora converso con comandos y botones. ` +
+    'Prueba uno de estos, o escribe /ayuda para verlos todos.',
+  mainButtons: { daily: '🎁 Regalo diario', balance: '💰 Mis besitos', help: '❓ Ayuda' },
   balance: (besitos: number, lifetime: number) =>
     `💰 Tienes <b>${es.besitos(besitos)}</b>.\nEn total has ganado ${es.besitos(lifetime)}.`,
-  dailyGranted: (amount: number, streak: number, balance: number | null, next: Date, tz: string) =>
+  dailyGranted: (amount: number, streak: number, balance: number | null, next: Date, tz: string, now: Date) =>
     `🎁 ¡Recibiste <b>${es.besitos(amount)}</b>!` +
     (balance !== null ? ` Ahora tienes ${es.besitos(balance)}.` : '') +
     `\n🔥 Racha: <b>${streak} ${streak === 1 ? 'día' : 'días seguidos'}</b>` +
-    `\n⏰ Tu próximo regalo estará listo el ${fullFmt(tz).format(next)}.`,
-  dailyAlready: (streak: number, next: Date, tz: string) =>
+    `\n⏰ Tu próximo regalo estará listo ${formatWhen(next, tz, now, { zone: true })}.`,
+  dailyAlready: (streak: number, next: Date, tz: string, now: Date) =>
     `Ya reclamaste tu regalo de hoy 😊\n🔥 Racha: <b>${streak} ${streak === 1 ? 'día' : 'días seguidos'}</b>` +
-    `\n⏰ Vuelve el ${fullFmt(tz).format(next)}.`,
-  historyEmpty: () => 'Todavía no tienes movimientos. Empieza con /daily 🎁',
+    `\n⏰ Vuelve ${formatWhen(next, tz, now, { zone: true })}.`,
+  historyEmpty: () => 'Todavía no tienes movimientos. Empieza con /regalo 🎁',
   historyTitle: (more: boolean) => (more ? '📜 <b>Movimientos anteriores</b>' : '📜 <b>Tus últimos movimientos</b>'),
-  historyLine: (e: { amount: number; source: string; type: string; createdAt: Date; balanceAfter: number }, tz: string) => {
-    const label = e.type === 'reversal' ? `Anulación (${SOURCE_LABELS[e.source] ?? e.source})` : (SOURCE_LABELS[e.source] ?? e.source);
+  /** One ledger line; `who` names the other person of a gift (shortened here). */
+  historyLine: (
+    e: { amount: number; source: string; type: string; createdAt: Date; balanceAfter: number },
+    tz: string,
+    now: Date,
+    who?: string | null,
+  ) => {
+    let label = SOURCE_LABELS[e.source] ?? e.source;
+    if (e.source === 'gift') {
+      const incoming = e.type === 'reversal' ? e.amount < 0 : e.amount > 0;
+      label = `${label} ${incoming ? 'de' : 'a'} ${who ? nameHtml(who, 24) : 'una cuenta eliminada'}`;
+    } else label = escapeHtml(label);
+    if (e.type === 'reversal') label = `Deshecho: ${label}`;
     const sign = e.amount > 0 ? '+' : '−';
-    return `${dateFmt(tz).format(e.createdAt)} · ${escapeHtml(label)} · <b>${sign}${Math.abs(e.amount)}</b> (saldo ${e.balanceAfter})`;
+    return `${formatStamp(e.createdAt, tz, now)} · ${label} · <b>${sign}${Math.abs(e.amount)}</b> (saldo ${e.balanceAfter})`;
   },
   historyMore: () => 'Más ▸',
   historyNoMore: () => 'No hay más movimientos.',
-  unknownCommand: () => 'No conozco ese comando 🤔 Escribe /help para ver lo que puedo hacer.',
+  historyNewer: () => '◂ Más recientes',
+  unknownCommand: () => 'No conozco ese comando 🤔 Escribe /ayuda para ver lo que puedo hacer.',
   genericError: () => 'Algo salió mal de nuestro lado 😔 Inténtalo de nuevo en un momento.',
   invalidAmount: () => 'Esa cantidad no es válida. Usa un número entero positivo.',
   insufficientFunds: (needed: number, available: number | null) =>
@@ -101,11 +110,11 @@ export const es = {
   eventosUsage: () =>
     'Uso: <code>/eventos [telegram_id|@usuario] [tipo]</code>\n' +
     'Sin usuario muestra los últimos eventos de todos. El tipo puede ser un módulo (<code>gamification</code>) o un tipo completo.',
-  eventosUserNotFound: (ref: string) => `No encontré a ningún usuario «${escapeHtml(ref)}».`,
+  eventosUserNotFound: (ref: string) => `No encontré a ningún usuario «${nameHtml(ref)}».`,
   eventosEmpty: () => 'No hay eventos registrados para esa consulta.',
   eventosTitle: (who: string | null, count: number) =>
-    `🗂 <b>Últimos ${count} eventos${who ? ` de ${escapeHtml(who)}` : ''}</b>`,
-  eventosLine: (e: { type: string; occurredAt: Date; userId: number | null; data: Record<string, unknown> }, tz: string, showUser: boolean) => {
+    `🗂 <b>Últimos ${count} eventos${who ? ` de ${nameHtml(who)}` : ''}</b>`,
+  eventosLine: (e: { type: string; occurredAt: Date; userId: number | null; data: Record<string, unknown> }, tz: string, showUser: boolean, now: Date = new Date()) => {
     const label = EVENT_LABELS[e.type] ?? e.type;
     const d = e.data;
     let detail: string;
@@ -122,8 +131,29 @@ export const es = {
           .slice(0, 120),
       );
     }
-    return `${dateFmt(tz).format(e.occurredAt)} · ${escapeHtml(label)}${showUser && e.userId !== null ? ` · #${e.userId}` : ''}${detail ? ` · ${detail}` : ''}`;
+    return `${formatStamp(e.occurredAt, tz, now)} · ${escapeHtml(label)}${showUser && e.userId !== null ? ` · #${e.userId}` : ''}${detail ? ` · ${detail}` : ''}`;
   },
+  /** Callback notice for a button whose moment has passed (lib/bot/keyboard.ts). */
+  keyboardEnded: (reason: KeyboardEnd, deadline: Date | undefined, tz: string, now: Date): string => {
+    switch (reason) {
+      case 'done':
+        return 'Esto ya está hecho ✅';
+      case 'cancelled':
+        return 'Esto ya se canceló.';
+      case 'superseded':
+        return 'Esta confirmación fue reemplazada por una más nueva ⤵️';
+      case 'expired':
+        return deadline ? `Esta confirmación caducó ${formatWhen(deadline, tz, now)} ⌛` : 'Esta confirmación caducó ⌛';
+      case 'undoClosed':
+        return deadline ? `El plazo para deshacer terminó a las ${formatTime(deadline, tz)} ⌛` : 'El plazo para deshacer ya terminó ⌛';
+      case 'notYours':
+        return 'Ese botón no es tuyo.';
+      default:
+        return 'Este botón ya no está activo. Vuelve a escribir el comando.';
+    }
+  },
+  /** Appended to a confirmation replaced by a newer one (its buttons are removed). */
+  keyboardSuperseded: () => '<i>↪️ Reemplazada por una confirmación más nueva.</i>',
   ...usersMessages,
 };
 

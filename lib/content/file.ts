@@ -1,36 +1,76 @@
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { InvalidContent, parseStory, type Story } from './schema.js';
-import { inMemoryContentStore, type ContentStore } from './store.js';
+import { InvalidContent, parseContent, type Content } from './schema.js';
 
-export const DEFAULT_CONTENT_DIR = fileURLToPath(new URL('../../content/story/', import.meta.url));
+/** The authoring format: every *.json under content/ (sub-folders included), merged into one model. */
+export const DEFAULT_CONTENT_DIR = fileURLToPath(new URL('../../content/', import.meta.url));
+
+export interface RawContent {
+  /** The merged document, not yet validated. */
+  raw: Record<string, unknown>;
+  /** Which file each item came from: `origins.fragments[3]` = 'story/02-jardin.json'; `start` too. */
+  origins: Record<string, string[]> & { start?: string[] };
+  /** Problems reading the files (bad JSON, a second start …), with the file name. */
+  problems: { file: string; message: string }[];
+}
+
+async function jsonFiles(dir: string, base = dir): Promise<string[]> {
+  const out: string[] = [];
+  for (const e of await readdir(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) out.push(...(await jsonFiles(p, base)));
+    else if (e.name.endsWith('.json')) out.push(path.relative(base, p));
+  }
+  return out.sort();
+}
 
 /**
- * Reads every *.json in the directory and merges them into one story: `start` from whichever file
- * sets it, fragments and trivia concatenated. Validated as a whole, so cross-file references work.
+ * Reads the files and merges them: arrays (levels, fragments, trivia …) are concatenated by field
+ * name in file order, `start` comes from whichever file sets it. Validation happens on the whole,
+ * so references across files work.
  */
-export async function loadStoryFromDir(dir = DEFAULT_CONTENT_DIR): Promise<Story> {
-  const files = (await readdir(dir)).filter((f) => f.endsWith('.json')).sort();
-  if (files.length === 0) throw new InvalidContent(dir, ['no .json files']);
-  const merged: { start?: string; fragments: unknown[]; trivia: unknown[] } = { fragments: [], trivia: [] };
+export async function readContentDir(dir = DEFAULT_CONTENT_DIR): Promise<RawContent> {
+  const files = await jsonFiles(dir);
+  const merged: Record<string, unknown> = {};
+  const origins: RawContent['origins'] = {};
+  const problems: RawContent['problems'] = [];
+  if (files.length === 0) problems.push({ file: dir, message: 'no .json files' });
   for (const file of files) {
-    let data: Record<string, unknown>;
+    let data: unknown;
     try {
       data = JSON.parse(await readFile(path.join(dir, file), 'utf8'));
     } catch (err) {
-      throw new InvalidContent(file, [`not valid JSON: ${(err as Error).message}`]);
+      problems.push({ file, message: `not valid JSON: ${(err as Error).message}` });
+      continue;
     }
-    if (typeof data.start === 'string') {
-      if (merged.start && merged.start !== data.start) throw new InvalidContent(file, [`a second start fragment "${data.start}"`]);
-      merged.start = data.start;
+    if (!data || typeof data !== 'object' || Array.isArray(data)) {
+      problems.push({ file, message: 'must hold a JSON object ({ "fragments": [ … ] …})' });
+      continue;
     }
-    if (Array.isArray(data.fragments)) merged.fragments.push(...data.fragments);
-    if (Array.isArray(data.trivia)) merged.trivia.push(...data.trivia);
+    for (const [field, value] of Object.entries(data)) {
+      if (Array.isArray(value)) {
+        const list = (merged[field] ??= []) as unknown[];
+        if (!Array.isArray(list)) {
+          problems.push({ file, message: `"${field}" is a list here and not elsewhere` });
+          continue;
+        }
+        list.push(...value);
+        (origins[field] ??= []).push(...value.map(() => file));
+      } else if (field in merged && merged[field] !== value) {
+        problems.push({ file, message: `"${field}" is set again (already set in ${origins[field]?.[0]})` });
+      } else {
+        merged[field] = value;
+        origins[field] = [file];
+      }
+    }
   }
-  return parseStory(merged, dir);
+  return { raw: merged, origins, problems };
 }
 
-export async function createFileContentStore(dir = DEFAULT_CONTENT_DIR): Promise<ContentStore> {
-  return inMemoryContentStore(await loadStoryFromDir(dir), 'file');
+/** Reads and validates content/; throws InvalidContent naming every problem. */
+export async function loadContentFromDir(dir = DEFAULT_CONTENT_DIR): Promise<Content> {
+  const { raw, problems } = await readContentDir(dir);
+  if (problems.length) throw new InvalidContent(dir, problems.map((p) => `${p.file}: ${p.message}`));
+  return parseContent(raw, dir);
 }

@@ -1,67 +1,57 @@
 import type { Db, MongoClient } from 'mongodb';
-import { fragmentSchema, parseStory, triviaSchema, type Story } from './schema.js';
+import { parseContent, type Content } from './schema.js';
 import type { ContentStore } from './store.js';
 
 /**
- * Story content in MongoDB (seed §2.3): collections `fragments`, `trivia` and `story_meta`.
- * The driver is imported lazily so functions that never read content don't load it.
- * Documents are validated on read too: content edited by hand in the database can't crash the bot.
+ * Content versions in MongoDB (seed §2.3), one document per item, each tagged with its version hash:
+ * `narrative_levels` (level_number), `narrative_content` (fragment_key, level_id, content),
+ * `trivia_questions` (question_key), and `content_versions` (hash, start). Indexes are unique on
+ * (version_hash, key). The driver is imported lazily so functions that never read content don't
+ * load it. Documents are validated on read: content edited by hand in the database can't crash the bot.
  */
 export async function createMongoContentStore(url: string, dbName = 'dianabot'): Promise<ContentStore> {
   const { MongoClient } = await import('mongodb');
   const client: MongoClient = new MongoClient(url, { serverSelectionTimeoutMS: 5_000 });
   await client.connect();
   const db: Db = client.db(dbName);
-  const strip = <T extends Record<string, unknown>>(doc: T | null) => {
-    if (!doc) return null;
-    const { _id, ...rest } = doc;
-    return rest;
-  };
+  const levels = db.collection('narrative_levels');
+  const fragments = db.collection('narrative_content');
+  const trivia = db.collection('trivia_questions');
+  const versions = db.collection('content_versions');
+  await Promise.all([
+    levels.createIndex({ version_hash: 1, level_number: 1 }, { unique: true }),
+    fragments.createIndex({ version_hash: 1, fragment_key: 1 }, { unique: true }),
+    fragments.createIndex({ version_hash: 1, level_id: 1 }),
+    trivia.createIndex({ version_hash: 1, question_key: 1 }, { unique: true }),
+    versions.createIndex({ hash: 1 }, { unique: true }),
+  ]);
   return {
     kind: 'mongodb',
-    async startFragmentId() {
-      const meta = await db.collection('story_meta').findOne({ _id: 'story' as never });
-      if (!meta || typeof meta.start !== 'string') throw new Error('story_meta.start is missing: import the content first');
-      return meta.start;
+    async put(hash, content) {
+      if (await versions.findOne({ hash, complete: true })) return false;
+      // Items first, the version document last: a crash half-way leaves no complete version to read,
+      // and a retry replaces the partial items.
+      await Promise.all([levels.deleteMany({ version_hash: hash }), fragments.deleteMany({ version_hash: hash }), trivia.deleteMany({ version_hash: hash })]);
+      await levels.insertMany(content.levels.map((l, i) => ({ version_hash: hash, level_number: l.number, order: i, content: l })));
+      await fragments.insertMany(content.fragments.map((f, i) => ({ version_hash: hash, fragment_key: f.key, level_id: f.level, order: i, content: f })));
+      if (content.trivia.length) await trivia.insertMany(content.trivia.map((t, i) => ({ version_hash: hash, question_key: t.key, order: i, content: t })));
+      await versions.updateOne({ hash }, { $set: { hash, start: content.start, complete: true, stored_at: new Date() } }, { upsert: true });
+      return true;
     },
-    async getFragment(id) {
-      const doc = strip(await db.collection('fragments').findOne({ id }));
-      return doc ? fragmentSchema.parse(doc) : null;
-    },
-    async listFragments(opts = {}) {
-      const docs = await db.collection('fragments').find(opts.level === undefined ? {} : { level: opts.level }).sort({ level: 1, id: 1 }).toArray();
-      return docs.map((d) => fragmentSchema.parse(strip(d)));
-    },
-    async getTrivia(id) {
-      const doc = strip(await db.collection('trivia').findOne({ id }));
-      return doc ? triviaSchema.parse(doc) : null;
-    },
-    async listTrivia(opts = {}) {
-      const docs = await db.collection('trivia').find(opts.fragmentId === undefined ? {} : { fragmentId: opts.fragmentId }).sort({ id: 1 }).toArray();
-      return docs.map((d) => triviaSchema.parse(strip(d)));
+    async get(hash) {
+      const meta = await versions.findOne({ hash, complete: true });
+      if (!meta) return null;
+      const byOrder = { order: 1 } as const;
+      const [l, f, t] = await Promise.all([
+        levels.find({ version_hash: hash }).sort(byOrder).toArray(),
+        fragments.find({ version_hash: hash }).sort(byOrder).toArray(),
+        trivia.find({ version_hash: hash }).sort(byOrder).toArray(),
+      ]);
+      const raw = { start: meta.start, levels: l.map((d) => d.content), fragments: f.map((d) => d.content), trivia: t.map((d) => d.content) };
+      return parseContent(raw, `MongoDB version ${hash.slice(0, 12)}`) satisfies Content;
     },
     async close() {
       await client.close();
     },
   };
-}
-
-/** Replaces the story in MongoDB with a validated one (npm run content:import). */
-export async function importStoryToMongo(url: string, story: Story, dbName = 'dianabot'): Promise<void> {
-  parseStory(story, 'import');
-  const { MongoClient } = await import('mongodb');
-  const client = new MongoClient(url, { serverSelectionTimeoutMS: 5_000 });
-  await client.connect();
-  try {
-    const db = client.db(dbName);
-    await db.collection('fragments').deleteMany({});
-    await db.collection('trivia').deleteMany({});
-    if (story.fragments.length) await db.collection('fragments').insertMany(story.fragments.map((f) => ({ ...f })));
-    if (story.trivia.length) await db.collection('trivia').insertMany(story.trivia.map((t) => ({ ...t })));
-    await db.collection('story_meta').replaceOne({ _id: 'story' as never }, { start: story.start }, { upsert: true });
-    await db.collection('fragments').createIndex({ id: 1 }, { unique: true });
-    await db.collection('trivia').createIndex({ id: 1 }, { unique: true });
-  } finally {
-    await client.close();
-  }
 }

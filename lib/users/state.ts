@@ -16,6 +16,8 @@ export interface UserState extends UserRecord {
   /** Consecutive days of /daily up to today or yesterday (0 when broken or never claimed). */
   streak: number;
   lastDailyDay: string | null;
+  /** The active content version's id (content_active), read in the same statement; null before the first import. */
+  contentVersion: number | null;
   /** Sections contributed by providers (inventory, narrative progress, subscriptions …), by key. */
   sections: Record<string, unknown>;
 }
@@ -80,6 +82,7 @@ interface Row {
   lifetime_besitos: number;
   daily_day: string | null;
   daily_streak: number | null;
+  content_version: string | null;
   [provider: `p_${string}`]: unknown;
 }
 
@@ -129,7 +132,8 @@ export async function loadUserState(db: Queryable, p: TelegramProfile, opts: Loa
       SELECT u.id, u.telegram_id, u.username, u.first_name, u.last_name, u.language_code, u.status, u.created_at,
              u.last_active_at, u.created,
              COALESCE(b.besitos, 0) AS besitos, COALESCE(b.lifetime_besitos, 0) AS lifetime_besitos,
-             d.day::text AS daily_day, d.streak AS daily_streak ${cols}
+             d.day::text AS daily_day, d.streak AS daily_streak,
+             (SELECT version_id FROM content_active WHERE singleton) AS content_version ${cols}
         FROM u
         LEFT JOIN user_balances b ON b.user_id = u.id
         LEFT JOIN LATERAL (SELECT day, streak FROM daily_claims WHERE user_id = u.id ORDER BY day DESC LIMIT 1) d ON true
@@ -165,6 +169,7 @@ function toState(row: Row, providers: StateProvider<any>[], opts: LoadOptions): 
     lifetimeBesitos: Number(row.lifetime_besitos),
     streak: alive ? Number(row.daily_streak) : 0,
     lastDailyDay: day,
+    contentVersion: row.content_version === null ? null : Number(row.content_version),
     sections,
   };
 }

@@ -8,6 +8,7 @@ import { callbackUpdate, nextUpdateId, startTestApp, textUpdate } from '../suppo
 import { uniqueTelegramId, useTestDb } from '../support/db.js';
 import { ledgerMismatches } from '../support/ledger.js';
 import { buttonsOf, cbAnswers, lastTo } from '../support/users.js';
+import { formatTime } from '../../lib/time/format.js';
 
 const db = useTestDb(30);
 let now = Date.now();
@@ -57,7 +58,7 @@ describe('/regalar through the webhook', () => {
     const beto = await person('beto');
     t.telegram.reset();
     const yes = await propose(ana, `/regalar 30 @${beto.username}`);
-    expect(yes).toMatch(/^g:y:\d+$/);
+    expect(yes).toMatch(/^g:y:\d+:[0-9a-z]+$/);
     expect(Buffer.byteLength(yes!)).toBeLessThanOrEqual(64);
     expect(await balance(ana)).toBe(100); // nothing moves before the confirmation
     // Two presses of "Sí" (different callback queries), concurrently, plus a later third one.
@@ -81,7 +82,8 @@ describe('/regalar through the webhook', () => {
     const eve = await person('eve', 5);
     const undo2 = await giftAndConfirm(ana, beto, 1);
     await t.post(callbackUpdate(eve.tg, undo2));
-    expect(cbAnswers(t.telegram).at(-1)!.text).toBe(msg.giftUndoNotYours());
+    expect(cbAnswers(t.telegram).at(-1)!.text).toBe('Ese botón no es tuyo.');
+    expect(t.telegram.callsOf('editMessageReplyMarkup')).toHaveLength(0); // the owner's button stays
     expect(await balance(beto)).toBe(1);
     expect(await ledgerMismatches(db, [ana.id, beto.id, eve.id])).toEqual([]);
   });
@@ -148,9 +150,15 @@ describe('/regalar through the webhook', () => {
     const ana = await person('ana', 50);
     const beto = await person('beto');
     const undo = await giftAndConfirm(ana, beto, 10);
+    const doneText = String(t.telegram.callsOf('editMessageText').at(-1)!.payload.text);
+    const until = new Date(now + 60_000);
+    // The message names the end of the window as a time, so it stays true after it.
+    expect(doneText).toContain(`Puedes deshacerlo hasta las ${formatTime(until, 'America/Mexico_City')}.`);
     now += 61_000;
     await t.post(callbackUpdate(ana.tg, undo));
-    expect(cbAnswers(t.telegram).at(-1)!.text).toBe(msg.giftUndoTooLate());
+    expect(cbAnswers(t.telegram).at(-1)!.text).toMatch(/^El plazo para deshacer terminó a las \d\d:\d\d ⌛$/);
+    // …and the late press takes the button away.
+    expect(t.telegram.callsOf('editMessageReplyMarkup').at(-1)!.payload.reply_markup).toBeUndefined();
     expect([await balance(ana), await balance(beto)]).toEqual([40, 10]);
     const undo2 = await giftAndConfirm(ana, beto, 10);
     await spendBesitos(db, { userId: beto.id, amount: 15, source: 'shop', idempotencyKey: `spend:${beto.id}` });
@@ -207,8 +215,12 @@ describe('/regalar through the webhook', () => {
     await t.post(u);
     const yes = buttonsOf(lastTo(t.telegram, 'sendMessage', ana.tg, /^¿Regalar/)).find((d) => d.startsWith('g:y:'))!;
     now += 121_000; // the confirmation lives two minutes
+    const sent = t.telegram.sentTexts(ana.tg).length;
     await t.post(callbackUpdate(ana.tg, yes));
-    expect(t.telegram.sentTexts(ana.tg).at(-1)).toBe(msg.giftExpired());
+    // A short notice that says when it expired, no new message, and the buttons go.
+    expect(cbAnswers(t.telegram).at(-1)!.text).toMatch(/^Esta confirmación caducó (hoy|ayer) a las \d\d:\d\d ⌛$/);
+    expect(t.telegram.sentTexts(ana.tg)).toHaveLength(sent);
+    expect(t.telegram.callsOf('editMessageReplyMarkup')).toHaveLength(1);
     expect([await balance(ana), await balance(beto)]).toEqual([20, 0]);
     // Starting again works.
     await t.post(u.message && { ...u, update_id: nextUpdateId() });
@@ -230,7 +242,7 @@ describe('/regalar through the webhook', () => {
     expect(String(first.payload.text).match(/Regalo de 1 besito a beto · ✅ hecho/g)).toHaveLength(10);
     const more = buttonsOf(first).find((d) => d.startsWith('act:'))!;
     await t.post(callbackUpdate(ana.tg, more));
-    const second = String(t.telegram.callsOf('sendMessage').at(-1)!.payload.text);
+    const second = String(t.telegram.callsOf('editMessageText').at(-1)!.payload.text);
     expect(second).toContain('Actividad anterior');
     expect(second).toContain('Deshacer un regalo');
     expect(second).toContain('Regalo de 3 besitos a beto · ↩️ deshecho');

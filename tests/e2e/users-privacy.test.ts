@@ -8,7 +8,7 @@ import { createDb } from '../../lib/db/client.js';
 import { isolatedDatabase } from '../support/bus.js';
 import { uniqueTelegramId } from '../support/db.js';
 import { ledgerMismatches } from '../support/ledger.js';
-import { buttonsOf, lastTo } from '../support/users.js';
+import { buttonsOf, cbAnswers, lastTo } from '../support/users.js';
 
 // A database of its own: /exportar is delivered by the bus, and another file's in-process relay on a
 // shared outbox could deliver it through that file's Bot API stub instead of this one.
@@ -48,7 +48,7 @@ async function tablesMentioning(value: string): Promise<Record<string, number>> 
 
 function exportedJson(call: { payload: Record<string, any> } | undefined): any {
   const body = String(call?.payload._raw ?? '');
-  const m = /filename="dianabot-mis-datos\.json"[\s\S]*?\r\n\r\n([\s\S]*?)\r\n--/.exec(body);
+  const m = /filename="dianabot-\d{4}-\d{2}-\d{2}\.json"[\s\S]*?\r\n\r\n([\s\S]*?)\r\n--/.exec(body);
   if (!m) throw new Error('no JSON document in the sendDocument body');
   return JSON.parse(m[1]!);
 }
@@ -145,8 +145,11 @@ describe('privacy through the webhook', () => {
     const no = buttonsOf(lastTo(t.telegram, 'sendMessage', p.tg, /Borrar tus datos/)).find((d) => d.startsWith('pv:del:n:'))!;
     await t.post(callbackUpdate(p.tg, no));
     expect(t.telegram.callsOf('editMessageText').at(-1)!.payload.text).toBe(msg.eraseCancelled());
+    // A late "Sí" of the cancelled confirmation: a notice saying so (no new message), nothing erased.
+    const sent = t.telegram.sentTexts(p.tg).length;
     await t.post(callbackUpdate(p.tg, no.replace(':n:', ':y:')));
-    expect(t.telegram.sentTexts(p.tg).at(-1)).toBe(msg.eraseExpired());
+    expect(t.telegram.sentTexts(p.tg)).toHaveLength(sent);
+    expect(cbAnswers(t.telegram).at(-1)!.text).toBe(msg.keyboardEnded('cancelled', undefined, 'UTC', new Date()));
     const [row] = await db`SELECT telegram_id FROM users WHERE id = ${p.id}`;
     expect(row!.telegram_id).toBe(p.tg);
   });

@@ -122,7 +122,7 @@ describe.each(rateBackends)('rate limits through the webhook on %s', (_name, mak
     expect(res.every((r) => r.status === 200)).toBe(true);
     const texts = t.telegram.sentTexts(spammer);
     expect(texts.filter((x) => x.includes('Tienes'))).toHaveLength(5);
-    expect(texts.filter((x) => x === t.app.bot.context.t!.rateLimited())).toHaveLength(1);
+    expect(texts.filter((x) => x === t.app.bot.context.t!.rateLimited(60))).toHaveLength(1);
     expect(texts).toHaveLength(6);
     // Another user is served normally.
     await t.post(textUpdate(other, '/balance'));
@@ -132,7 +132,7 @@ describe.each(rateBackends)('rate limits through the webhook on %s', (_name, mak
     await Promise.all(Array.from({ length: 8 }, () => t.post(callbackUpdate(spammer, 'act:0'))));
     const answers = cbAnswers(t.telegram);
     expect(answers).toHaveLength(8);
-    expect(answers.filter((a) => a.text === t.app.bot.context.t!.rateLimited())).toHaveLength(1);
+    expect(answers.filter((a) => a.text === t.app.bot.context.t!.rateLimited(60))).toHaveLength(1);
     expect(t.telegram.sentTexts(spammer).filter((x) => x.includes('actividad') || x.includes('acciones'))).toHaveLength(3);
     await kv.delMatching(`rl:?:${spammer}:*`);
   });

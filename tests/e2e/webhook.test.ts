@@ -32,7 +32,7 @@ describe('webhook end to end (real handler, real Postgres, local Bot API stub)',
     const [first, second] = telegram.sentTexts(id);
     expect(first).toMatch(/Recibiste <b>10 besitos<\/b>/);
     expect(first).toMatch(/Racha: <b>1 día<\/b>/);
-    expect(first).toMatch(/próximo regalo estará listo el/);
+    expect(first).toMatch(/próximo regalo estará listo mañana a las 00:00 \(hora del centro de México\)\./);
     expect(second).toMatch(/Ya reclamaste tu regalo de hoy/);
     expect(await balanceOf(id)).toBe(10);
   });
@@ -143,11 +143,17 @@ describe('webhook end to end (real handler, real Postgres, local Bot API stub)',
     const button = first.payload.reply_markup.inline_keyboard[0][0];
     expect(button.text).toBe('Más ▸');
     telegram.reset();
-    await post(callbackUpdate(id, button.callback_data));
-    expect(telegram.callsOf('answerCallbackQuery')).toHaveLength(1);
-    const page2 = telegram.callsOf('sendMessage')[0]!;
+    // "Más ▸" pages in place: the message is edited, nothing new is posted; pressed again, still nothing new.
+    await post(callbackUpdate(id, button.callback_data, { messageId: first.payload.message_id ?? 1 }));
+    await post(callbackUpdate(id, button.callback_data, { messageId: first.payload.message_id ?? 1 }));
+    expect(telegram.callsOf('answerCallbackQuery')).toHaveLength(2);
+    expect(telegram.callsOf('sendMessage')).toHaveLength(0);
+    const page2 = telegram.callsOf('editMessageText')[0]!;
     expect(page2.payload.text.match(/Misión/g)).toHaveLength(2);
-    expect(page2.payload.reply_markup).toBeUndefined();
+    expect(page2.payload.reply_markup.inline_keyboard[0].map((b: { text: string }) => b.text)).toEqual(['◂ Más recientes']);
+    telegram.reset();
+    await post(callbackUpdate(id, 'hist:top'));
+    expect(telegram.callsOf('editMessageText')[0]!.payload.text.match(/Misión/g)).toHaveLength(10);
   });
 
   it('an unknown command gets a helpful Spanish answer; user text is escaped', async () => {
@@ -155,7 +161,9 @@ describe('webhook end to end (real handler, real Postgres, local Bot API stub)',
     await post(textUpdate(id, '/nosequees'));
     expect(telegram.sentTexts(id)[0]).toContain('No conozco ese comando');
     await post(textUpdate(id, '/start', { firstName: '<b>x</b> & \'; DROP TABLE users;--' }));
-    expect(telegram.sentTexts(id)[1]).toContain('&lt;b&gt;x&lt;/b&gt; &amp; \'; DROP TABLE users;--');
+    // Escaped, and shortened for display (32 characters at most, "…" at the cut).
+    expect(telegram.sentTexts(id)[1]).toContain(`<b>&lt;b&gt;x&lt;/b&gt; &amp; '; DROP TABLE users;…</b>`);
+    expect(telegram.callsOf('sendMessage')[1]!.payload.parse_mode).toBe('HTML');
   });
 
   it('/start with a deep-link payload keeps the first payload', async () => {

@@ -1,3 +1,4 @@
+import { nameHtml } from '../../lib/bot/reply.js';
 /**
  * Abuse / security: requests that must be denied with no effect, and hostile user input that must be
  * stored verbatim and echoed safely.
@@ -141,7 +142,7 @@ describe('security: hostile input is stored verbatim and echoed escaped', () => 
       expect(htmlProblems(r), r).toEqual([]);
       expect(r).not.toContain(name.includes('<') ? name : '\u0000never');
     }
-    expect(replies[0]).toContain(name.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;'));
+    expect(replies[0]).toContain(nameHtml(name)); // escaped, and shortened for display
     const [{ n }] = (await admin<{ n: number }[]>`SELECT count(*)::int AS n FROM users`) as unknown as [{ n: number }];
     expect(n).toBeGreaterThan(0);
   });

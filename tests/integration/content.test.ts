@@ -1,79 +1,97 @@
-import { mkdtemp, rm, writeFile, cp } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { createFileContentStore, DEFAULT_CONTENT_DIR, loadStoryFromDir } from '../../lib/content/file.js';
+import { loadContentFromDir } from '../../lib/content/file.js';
 import { InvalidContent } from '../../lib/content/schema.js';
+import { ContentIndex, contentHash } from '../../lib/content/store.js';
 import { contentStoreContract } from '../support/content-contract.js';
+import { withContentDir } from '../support/content-files.js';
 
 const mongoUrl = process.env.MONGODB_URL;
 
-contentStoreContract('file adapter (content/story)', () => createFileContentStore());
-
 contentStoreContract(
-  'MongoDB adapter',
+  'MongoDB',
   async () => {
-    const { createMongoContentStore, importStoryToMongo } = await import('../../lib/content/mongo.js');
-    const dbName = `dianabot_test_${process.pid}`;
-    await importStoryToMongo(mongoUrl!, await loadStoryFromDir(), dbName);
-    return createMongoContentStore(mongoUrl!, dbName);
+    const { createMongoContentStore } = await import('../../lib/content/mongo.js');
+    return createMongoContentStore(mongoUrl!, `dianabot_test_${process.pid}`);
   },
-  { skip: mongoUrl ? undefined : 'MONGODB_URL not set, no MongoDB server on this machine' },
+  { skip: mongoUrl ? undefined : 'MONGODB_URL is not set (no MongoDB server on this machine)' },
 );
 
-describe('content validation', () => {
-  async function withStory(files: Record<string, unknown>, fn: (dir: string) => Promise<void>) {
-    const dir = await mkdtemp(path.join(os.tmpdir(), 'dianabot-content-'));
-    try {
-      for (const [name, data] of Object.entries(files)) await writeFile(path.join(dir, name), typeof data === 'string' ? data : JSON.stringify(data));
-      await fn(dir);
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
-  }
-  const fragment = (id: string, next: string | null = null) => ({ id, title: id, level: 1, text: 'Hola', decisions: [{ id: 'd', label: 'Seguir', next }] });
+describe('content files', () => {
+  const level = { number: 1, title: 'Uno', intro: 'Hola' };
+  const fragment = (key: string, next?: string) => ({ key, title: key, level: 1, narrator: 'Diana', text: 'Hola', ...(next ? { next } : { ending: true }) });
 
-  it('merges several files and resolves references across them', async () => {
-    await withStory({ 'a.json': { start: 'uno', fragments: [fragment('uno', 'dos')] }, 'b.json': { fragments: [fragment('dos')] } }, async (dir) => {
-      const story = await loadStoryFromDir(dir);
-      expect(story.fragments.map((f) => f.id)).toEqual(['uno', 'dos']);
-    });
+  it('merges files in sub-folders and resolves references across them', async () => {
+    await withContentDir(
+      { 'a.json': { start: 'uno', levels: [level], fragments: [fragment('uno', 'dos')] }, 'sub/b.json': { fragments: [fragment('dos')] } },
+      async (dir) => {
+        const content = await loadContentFromDir(dir);
+        expect(content.fragments.map((f) => f.key)).toEqual(['uno', 'dos']);
+        expect(content.fragments[1]!.rewards).toEqual({ besitos: 0, items: [], achievements: [] });
+      },
+    );
   });
 
-  it('names every problem: broken links, duplicates, bad answers, disallowed tags, bad JSON', async () => {
-    await withStory(
+  it('names every problem: broken links, duplicates, answers not among options, disallowed tags, unknown conditions, bad JSON', async () => {
+    await withContentDir(
       {
         'a.json': {
           start: 'uno',
-          fragments: [fragment('uno', 'fantasma'), fragment('uno'), { ...fragment('tres'), text: '<script>x</script>' }],
-          trivia: [{ id: 't', question: '¿?', options: ['a', 'b'], answer: 5, reward: { besitos: 5 } }],
+          levels: [level],
+          fragments: [
+            fragment('uno', 'fantasma'),
+            fragment('uno'),
+            { ...fragment('tres'), text: '<script>x</script>' },
+            { ...fragment('cuatro'), level: 9 },
+          ],
+          trivia: [{ key: 't', question: '¿?', options: ['a', 'b'], answer: 'c', rewards: { correct: { besitos: 5 }, incorrect: {} } }],
         },
       },
       async (dir) => {
-        const err = await loadStoryFromDir(dir).catch((e) => e);
+        const err = await loadContentFromDir(dir).catch((e: unknown) => e);
         expect(err).toBeInstanceOf(InvalidContent);
-        expect(err.message).toContain('next fragment "fantasma" does not exist');
-        expect(err.message).toContain('fragment "uno" is defined twice');
-        expect(err.message).toContain('answer 5 is not one of its 2 options');
-        expect(err.message).toContain('tag <script> is not allowed');
+        const msg = (err as Error).message;
+        expect(msg).toContain('next fragment "fantasma" does not exist');
+        expect(msg).toContain('fragment uno: is defined twice');
+        expect(msg).toContain('answer "c" is not one of its options');
+        expect(msg).toContain('tag <script> is not allowed');
+        expect(msg).toContain('level 9 does not exist');
       },
     );
-    await withStory({ 'a.json': '{ not json' }, async (dir) => {
-      await expect(loadStoryFromDir(dir)).rejects.toThrow(/a\.json[\s\S]*not valid JSON/);
+    await withContentDir({ 'a.json': { start: 'uno', levels: [level], fragments: [{ ...fragment('uno'), unlock: { kind: 'luna_llena' } }] } }, async (dir) => {
+      await expect(loadContentFromDir(dir)).rejects.toThrow(/fragments\.0\.unlock\.kind: unknown condition kind "luna_llena"/);
     });
-    await withStory({ 'a.json': { start: 'uno', fragments: [{ id: 'UNO!', title: '', level: 0, text: '' }] } }, async (dir) => {
-      await expect(loadStoryFromDir(dir)).rejects.toThrow(/fragments\.0\.id/);
+    await withContentDir({ 'a.json': '{ not json' }, async (dir) => {
+      await expect(loadContentFromDir(dir)).rejects.toThrow(/a\.json: not valid JSON/);
+    });
+    await withContentDir({ 'a.json': { start: 'uno', levels: [level], fragments: [{ key: 'UNO!', title: '', level: 0, text: '' }] } }, async (dir) => {
+      await expect(loadContentFromDir(dir)).rejects.toThrow(/fragments\.0\.key/);
+    });
+    await withContentDir({ 'a.json': { start: 'uno', levels: [level], fragments: [fragment('uno')] }, 'b.json': { start: 'dos' } }, async (dir) => {
+      await expect(loadContentFromDir(dir)).rejects.toThrow(/b\.json: "start" is set again/);
     });
   });
 
-  it('the shipped sample story is valid and fits Telegram limits', async () => {
-    const dir = await mkdtemp(path.join(os.tmpdir(), 'dianabot-content-'));
-    await cp(DEFAULT_CONTENT_DIR, dir, { recursive: true });
-    const story = await loadStoryFromDir(dir);
-    for (const f of story.fragments) {
+  it('the shipped content is valid, fits Telegram limits and hashes the same every time', async () => {
+    const content = await loadContentFromDir();
+    const index = new ContentIndex(content);
+    expect(index.fragment(content.start)).not.toBeNull();
+    for (const f of content.fragments) {
       expect(f.text.length).toBeLessThanOrEqual(4096);
-      for (const d of f.decisions) expect(Buffer.byteLength(`dec:${f.id}:${d.id}`)).toBeLessThanOrEqual(64);
+      for (const d of f.decisions) expect(d.label.length).toBeLessThanOrEqual(64);
     }
-    await rm(dir, { recursive: true, force: true });
+    expect(contentHash(await loadContentFromDir())).toBe(index.version.hash);
+  });
+
+  it('the sample story has what the issue asks for: 3 levels (one VIP), 30 fragments, 2 endings, a premium fragment, 2 secrets, both mini-games, 10 trivia', async () => {
+    const c = await loadContentFromDir();
+    expect(c.levels.length).toBeGreaterThanOrEqual(3);
+    expect(c.levels.some((l) => l.vip)).toBe(true);
+    expect(c.fragments.length).toBeGreaterThanOrEqual(30);
+    expect(c.fragments.filter((f) => f.ending).length).toBeGreaterThanOrEqual(2);
+    expect(c.fragments.filter((f) => f.secret).length).toBeGreaterThanOrEqual(2);
+    expect(c.fragments.some((f) => JSON.stringify(f.unlock ?? {}).includes('"besitos_paid"'))).toBe(true);
+    expect(new Set(c.fragments.flatMap((f) => (f.game ? [f.game.kind] : [])))).toEqual(new Set(['riddle', 'dice']));
+    expect(c.trivia.length).toBeGreaterThanOrEqual(10);
+    expect(new Set(c.fragments.map((f) => f.narrator))).toEqual(new Set(['Narrador', 'Diana', 'Lucien']));
   });
 });

@@ -4,6 +4,7 @@ import { rm } from 'node:fs/promises';
 import type { TestProject } from 'vitest/node';
 import { createDb } from '../../lib/db/client.js';
 import { migrate } from '../../lib/db/migrate.js';
+import { importContent } from '../../lib/content/import.js';
 import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from '../../lib/db/embedded.js';
 
 declare module 'vitest' {
@@ -44,6 +45,8 @@ export async function setup(project: TestProject) {
   url.pathname = `/${dbName}`;
   const db = createDb(url.toString(), { max: 1 });
   await migrate(db);
+  // Every test database starts with the sample content published and active, as `npm run dev` does.
+  await importContent(db, {});
   await db.end();
   dropDatabase = async () => {
     const a = createDb(adminUrl!, { max: 1 });

@@ -27,7 +27,7 @@ dailyFeature.command(['daily', 'regalo'], async (ctx) => {
   const next = new Date(r.nextClaimAt); // a replayed action's result comes back from JSON
   const text =
     r.status === 'granted'
-      ? ctx.t.dailyGranted(r.amount, r.streak, r.balance, next, settings.timeZone)
-      : ctx.t.dailyAlready(r.streak, next, settings.timeZone);
+      ? ctx.t.dailyGranted(r.amount, r.streak, r.balance, next, settings.timeZone, clock())
+      : ctx.t.dailyAlready(r.streak, next, settings.timeZone, clock());
   await ctx.reply(text, { parse_mode: 'HTML' });
 });

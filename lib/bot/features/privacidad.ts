@@ -5,12 +5,15 @@ import type { Sql } from '../../db/client.js';
 import { eraseUser, exportUserData } from '../../users/privacy.js';
 import { SessionStore, sessionField, sessionKey } from '../../users/session.js';
 import { loadUserState } from '../../users/state.js';
+import { localDate } from '../../time/zone.js';
 import { registerCommandNotifier } from '../command-results.js';
 import type { BotContext } from '../context.js';
+import { cb, deadlinePart, doneKeyboard, keyboardSlot, latePress, openKeyboard, parseDeadline, whyInactive } from '../keyboard.js';
 import { es } from '../messages.js';
 
 /** The pending /borrar confirmation: five minutes. */
 const eraseFlow = sessionField('erase', z.object({ nonce: z.number().int() }), 300);
+const ERASE_SLOT = keyboardSlot('erase', 900);
 
 /** /privacidad, /exportar and /borrar. */
 export const privacidadFeature = new Composer<BotContext>();
@@ -51,7 +54,7 @@ registerCommandNotifier('export', async ({ tx, telegram, kv, timeZone, action, t
   if (Array.isArray(data.actions)) data.actions = data.actions.filter((a: { id: number }) => Number(a.id) !== action.id);
   const json = Buffer.from(JSON.stringify(data, null, 2), 'utf8');
   // Personal data goes to the private chat only, even when /exportar was typed in a group.
-  await telegram.sendDocument(telegramId, Input.fromBuffer(json, es.exportFileName()), { caption: es.exportCaption() });
+  await telegram.sendDocument(telegramId, Input.fromBuffer(json, es.exportFileName(localDate(now, timeZone))), { caption: es.exportCaption() });
 });
 
 privacidadFeature.command(['exportar', 'export'], async (ctx) => {
@@ -72,26 +75,27 @@ privacidadFeature.command(['borrar', 'delete'], async (ctx) => {
   if (!me) return;
   const nonce = ctx.update.update_id;
   await ctx.sessions.set(sessionKey(me.telegramId, ctx.chat.id), eraseFlow, { nonce });
-  await ctx.reply(ctx.t.eraseConfirm(), {
-    parse_mode: 'HTML',
-    ...Markup.inlineKeyboard([
-      Markup.button.callback(ctx.t.eraseYes(), `pv:del:y:${nonce}`),
-      Markup.button.callback(ctx.t.eraseNo(), `pv:del:n:${nonce}`),
-    ]),
-  });
+  const until = deadlinePart(new Date(ctx.deps.clock().getTime() + eraseFlow.ttlSeconds * 1000));
+  await openKeyboard(ctx, ERASE_SLOT, nonce, ctx.t.eraseConfirm(), [
+    [Markup.button.callback(ctx.t.eraseYes(), cb('pv', 'del', 'y', nonce, until)), Markup.button.callback(ctx.t.eraseNo(), cb('pv', 'del', 'n', nonce, until))],
+  ]);
 });
 
-privacidadFeature.action(/^pv:del:([yn]):(\d{1,15})$/, async (ctx) => {
+privacidadFeature.action(/^pv:del:([yn]):(\d{1,15})(?::([0-9a-z]{1,8}))?$/, async (ctx) => {
   const me = ctx.state.userState;
   if (!me || !ctx.chat) return ctx.answerCbQuery();
   const nonce = Number(ctx.match[2]);
   const skey = sessionKey(me.telegramId, ctx.chat.id);
   const pending = await ctx.sessions.get(skey, eraseFlow);
+  if (!pending || pending.nonce !== nonce) {
+    const deadline = parseDeadline(ctx.match[3]);
+    return latePress(ctx, await whyInactive(ctx, ERASE_SLOT, nonce, deadline), { deadline });
+  }
   await ctx.answerCbQuery();
-  if (!pending || pending.nonce !== nonce) return void (await ctx.reply(ctx.t.eraseExpired()));
   if (ctx.match[1] === 'n') {
     await ctx.sessions.clear(skey, eraseFlow);
-    return void (await ctx.editMessageText(ctx.t.eraseCancelled()));
+    await ctx.editMessageText(ctx.t.eraseCancelled());
+    return void (await doneKeyboard(ctx, ERASE_SLOT, nonce, 'cancelled'));
   }
   await eraseUser(ctx.deps.db, ctx.deps.kv, { userId: me.id, telegramId: me.telegramId }, ctx.deps.log);
   // Best effort: a failed reply must not make Telegram redeliver this update, whose handling would

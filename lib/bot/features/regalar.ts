@@ -15,6 +15,7 @@ import { giftCommand, type GiftParams, type GiftResult } from '../../commands/gi
 import { displayName, findUserByTelegramId, findUserByUsername, findUsersByIds, type UserRef } from '../../users/lookup.js';
 import { sessionField, sessionKey } from '../../users/session.js';
 import type { BotContext } from '../context.js';
+import { cb, deadlinePart, doneKeyboard, keyboardSlot, latePress, openKeyboard, parseDeadline, whyInactive } from '../keyboard.js';
 import { isTransientTelegramError } from '../telegram-retry.js';
 
 /** The pending confirmation of a gift: lives two minutes in the (chat, user) session. */
@@ -23,6 +24,8 @@ const giftFlow = sessionField(
   z.object({ nonce: z.number().int(), toUserId: z.number().int(), toName: z.string().max(80), amount: z.number().int() }),
   120,
 );
+/** The confirmation's keyboard: one live per (user, chat); a newer /regalar replaces it. */
+const GIFT_SLOT = keyboardSlot('gift', 600);
 
 const giftKey = (userId: number, nonce: number) => `gift:${userId}:${nonce}`;
 const undoWindow = (ctx: Pick<BotContext, 'deps'>) => ctx.deps.settings.undoWindowSeconds ?? 60;
@@ -30,11 +33,11 @@ const undoWindow = (ctx: Pick<BotContext, 'deps'>) => ctx.deps.settings.undoWind
 type Parsed = { amount: number; username: string | null } | { error: string };
 
 /** `/regalar N`, `/regalar N @usuario` or `/regalar @usuario N`. */
-function parseArgs(ctx: Pick<BotContext, 't'>, text: string): Parsed {
+function parseArgs(ctx: Pick<BotContext, 't' | 'chat'>, text: string): Parsed {
   const args = text.trim().split(/\s+/).slice(1);
   const username = args.find((a) => a.startsWith('@')) ?? null;
   const amountArg = args.find((a) => !a.startsWith('@'));
-  if (amountArg === undefined) return { error: ctx.t.giftUsage() };
+  if (amountArg === undefined) return { error: ctx.t.giftUsage(ctx.chat?.type !== 'private') };
   if (!/^[+-]?\d+$/.test(amountArg)) return { error: ctx.t.giftBadAmount() };
   const amount = Number(amountArg);
   if (!Number.isSafeInteger(amount) || amount <= 0) return { error: ctx.t.giftBadAmount() };
@@ -62,7 +65,7 @@ regalarFeature.command(['regalar', 'gift'], async (ctx) => {
     refName = reply.from.first_name;
     to = await findUserByTelegramId(ctx.deps.db, reply.from.id);
   } else {
-    return void (await ctx.reply(ctx.t.giftUsage(), { parse_mode: 'HTML' }));
+    return void (await ctx.reply(ctx.t.giftUsage(ctx.chat.type !== 'private'), { parse_mode: 'HTML' }));
   }
   if (!to || to.telegramId === null) return void (await ctx.reply(ctx.t.giftUnknownUser(refName)));
   if (to.id === me.id) return void (await ctx.reply(ctx.t.giftSelf()));
@@ -71,16 +74,17 @@ regalarFeature.command(['regalar', 'gift'], async (ctx) => {
   const nonce = ctx.update.update_id;
   const toName = (displayName(to) ?? refName).slice(0, 80);
   await ctx.sessions.set(sessionKey(me.telegramId, ctx.chat.id), giftFlow, { nonce, toUserId: to.id, toName, amount: parsed.amount });
-  await ctx.reply(ctx.t.giftConfirm(parsed.amount, toName), {
-    parse_mode: 'HTML',
-    ...Markup.inlineKeyboard([
-      Markup.button.callback(ctx.t.giftConfirmYes(), `g:y:${nonce}`),
-      Markup.button.callback(ctx.t.giftConfirmNo(), `g:n:${nonce}`),
-    ]),
-  });
+  // The deadline rides in the buttons, so a press after it says "caducó" even when the session is gone.
+  const until = deadlinePart(new Date(ctx.deps.clock().getTime() + giftFlow.ttlSeconds * 1000));
+  await openKeyboard(ctx, GIFT_SLOT, nonce, ctx.t.giftConfirm(parsed.amount, toName), [
+    [
+      Markup.button.callback(ctx.t.giftConfirmYes(), cb('g', 'y', nonce, until)),
+      Markup.button.callback(ctx.t.giftConfirmNo(), cb('g', 'n', nonce, until)),
+    ],
+  ]);
 });
 
-regalarFeature.action(/^g:y:(\d{1,15})$/, async (ctx) => {
+regalarFeature.action(/^g:y:(\d{1,15})(?::([0-9a-z]{1,8}))?$/, async (ctx) => {
   const me = ctx.state.userState;
   if (!me || !ctx.chat) return ctx.answerCbQuery();
   const nonce = Number(ctx.match[1]);
@@ -91,8 +95,8 @@ regalarFeature.action(/^g:y:(\d{1,15})$/, async (ctx) => {
     // A redelivery or a second press after the gift went through, or a confirmation that expired.
     const done = await findAction(ctx.deps.db, key);
     if (done) return replayGift(ctx, me, done);
-    await ctx.answerCbQuery();
-    return void (await ctx.reply(ctx.t.giftExpired()));
+    const deadline = parseDeadline(ctx.match[2]);
+    return latePress(ctx, await whyInactive(ctx, GIFT_SLOT, nonce, deadline), { deadline });
   }
   let run;
   try {
@@ -107,7 +111,9 @@ regalarFeature.action(/^g:y:(\d{1,15})$/, async (ctx) => {
     if (err instanceof InsufficientFunds) {
       await ctx.sessions.clear(skey, giftFlow).catch(() => null);
       await ctx.answerCbQuery();
-      return void (await ctx.reply(ctx.t.giftNotEnough(pending.amount, err.available ?? 0)));
+      // The confirmation becomes the answer: its buttons go.
+      await ctx.editMessageText(ctx.t.giftNotEnough(pending.amount, err.available ?? 0), { parse_mode: 'HTML' });
+      return void (await doneKeyboard(ctx, GIFT_SLOT, nonce));
     }
     throw err;
   }
@@ -118,14 +124,18 @@ regalarFeature.action(/^g:y:(\d{1,15})$/, async (ctx) => {
   const notifies = await ownsNotification(ctx, run.action.id);
   await ctx.answerCbQuery();
   const result = run.result!;
-  await ctx.editMessageText(ctx.t.giftDone(pending.amount, pending.toName, result.senderBalance, undoWindow(ctx)), {
+  const undoUntil = run.action.undoUntil ?? new Date(ctx.deps.clock().getTime() + undoWindow(ctx) * 1000);
+  await ctx.editMessageText(ctx.t.giftDone(pending.amount, pending.toName, result.senderBalance, undoUntil, ctx.deps.settings.timeZone), {
     parse_mode: 'HTML',
-    ...Markup.inlineKeyboard([Markup.button.callback(ctx.t.giftUndoButton(), `g:u:${run.action.id}`)]),
+    ...Markup.inlineKeyboard([Markup.button.callback(ctx.t.giftUndoButton(), cb('g', 'u', run.action.id, deadlinePart(undoUntil)))]),
   });
+  await doneKeyboard(ctx, GIFT_SLOT, nonce);
   if (notifies) await notify(ctx, pending.toUserId, ctx.t.giftReceived(pending.amount, displayName(me) ?? ctx.t.someone()));
 });
 
-type GiftCtx = Pick<BotContext, 'deps' | 't' | 'telegram' | 'answerCbQuery' | 'editMessageText'> & { update: { update_id: number } };
+type GiftCtx = Pick<BotContext, 'deps' | 't' | 'telegram' | 'answerCbQuery' | 'editMessageText' | 'chat' | 'from' | 'reply'> & {
+  update: { update_id: number };
+};
 
 /**
  * "Sí" pressed for a gift that already went through: a redelivery of the confirming update (its
@@ -147,15 +157,16 @@ async function replayGift(ctx: GiftCtx, me: NonNullable<BotContext['state']['use
   await bestEffort(ctx, 'answerCbQuery', () => ctx.answerCbQuery(ctx.t.giftAlreadyDone()));
   const to = (await findUsersByIds(ctx.deps.db, [params.toUserId])).get(params.toUserId);
   const toName = (displayName(to) ?? ctx.t.someone()).slice(0, 80);
-  const left = action.undoUntil ? Math.ceil((action.undoUntil.getTime() - ctx.deps.clock().getTime()) / 1000) : 0;
+  const open = action.undoUntil && action.undoUntil.getTime() > ctx.deps.clock().getTime() ? action.undoUntil : null;
+  const tz = ctx.deps.settings.timeZone;
   await bestEffort(ctx, 'editMessageText', () =>
-    left > 0
-      ? ctx.editMessageText(ctx.t.giftDone(params.amount, toName, result.senderBalance, left), {
+    open
+      ? ctx.editMessageText(ctx.t.giftDone(params.amount, toName, result.senderBalance, open, tz), {
           parse_mode: 'HTML',
-          ...Markup.inlineKeyboard([Markup.button.callback(ctx.t.giftUndoButton(), `g:u:${action.id}`)]),
+          ...Markup.inlineKeyboard([Markup.button.callback(ctx.t.giftUndoButton(), cb('g', 'u', action.id, deadlinePart(open)))]),
         })
-      : // Window closed: no button, and only the first line (the second one offers the undo).
-        ctx.editMessageText(ctx.t.giftDone(params.amount, toName, result.senderBalance, 0).split('\n')[0]!, { parse_mode: 'HTML' }),
+      : // Window closed: no button, and no sentence offering the undo.
+        ctx.editMessageText(ctx.t.giftDone(params.amount, toName, result.senderBalance, null, tz), { parse_mode: 'HTML' }),
   );
   if (notifies) await notify(ctx, params.toUserId, ctx.t.giftReceived(params.amount, displayName(me) ?? ctx.t.someone()));
 }
@@ -173,7 +184,7 @@ async function ownsNotification(ctx: Pick<GiftCtx, 'deps' | 'update'>, actionId:
   return (await ctx.deps.kv.get(key)) === mine;
 }
 
-/** Transient Bot API failures propagate (the update is redelivered); others (e.g. "message is not modified") are logged. */
+/** Transient Bot API failures propagate (the update is redelivered); others (e.g. an expired callback query) are logged. */
 async function bestEffort(ctx: Pick<GiftCtx, 'deps'>, what: string, call: () => Promise<unknown>): Promise<void> {
   try {
     await call();
@@ -183,16 +194,27 @@ async function bestEffort(ctx: Pick<GiftCtx, 'deps'>, what: string, call: () => 
   }
 }
 
-regalarFeature.action(/^g:n:(\d{1,15})$/, async (ctx) => {
+regalarFeature.action(/^g:n:(\d{1,15})(?::([0-9a-z]{1,8}))?$/, async (ctx) => {
   const me = ctx.state.userState;
   if (!me || !ctx.chat) return ctx.answerCbQuery();
   const nonce = Number(ctx.match[1]);
-  await ctx.sessions.update(sessionKey(me.telegramId, ctx.chat.id), giftFlow, (cur) => (cur?.nonce === nonce ? null : cur));
+  let cancelled = false;
+  await ctx.sessions.update(sessionKey(me.telegramId, ctx.chat.id), giftFlow, (cur) => {
+    cancelled = cur?.nonce === nonce;
+    return cancelled ? null : cur;
+  });
+  if (!cancelled) {
+    // Nothing pending under this confirmation: say what happened to it instead of "cancelado".
+    if (await findAction(ctx.deps.db, giftKey(me.id, nonce))) return latePress(ctx, 'done', { keepButtons: true });
+    const deadline = parseDeadline(ctx.match[2]);
+    return latePress(ctx, await whyInactive(ctx, GIFT_SLOT, nonce, deadline), { deadline });
+  }
   await ctx.answerCbQuery();
   await ctx.editMessageText(ctx.t.giftCancelled());
+  await doneKeyboard(ctx, GIFT_SLOT, nonce, 'cancelled');
 });
 
-regalarFeature.action(/^g:u:(\d{1,15})$/, async (ctx) => {
+regalarFeature.action(/^g:u:(\d{1,15})(?::([0-9a-z]{1,8}))?$/, async (ctx) => {
   const me = ctx.state.userState;
   if (!me) return ctx.answerCbQuery();
   giftCommand(undoWindow(ctx)); // registers the inverse
@@ -200,16 +222,10 @@ regalarFeature.action(/^g:u:(\d{1,15})$/, async (ctx) => {
   try {
     undone = await undoAction<GiftResult>(ctx.deps.db, Number(ctx.match[1]), me.id, ctx.deps.clock());
   } catch (err) {
-    const message =
-      err instanceof ActionNotFound || err instanceof NotUndoable
-        ? ctx.t.giftUndoNotYours()
-        : err instanceof UndoWindowClosed
-          ? ctx.t.giftUndoTooLate()
-          : err instanceof ReversalNotPossible
-            ? ctx.t.giftUndoSpent()
-            : err instanceof AlreadyReversed
-              ? ctx.t.giftAlreadyUndone()
-              : null;
+    if (err instanceof ActionNotFound || err instanceof NotUndoable) return latePress(ctx, 'notYours', { keepButtons: true });
+    // The window closed: the message already names the time it ended; its button goes.
+    if (err instanceof UndoWindowClosed) return latePress(ctx, 'undoClosed', { deadline: parseDeadline(ctx.match[2]) });
+    const message = err instanceof ReversalNotPossible ? ctx.t.giftUndoSpent() : err instanceof AlreadyReversed ? ctx.t.giftAlreadyUndone() : null;
     if (message === null) throw err;
     return ctx.answerCbQuery(message, { show_alert: true });
   }
