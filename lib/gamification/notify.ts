@@ -1,5 +1,4 @@
 import { z } from 'zod';
-import { escapeHtml } from '../bot/html.js';
 import { jobHandlers, schedule, type JobHandler } from '../scheduler/index.js';
 import type { Tx } from './repository.js';
 
@@ -11,6 +10,8 @@ const payload = z.object({
   item_names: z.array(z.string()).default([]),
 });
 type Notice = z.output<typeof payload>;
+
+const escapeHtml = (t: string) => t.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
 export function noticeText(n: Notice): string {
   const items = n.item_names.length ? ` y ${n.item_names.map((i) => `<b>${escapeHtml(i)}</b>`).join(', ')}` : '';

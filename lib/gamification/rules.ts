@@ -188,8 +188,10 @@ export interface AchievementProgress {
 export function achievementProgress(a: Achievement, facts: readonly Fact[], unlocked: ReadonlySet<string>, timeZone: string): AchievementProgress {
   const missingPrerequisites = a.prerequisites.filter((p) => !unlocked.has(p));
   if (!a.requirement) {
-    const target = a.prerequisites.length;
-    return { progress: target - missingPrerequisites.length, target, unlocks: missingPrerequisites.length === 0, missingPrerequisites };
+    // With no prerequisites either, only the story's rewards grant it.
+    const target = Math.max(1, a.prerequisites.length);
+    const unlocks = a.prerequisites.length > 0 && missingPrerequisites.length === 0;
+    return { progress: a.prerequisites.length - missingPrerequisites.length, target, unlocks, missingPrerequisites };
   }
   const progress = progressOf(a.requirement, facts, timeZone);
   return { progress, target: a.requirement.count, unlocks: progress >= a.requirement.count && missingPrerequisites.length === 0, missingPrerequisites };

@@ -154,7 +154,8 @@ describe('achievements', () => {
   it('rewards 50–200 by rarity, and nothing outside it', () => {
     expect(achievement({ rarity: 'legendary', requirement: { fact: 'daily_claimed', count: 1 } }).reward.besitos).toBe(200);
     expect(() => achievement({ requirement: { fact: 'daily_claimed', count: 1 }, reward: { besitos: 500 } })).toThrow();
-    expect(() => achievement({})).toThrow(/requirement or prerequisites/);
+    // Neither requirement nor prerequisites: granted by the story only, never by events.
+    expect(achievementProgress(achievement({}), [fact('daily_claimed', '2026-03-10T00:00:00Z')], new Set(), TZ).unlocks).toBe(false);
   });
 });
 
