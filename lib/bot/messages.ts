@@ -57,6 +57,10 @@ export const es = {
     '/historial — tus últimos movimientos\n' +
     '/perfil — tu perfil\n' +
     '/regalar N @usuario — regala besitos\n' +
+    '/misiones — tus misiones diarias, semanales y especiales\n' +
+    '/logros — tus logros y los próximos\n' +
+    '/tienda — cosméticos, llaves y pistas, potenciadores\n' +
+    '/mochila — tus objetos (y usarlos)\n' +
     '/actividad — tus últimas acciones\n' +
     '/privacidad — tus datos: exportar (/exportar) o borrar (/borrar)\n' +
     '/ayuda — esta ayuda\n\n' +

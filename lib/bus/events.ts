@@ -84,6 +84,11 @@ export const eventDataSchemas = {
   // Internal (not in seed §7.1): plumbing between our own functions.
   /** An async command was accepted (actions row `pending`); the `commands` subscriber executes it once. */
   'system.command_requested': z.object({ action_id: id, name: z.string().min(1).max(64) }),
+  /**
+   * A scheduled job's trigger (lib/scheduler): published with Upstash-Not-Before = run_at (clamped to
+   * QStash's longest delay; `hop` counts re-arms), so the `scheduler` subscriber runs the job on time.
+   */
+  'system.job_due': z.object({ job_key: z.string().min(1).max(200), run_at: instant, hop: count }),
 } as const;
 
 export type EventType = keyof typeof eventDataSchemas;

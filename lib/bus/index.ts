@@ -1,6 +1,7 @@
 import type { Config } from '../config.js';
 import type { Sql } from '../db/client.js';
 import type { Logger } from '../log.js';
+import type { Clock } from '../time/zone.js';
 import { receiveDelivery, verifySignature, type DeliveryRequest, type DeliveryResponse, type ProcessDeps, type SigningKeys } from './receive.js';
 import {
   localTransport,
@@ -18,6 +19,7 @@ import { timingSafeEqual } from 'node:crypto';
 
 export { createEvent, parseEvent, eventSchema, EVENT_TYPES, type BusEvent, type EventType } from './events.js';
 export { newEvent, publish } from './outbox.js';
+export { noteWrittenEvents } from './written.js';
 export { fromHandlers, type SubscriberHandler, type HandlerContext, type HandlerMap, type EventHandler, type Tx } from './subscriber.js';
 
 export interface Bus {
@@ -44,6 +46,8 @@ export interface Bus {
 export interface BusDeps {
   db: Sql;
   log: Logger;
+  /** The injected clock: delayed deliveries (job triggers) are timed by it. */
+  clock?: Clock;
   timeZone: string;
   /** The modules' subscribers (lib/<module>/subscriber.ts), wired by lib/app.ts; audit is the bus's own. */
   subscribers?: Partial<Record<SubscriberName, SubscriberHandler>>;
@@ -85,7 +89,12 @@ export function createBus(config: Config, deps: BusDeps, overrides: BusOverrides
   const transport =
     overrides.transport ??
     (config.QSTASH_TOKEN && config.PUBLIC_URL
-      ? qstashTransport({ baseUrl: config.QSTASH_URL ?? 'https://qstash.upstash.io', token: config.QSTASH_TOKEN, publicUrl: config.PUBLIC_URL })
+      ? qstashTransport({
+          baseUrl: config.QSTASH_URL ?? 'https://qstash.upstash.io',
+          token: config.QSTASH_TOKEN,
+          publicUrl: config.PUBLIC_URL,
+          clock: deps.clock,
+        })
       : localTransport(processDeps, Math.max(1, Math.min(4, config.DATABASE_POOL_MAX - 2))));
   const relayDeps: RelayDeps = {
     db: deps.db,

@@ -11,6 +11,8 @@ export interface Delivery {
   subscriber: SubscriberName;
   /** The event JSON, byte for byte what the subscriber receives. */
   body: string;
+  /** Deliver no earlier than this (ms since epoch): a scheduled job's trigger (system.job_due). */
+  notBefore?: number;
 }
 
 /** Sends deliveries; returns the failed rows with a reason (a row absent from the map succeeded). */
@@ -44,7 +46,14 @@ export interface QStashTransportOptions {
   deliveryRetries?: number;
   /** A batch request that takes longer counts as failed (the rows are retried; dedup ids absorb a late success). */
   requestTimeoutMs?: number;
+  /** The injected clock, for delayed deliveries (default: the system clock). */
+  clock?: () => Date;
+  /** The longest Upstash-Not-Before ahead of now QStash accepts (free plan: 7 days); later ones are clamped and re-armed. */
+  maxDelayMs?: number;
 }
+
+/** A little under QStash's 7-day limit on the free plan. */
+export const QSTASH_MAX_DELAY_MS = 6 * 86_400_000;
 
 function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
@@ -81,6 +90,12 @@ export function qstashTransport(opts: QStashTransportOptions): Transport {
     ));
   const perRequest = opts.maxMessagesPerRequest ?? 100;
   const concurrency = opts.concurrency ?? 4;
+  const notBefore = (d: Delivery) => {
+    if (d.notBefore === undefined) return {};
+    const now = (opts.clock ?? (() => new Date()))().getTime();
+    if (d.notBefore <= now) return {};
+    return { notBefore: Math.ceil(Math.min(d.notBefore, now + (opts.maxDelayMs ?? QSTASH_MAX_DELAY_MS)) / 1000) };
+  };
   return {
     kind: 'qstash',
     async send(deliveries) {
@@ -97,6 +112,7 @@ export function qstashTransport(opts: QStashTransportOptions): Transport {
               body: d.body,
               headers: { 'Content-Type': 'application/json' },
               deduplicationId: `${d.eventId}:${d.subscriber}`,
+              ...notBefore(d),
               ...(opts.deliveryRetries !== undefined ? { retries: opts.deliveryRetries } : {}),
             })),
           ), opts.requestTimeoutMs ?? 10_000);
@@ -165,11 +181,19 @@ interface ClaimedRow {
   attempts: number;
 }
 
+/** A job trigger is delivered at its job's time; every other event at once. */
+function notBeforeOf(r: ClaimedRow): number | undefined {
+  if (r.type !== 'system.job_due') return undefined;
+  const at = Date.parse((JSON.parse(r.body) as { data?: { run_at?: string } }).data?.run_at ?? '');
+  return Number.isNaN(at) ? undefined : at;
+}
+
 function deliveriesOf(rows: ClaimedRow[]): Delivery[] {
   const deliveries: Delivery[] = [];
   for (const r of rows) {
+    const notBefore = notBeforeOf(r);
     for (const subscriber of subscribersFor(r.type)) {
-      deliveries.push({ rowId: r.id, eventId: r.event_id, type: r.type, subscriber, body: r.body });
+      deliveries.push({ rowId: r.id, eventId: r.event_id, type: r.type, subscriber, body: r.body, notBefore });
     }
   }
   return deliveries;

@@ -6,12 +6,12 @@ import { EVENT_TYPES, isEventType, type EventType } from './events.js';
  * calls the same handlers in-process. Handlers live in the module that owns them
  * (lib/<module>/subscriber.ts) and are wired into the bus by lib/app.ts.
  */
-export const SUBSCRIBERS = ['audit', 'gamification', 'narrative', 'admin', 'commands'] as const;
+export const SUBSCRIBERS = ['audit', 'gamification', 'narrative', 'admin', 'commands', 'scheduler'] as const;
 export type SubscriberName = (typeof SUBSCRIBERS)[number];
 
 export const routes: Record<SubscriberName, readonly EventType[]> = {
-  /** The EventLog: every event, for admins and analytics. */
-  audit: EVENT_TYPES,
+  /** The EventLog: every event, for admins and analytics (not the scheduler's triggers: plumbing, one per job run). */
+  audit: EVENT_TYPES.filter((t) => t !== 'system.job_due'),
   /** Source analytics from the ledger; missions and achievements progress on story events. */
   gamification: [
     'gamification.besitos_earned',
@@ -42,6 +42,8 @@ export const routes: Record<SubscriberName, readonly EventType[]> = {
   ],
   /** Asynchronous commands (lib/commands runCommand mode 'async'): executed once, result sent to the user. */
   commands: ['system.command_requested'],
+  /** Scheduled jobs' triggers (lib/scheduler): the job runs if due. */
+  scheduler: ['system.job_due'],
 };
 
 const byType = new Map<string, SubscriberName[]>();

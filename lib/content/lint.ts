@@ -1,4 +1,4 @@
-import { conditions, type Condition } from '../conditions/index.js';
+import { conditions, emptyConditionState, type Condition } from '../conditions/index.js';
 import { readContentDir, type RawContent } from './file.js';
 import { crossCheck, fragmentTargets, schemaProblems, type Content } from './schema.js';
 
@@ -21,7 +21,9 @@ export type LintCode =
   | 'vip_rewards' // a VIP level granting less than 20 besitos (seed rule)
   | 'trivia_answer' // the answer is not one of the options
   | 'media_url' // media not served over https
-  | 'empty_level'; // a level without fragments
+  | 'empty_level' // a level without fragments
+  | 'never_shown' // on no path through the story does this decision's `show` hold
+  | 'never_unlocked'; // on no path through the story can this fragment be entered (its lock, or every way to it, blocked)
 
 export interface LintProblem {
   severity: LintSeverity;
@@ -136,9 +138,78 @@ export function lintStory(c: Content, opts: LintOptions = {}): Omit<LintProblem,
     if (l.vip && total < minVip) add('error', 'vip_rewards', `level ${l.number}`, `is VIP but grants at most ${total} besitos over the level; VIP levels must grant at least ${minVip}`);
   }
 
+  out.push(...pathChecks(c, seen));
+
   // Media must be https (Telegram fetches it; plain http is refused or leaks).
   for (const f of c.fragments) {
     if (f.media?.url && !f.media.url.startsWith('https://')) add('error', 'media_url', `fragment ${f.key}`, `media URL "${f.media.url}" is not https`);
+  }
+  return out;
+}
+
+/** States explored by the path check before it gives up (a story that large is checked by the other rules only). */
+const MAX_PATH_STATES = 20_000;
+
+/**
+ * Plays every path through the story with the flags and completed fragments it really carries
+ * (VIP, premium payments and besitos assumed granted, so only what no player can ever have is
+ * reported): decisions whose `show` holds on no path, fragments whose `unlock` holds on no path that
+ * reaches them. Warnings: an author may mean them for a later version of the story.
+ */
+function pathChecks(c: Content, graphReachable: Set<string>): Omit<LintProblem, 'file'>[] {
+  const byKey = new Map(c.fragments.map((f) => [f.key, f]));
+  if (!byKey.has(c.start)) return [];
+  const everything = { has: () => true } as unknown as ReadonlySet<string>;
+  // Only what conditions can observe tells two paths apart: the flags and completed fragments that some
+  // condition names, and the highest level reached. Everything else about a path is forgotten.
+  const refs = [...c.levels.map((l) => l.unlock), ...c.fragments.flatMap((f) => [f.unlock, ...f.decisions.map((d) => d.show)])].map((x) => conditions.refs(x));
+  const watched = new Set(refs.flatMap((r) => r.fragments));
+  const watchedFlags = new Set(refs.flatMap((r) => r.flags));
+  const shown = new Set<string>();
+  const entered = new Set<string>();
+  const visited = new Set<string>();
+  type State = { at: string; flags: Set<string>; completed: Set<string>; level: number };
+  const stack: State[] = [{ at: c.start, flags: new Set(), completed: new Set(), level: 0 }];
+  while (stack.length) {
+    const s = stack.pop()!;
+    const id = `${s.at}|${s.level}|${[...s.flags].sort().join(',')}|${[...s.completed].sort().join(',')}`;
+    if (visited.has(id)) continue;
+    visited.add(id);
+    if (visited.size > MAX_PATH_STATES) {
+      return [{ severity: 'warning', code: 'never_shown', where: 'start', message: `the story has more than ${MAX_PATH_STATES} path states: the path check was skipped` }];
+    }
+    const f = byKey.get(s.at)!;
+    const level = Math.max(s.level, f.level);
+    const state = emptyConditionState({ vip: true, besitos: Number.MAX_SAFE_INTEGER, level, completed: s.completed, flags: s.flags, paid: everything });
+    if (f.unlock && !conditions.evaluate(f.unlock, state, { subject: `fragment:${f.key}` })) continue;
+    entered.add(f.key);
+    const completed = watched.has(f.key) ? new Set(s.completed).add(f.key) : s.completed;
+    const go = (next: string, flags = s.flags) => byKey.has(next) && stack.push({ at: next, flags, completed, level });
+    for (const d of f.decisions) {
+      if (d.show && !conditions.evaluate(d.show, state, { subject: `decision:${f.key}:${d.key}` })) continue;
+      shown.add(`${f.key}|${d.key}`);
+      const flags = new Set(s.flags);
+      for (const x of d.flags.clear) flags.delete(x);
+      for (const x of d.flags.set) if (watchedFlags.has(x)) flags.add(x);
+      go(d.next, flags);
+    }
+    for (const t of fragmentTargets({ ...f, decisions: [] })) go(t);
+  }
+  const out: Omit<LintProblem, 'file'>[] = [];
+  for (const f of c.fragments) {
+    if (!graphReachable.has(f.key)) continue; // already an error
+    if (!entered.has(f.key)) {
+      const message = f.unlock
+        ? 'its unlock condition holds on no path that reaches it: no player can enter it'
+        : 'every way here passes a lock or a hidden decision that no player gets past: no player can enter it';
+      out.push({ severity: 'warning', code: 'never_unlocked', where: `fragment ${f.key}`, message });
+      continue;
+    }
+    for (const d of f.decisions) {
+      if (d.show && !shown.has(`${f.key}|${d.key}`)) {
+        out.push({ severity: 'warning', code: 'never_shown', where: `fragment ${f.key} decision ${d.key}`, message: 'its show condition holds on no path through the story: no player will see it' });
+      }
+    }
   }
   return out;
 }

@@ -11,7 +11,8 @@ import type { ContentStore } from './store.js';
  */
 export async function createMongoContentStore(url: string, dbName = 'dianabot'): Promise<ContentStore> {
   const { MongoClient } = await import('mongodb');
-  const client: MongoClient = new MongoClient(url, { serverSelectionTimeoutMS: 5_000 });
+  // ignoreUndefined: an absent optional field must stay absent (stored as null it would fail the schema on read).
+  const client: MongoClient = new MongoClient(url, { serverSelectionTimeoutMS: 5_000, ignoreUndefined: true });
   await client.connect();
   const db: Db = client.db(dbName);
   const levels = db.collection('narrative_levels');

@@ -8,6 +8,8 @@ export interface DbOptions {
   max?: number;
   /** Serverless functions keep few idle connections; Postgres closes them anyway. */
   idleTimeoutSeconds?: number;
+  /** Called with the text of every statement sent (the per-update budget test and BENCH_COUNT_IO count them). */
+  onQuery?: (query: string) => void;
 }
 
 export function createDb(url: string, opts: DbOptions = {}): Sql {
@@ -24,5 +26,6 @@ export function createDb(url: string, opts: DbOptions = {}): Sql {
       bigint: { to: 20, from: [20], serialize: (x: number) => String(x), parse: (x: string) => Number(x) },
     },
     transform: { undefined: null },
+    ...(opts.onQuery ? { debug: (_connection: number, query: string) => opts.onQuery!(query) } : {}),
   });
 }

@@ -1,6 +1,6 @@
 import type { Queryable } from '../db/client.js';
 import { jobHandlers, type JobHandlers } from './registry.js';
-import { cancelJob, insertJob, moveJob, pruneJobs, queueSummary, type QueueSummary } from './repository.js';
+import { cancelJob, insertJob, moveJob, pruneJobs, queueSummary, rearmTrigger, type QueueSummary } from './repository.js';
 import { isValidKey } from './rules.js';
 import { runDueJobs, runJobByKey, type RunnerDeps, type RunOutcome, type SweepOptions, type SweepReport } from './runner.js';
 
@@ -66,8 +66,14 @@ export async function cancel(tx: Queryable, key: string): Promise<boolean> {
 export interface Scheduler {
   /** Runs every due job (the cron sweep, the in-process timer). */
   sweep(opts?: SweepOptions): Promise<SweepReport>;
-  /** Runs one job if it is due (a QStash trigger). */
+  /** Runs one job if it is due and free; null when there was nothing to run. */
   runJob(key: string): Promise<RunOutcome | null>;
+  /**
+   * A trigger arrived (the `scheduler` subscriber): runs the job if due; one that came early (QStash's
+   * longest delay is shorter than the wait) is re-armed for its time. Throws when the run was
+   * interrupted (database gone), so that QStash delivers the trigger again.
+   */
+  onTrigger(trigger: { job_key: string; run_at: string; hop: number }): Promise<RunOutcome | 'early' | null>;
   /** Deletes done and cancelled jobs older than 7 days (the daily maintenance). */
   prune(days?: number): Promise<number>;
   /** The queue for admins. */
@@ -77,13 +83,26 @@ export interface Scheduler {
   close(): Promise<void>;
 }
 
-export function createScheduler(deps: RunnerDeps): Scheduler {
+export interface SchedulerOptions {
+  /** Whether an early trigger writes its next hop: only when triggers travel through QStash (else they arrive at once). */
+  rearmTriggers?: () => boolean;
+}
+
+export function createScheduler(deps: RunnerDeps, opts: SchedulerOptions = {}): Scheduler {
   let closed = false;
   const timers = new Set<() => void>();
   let running: Promise<unknown> | null = null;
   const scheduler: Scheduler = {
     sweep: (opts = {}) => runDueJobs(deps, { ...opts, stop: () => closed || (opts.stop?.() ?? false) }),
     runJob: (key) => runJobByKey(deps, key),
+    async onTrigger(t) {
+      const outcome = await runJobByKey(deps, t.job_key);
+      if (outcome === 'interrupted') throw new Error(`job ${t.job_key} interrupted; the trigger will be delivered again`);
+      if (outcome === null && opts.rearmTriggers?.()) {
+        if (await rearmTrigger(deps.db, t.job_key, new Date(t.run_at), t.hop, deps.clock())) return 'early';
+      }
+      return outcome;
+    },
     prune: (days) => pruneJobs(deps.db, deps.clock(), days),
     summary: () => queueSummary(deps.db, deps.clock()),
     startTimer(intervalMs = 1_000) {

@@ -1,4 +1,5 @@
 import type { Queryable, Sql } from '../db/client.js';
+import { triggerInsert } from './triggers.js';
 
 /** A job as a runner claimed it. */
 export interface ClaimedJob {
@@ -18,13 +19,19 @@ export interface NewJob {
   payload: unknown;
 }
 
-/** One INSERT; an existing key (whatever its state) makes it a no-op. True when the job was created. */
+/**
+ * One statement: the job and its trigger (lib/scheduler/triggers.ts); an existing key (whatever its
+ * state) makes it a no-op. True when the job was created.
+ */
 export async function insertJob(tx: Queryable, job: NewJob): Promise<boolean> {
   const rows = await tx`
-    INSERT INTO scheduled_jobs (kind, key, payload, due_at, run_at)
-    VALUES (${job.kind}, ${job.key}, ${tx.json(job.payload as never)}, ${job.dueAt}, ${job.dueAt})
-    ON CONFLICT (key) DO NOTHING
-    RETURNING id`;
+    WITH job AS (
+      INSERT INTO scheduled_jobs (kind, key, payload, due_at, run_at)
+      VALUES (${job.kind}, ${job.key}, ${tx.json(job.payload as never)}, ${job.dueAt}, ${job.dueAt})
+      ON CONFLICT (key) DO NOTHING
+      RETURNING id
+    ), trigger AS (${triggerInsert(tx, 'job', job.key, job.dueAt)})
+    SELECT id FROM job`;
   return rows.length === 1;
 }
 
@@ -34,12 +41,15 @@ export async function insertJob(tx: Queryable, job: NewJob): Promise<boolean> {
  */
 export async function moveJob(tx: Queryable, job: { key: string; dueAt: Date; kind?: string; payload?: unknown }): Promise<boolean> {
   const rows = await tx`
-    UPDATE scheduled_jobs
-       SET due_at = ${job.dueAt}, run_at = ${job.dueAt}, state = 'pending', attempts = 0, lease_id = NULL,
-           last_error = NULL, finished_at = NULL, updated_at = now(),
-           payload = ${job.payload === undefined ? tx`payload` : tx`${tx.json(job.payload as never)}`}
-     WHERE key = ${job.key} AND state <> 'done' ${job.kind === undefined ? tx`` : tx`AND kind = ${job.kind}`}
-    RETURNING id`;
+    WITH job AS (
+      UPDATE scheduled_jobs
+         SET due_at = ${job.dueAt}, run_at = ${job.dueAt}, state = 'pending', attempts = 0, lease_id = NULL,
+             last_error = NULL, finished_at = NULL, updated_at = now(),
+             payload = ${job.payload === undefined ? tx`payload` : tx`${tx.json(job.payload as never)}`}
+       WHERE key = ${job.key} AND state <> 'done' ${job.kind === undefined ? tx`` : tx`AND kind = ${job.kind}`}
+      RETURNING id
+    ), trigger AS (${triggerInsert(tx, 'job', job.key, job.dueAt)})
+    SELECT id FROM job`;
   return rows.length === 1;
 }
 
@@ -83,14 +93,30 @@ export async function completeJob(tx: Queryable, job: ClaimedJob, now: Date): Pr
   return rows.length === 1;
 }
 
-/** A failed run: back to pending at `retryAt`, or failed for good when `retryAt` is null. */
+/** A failed run: back to pending at `retryAt` (with a trigger for then), or failed for good when `retryAt` is null. */
 export async function recordFailure(db: Sql, job: ClaimedJob, now: Date, error: string, retryAt: Date | null): Promise<boolean> {
   const rows = await db`
-    UPDATE scheduled_jobs
-       SET state = ${retryAt ? 'pending' : 'failed'}, run_at = ${retryAt ?? now}, lease_id = NULL,
-           last_error = ${error}, updated_at = ${now}, finished_at = ${retryAt ? null : now}
-     WHERE id = ${job.id} AND lease_id = ${job.lease_id} AND state = 'running'
-    RETURNING id`;
+    WITH job AS (
+      UPDATE scheduled_jobs
+         SET state = ${retryAt ? 'pending' : 'failed'}, run_at = ${retryAt ?? now}, lease_id = NULL,
+             last_error = ${error}, updated_at = ${now}, finished_at = ${retryAt ? null : now}
+       WHERE id = ${job.id} AND lease_id = ${job.lease_id} AND state = 'running'
+      RETURNING id
+    )${retryAt ? db`, trigger AS (${triggerInsert(db, 'job', job.key, retryAt)})` : db``}
+    SELECT id FROM job`;
+  return rows.length === 1;
+}
+
+/**
+ * A trigger that arrived before its job's time (QStash's longest delay is shorter than the wait):
+ * writes the next hop if the job is still pending for that time. The cron relay publishes it.
+ */
+export async function rearmTrigger(db: Sql, key: string, runAt: Date, hop: number, now: Date): Promise<boolean> {
+  const rows = await db`
+    WITH job AS (
+      SELECT id FROM scheduled_jobs WHERE key = ${key} AND state = 'pending' AND run_at = ${runAt} AND run_at > ${now}
+    ), trigger AS (${triggerInsert(db, 'job', key, runAt, hop + 1)})
+    SELECT id FROM job`;
   return rows.length === 1;
 }
 

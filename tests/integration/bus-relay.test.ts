@@ -173,11 +173,14 @@ describe('outbox relay through QStash', () => {
     const source = newSource();
     const userId = await grants(6, source);
     qstash.failPublishes(2); // two failed passes in a row, then QStash is back
+    // The back-off (50 ms here) is compared with the sweep's start, not with "now": a slow sweep on a
+    // loaded machine can outlast it.
+    const started = (await db<{ t: Date }[]>`SELECT now() AS t`)[0]!.t;
     const first = await app.bus.sweep();
     expect(first.failed).toBeGreaterThanOrEqual(6);
     expect(first.published).toBe(0);
     const [row] = await db<{ attempts: number; last_error: string; due: boolean }[]>`
-      SELECT attempts, last_error, next_attempt_at > now() AS due FROM outbox WHERE user_id = ${userId} LIMIT 1`;
+      SELECT attempts, last_error, next_attempt_at > ${started} AS due FROM outbox WHERE user_id = ${userId} LIMIT 1`;
     expect(row!.attempts).toBe(1);
     expect(row!.last_error).toMatch(/injected outage|500/);
     expect(row!.due).toBe(true);

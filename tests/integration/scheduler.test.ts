@@ -10,7 +10,7 @@ import { claimDue } from '../../lib/scheduler/repository.js';
 import { runClaimed, type RunnerDeps } from '../../lib/scheduler/runner.js';
 import { useTestDb } from '../support/db.js';
 
-const db = useTestDb(12);
+const db = useTestDb(8);
 const T0 = new Date('2026-03-01T12:00:00Z');
 let now = T0;
 const clock = () => new Date(now);

@@ -86,6 +86,24 @@ describe('story linter', () => {
     expect(ps.map(line)).toEqual([expect.stringMatching(/^always_true .* fragment inicio decision no: checks that flag "jamas" is not set/)]);
   });
 
+  it('plays every path: a decision no player can see and a fragment no player can enter are warnings', async () => {
+    const c = clone();
+    // "cobarde" is set only on the way to the ending, so nobody reaching "camino" carries it …
+    frag(c, 'inicio').decisions[1].flags = { set: ['cobarde'] };
+    frag(c, 'camino').unlock = { kind: 'flag_set', flag: 'cobarde' };
+    // … and "valiente" is set by the other choice of the same screen, so "no" would never be offered.
+    frag(c, 'inicio').decisions[1].show = { kind: 'flag_set', flag: 'valiente' };
+    const ps = await lint(c);
+    expect(errors(ps)).toEqual([]);
+    expect(ps.map(line)).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^never_shown story\/01-fragmentos\.json fragment inicio decision no: its show condition holds on no path/),
+        expect.stringMatching(/^never_unlocked story\/01-fragmentos\.json fragment camino: its unlock condition holds on no path/),
+        expect.stringMatching(/^never_unlocked story\/01-fragmentos\.json fragment vip: every way here passes a lock or a hidden decision/),
+      ]),
+    );
+  });
+
   it('reports every problem at once, errors first', async () => {
     const c = clone();
     frag(c, 'final').ending = false;

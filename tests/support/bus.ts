@@ -9,7 +9,9 @@ import gamification from '../../api/events/gamification.js';
 import narrative from '../../api/events/narrative.js';
 import admin from '../../api/events/admin.js';
 import commands from '../../api/events/commands.js';
+import scheduler from '../../api/events/scheduler.js';
 import cronRelay from '../../api/cron/relay.js';
+import cronJobs from '../../api/cron/jobs.js';
 
 /**
  * The file's own database. Kept as a name for the bus tests: every test file now has a database of
@@ -33,7 +35,9 @@ export async function startApiServer(): Promise<{ url: string; server: http.Serv
     '/api/events/narrative': narrative,
     '/api/events/admin': admin,
     '/api/events/commands': commands,
+    '/api/events/scheduler': scheduler,
     '/api/cron/relay': cronRelay as Handler,
+    '/api/cron/jobs': cronJobs as Handler,
   };
   const hits = new Map<string, number[]>();
   const server = http.createServer((req, res) => {

@@ -5,7 +5,7 @@ import type { TestProject } from 'vitest/node';
 import { createDb } from '../../lib/db/client.js';
 import { migrate } from '../../lib/db/migrate.js';
 import { importContent } from '../../lib/content/import.js';
-import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from '../../lib/db/embedded.js';
+import { EmbeddedPostgresError, startEmbeddedPostgres, type EmbeddedPostgresHandle } from '../../lib/db/embedded.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -34,7 +34,19 @@ export async function setup(project: TestProject) {
   if (!adminUrl) {
     kind = 'embedded';
     embeddedDir = path.join(os.tmpdir(), `dianabot-test-pg-${process.pid}`);
-    embedded = await startEmbeddedPostgres({ dir: embeddedDir, persistent: false });
+    try {
+      embedded = await startEmbeddedPostgres({ dir: embeddedDir, persistent: false });
+    } catch (err) {
+      // One sentence for people, no stack trace (npm test on a newcomer's machine).
+      const text = err === undefined ? 'PostgreSQL stopped while starting' : String((err as Error)?.message ?? err);
+      console.error(
+        err instanceof EmbeddedPostgresError
+          ? `\n${text}\n`
+          : `\nNo se pudo iniciar el PostgreSQL embebido (${text.split('\n')[0]}): define DATABASE_URL con un servidor PostgreSQL.\n` +
+              `Could not start the embedded PostgreSQL (${text.split('\n')[0]}): set DATABASE_URL to a PostgreSQL server.\n`,
+      );
+      process.exit(1);
+    }
     adminUrl = embedded.url;
   }
   const dbName = `dianabot_test_${Date.now()}_${process.pid}`;

@@ -33,6 +33,8 @@ export interface QStashServerOptions {
   deliver?: boolean;
   /** Max deliveries in flight. */
   maxConcurrentDeliveries?: number;
+  /** The clock Upstash-Not-Before is compared with (tests share the app's injected clock). */
+  clock?: () => Date;
 }
 
 export interface PublishedMessage {
@@ -101,6 +103,9 @@ export class QStashServer {
   private dedup = new Map<string, { messageId: string; at: number }>();
   private inFlight = new Set<Promise<void>>();
   private failNext = 0;
+  private stopped = false;
+  /** Messages waiting for their Upstash-Not-Before. */
+  held = 0;
   private active = 0;
   private waiting: (() => void)[] = [];
 
@@ -120,6 +125,7 @@ export class QStashServer {
       deliveryJitterMs: opts.deliveryJitterMs ?? 0,
       deliver: opts.deliver ?? true,
       maxConcurrentDeliveries: opts.maxConcurrentDeliveries ?? 32,
+      clock: opts.clock ?? (() => new Date()),
     };
   }
 
@@ -158,6 +164,7 @@ export class QStashServer {
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
     await this.idle();
     await new Promise<void>((resolve) => {
       this.server?.close(() => resolve());
@@ -247,6 +254,14 @@ export class QStashServer {
   }
 
   private async deliverWithRetries(m: PublishedMessage): Promise<void> {
+    // Upstash-Not-Before (unix seconds): held until the server's clock reaches it.
+    const notBefore = Number(m.headers['upstash-not-before']) * 1000;
+    if (notBefore > this.options.clock().getTime()) {
+      this.held++;
+      while (!this.stopped && this.options.clock().getTime() < notBefore) await sleep(10);
+      this.held--;
+      if (this.stopped) return;
+    }
     const retriesHeader = Number(m.headers['upstash-retries']);
     const retries = Number.isInteger(retriesHeader) && retriesHeader >= 0 ? retriesHeader : this.options.defaultRetries;
     for (let attempt = 0; attempt <= retries; attempt++) {

@@ -28,11 +28,12 @@ const samples: { [T in EventType]: EventData<T> } = {
   'admin.content_published': { content_type: 'channel_post', content_key: 'post_2026_11_25', channel_id: -1001234567890 },
   // Internal
   'system.command_requested': { action_id: 17, name: 'export' },
+  'system.job_due': { job_key: 'vip.reminder:17', run_at: at, hop: 0 },
 };
 
 describe('event catalogue', () => {
   it('has the 20 event types of seed §7.1 plus our internal ones', () => {
-    expect(INTERNAL_EVENT_TYPES).toEqual(['system.command_requested']);
+    expect(INTERNAL_EVENT_TYPES).toEqual(['system.command_requested', 'system.job_due']);
     expect(EVENT_TYPES.filter((t) => !INTERNAL_EVENT_TYPES.includes(t))).toHaveLength(20);
     expect(EVENT_TYPES).toHaveLength(20 + INTERNAL_EVENT_TYPES.length);
     expect(Object.keys(samples).sort()).toEqual([...EVENT_TYPES].sort());
@@ -77,8 +78,9 @@ describe('event catalogue', () => {
 });
 
 describe('subscriptions', () => {
-  it('audit gets every type; every other subscriber gets only catalogue types', () => {
-    for (const type of EVENT_TYPES) expect(subscribersFor(type)).toContain('audit');
+  it('audit gets every type but job triggers; every other subscriber gets only catalogue types', () => {
+    for (const type of EVENT_TYPES.filter((t) => t !== 'system.job_due')) expect(subscribersFor(type)).toContain('audit');
+    expect(subscribersFor('system.job_due')).toEqual(['scheduler']);
     for (const s of SUBSCRIBERS) for (const t of routes[s]) expect(EVENT_TYPES).toContain(t);
     expect(subscribersFor('something.unknown')).toEqual(['audit']);
   });

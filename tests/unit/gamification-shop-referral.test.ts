@@ -65,3 +65,18 @@ describe('referrals', () => {
     expect(decideQualify('rewarded', 0)).toEqual({ reward: false, reason: 'not_pending' });
   });
 });
+
+describe('conditions contributed by gamification', () => {
+  it('item owned and achievement unlocked, with Spanish explanations, registered in the one registry', async () => {
+    const { conditions, emptyConditionState } = await import('../../lib/conditions/index.js');
+    const scope = { subject: 'fragment:x', names: { item: () => 'Llave del jardín', achievement: () => 'Primer paso' } };
+    const owned = conditions.schema.parse({ kind: 'item_owned', item: 'llave-jardin' });
+    expect(conditions.check(owned, emptyConditionState(), scope)).toEqual({ ok: false, missing: ['Necesitas «Llave del jardín» en tu /mochila.'] });
+    expect(conditions.check(owned, emptyConditionState({ items: new Map([['llave-jardin', 1]]) }), scope)).toEqual({ ok: true });
+    const ach = conditions.schema.parse({ kind: 'achievement_unlocked', achievement: 'primer-paso' });
+    expect(conditions.check(ach, emptyConditionState({ achievements: new Set(['primer-paso']) }), scope)).toEqual({ ok: true });
+    expect(conditions.check(ach, emptyConditionState(), scope)).toEqual({ ok: false, missing: ['Primero consigue el logro «Primer paso» (/logros).'] });
+    expect(conditions.refs(owned).items).toEqual(['llave-jardin']);
+    expect(() => conditions.schema.parse({ kind: 'item_owned' })).toThrow();
+  });
+});

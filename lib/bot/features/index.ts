@@ -3,6 +3,7 @@ import type { BotContext } from '../context.js';
 import { actividadFeature } from './actividad.js';
 import { balanceFeature } from './balance.js';
 import { dailyFeature } from './daily.js';
+import { gamificacionFeature } from './gamificacion.js';
 import { eventosFeature } from './eventos.js';
 import { helpFeature } from './help.js';
 import { historyFeature } from './history.js';
@@ -14,7 +15,7 @@ import { vipAdminFeature } from './vip-admin.js';
 import { vipFeature } from './vip.js';
 
 /** Every feature, in the order they get a chance at an update. Add new ones here. */
-export const features: Composer<BotContext>[] = [startFeature, helpFeature, balanceFeature, historyFeature, dailyFeature, eventosFeature, perfilFeature, regalarFeature, actividadFeature, privacidadFeature, vipFeature, vipAdminFeature];
+export const features: Composer<BotContext>[] = [startFeature, helpFeature, balanceFeature, historyFeature, dailyFeature, eventosFeature, perfilFeature, regalarFeature, gamificacionFeature, actividadFeature, privacidadFeature, vipFeature, vipAdminFeature];
 
 /** The command menu registered with setMyCommands (scripts/set-commands.ts). */
 export const commandMenu = [
@@ -24,6 +25,10 @@ export const commandMenu = [
   { command: 'history', description: 'Tus últimos movimientos' },
   { command: 'perfil', description: 'Tu perfil' },
   { command: 'regalar', description: 'Regala besitos a alguien' },
+  { command: 'misiones', description: 'Tus misiones y su progreso' },
+  { command: 'logros', description: 'Tus logros' },
+  { command: 'tienda', description: 'La tienda de Diana' },
+  { command: 'mochila', description: 'Tus objetos' },
   { command: 'actividad', description: 'Tus últimas acciones' },
   { command: 'privacidad', description: 'Tus datos: qué guardamos, exportar, borrar' },
   { command: 'vip', description: 'Hazte VIP con Telegram Stars' },

@@ -1,0 +1,94 @@
+import { expect } from 'vitest';
+import { grantBesitos } from '../../../lib/besitos/ledger.js';
+import { es } from '../../../lib/bot/messages.js';
+import { buttonsOf } from '../../support/users.js';
+import { callbackUpdate, textUpdate } from '../../support/updates.js';
+import type { UpdateKind } from '../harness.js';
+import type { RecordedCall } from '../../support/bot-api-stub.js';
+
+const sent = (calls: RecordedCall[], method: string, re: RegExp) =>
+  expect(calls.some((c) => c.method === method && re.test(String(c.payload.text ?? ''))), `${method} ${re}`).toBe(true);
+
+/** The foundation's updates (lib/bot/features). */
+export const kinds: UpdateKind[] = [
+  {
+    name: '/start (returning user)',
+    budget: { sql: 3, kv: 1, botApi: 1 },
+    update: (h) => textUpdate(h.tg, '/start'),
+    check: (_h, calls) => sent(calls, 'sendMessage', /./),
+  },
+  {
+    name: '/balance',
+    budget: { sql: 4, kv: 1, botApi: 1 },
+    update: (h) => textUpdate(h.tg, '/balance'),
+    check: (_h, calls) => sent(calls, 'sendMessage', /besitos/),
+  },
+  {
+    name: '/daily (granted)',
+    budget: { sql: 15, kv: 3, botApi: 1 },
+    update: (h) => textUpdate(h.tg, '/daily'),
+    check: (_h, calls) => sent(calls, 'sendMessage', /Recibiste <b>10 besitos<\/b>/),
+  },
+  {
+    name: '/daily (already claimed)',
+    budget: { sql: 3, kv: 2, botApi: 1 },
+    prepare: async (h) => void (await h.post(textUpdate(h.tg, '/daily'))),
+    update: (h) => textUpdate(h.tg, '/daily'),
+    check: (_h, calls) => sent(calls, 'sendMessage', /./),
+  },
+  {
+    name: '/history',
+    budget: { sql: 4, kv: 1, botApi: 1 },
+    prepare: async (h) => void (await h.post(textUpdate(h.tg, '/daily'))),
+    update: (h) => textUpdate(h.tg, '/history'),
+    check: (_h, calls) => sent(calls, 'sendMessage', /10/),
+  },
+  {
+    name: 'history page (button)',
+    budget: { sql: 4, kv: 1, botApi: 2 },
+    prepare: async (h) => void (await h.post(textUpdate(h.tg, '/daily'))),
+    update: (h) => callbackUpdate(h.tg, 'hist:999999999999'),
+    check: (_h, calls) => expect(calls.map((c) => c.method)).toContain('answerCallbackQuery'),
+  },
+  {
+    name: '/perfil',
+    budget: { sql: 4, kv: 1, botApi: 1 },
+    update: (h) => textUpdate(h.tg, '/perfil'),
+    check: (_h, calls) => sent(calls, 'sendMessage', /besitos/i),
+  },
+  {
+    name: '/help',
+    budget: { sql: 3, kv: 1, botApi: 1 },
+    update: (h) => textUpdate(h.tg, '/help'),
+    check: (_h, calls) => sent(calls, 'sendMessage', /\/daily/),
+  },
+  {
+    name: 'unknown command',
+    budget: { sql: 3, kv: 1, botApi: 1 },
+    update: (h) => textUpdate(h.tg, '/nada'),
+    check: (_h, calls) => expect(calls.map((c) => c.payload.text)).toContain(es.unknownCommand()),
+  },
+  {
+    name: '/regalar (asks to confirm)',
+    budget: { sql: 4, kv: 5, botApi: 1 },
+    prepare: async (h) => {
+      await grantBesitos(h.db, { userId: await h.userId(), amount: 50, source: 'admin', idempotencyKey: `budget:${h.tg}` });
+      h.memo.receiver = (await h.person('bea')).username;
+    },
+    update: (h) => textUpdate(h.tg, `/regalar 5 @${h.memo.receiver}`),
+    check: (_h, calls) => sent(calls, 'sendMessage', /^¿Regalar/),
+  },
+  {
+    name: 'gift confirmation (button)',
+    budget: { sql: 20, kv: 7, botApi: 3 },
+    prepare: async (h) => {
+      await grantBesitos(h.db, { userId: await h.userId(), amount: 50, source: 'admin', idempotencyKey: `budget:${h.tg}` });
+      const to = await h.person('bea');
+      h.telegram.reset();
+      await h.post(textUpdate(h.tg, `/regalar 5 @${to.username}`));
+      h.memo.yes = buttonsOf(h.telegram.callsOf('sendMessage').at(-1)).find((d) => d.startsWith('g:y:'))!;
+    },
+    update: (h) => callbackUpdate(h.tg, h.memo.yes!),
+    check: (_h, calls) => expect(calls.map((c) => c.method)).toContain('editMessageText'),
+  },
+];
