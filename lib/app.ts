@@ -7,10 +7,11 @@ import { createKeyValueStore, type KeyValueStore } from './kv/index.js';
 import { createLogger, type Logger } from './log.js';
 import { systemClock, type Clock } from './time/zone.js';
 import { createBot, type Bot } from './bot/index.js';
+import { keyboardCloseJob } from './bot/keyboard.js';
 import { withReplyConventions } from './bot/reply.js';
 import { withTelegramRetries, type RetryPolicy } from './bot/telegram-retry.js';
 import { handleTelegramWebhook, type WebhookRequest, type WebhookResponse } from './webhook/handle.js';
-import { invoiceKey, plansFrom } from './admin/index.js';
+import { invoiceKey, plansFrom, publishPostJob, vipJobKinds } from './admin/index.js';
 import { createBus, fromHandlers, type Bus, type BusOverrides, type SubscriberHandler } from './bus/index.js';
 import type { SubscriberName } from './bus/subscriptions.js';
 import { createCommandResultNotifier } from './bot/command-results.js';
@@ -24,7 +25,7 @@ import { createSchedulerSubscriber } from './scheduler/subscriber.js';
  * Job kinds of the modules (lib/scheduler): each module exports its JobHandler(s) and lists them here,
  * as it registers state providers and subscribers. Registered once per process.
  */
-const jobKinds: JobHandler<any>[] = [noticeJob];
+const jobKinds: JobHandler<any>[] = [keyboardCloseJob, noticeJob, ...vipJobKinds, publishPostJob as JobHandler<any>];
 
 export interface App {
   config: Config;
@@ -120,7 +121,6 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
         vip: {
           plans: plansFrom({ monthlyStars: config.VIP_MONTHLY_STARS, passStars: config.VIP_PASS_STARS }),
           invoiceKey: invoiceKey(config.TELEGRAM_BOT_TOKEN),
-          channelId: config.VIP_CHANNEL_ID,
         },
       },
     },

@@ -78,8 +78,6 @@ export const configSchema = z
     /** VIP plans, in Telegram Stars: the monthly subscription (renews every 30 days) and the one-off 30-day pass. */
     VIP_MONTHLY_STARS: int(250, 1, 10_000),
     VIP_PASS_STARS: int(300, 1, 10_000),
-    /** Telegram id of the VIP channel (negative, -100…); join requests to it are approved for subscribers. */
-    VIP_CHANNEL_ID: optionalString.pipe(z.string().regex(/^-\d{1,20}$/, "expected a channel id such as -1001234567890").transform(Number).optional()),
     /** Port of `npm run dev` / `npm start` (0 = any free port). */
     PORT: int(3000, 0, 65_535),
   })

@@ -1,5 +1,7 @@
 import { z } from 'zod';
 import { defineCommand, registerCommand } from '../commands/index.js';
+import { setChannelKind } from './channels.js';
+import { cancelPost, createPost, movePost, postButton } from './posts.js';
 import { endVip, extendVip, insertPayment, linkPayment, markRefunded, setRenewalCanceled } from './repository.js';
 
 /**
@@ -104,4 +106,44 @@ export const vipRefundCommand = registerCommand<z.output<typeof refundParams>, {
     const ended = row ? await endVip(tx, p.targetUserId, 'refunded', now) : null;
     return { refunded: row !== null, accessEnded: ended !== null };
   },
+});
+
+export const channelKindParams = z.object({ chatId: z.number().int(), kind: z.enum(['free', 'vip']) });
+/** An admin says what a channel is for (audit trail: the admin's action). */
+export const channelKindCommand = registerCommand<z.output<typeof channelKindParams>, { title: string | null; username: string | null; missing: string[] } | null>({
+  name: 'admin.channel_kind',
+  params: channelKindParams,
+  async execute({ tx }, p) {
+    const row = await setChannelKind(tx, p.chatId, p.kind);
+    return row ? { title: row.title, username: row.username, missing: row.missing_rights } : null;
+  },
+});
+
+const postDraftInput = z.object({
+  chatId: z.number().int(),
+  text: z.string().min(1).max(4096),
+  mediaType: z.enum(['photo', 'video']).nullable(),
+  mediaUrl: z.string().max(2048).nullable(),
+  buttons: z.array(postButton).max(8),
+  protect: z.boolean(),
+  publishAt: z.iso.datetime().nullable(),
+});
+/** /publicar: the post and its publishing job, as the admin's command. */
+export const postCreateCommand = registerCommand<z.output<typeof postDraftInput>, { id: number }>({
+  name: 'admin.post_create',
+  params: postDraftInput,
+  async execute({ tx, userId, now }, p) {
+    const post = await createPost(tx, { ...p, publishAt: p.publishAt ? new Date(p.publishAt) : null }, userId, now);
+    return { id: post.id };
+  },
+});
+export const postMoveCommand = registerCommand<{ postId: number; publishAt: string }, boolean>({
+  name: 'admin.post_move',
+  params: z.object({ postId: z.number().int().positive(), publishAt: z.iso.datetime() }),
+  execute: ({ tx }, p) => movePost(tx, p.postId, new Date(p.publishAt)),
+});
+export const postCancelCommand = registerCommand<{ postId: number }, boolean>({
+  name: 'admin.post_cancel',
+  params: z.object({ postId: z.number().int().positive() }),
+  execute: ({ tx }, p) => cancelPost(tx, p.postId),
 });

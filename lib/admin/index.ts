@@ -10,19 +10,21 @@ import { SUBSCRIPTION_PERIOD_SECONDS, signPayload, verifyPayload, type Plan } fr
 import { endVip, findPayment, findVip, markRefunded, setPaymentFailed, setRenewalCanceled, type VipRecord } from './repository.js';
 import { checkCheckout, isActive, type CheckoutVerdict } from './rules.js';
 import './provider.js';
+import './jobs.js';
 
 export { plansFrom, invoiceKey, type Plan } from './plans.js';
 export { isActive, accessEndsAt } from './rules.js';
 export { findVip, type VipRecord } from './repository.js';
 export * from './commands.js';
+export * from './channels.js';
+export { vipJobKinds, removeFromVipChannels } from './jobs.js';
+export { publishPostJob } from './posts.js';
 
 /** What the VIP features need from configuration. */
 export interface VipSettings {
   plans: Plan[];
   /** HMAC key of invoice payloads (derived from the bot token). */
   invoiceKey: Buffer;
-  /** The VIP channel (VIP_CHANNEL_ID), if any. */
-  channelId?: number;
 }
 
 export function findPlan(s: VipSettings, key: string): Plan | undefined {

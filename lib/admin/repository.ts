@@ -54,8 +54,9 @@ async function lockVip(tx: Tx, userId: number, plan: string, now: Date): Promise
 }
 
 /** Timed work a VIP change needs (reminders, expiry); wired to the scheduler by the module. */
-export type PeriodHook = (tx: Tx, vip: VipRecord, now: Date) => Promise<void>;
-export type EndHook = (tx: Tx, vip: VipRecord, now: Date) => Promise<void>;
+/** `previous` is the record as it was before the change (absent for a user's first period). */
+export type PeriodHook = (tx: Tx, vip: VipRecord, now: Date, previous: VipRecord | null) => Promise<void>;
+export type EndHook = (tx: Tx, vip: VipRecord, now: Date, previous: VipRecord) => Promise<void>;
 const hooks: { period: PeriodHook[]; end: EndHook[] } = { period: [], end: [] };
 export function onVipPeriod(h: PeriodHook): void {
   hooks.period.push(h);
@@ -117,7 +118,7 @@ export async function extendVip(tx: Tx, i: ExtendInput): Promise<ExtendResult> {
       ),
     );
   }
-  for (const h of hooks.period) await h(tx, vip, i.now);
+  for (const h of hooks.period) await h(tx, vip, i.now, current.status === 'active' ? current : null);
   return { subscriptionId: vip.id, started: p.started, start: p.start, end: p.end };
 }
 
@@ -134,8 +135,9 @@ export async function endVip(tx: Tx, userId: number, status: 'expired' | 'refund
      WHERE id = ${row.id} RETURNING *`;
   await tx`UPDATE users SET status = 'free' WHERE id = ${userId} AND status = 'vip'`;
   const vip = toVip(ended!);
+  const previous = toVip(row);
   await publish(tx, createEvent('admin.subscription_expired', { subscription_id: vip.id, expired_at: vip.expiresAt.toISOString() }, userId, now));
-  for (const h of hooks.end) await h(tx, vip, now);
+  for (const h of hooks.end) await h(tx, vip, now, previous);
   return vip;
 }
 

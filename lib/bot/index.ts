@@ -6,6 +6,7 @@ import { SessionStore } from '../users/session.js';
 import { loadUserState, type UserState } from '../users/state.js';
 import type { BotContext, BotDeps } from './context.js';
 import { userMessageFor } from './errors.js';
+import { fallbackFeature } from './features/conversation.js';
 import { features } from './features/index.js';
 import { es } from './messages.js';
 import { vipMessages } from './messages-vip.js';
@@ -95,12 +96,8 @@ export function createBot(deps: BotDeps, opts: CreateBotOptions): Bot {
 
   for (const feature of features) bot.use(feature);
 
-  // A command nobody handled, in a private chat: say so instead of staying silent.
-  bot.on('message', async (ctx, next) => {
-    const text = 'text' in ctx.message ? ctx.message.text : undefined;
-    if (ctx.chat.type === 'private' && text?.startsWith('/')) await ctx.reply(ctx.t.unknownCommand());
-    return next();
-  });
+  // Text nobody handled, in a private chat: an unknown command is said so, other text gets a hint.
+  bot.use(fallbackFeature);
   // A button of an old or removed feature: stop the spinner.
   bot.on('callback_query', (ctx) => ctx.answerCbQuery());
   return bot;

@@ -158,6 +158,8 @@ export const es = {
   },
   /** Appended to a confirmation replaced by a newer one (its buttons are removed). */
   keyboardSuperseded: () => '<i>↪️ Reemplazada por una confirmación más nueva.</i>',
+  /** Appended to a confirmation closed at its deadline by the scheduler (lib/bot/keyboard.ts). */
+  keyboardExpiredNote: (at: Date, tz: string) => `<i>⌛ Caducó a las ${formatTime(at, tz)}.</i>`,
   ...usersMessages,
 };
 

@@ -74,7 +74,31 @@ export async function eraseUser(db: Sql, kv: KeyValueStore, ids: ErasureIds, log
   return { keysDeleted };
 }
 
-/** /exportar: everything stored about the user, as one JSON-serialisable object. */
+/**
+ * Fields of an action that describe another person (a gift's receiver: their internal id, their
+ * balance after it, their ledger row): left out of /exportar, which holds only the user's own data.
+ */
+const OTHERS_FIELDS: Record<string, { params?: string[]; result?: string[] }> = {
+  gift: { params: ['toUserId'], result: ['receiverBalance', 'creditId'] },
+};
+
+function ownView(
+  action: { name: string; params: unknown; result: unknown },
+  ownLedgerIds: Set<number>,
+): { params: unknown; result: unknown } {
+  const drop = OTHERS_FIELDS[action.name];
+  const without = (v: unknown, keys: string[] = []) =>
+    v && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).filter(([k]) => !keys.includes(k))) : v;
+  let result = without(action.result, drop?.result);
+  // An undo's result lists the compensating rows of both people: keep the user's own.
+  if (result && typeof result === 'object' && Array.isArray((result as { reversalIds?: unknown }).reversalIds)) {
+    const r = result as { reversalIds: number[] };
+    result = { ...r, reversalIds: r.reversalIds.filter((id) => ownLedgerIds.has(Number(id))) };
+  }
+  return { params: without(action.params, drop?.params), result };
+}
+
+/** /exportar: everything stored about the user (and nothing about anyone else), as one JSON-serialisable object. */
 export async function exportUserData(
   db: Sql,
   sessions: SessionStore,
@@ -91,9 +115,12 @@ export async function exportUserData(
     SELECT id, amount, type, source, description, metadata, balance_after, reverses, created_at
       FROM transactions WHERE user_id = ${state.id} ORDER BY id`;
   const daily = await db`SELECT day::text, streak, claimed_at FROM daily_claims WHERE user_id = ${state.id} ORDER BY day`;
-  const actions = await db`
+  const ownLedgerIds = new Set(ledger.map((r) => Number(r.id)));
+  const actions = (
+    await db`
     SELECT id, name, status, params, result, error, created_at, completed_at, undo_until, undone_at, undo_of
-      FROM actions WHERE user_id = ${state.id} ORDER BY id`;
+      FROM actions WHERE user_id = ${state.id} ORDER BY id`
+  ).map((a) => ({ ...a, ...ownView(a as { name: string; params: unknown; result: unknown }, ownLedgerIds) }));
   const sessionData: Record<string, unknown> = {};
   for (const chatId of new Set(chatIds)) {
     const dump = await sessions.dump(sessionKey(state.telegramId, chatId)).catch(() => null);

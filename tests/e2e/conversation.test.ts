@@ -114,3 +114,116 @@ describe('replies are HTML and fit Telegram (lib/bot/reply.ts)', () => {
     expect(sent.payload.text).toBe(`<b>${'y'.repeat(4095)}…</b>`);
   });
 });
+
+describe('a warm Spanish first contact', () => {
+  it('plain text gets a hint with the main buttons, at most once every few minutes; the buttons work', async () => {
+    const id = uniqueTelegramId();
+    t.telegram.reset();
+    await t.post(textUpdate(id, 'hola diana', { firstName: 'Rosa' }));
+    await t.post(textUpdate(id, 'quiero besitos', { firstName: 'Rosa' }));
+    const sent = t.telegram.callsOf('sendMessage').filter((c) => Number(c.payload.chat_id) === id);
+    expect(sent).toHaveLength(1);
+    expect(sent[0]!.payload.text).toContain('¡Hola, Rosa!');
+    expect(buttonsOf(sent[0])).toEqual(['m:regalo', 'm:saldo', 'm:ayuda']);
+    await t.post(callbackUpdate(id, 'm:regalo'));
+    expect(t.telegram.sentTexts(id).at(-1)).toMatch(/Recibiste <b>10 besitos<\/b>/);
+    await t.post(callbackUpdate(id, 'm:saldo'));
+    expect(t.telegram.sentTexts(id).at(-1)).toContain('Tienes <b>10 besitos</b>');
+    await t.post(callbackUpdate(id, 'm:ayuda'));
+    expect(t.telegram.sentTexts(id).at(-1)).toContain('Comandos de DianaBot');
+    // After the quiet period, plain text is answered again.
+    await kv.del(`hint:${id}`);
+    await t.post(textUpdate(id, 'otra vez'));
+    expect(t.telegram.sentTexts(id).at(-1)).toContain('Por ahora converso con comandos y botones');
+  });
+
+  it('plain text in a group is not answered', async () => {
+    const id = uniqueTelegramId();
+    t.telegram.reset();
+    const u = textUpdate(id, 'hola a todos');
+    (u.message.chat as Record<string, unknown>) = { id: -100888, title: 'Grupo', type: 'supergroup' };
+    await t.post(u);
+    expect(t.telegram.callsOf('sendMessage')).toHaveLength(0);
+  });
+
+  it('/ayuda, Spanish names first (English kept), commands in any case', async () => {
+    const id = uniqueTelegramId();
+    t.telegram.reset();
+    await t.post(textUpdate(id, '/ayuda'));
+    const help = t.telegram.sentTexts(id).at(-1)!;
+    expect(help.indexOf('/regalo')).toBeLessThan(help.indexOf('/daily'));
+    expect(help.indexOf('/saldo')).toBeLessThan(help.indexOf('/balance'));
+    expect(help).not.toContain('No se pierden nunca');
+    await t.post(textUpdate(id, '/Daily'));
+    expect(t.telegram.sentTexts(id).at(-1)).toMatch(/Recibiste/);
+    await t.post(textUpdate(id, '/SALDO@DianaTestBot'));
+    expect(t.telegram.sentTexts(id).at(-1)).toContain('Tienes <b>10 besitos</b>');
+    await t.post(textUpdate(id, '/HELP'));
+    expect(t.telegram.sentTexts(id).at(-1)).toContain('Comandos de DianaBot');
+    const { commandMenu } = await import('../../lib/bot/features/index.js');
+    const names = commandMenu.map((c) => c.command);
+    expect(names).toEqual(expect.arrayContaining(['regalo', 'saldo', 'historial', 'ayuda']));
+    expect(names).not.toContain('daily');
+    expect(names).not.toContain('help');
+  });
+});
+
+describe('keyboards are closed on time by the scheduler (keyboard.close jobs)', async () => {
+  let now = Date.now();
+  const c = await startTestApp({ RATE_LIMIT_MESSAGES: '10000', RATE_LIMIT_CALLBACKS: '10000', UNDO_WINDOW_SECONDS: '60' }, { kv: createMemoryStore(), clock: () => new Date(now) });
+  async function who(name: string, besitos = 0) {
+    const tg = uniqueTelegramId();
+    const username = `${name}_${tg}`.slice(0, 32);
+    await c.post(textUpdate(tg, '/start', { firstName: name, username }));
+    const [row] = await db<{ id: number }[]>`SELECT id FROM users WHERE telegram_id = ${tg}`;
+    if (besitos) await grantBesitos(db, { userId: row!.id, amount: besitos, source: 'admin', idempotencyKey: `seed:${row!.id}` });
+    return { tg, id: row!.id, username };
+  }
+  const editsOf = (messageId: number) => c.telegram.callsOf('editMessageText').filter((x) => x.payload.message_id === messageId);
+
+  it('an unanswered confirmation loses its buttons at its deadline; a replaced one is not closed twice', async () => {
+    const ana = await who('ana', 50);
+    const beto = await who('beto');
+    c.telegram.reset();
+    await c.post(textUpdate(ana.tg, `/regalar 5 @${beto.username}`));
+    const first = lastTo(c.telegram, 'sendMessage', ana.tg, /^¿Regalar/)!;
+    await c.post(textUpdate(ana.tg, `/regalar 6 @${beto.username}`));
+    const second = lastTo(c.telegram, 'sendMessage', ana.tg, /^¿Regalar/)!;
+    await c.app.scheduler.sweep();
+    expect(editsOf(second.result.message_id)).toHaveLength(0); // not yet
+    now += 121_000;
+    await c.app.scheduler.sweep();
+    const closed = editsOf(second.result.message_id);
+    expect(closed).toHaveLength(1);
+    expect(String(closed[0]!.payload.text)).toMatch(/^¿Regalar <b>6 besitos<\/b>[\s\S]*⌛ Caducó a las \d\d:\d\d\./);
+    expect(buttonsOf(closed[0])).toEqual([]);
+    expect(editsOf(first.result.message_id)).toHaveLength(1); // only the "reemplazada" edit
+  });
+
+  it('the undo button goes when its window ends (with the sentence offering it), unless the gift was undone', async () => {
+    const ana = await who('ana', 50);
+    const beto = await who('beto');
+    const gift = async () => {
+      await c.post(textUpdate(ana.tg, `/regalar 5 @${beto.username}`));
+      const confirm = lastTo(c.telegram, 'sendMessage', ana.tg, /^¿Regalar/)!;
+      const yes = buttonsOf(confirm).find((d) => d.startsWith('g:y:'))!;
+      await c.post(callbackUpdate(ana.tg, yes, { messageId: confirm.result.message_id }));
+      const done = editsOf(confirm.result.message_id).at(-1)!;
+      expect(String(done.payload.text)).toContain('Puedes deshacerlo hasta las');
+      return { messageId: confirm.result.message_id as number, undo: buttonsOf(done)[0]! };
+    };
+    c.telegram.reset();
+    const kept = await gift();
+    const undone = await gift();
+    await c.post(callbackUpdate(ana.tg, undone.undo, { messageId: undone.messageId }));
+    const undoneEdits = editsOf(undone.messageId).length;
+    now += 61_000;
+    await c.app.scheduler.sweep();
+    const last = editsOf(kept.messageId).at(-1)!;
+    expect(String(last.payload.text)).toMatch(/^🎁 Le regalaste <b>5 besitos<\/b>/);
+    expect(String(last.payload.text)).not.toContain('deshacer');
+    expect(buttonsOf(last)).toEqual([]);
+    expect(editsOf(undone.messageId)).toHaveLength(undoneEdits); // "Regalo deshecho" stays as it is
+    expect((await getBalance(db, beto.id)).besitos).toBe(5);
+  });
+});

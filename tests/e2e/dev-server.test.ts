@@ -158,7 +158,7 @@ describe('npm run dev: the same api/* handlers, on a local Telegram', () => {
     expect(messages.map((m: any) => m.from)).toEqual(['user', 'bot']);
     expect(messages[1].text).toMatch(/Recibiste <b>10 besitos<\/b>/);
     expect(emulator.callsOf('setWebhook').at(-1)?.payload).toMatchObject({ url: expect.stringMatching(/\/api\/telegram$/), secret_token: server.config.TELEGRAM_WEBHOOK_SECRET });
-    expect(emulator.commandMenu().map((c) => c.command)).toContain('daily');
+    expect(emulator.commandMenu().map((c) => c.command)).toContain('regalo');
 
     const ledger = await json(await fetch(`${server.url}/dev/users/${user.id}/ledger`));
     expect(ledger).toMatchObject({ registered: true, besitos: 10, lifetime: 10 });

@@ -100,6 +100,11 @@ describe('privacy through the webhook', () => {
     expect(data.ledger).toHaveLength(3); // seed grant, daily gift, gift to beto
     expect(data.profile).toMatchObject({ telegram_id: ana.tg, username: ana.username, first_name: 'ana' });
     expect(data.actions.map((a: { name: string }) => a.name)).toEqual(['daily', 'gift']);
+    // Only ana's own data: the gift keeps its amount and ana's balance, not beto's id, balance or ledger row.
+    const gift = data.actions.find((a: { name: string }) => a.name === 'gift');
+    expect(gift.params).toEqual({ amount: expect.any(Number) });
+    expect(Object.keys(gift.result).sort()).toEqual(['debitId', 'senderBalance']);
+    expect(JSON.stringify(data)).not.toMatch(/receiverBalance|toUserId|creditId/);
     expect(Object.values(data.sessions as Record<string, Record<string, unknown>>).flatMap((s) => Object.keys(s))).toContain('erase');
     expect(data.balance.besitos).toBe((await getBalance(db, ana.id)).besitos);
 

@@ -5,6 +5,8 @@ export interface RecordedCall {
   method: string;
   payload: Record<string, any>;
   at: number;
+  /** What the stub answered (e.g. the sent message, with its message_id). */
+  result?: any;
 }
 
 interface Fault {
@@ -82,8 +84,9 @@ export class BotApiStub {
         this.calls.push({ method: `${method}!failed`, payload, at: Date.now() });
         return send(fault!.status, fault!.body);
       }
-      this.calls.push({ method, payload, at: Date.now() });
-      send(200, { ok: true, result: this.result(method, payload) });
+      const result = this.result(method, payload);
+      this.calls.push({ method, payload, at: Date.now(), result });
+      send(200, { ok: true, result });
     });
   }
 

@@ -1,11 +1,20 @@
 import { Composer } from 'telegraf';
 import { getBalance } from '../../besitos/ledger.js';
-import type { BotContext } from '../context.js';
+import type { BotContext, BotState } from '../context.js';
 
 export const balanceFeature = new Composer<BotContext>();
 
-balanceFeature.command(['balance', 'saldo'], async (ctx) => {
+type Ctx = Pick<BotContext, 'deps' | 't' | 'reply'> & { state: { user?: BotState['user'] } };
+
+async function showBalance(ctx: Ctx): Promise<void> {
   if (!ctx.state.user) return;
   const b = await getBalance(ctx.deps.db, ctx.state.user.id);
   await ctx.reply(ctx.t.balance(b.besitos, b.lifetimeBesitos), { parse_mode: 'HTML' });
+}
+
+balanceFeature.command(['saldo', 'balance'], (ctx) => showBalance(ctx));
+// The "💰 Mis besitos" main button (features/conversation.ts).
+balanceFeature.action('m:saldo', async (ctx) => {
+  await ctx.answerCbQuery();
+  await showBalance(ctx);
 });

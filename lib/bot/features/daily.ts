@@ -2,19 +2,27 @@ import { Composer } from 'telegraf';
 import { peekDailyGift, rememberDailyClaim, type DailyDeps, type DailyResult } from '../../besitos/daily.js';
 import { runCommand } from '../../commands/index.js';
 import { dailyCommand } from '../../commands/daily.js';
-import type { BotContext } from '../context.js';
+import type { BotContext, BotState } from '../context.js';
 
 const commands = new WeakMap<object, ReturnType<typeof dailyCommand>>();
 
 /** /daily: the daily gift, once per calendar day in the configured zone, with a streak. */
 export const dailyFeature = new Composer<BotContext>();
 
-dailyFeature.command(['daily', 'regalo'], async (ctx) => {
-  const user = ctx.state.user;
+dailyFeature.command(['regalo', 'daily'], (ctx) => claimDaily(ctx));
+// The "🎁 Regalo diario" main button (features/conversation.ts): the same claim, keyed by this update.
+dailyFeature.action('m:regalo', async (ctx) => {
+  await ctx.answerCbQuery();
+  await claimDaily(ctx);
+});
+
+async function claimDaily(ctx: Pick<BotContext, 'deps' | 't' | 'reply'> & { state: object }): Promise<void> {
+  const state = ctx.state as BotState;
+  const user = state.user;
   if (!user) return;
   const { db, kv, clock, log, settings } = ctx.deps;
   const deps: DailyDeps = { db, kv, clock, timeZone: settings.timeZone, amount: settings.dailyAmount, log: (l) => log.warn({ msg: 'daily', ...l }) };
-  const requestKey = ctx.state.requestKey;
+  const requestKey = state.requestKey;
   // Already claimed today by another request, per the cache: nothing changes, so no command runs.
   let r: DailyResult | null = await peekDailyGift(deps, user, requestKey);
   if (!r) {
@@ -30,4 +38,4 @@ dailyFeature.command(['daily', 'regalo'], async (ctx) => {
       ? ctx.t.dailyGranted(r.amount, r.streak, r.balance, next, settings.timeZone, clock())
       : ctx.t.dailyAlready(r.streak, next, settings.timeZone, clock());
   await ctx.reply(text, { parse_mode: 'HTML' });
-});
+}

@@ -2,6 +2,7 @@ import type { Composer } from 'telegraf';
 import type { BotContext } from '../context.js';
 import { actividadFeature } from './actividad.js';
 import { balanceFeature } from './balance.js';
+import { commandCaseFeature } from './conversation.js';
 import { dailyFeature } from './daily.js';
 import { gamificacionFeature } from './gamificacion.js';
 import { eventosFeature } from './eventos.js';
@@ -11,18 +12,23 @@ import { perfilFeature } from './perfil.js';
 import { privacidadFeature } from './privacidad.js';
 import { regalarFeature } from './regalar.js';
 import { startFeature } from './start.js';
+import { channelsFeature } from './channels.js';
+import { publicarFeature } from './publicar.js';
 import { vipAdminFeature } from './vip-admin.js';
 import { vipFeature } from './vip.js';
 
 /** Every feature, in the order they get a chance at an update. Add new ones here. */
-export const features: Composer<BotContext>[] = [startFeature, helpFeature, balanceFeature, historyFeature, dailyFeature, eventosFeature, perfilFeature, regalarFeature, gamificacionFeature, actividadFeature, privacidadFeature, vipFeature, vipAdminFeature];
+export const features: Composer<BotContext>[] = [commandCaseFeature, startFeature, helpFeature, balanceFeature, historyFeature, dailyFeature, eventosFeature, perfilFeature, regalarFeature, gamificacionFeature, actividadFeature, privacidadFeature, vipFeature, vipAdminFeature, channelsFeature, publicarFeature];
 
-/** The command menu registered with setMyCommands (scripts/set-commands.ts). */
+/**
+ * The command menu registered with setMyCommands (scripts/set-commands.ts): Spanish names; the English
+ * ones (/daily, /balance, /history, /help) keep working as aliases and are named in /ayuda.
+ */
 export const commandMenu = [
   { command: 'start', description: 'Bienvenida' },
-  { command: 'daily', description: 'Reclama tu regalo diario' },
-  { command: 'balance', description: 'Tus besitos' },
-  { command: 'history', description: 'Tus últimos movimientos' },
+  { command: 'regalo', description: 'Reclama tu regalo diario' },
+  { command: 'saldo', description: 'Tus besitos' },
+  { command: 'historial', description: 'Tus últimos movimientos' },
   { command: 'perfil', description: 'Tu perfil' },
   { command: 'regalar', description: 'Regala besitos a alguien' },
   { command: 'misiones', description: 'Tus misiones y su progreso' },
@@ -34,5 +40,5 @@ export const commandMenu = [
   { command: 'vip', description: 'Hazte VIP con Telegram Stars' },
   { command: 'paysupport', description: 'Ayuda con pagos' },
   { command: 'terms', description: 'Condiciones' },
-  { command: 'help', description: 'Ayuda y comandos' },
+  { command: 'ayuda', description: 'Ayuda y comandos' },
 ];

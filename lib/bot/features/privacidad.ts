@@ -75,10 +75,16 @@ privacidadFeature.command(['borrar', 'delete'], async (ctx) => {
   if (!me) return;
   const nonce = ctx.update.update_id;
   await ctx.sessions.set(sessionKey(me.telegramId, ctx.chat.id), eraseFlow, { nonce });
-  const until = deadlinePart(new Date(ctx.deps.clock().getTime() + eraseFlow.ttlSeconds * 1000));
-  await openKeyboard(ctx, ERASE_SLOT, nonce, ctx.t.eraseConfirm(), [
-    [Markup.button.callback(ctx.t.eraseYes(), cb('pv', 'del', 'y', nonce, until)), Markup.button.callback(ctx.t.eraseNo(), cb('pv', 'del', 'n', nonce, until))],
-  ]);
+  const expiresAt = new Date(ctx.deps.clock().getTime() + eraseFlow.ttlSeconds * 1000);
+  const until = deadlinePart(expiresAt);
+  await openKeyboard(
+    ctx,
+    ERASE_SLOT,
+    nonce,
+    ctx.t.eraseConfirm(),
+    [[Markup.button.callback(ctx.t.eraseYes(), cb('pv', 'del', 'y', nonce, until)), Markup.button.callback(ctx.t.eraseNo(), cb('pv', 'del', 'n', nonce, until))]],
+    { expiresAt },
+  );
 });
 
 privacidadFeature.action(/^pv:del:([yn]):(\d{1,15})(?::([0-9a-z]{1,8}))?$/, async (ctx) => {
@@ -97,6 +103,8 @@ privacidadFeature.action(/^pv:del:([yn]):(\d{1,15})(?::([0-9a-z]{1,8}))?$/, asyn
     await ctx.editMessageText(ctx.t.eraseCancelled());
     return void (await doneKeyboard(ctx, ERASE_SLOT, nonce, 'cancelled'));
   }
+  // Its scheduled "caducó" must not overwrite the outcome (the registry goes with the erasure).
+  await doneKeyboard(ctx, ERASE_SLOT, nonce);
   await eraseUser(ctx.deps.db, ctx.deps.kv, { userId: me.id, telegramId: me.telegramId }, ctx.deps.log);
   // Best effort: a failed reply must not make Telegram redeliver this update, whose handling would
   // register the (now erased) sender again before reaching this point.

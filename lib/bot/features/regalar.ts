@@ -15,7 +15,7 @@ import { giftCommand, type GiftParams, type GiftResult } from '../../commands/gi
 import { displayName, findUserByTelegramId, findUserByUsername, findUsersByIds, type UserRef } from '../../users/lookup.js';
 import { sessionField, sessionKey } from '../../users/session.js';
 import type { BotContext } from '../context.js';
-import { cb, deadlinePart, doneKeyboard, keyboardSlot, latePress, openKeyboard, parseDeadline, whyInactive } from '../keyboard.js';
+import { cb, closeKeyboardAt, deadlinePart, doneKeyboard, keyboardSlot, latePress, openKeyboard, parseDeadline, whyInactive } from '../keyboard.js';
 import { isTransientTelegramError } from '../telegram-retry.js';
 
 /** The pending confirmation of a gift: lives two minutes in the (chat, user) session. */
@@ -75,13 +75,16 @@ regalarFeature.command(['regalar', 'gift'], async (ctx) => {
   const toName = (displayName(to) ?? refName).slice(0, 80);
   await ctx.sessions.set(sessionKey(me.telegramId, ctx.chat.id), giftFlow, { nonce, toUserId: to.id, toName, amount: parsed.amount });
   // The deadline rides in the buttons, so a press after it says "caducó" even when the session is gone.
-  const until = deadlinePart(new Date(ctx.deps.clock().getTime() + giftFlow.ttlSeconds * 1000));
-  await openKeyboard(ctx, GIFT_SLOT, nonce, ctx.t.giftConfirm(parsed.amount, toName), [
-    [
-      Markup.button.callback(ctx.t.giftConfirmYes(), cb('g', 'y', nonce, until)),
-      Markup.button.callback(ctx.t.giftConfirmNo(), cb('g', 'n', nonce, until)),
-    ],
-  ]);
+  const expiresAt = new Date(ctx.deps.clock().getTime() + giftFlow.ttlSeconds * 1000);
+  const until = deadlinePart(expiresAt);
+  await openKeyboard(
+    ctx,
+    GIFT_SLOT,
+    nonce,
+    ctx.t.giftConfirm(parsed.amount, toName),
+    [[Markup.button.callback(ctx.t.giftConfirmYes(), cb('g', 'y', nonce, until)), Markup.button.callback(ctx.t.giftConfirmNo(), cb('g', 'n', nonce, until))]],
+    { expiresAt },
+  );
 });
 
 regalarFeature.action(/^g:y:(\d{1,15})(?::([0-9a-z]{1,8}))?$/, async (ctx) => {
@@ -130,11 +133,13 @@ regalarFeature.action(/^g:y:(\d{1,15})(?::([0-9a-z]{1,8}))?$/, async (ctx) => {
     ...Markup.inlineKeyboard([Markup.button.callback(ctx.t.giftUndoButton(), cb('g', 'u', run.action.id, deadlinePart(undoUntil)))]),
   });
   await doneKeyboard(ctx, GIFT_SLOT, nonce);
+  await closeUndoAt(ctx, run.action.id, undoUntil, ctx.t.giftDone(pending.amount, pending.toName, result.senderBalance, null, ctx.deps.settings.timeZone));
   if (notifies) await notify(ctx, pending.toUserId, ctx.t.giftReceived(pending.amount, displayName(me) ?? ctx.t.someone()));
 });
 
-type GiftCtx = Pick<BotContext, 'deps' | 't' | 'telegram' | 'answerCbQuery' | 'editMessageText' | 'chat' | 'from' | 'reply'> & {
+type GiftCtx = Pick<BotContext, 'deps' | 't' | 'telegram' | 'answerCbQuery' | 'editMessageText' | 'chat' | 'from' | 'reply' | 'callbackQuery'> & {
   update: { update_id: number };
+  state: object;
 };
 
 /**
@@ -168,7 +173,14 @@ async function replayGift(ctx: GiftCtx, me: NonNullable<BotContext['state']['use
       : // Window closed: no button, and no sentence offering the undo.
         ctx.editMessageText(ctx.t.giftDone(params.amount, toName, result.senderBalance, null, tz), { parse_mode: 'HTML' }),
   );
+  if (open) await closeUndoAt(ctx, action.id, open, ctx.t.giftDone(params.amount, toName, result.senderBalance, null, tz));
   if (notifies) await notify(ctx, params.toUserId, ctx.t.giftReceived(params.amount, displayName(me) ?? ctx.t.someone()));
+}
+
+/** When the undo window ends, the message loses its "Deshacer" button and the sentence offering it (unless undone). */
+async function closeUndoAt(ctx: Pick<GiftCtx, 'deps' | 'callbackQuery' | 'from'> & { state: object }, actionId: number, at: Date, text: string): Promise<void> {
+  const m = ctx.callbackQuery?.message;
+  if (m) await closeKeyboardAt(ctx, { chatId: m.chat.id, messageId: m.message_id, at, text, actionId });
 }
 
 /**

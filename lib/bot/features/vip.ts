@@ -12,7 +12,11 @@ import {
   setRenewal,
   subscriptionInvoice,
   vipStatus,
+  vipChannelIds,
+  findChannel,
+  setInviteLink,
 } from '../../admin/index.js';
+import { channelMessages } from '../messages-channels.js';
 import { callApi, refundedPaymentOf, subscriptionUpdateOf, successfulPaymentOf } from '../../telegram/api.js';
 import type { BotContext } from '../context.js';
 import { vipMessages as m } from '../messages-vip.js';
@@ -40,12 +44,34 @@ vipFeature.command('vip', async (ctx) => {
       tz,
     );
     // A renewing subscriber is not offered the monthly plan again.
-    const offer = v.recurring && !v.renewalCanceled ? buttons.filter((row) => !row[0]!.callback_data.endsWith(':monthly')) : buttons;
+    const offer: ReturnType<typeof Markup.button.callback | typeof Markup.button.url>[][] =
+      v.recurring && !v.renewalCanceled ? buttons.filter((row) => !row[0]!.callback_data.endsWith(':monthly')) : buttons;
+    const link = await vipJoinLink(ctx);
+    if (link) offer.unshift([Markup.button.url(channelMessages.joinButton, link)]);
     await ctx.reply(text, { ...HTML, ...Markup.inlineKeyboard(offer) });
     return;
   }
   await ctx.reply(m.vipFree(vip.plans), { ...HTML, ...Markup.inlineKeyboard(buttons) });
 });
+
+/**
+ * The VIP channel's join-request link (created once, kept): whoever uses it is checked against their
+ * own VIP when the request arrives, so a link passed on grants nothing.
+ */
+async function vipJoinLink(ctx: Pick<BotContext, 'deps' | 'telegram'>): Promise<string | null> {
+  const [chatId] = await vipChannelIds(ctx.deps.db);
+  if (chatId === undefined) return null;
+  const channel = await findChannel(ctx.deps.db, chatId);
+  if (channel?.invite_link) return channel.invite_link;
+  try {
+    const link = await callApi(ctx.telegram, 'createChatInviteLink', { chat_id: chatId, name: 'VIP (solicitud)', creates_join_request: true });
+    await setInviteLink(ctx.deps.db, chatId, link.invite_link);
+    return link.invite_link;
+  } catch (err) {
+    ctx.deps.log.warn({ msg: 'vip invite link not created', chat_id: chatId, error: String(err) });
+    return null;
+  }
+}
 
 vipFeature.action(/^vip:buy:([a-z0-9]{1,16})$/, async (ctx) => {
   const vip = ctx.deps.settings.vip;

@@ -70,7 +70,8 @@ export const kinds: UpdateKind[] = [
   },
   {
     name: '/regalar (asks to confirm)',
-    budget: { sql: 4, kv: 5, botApi: 1 },
+    // +5: the confirmation's keyboard.close job (1 INSERT) and the relay of its system.job_due trigger.
+    budget: { sql: 9, kv: 5, botApi: 1 },
     prepare: async (h) => {
       await grantBesitos(h.db, { userId: await h.userId(), amount: 50, source: 'admin', idempotencyKey: `budget:${h.tg}` });
       h.memo.receiver = (await h.person('bea')).username;
@@ -80,7 +81,8 @@ export const kinds: UpdateKind[] = [
   },
   {
     name: 'gift confirmation (button)',
-    budget: { sql: 20, kv: 7, botApi: 3 },
+    // +3: the confirmation's close job cancelled, the undo button's close job scheduled (and its trigger).
+    budget: { sql: 23, kv: 7, botApi: 3 },
     prepare: async (h) => {
       await grantBesitos(h.db, { userId: await h.userId(), amount: 50, source: 'admin', idempotencyKey: `budget:${h.tg}` });
       const to = await h.person('bea');
