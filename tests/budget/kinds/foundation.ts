@@ -52,7 +52,8 @@ export const kinds: UpdateKind[] = [
   },
   {
     name: '/perfil',
-    budget: { sql: 4, kv: 1, botApi: 1 },
+    // 5: the gamification section (missions, achievements, items counted in one statement).
+    budget: { sql: 5, kv: 1, botApi: 1 },
     update: (h) => textUpdate(h.tg, '/perfil'),
     check: (_h, calls) => sent(calls, 'sendMessage', /besitos/i),
   },
