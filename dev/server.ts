@@ -17,6 +17,7 @@ import { createDb } from '../lib/db/client.js';
 import { EmbeddedPostgresError, startEmbeddedPostgres, type EmbeddedPostgresHandle } from '../lib/db/embedded.js';
 import { migrate } from '../lib/db/migrate.js';
 import { describeImport, importContent } from '../lib/content/import.js';
+import { InvalidContent } from '../lib/content/schema.js';
 import { createLogger, type Logger } from '../lib/log.js';
 import { commandMenu } from '../lib/bot/features/index.js';
 import { createDevApi } from './dev-api.js';
@@ -255,7 +256,12 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     try {
       migrated = await migrate(migrations);
       // The story the bot tells: content/ published as the active version (nothing new if unchanged).
-      contentImport = describeImport(await importContent(migrations, config));
+      contentImport = describeImport(
+        await importContent(migrations, config).catch((err: unknown) => {
+          if (!(err instanceof InvalidContent)) throw err;
+          throw new StartupError(`El contenido de content/ no es válido; npm run lint:story lo detalla. / content/ is not valid:\n${err.problems.map((p) => `  - ${p}`).join('\n')}`, { cause: err });
+        }),
+      );
     } finally {
       await migrations.end({ timeout: 5 });
     }

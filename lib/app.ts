@@ -20,12 +20,13 @@ import { createGamificationSubscriber, noticeJob } from './gamification/index.js
 import { narrativeSubscriber } from './narrative/subscriber.js';
 import { createScheduler, jobHandlers, type JobHandler, type RunnerDeps, type Scheduler } from './scheduler/index.js';
 import { createSchedulerSubscriber } from './scheduler/subscriber.js';
+import { dailyMaintenance, maintenanceScheduler } from './maintenance/index.js';
 
 /**
  * Job kinds of the modules (lib/scheduler): each module exports its JobHandler(s) and lists them here,
  * as it registers state providers and subscribers. Registered once per process.
  */
-const jobKinds: JobHandler<any>[] = [keyboardCloseJob, noticeJob, ...vipJobKinds, publishPostJob as JobHandler<any>];
+const jobKinds: JobHandler<any>[] = [dailyMaintenance, keyboardCloseJob, noticeJob, ...vipJobKinds, publishPostJob as JobHandler<any>];
 
 export interface App {
   config: Config;
@@ -145,7 +146,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       ...overrides.scheduler,
     },
     // In-process delivery hands a trigger over at once: re-arming an early one would loop.
-    { rearmTriggers: () => bus.mode === 'qstash' },
+    { rearmTriggers: () => bus.mode === 'qstash', beforeSweep: maintenanceScheduler(config.timeZone) },
   );
   const bus = createBus(config, { db, log, clock, timeZone: config.timeZone, subscribers: moduleSubscribers({ telegram, kv, scheduler, clock }) }, overrides.bus);
   // Long-running servers sweep the outbox and run due jobs themselves; Vercel uses api/cron/relay and api/cron/jobs.

@@ -6,6 +6,8 @@ import { runDueJobs, runJobByKey, type RunnerDeps, type RunOutcome, type SweepOp
 
 export { jobHandlers, JobHandlers, UnknownJobKind, InvalidJobPayload, type JobHandler, type JobContext, type Tx } from './registry.js';
 export type { QueueSummary, QueueJob } from './repository.js';
+/** The queue as admins see it (/estado): counts, next, running and failed jobs. */
+export { queueSummary as jobQueue, pruneJobs } from './repository.js';
 export type { RunOutcome, SweepReport, RunnerDeps } from './runner.js';
 
 /** A job to schedule. `payload` must satisfy the zod schema its kind registered. */
@@ -86,6 +88,8 @@ export interface Scheduler {
 export interface SchedulerOptions {
   /** Whether an early trigger writes its next hop: only when triggers travel through QStash (else they arrive at once). */
   rearmTriggers?: () => boolean;
+  /** Runs before each sweep with the clock's time: schedules recurring work (the daily maintenance). */
+  beforeSweep?: (db: RunnerDeps['db'], now: Date) => Promise<void>;
 }
 
 export function createScheduler(deps: RunnerDeps, opts: SchedulerOptions = {}): Scheduler {
@@ -93,7 +97,10 @@ export function createScheduler(deps: RunnerDeps, opts: SchedulerOptions = {}): 
   const timers = new Set<() => void>();
   let running: Promise<unknown> | null = null;
   const scheduler: Scheduler = {
-    sweep: (opts = {}) => runDueJobs(deps, { ...opts, stop: () => closed || (opts.stop?.() ?? false) }),
+    async sweep(sweepOpts = {}) {
+      await opts.beforeSweep?.(deps.db, deps.clock());
+      return runDueJobs(deps, { ...sweepOpts, stop: () => closed || (sweepOpts.stop?.() ?? false) });
+    },
     runJob: (key) => runJobByKey(deps, key),
     async onTrigger(t) {
       const outcome = await runJobByKey(deps, t.job_key);

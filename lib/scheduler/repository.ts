@@ -121,7 +121,7 @@ export async function rearmTrigger(db: Sql, key: string, runAt: Date, hop: numbe
 }
 
 /** Deletes done and cancelled jobs finished more than `days` ago (bounded per call). */
-export async function pruneJobs(db: Sql, now: Date, days = 7, limit = 10_000): Promise<number> {
+export async function pruneJobs(db: Queryable, now: Date, days = 7, limit = 10_000): Promise<number> {
   const rows = await db`
     DELETE FROM scheduled_jobs WHERE id IN (
       SELECT id FROM scheduled_jobs

@@ -1,9 +1,10 @@
+import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { createDb } from '../../lib/db/client.js';
 import { loadContentFromDir } from '../../lib/content/file.js';
 import { importContent } from '../../lib/content/import.js';
 import { createPostgresContentStore } from '../../lib/content/postgres.js';
-import type { Content } from '../../lib/content/schema.js';
+import { InvalidContent, type Content } from '../../lib/content/schema.js';
 import { contentHash } from '../../lib/content/store.js';
 import { activateVersion, activeVersionId, ContentCache, NoActiveContent, publishContent } from '../../lib/content/versions.js';
 import { loadUserState } from '../../lib/users/state.js';
@@ -112,6 +113,17 @@ describe('ContentCache', () => {
     expect(cache.cached(ids[0]!)).toBeNull();
     expect(cache.cached(ids[1]!)).not.toBeNull();
     expect(cache.cached(ids[2]!)).not.toBeNull();
+  });
+
+  it('a stored version that fails the schema (written by hand) is refused with every problem, and not cached', async () => {
+    const hash = randomBytes(32).toString('hex');
+    await db`INSERT INTO content_documents (hash, content) VALUES (${hash}, ${db.json({ start: 'x', levels: [], fragments: [{ key: 'x' }] })})`;
+    const [row] = await db<{ id: string }[]>`INSERT INTO content_versions (hash, store) VALUES (${hash}, 'postgres') RETURNING id`;
+    const cache = new ContentCache(db, store);
+    const err = await cache.forVersion(Number(row!.id)).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(InvalidContent);
+    expect((err as InvalidContent).problems.join('\n')).toMatch(/levels: .*\n[\s\S]*fragments\.0\.level/);
+    expect(cache.cached(Number(row!.id))).toBeNull();
   });
 
   it('nothing published → NoActiveContent; an unknown id → an error; a failed load is retried', async () => {

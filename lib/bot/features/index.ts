@@ -4,6 +4,7 @@ import { actividadFeature } from './actividad.js';
 import { balanceFeature } from './balance.js';
 import { commandCaseFeature } from './conversation.js';
 import { dailyFeature } from './daily.js';
+import { estadoFeature } from './estado.js';
 import { gamificacionFeature } from './gamificacion.js';
 import { eventosFeature } from './eventos.js';
 import { helpFeature } from './help.js';
@@ -18,7 +19,7 @@ import { vipAdminFeature } from './vip-admin.js';
 import { vipFeature } from './vip.js';
 
 /** Every feature, in the order they get a chance at an update. Add new ones here. */
-export const features: Composer<BotContext>[] = [commandCaseFeature, startFeature, helpFeature, balanceFeature, historyFeature, dailyFeature, eventosFeature, perfilFeature, regalarFeature, gamificacionFeature, actividadFeature, privacidadFeature, vipFeature, vipAdminFeature, channelsFeature, publicarFeature];
+export const features: Composer<BotContext>[] = [commandCaseFeature, startFeature, helpFeature, balanceFeature, historyFeature, dailyFeature, eventosFeature, estadoFeature, perfilFeature, regalarFeature, gamificacionFeature, actividadFeature, privacidadFeature, vipFeature, vipAdminFeature, channelsFeature, publicarFeature];
 
 /**
  * The command menu registered with setMyCommands (scripts/set-commands.ts): Spanish names; the English
