@@ -8,6 +8,7 @@ import { grantBesitos } from '../../lib/besitos/ledger.js';
 import { silentLogger } from '../../lib/log.js';
 import { startServer, type RunningServer } from '../../dev/server.js';
 import { testDatabaseUrl } from '../support/db.js';
+import { skipped } from '../support/skips.js';
 
 /**
  * The chat page in a real headless Chromium: Debian's /usr/bin/chromium driven by playwright-core
@@ -19,7 +20,7 @@ if (!haveChromium) {
   console.warn(`[chat-page] skipped: no Chromium at ${CHROMIUM} (install it with "apt-get install -y chromium", or set CHROMIUM_PATH)`);
 }
 
-describe.skipIf(!haveChromium)(`chat page in headless Chromium (${CHROMIUM})`, () => {
+describe.skipIf(skipped('chat page in a browser (e2e/chat-page)', !haveChromium, `no Chromium at ${CHROMIUM} (apt-get install -y chromium, or set CHROMIUM_PATH)`))(`chat page in headless Chromium (${CHROMIUM})`, () => {
   let server: RunningServer;
   let context: BrowserContext;
   let page: Page;
@@ -156,6 +157,24 @@ describe.skipIf(!haveChromium)(`chat page in headless Chromium (${CHROMIUM})`, (
     await expect.poll(() => page.getByTestId('notice').last().textContent()).toContain('Forbidden: bot was blocked by the user');
     await send('/balance'); // writing again unblocks, as Telegram's "Restart" does
     await expect.poll(() => page.locator('.user[aria-current="true"] .user-blocked').count()).toBe(0);
+    expect(pageErrors).toEqual([]);
+  });
+
+  it('plays a Stars payment: the invoice shows a Pay button that sends the pre-checkout, then the payment', async () => {
+    await page.fill('#new-name', 'Vera');
+    await page.click('#new-user-submit');
+    await expect.poll(() => page.locator('.user[aria-current="true"]').textContent()).toContain('Vera');
+    const vip = await send('/vip');
+    const before = await botMessages().count();
+    await vip.locator('button[data-data="vip:buy:pass30"]').click({ timeout: 5000 });
+    await expect.poll(() => botMessages().count()).toBeGreaterThan(before);
+    const invoice = page.locator(`.msg[data-id="${await botMessages().last().getAttribute('data-id')}"]`);
+    expect(await invoice.locator('.invoice').textContent()).toContain('300 ⭐');
+    const afterInvoice = await botMessages().count();
+    await invoice.getByTestId('pay').click({ timeout: 5000 });
+    await expect.poll(() => botMessages().count(), { timeout: 10_000 }).toBeGreaterThan(afterInvoice);
+    expect(await botMessages().last().textContent()).toContain('Ya eres VIP');
+    await expect.poll(() => invoice.getByTestId('pay').textContent()).toBe('Pagado ✓');
     expect(pageErrors).toEqual([]);
   });
 });

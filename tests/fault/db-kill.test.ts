@@ -15,6 +15,8 @@ import { uniqueTelegramId } from '../support/db.js';
 import { ledgerMismatches, userWithBesitos } from '../support/ledger.js';
 import { buttonsOf, lastTo } from '../support/users.js';
 import { afterAll } from 'vitest';
+import { cachedStoryContent } from '../../lib/narrative/index.js';
+import { fixtureIndex } from '../support/story-fixture.js';
 import {
   appName,
   balanceOfTelegram,
@@ -27,6 +29,7 @@ import {
   useAdminDb,
   userIdOf,
 } from './support.js';
+import { skipped } from '../support/skips.js';
 
 // See postgresDriverGuarded(): with the unpatched driver every kill below also crashes the process.
 const runKills = postgresDriverGuarded() || process.env.FAULT_FORCE_KILL === '1';
@@ -55,7 +58,7 @@ const holdKey = (userId: number, key: string) =>
 const ledgerRows = async (keyPrefix: string) =>
   (await admin<{ n: number }[]>`SELECT count(*)::int AS n FROM transactions WHERE idempotency_key LIKE ${keyPrefix + '%'}`)[0]!.n;
 
-describe.skipIf(!runKills)('fault: Postgres backend terminated mid-transaction (ledger)', () => {
+describe.skipIf(skipped('fault: Postgres backends terminated (db-kill)', !runKills, 'the postgres.js patch is not applied (run npm ci), FAULT_FORCE_KILL=1 shows the crash'))('fault: Postgres backend terminated mid-transaction (ledger)', () => {
   it('spend killed after its balance UPDATE, before its ledger INSERT → nothing moved; the retry applies once', async () => {
     const u = await userWithBesitos(admin, 100);
     const key = `fault:spend:${u}`;
@@ -104,8 +107,43 @@ describe.skipIf(!runKills)('fault: Postgres backend terminated mid-transaction (
     expect(await ledgerRows(key)).toBe(2);
     expect(await ledgerMismatches(admin, [from, to])).toEqual([]);
   });
+});
 
-  it.todo('a narrative decision killed mid-transaction (lands with the narrative module: decision row, rewards and progress in one transaction)');
+describe.skipIf(!runKills)('fault: Postgres backend terminated mid-decision (story, through the webhook)', async () => {
+  const name = appName('story');
+  const t = await faultApp(name, { WEBHOOK_MAX_ATTEMPTS: '5' }, { story: cachedStoryContent(async () => fixtureIndex()) });
+
+  it('a decision killed after its action row and balance UPDATE, before its ledger row → 503, no reward, no progress; the redelivery applies once', async () => {
+    const tg = uniqueTelegramId();
+    await t.post(textUpdate(tg, '/historia'));
+    await t.post(callbackUpdate(tg, buttonsOf(lastTo(t.telegram, 'sendMessage', tg))[0]!)); // Continuar → the decision
+    const uid = await userIdOf(admin, tg);
+    const jardin = buttonsOf(lastTo(t.telegram, 'sendMessage', tg))[0]!;
+    const progress = () => admin`SELECT current_fragment, step, state FROM user_narrative_progress WHERE user_id = ${uid}`;
+    const before = await progress();
+    const events = () => admin`SELECT type FROM outbox WHERE user_id = ${uid} AND type LIKE 'narrative.%' ORDER BY id`;
+    const eventsBefore = await events();
+    const hold = await holdKey(uid, `story:${uid}:decision:b/jardin`);
+    const press = callbackUpdate(tg, jardin);
+    const res = t.post(press);
+    await terminate(admin, await blockedBackend(admin, name, '%WITH existing AS%'));
+    await hold.rollback();
+    expect((await res).status).toBe(503);
+    expect(await balanceOfTelegram(admin, tg)).toBe(5); // fragment a's reward only
+    expect(await progress()).toEqual(before);
+    expect(await events()).toEqual(eventsBefore);
+    expect(await admin`SELECT 1 FROM actions WHERE idempotency_key = ${`update:${press.update_id}:story`}`).toHaveLength(0);
+
+    expect((await t.post(press)).status).toBe(200);
+    expect((await t.post(press)).status).toBe(200); // duplicate delivery
+    expect((await t.post(callbackUpdate(tg, jardin))).status).toBe(200); // a second tap
+    expect(await balanceOfTelegram(admin, tg)).toBe(8);
+    expect(await ledgerRows(`story:${uid}:decision:`)).toBe(1);
+    expect((await progress())[0]).toMatchObject({ current_fragment: 'c' });
+    expect((await events()).filter((e) => e.type === 'narrative.decision_made')).toHaveLength(1);
+    expect(t.telegram.sentTexts(tg).filter((x) => /brilla de noche/.test(x))).toHaveLength(1);
+    expect(await ledgerMismatches(admin, [uid])).toEqual([]);
+  });
 });
 
 describe.skipIf(!runKills)('fault: Postgres backend terminated mid-transaction (through the webhook)', async () => {
@@ -201,7 +239,7 @@ describe.skipIf(!runKills)('fault: Postgres backend terminated mid-transaction (
   // Opt in with FAULT_KILL_STORM=1 (slow: retry rounds wait out the 60 s lease of attempts that died
   // unrecorded). Needs the driver fixes (patches/postgres+3.4.9.patch) and the capped reconnect backoff
   // of lib/db/client.ts (with postgres.js' default, growing to 20 s, hundreds of requests hung > 30 s).
-  it.runIf(process.env.FAULT_KILL_STORM === '1')('kill storm: random backends of the app terminated every few ms while 120 users claim /daily twice (each update delivered twice) → every user ends with exactly 10', async () => {
+  it.skipIf(skipped('fault: kill storm (db-kill)', process.env.FAULT_KILL_STORM !== '1', 'opt-in, about a minute: FAULT_KILL_STORM=1 npm test'))('kill storm: random backends of the app terminated every few ms while 120 users claim /daily twice (each update delivered twice) → every user ends with exactly 10', async () => {
     const name2 = appName('storm');
     const s = await faultApp(name2, { WEBHOOK_MAX_ATTEMPTS: '50' });
     const users = Array.from({ length: 120 }, () => uniqueTelegramId());
