@@ -16,7 +16,7 @@ import { createBus, fromHandlers, type Bus, type BusOverrides, type SubscriberHa
 import type { SubscriberName } from './bus/subscriptions.js';
 import { createCommandResultNotifier } from './bot/command-results.js';
 import { createCommandsSubscriber } from './commands/subscriber.js';
-import { createGamificationSubscriber, noticeJob } from './gamification/index.js';
+import { createGamificationSubscriber, noticeJob, type CatalogueIndex } from './gamification/index.js';
 import { narrativeSubscriber } from './narrative/subscriber.js';
 import { versionedStoryContent, type StoryContent } from './narrative/index.js';
 import { registerNarrativeProvider } from './narrative/provider.js';
@@ -55,6 +55,8 @@ export interface AppOverrides {
   bus?: BusOverrides;
   /** The story the bot plays (default: the active published version, lib/content). */
   story?: StoryContent;
+  /** The gamification catalogue (default: content/gamification); tests of other modules pass an empty one. */
+  gamificationCatalogue?: () => CatalogueIndex;
   scheduler?: Partial<Pick<RunnerDeps, 'handlers' | 'leaseSeconds' | 'batchSize' | 'concurrency' | 'beforeRun'>>;
 }
 
@@ -67,10 +69,11 @@ export function moduleSubscribers(deps: {
   kv?: KeyValueStore;
   scheduler?: Scheduler;
   clock?: Clock;
+  catalogue?: () => CatalogueIndex;
 }): Record<Exclude<SubscriberName, 'audit'>, SubscriberHandler> {
   return {
     commands: createCommandsSubscriber(createCommandResultNotifier(deps)),
-    gamification: createGamificationSubscriber({ clock: deps.clock }),
+    gamification: createGamificationSubscriber({ clock: deps.clock, catalogue: deps.catalogue }),
     narrative: narrativeSubscriber,
     // Administration's reactions (subscriptions, channels, auctions) arrive with the admin module.
     admin: fromHandlers({}),
@@ -169,7 +172,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     // In-process delivery hands a trigger over at once: re-arming an early one would loop.
     { rearmTriggers: () => bus.mode === 'qstash', beforeSweep: maintenanceScheduler(config.timeZone) },
   );
-  const bus = createBus(config, { db, log, clock, timeZone: config.timeZone, subscribers: moduleSubscribers({ telegram, kv, scheduler, clock }) }, overrides.bus);
+  const bus = createBus(config, { db, log, clock, timeZone: config.timeZone, subscribers: moduleSubscribers({ telegram, kv, scheduler, clock, catalogue: overrides.gamificationCatalogue }) }, overrides.bus);
   // Long-running servers sweep the outbox and run due jobs themselves; Vercel uses api/cron/relay and api/cron/jobs.
   if (config.DIANABOT_MODE === 'start' || config.DIANABOT_MODE === 'dev') {
     bus.startSweeper();

@@ -149,7 +149,7 @@ export async function advance(tx: Tx, event: BusEvent, ctx: HandlerContext, deps
 
 /** Gamification's reactions: besitos statistics, missions and achievements. */
 export function createGamificationSubscriber(deps: GamificationDeps = {}): SubscriberHandler {
-  const full: Required<GamificationDeps> = { catalogue: deps.catalogue ?? defaultCatalogue, clock: deps.clock ?? systemClock };
+  const full = { catalogue: deps.catalogue ?? defaultCatalogue, clock: deps.clock ?? systemClock };
   const progress = (tx: Tx, event: BusEvent, ctx: HandlerContext) => advance(tx, event, ctx, full);
   return fromHandlers({
     'gamification.besitos_earned': async (tx, e, ctx) => {

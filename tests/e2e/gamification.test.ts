@@ -1,11 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { grantBesitos } from '../../lib/besitos/ledger.js';
 import { triviaMultiplier } from '../../lib/gamification/shop.js';
+import { defaultCatalogue } from '../../lib/gamification/content.js';
 import { uniqueTelegramId } from '../support/db.js';
 import { callbackUpdate, startTestApp, textUpdate } from '../support/app.js';
 import { buttonsOf, lastTo } from '../support/users.js';
 
-const t = await startTestApp();
+// The real catalogue (content/gamification), which other e2e tests leave out.
+const t = await startTestApp({}, { gamificationCatalogue: defaultCatalogue });
 
 async function settle() {
   // Events relayed in-process after each update, then the subscribers' own events, then due notices.
