@@ -18,6 +18,7 @@ import { promisify } from 'node:util';
 import { build } from 'esbuild';
 import { BotApiStub } from '../tests/support/bot-api-stub.js';
 import { QStashServer } from '../tests/support/qstash-server.js';
+import { startUpstashShim } from '../tests/support/upstash-shim.js';
 import { createBenchDatabase, fmt, QUICK, REDIS_URL, type Ratio } from './support.js';
 
 const run = promisify(execFile);
@@ -119,6 +120,8 @@ export async function benchColdStart(): Promise<Ratio[]> {
   const bdb = await createBenchDatabase('cold');
   const stub = await new BotApiStub().start();
   const qstash = await new QStashServer({ deliver: false }).start();
+  // Vercel's key-value store: the Upstash REST client (here a local REST shim over the same Redis).
+  const upstash = await startUpstashShim(REDIS_URL);
   const env = {
     PATH: process.env.PATH ?? '',
     NODE_ENV: 'production',
@@ -135,6 +138,9 @@ export async function benchColdStart(): Promise<Ratio[]> {
   const app: Sample[] = [];
   const base: Sample[] = [];
   const bundled: Sample[] = [];
+  const bundledUpstash: Sample[] = [];
+  const { REDIS_URL: _redis, ...envWithoutRedis } = env;
+  const upstashEnv = { ...envWithoutRedis, UPSTASH_REDIS_REST_URL: upstash.url, UPSTASH_REDIS_REST_TOKEN: upstash.token };
   try {
     for (let i = 0; i < RUNS; i++) {
       const update = {
@@ -157,13 +163,17 @@ export async function benchColdStart(): Promise<Ratio[]> {
       const u2 = { ...update, update_id: 20_000 + i, message: { ...update.message, from: { ...update.message.from, id: 9_000_000 + i }, chat: { ...update.message.chat, id: 9_000_000 + i } } };
       const c = await run(process.execPath, ['bundle-child.mjs'], { cwd: BUNDLE, env: { ...env, BENCH_UPDATE: JSON.stringify(u2) } });
       bundled.push(JSON.parse(c.stdout.trim().split('\n').at(-1)!));
+      const u3 = { ...update, update_id: 30_000 + i, message: { ...update.message, from: { ...update.message.from, id: 9_500_000 + i }, chat: { ...update.message.chat, id: 9_500_000 + i } } };
+      const d = await run(process.execPath, ['bundle-child.mjs'], { cwd: BUNDLE, env: { ...upstashEnv, BENCH_UPDATE: JSON.stringify(u3) } });
+      bundledUpstash.push(JSON.parse(d.stdout.trim().split('\n').at(-1)!));
     }
   } finally {
     await stub.stop();
     await qstash.stop();
+    await upstash.stop();
     await bdb.drop();
   }
-  const bad = [...app, ...bundled].filter((s) => s.status !== 200);
+  const bad = [...app, ...bundled, ...bundledUpstash].filter((s) => s.status !== 200);
   if (bad.length) console.log(`  WARNING: ${bad.length} first updates did not get a 200 (${bad.map((s) => `${s.status} ${s.body ?? ''}`).join('; ')})`);
   type NumericKey = Exclude<keyof Sample, 'body'>;
   const m = (xs: Sample[], k: NumericKey) => median(xs.map((x) => x[k] ?? 0));
@@ -174,6 +184,7 @@ export async function benchColdStart(): Promise<Ratio[]> {
   console.log(`  app:      import api/telegram.js ${fmt(m(app, 'importMs'), 1)} ms + first update ${fmt(m(app, 'firstUpdateMs'), 1)} ms (app init ${fmt(m(app, 'initMs'), 1)} ms, handling ${fmt(m(app, 'handleMs'), 1)} ms) = ${fmt(appTotal, 1)} ms (process start → answered ${fmt(m(app, 'sinceStartMs'), 1)} ms)`);
   console.log(`  baseline: import telegraf ${fmt(baseTotal, 1)} ms (process start → imported ${fmt(m(base, 'sinceStartMs'), 1)} ms)`);
   console.log(`  bundled:  import ${fmt(m(bundled, 'importMs'), 1)} ms + first update ${fmt(m(bundled, 'firstUpdateMs'), 1)} ms = ${fmt(m(bundled, 'totalMs'), 1)} ms → ${fmt(m(bundled, 'totalMs') / baseTotal, 2)}× (informative: what bundling the function would give)`);
+  console.log(`  bundled, Upstash REST (Vercel's store): import ${fmt(m(bundledUpstash, 'importMs'), 1)} ms + first update ${fmt(m(bundledUpstash, 'firstUpdateMs'), 1)} ms = ${fmt(m(bundledUpstash, 'totalMs'), 1)} ms → ${fmt(m(bundledUpstash, 'totalMs') / baseTotal, 2)}×`);
   console.log(`  ratio app/baseline ${fmt(ratio, 2)}× (target ≤ 2×); from process start ${fmt(sinceStartRatio, 2)}×`);
   return [
     { name: 'cold start (import + first update) / import telegraf', value: ratio, target: '≤ 2', pass: ratio <= 2, detail: `${fmt(appTotal, 1)} vs ${fmt(baseTotal, 1)} ms; from process start ${fmt(sinceStartRatio, 2)}×` },

@@ -48,6 +48,7 @@ if (mode.startsWith('dianabot')) {
     BOT_USERNAME: 'DianaTestBot',
     REDIS_URL: redisUrl,
     LOG_LEVEL: 'info',
+    ...(process.env.BENCH_EXTRA_CONFIG ? (JSON.parse(process.env.BENCH_EXTRA_CONFIG) as Record<string, string>) : {}),
   });
   const kv = prefixedStore(await createRedisStore(redisUrl), prefix);
   // Production logs one JSON line per update; keep that cost, write it nowhere.

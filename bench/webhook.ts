@@ -71,14 +71,22 @@ interface Server {
   stop(): Promise<void>;
 }
 
-type Mode = 'baseline' | 'dianabot' | 'dianabot-qstash';
+type Mode = 'baseline' | 'dianabot' | 'dianabot-qstash' | 'variant';
+/**
+ * BENCH_VARIANT_CONFIG='{"RATE_LIMIT_LOCAL_PERCENT":"0"}' adds a fourth side, the QStash-bus app with
+ * these settings, so a change is measured against the code without it in the same run;
+ * BENCH_WEBHOOK_MODES=baseline,dianabot-qstash,variant picks the sides.
+ */
+const VARIANT_CONFIG = process.env.BENCH_VARIANT_CONFIG ?? '';
+const MODES = (process.env.BENCH_WEBHOOK_MODES?.split(',') ?? ['baseline', 'dianabot-qstash', 'dianabot', ...(VARIANT_CONFIG ? ['variant'] : [])]) as Mode[];
 let busEnv = '{}';
 
 async function startServer(mode: Mode, dbUrl: string, apiRoot: string, profile: boolean): Promise<Server> {
   const execArgv = ['--import', 'tsx'];
   if (profile) execArgv.push('--cpu-prof', `--cpu-prof-dir=${path.join(HERE, '.profiles')}`);
-  const child = fork(path.join(HERE, 'webhook-server.ts'), [mode, dbUrl, apiRoot, REDIS_URL, `bench:${process.pid}:${Date.now()}:`, busEnv], {
+  const child = fork(path.join(HERE, 'webhook-server.ts'), [mode === 'variant' ? 'dianabot-qstash' : mode, dbUrl, apiRoot, REDIS_URL, `bench:${process.pid}:${Date.now()}:`, busEnv], {
     execArgv,
+    env: { ...process.env, BENCH_EXTRA_CONFIG: mode === 'variant' ? VARIANT_CONFIG : '' },
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
   });
   const port = await new Promise<number>((resolve, reject) => {
@@ -215,7 +223,7 @@ export async function benchWebhook(): Promise<Ratio[]> {
   const rounds: Record<string, Result[]> = {};
   try {
     for (let round = 0; round < ROUNDS; round++) {
-      for (const mode of ['baseline', 'dianabot-qstash', 'dianabot'] as const) {
+      for (const mode of MODES) {
         const r = await measure(mode, bdb.url, bdb.name, stub, profile && mode === 'dianabot-qstash' && round === 0);
         stub.reset();
         console.log(`  round ${round + 1} ${mode.padEnd(15)}: ${describe(r)}`);
@@ -232,7 +240,12 @@ export async function benchWebhook(): Promise<Ratio[]> {
     });
     const b = summary(rounds.baseline!);
     const q = summary(rounds['dianabot-qstash']!);
-    const d = summary(rounds.dianabot!);
+    const d = summary(rounds.dianabot ?? rounds['dianabot-qstash']!);
+    if (rounds.variant) {
+      const v = summary(rounds.variant);
+      console.log(`  variant ${VARIANT_CONFIG}: ${describe(v)}`);
+      console.log(`  variant/baseline ${fmt(v.throughput / b.throughput, 2)}×, dianabot-qstash/variant ${fmt(q.throughput / v.throughput, 2)}× (the change measured in this run)`);
+    }
     const ratio = q.throughput / b.throughput;
     console.log(`  best throughput / median latency of the rounds:`);
     console.log(`  baseline       : ${describe(b)}`);

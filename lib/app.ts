@@ -116,6 +116,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
           callbacks: config.RATE_LIMIT_CALLBACKS,
           windowSeconds: config.RATE_LIMIT_WINDOW_SECONDS,
           timeoutMs: config.RATE_LIMIT_TIMEOUT_MS,
+          localPercent: config.RATE_LIMIT_LOCAL_PERCENT,
         },
         undoWindowSeconds: config.UNDO_WINDOW_SECONDS,
         vip: {

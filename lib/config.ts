@@ -72,6 +72,8 @@ export const configSchema = z
     RATE_LIMIT_WINDOW_SECONDS: int(60, 1, 86_400),
     /** A rate-limit check slower than this serves the update anyway (fail open), logged. */
     RATE_LIMIT_TIMEOUT_MS: int(1_000, 50, 30_000),
+    /** Share of a user's limit (percent) each instance serves per window without asking the store; 0 asks it every time. */
+    RATE_LIMIT_LOCAL_PERCENT: int(25, 0, 100),
     /** How long the inline "Deshacer" button of an undoable command (e.g. /regalar) works. */
     UNDO_WINDOW_SECONDS: int(60, 5, 3_600),
     LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),

@@ -14,7 +14,7 @@ export interface BotSettings {
   dailyAmount: number;
   adminTelegramIds: number[];
   /** Per-user budgets (RATE_LIMIT_*); defaults 20 messages / 30 button presses per 60 s. */
-  rateLimit?: { messages: number; callbacks: number; windowSeconds: number; timeoutMs?: number };
+  rateLimit?: { messages: number; callbacks: number; windowSeconds: number; timeoutMs?: number; localPercent?: number };
   /** How long the "Deshacer" button of an undoable command works (default 60 s). */
   undoWindowSeconds?: number;
   /** VIP plans, invoice signing key and VIP channel (lib/admin). */

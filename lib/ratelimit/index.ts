@@ -10,6 +10,8 @@ export interface RateLimitSettings {
   windowSeconds: number;
   /** How long a limiter call may take before the update is served anyway (default 1000 ms). */
   timeoutMs?: number;
+  /** Percent of each limit an instance serves per window before asking the store (default 25; 0: always ask). */
+  localPercent?: number;
 }
 
 export interface RateDecision {
@@ -57,15 +59,30 @@ export function createRateLimiter(kv: KeyValueStore, s: RateLimitSettings, log: 
       ephemeralCache: new Map(),
     });
   const limiters: Record<Budget, Ratelimit> = { message: make('message', s.messages), callback: make('callback', s.callbacks) };
+  const percent = s.localPercent ?? 25;
+  const local = new LocalAllowance(s.windowSeconds * 1000, { message: localShare(s.messages, percent), callback: localShare(s.callbacks, percent) });
 
   return {
     async check(budget, telegramUserId) {
+      // Far from the limit: served without asking the store (its count catches up at the next call).
+      const entry = local.take(budget, telegramUserId);
+      if (!entry) return { allowed: true, notify: false, failedOpen: false };
+      // One store call at a time per user and instance, so the call that carries the locally served
+      // updates is counted before the ones queued behind it (a burst stays exact).
+      const previous = entry.inFlight;
+      let release!: () => void;
+      entry.inFlight = new Promise<void>((r) => (release = r));
+      await previous;
+      const rate = entry.pending + 1;
+      entry.pending = 0;
       let res: Awaited<ReturnType<Ratelimit['limit']>>;
       try {
-        res = await limiters[budget].limit(String(telegramUserId));
+        res = await limiters[budget].limit(String(telegramUserId), { rate });
       } catch (err) {
         log.warn({ msg: 'rate limit store unavailable, serving the update', budget, from: telegramUserId, error: String(err) });
         return { allowed: true, notify: false, failedOpen: true };
+      } finally {
+        release();
       }
       if (res.reason === 'timeout') {
         log.warn({ msg: 'rate limit store timed out, serving the update', budget, from: telegramUserId });
@@ -79,4 +96,52 @@ export function createRateLimiter(kv: KeyValueStore, s: RateLimitSettings, log: 
       return { allowed: false, notify, failedOpen: false };
     },
   };
+}
+
+/** Updates a user may send per window, per instance, before the store is asked (by default a quarter of the limit). */
+const localShare = (limit: number, percent: number) => Math.floor((limit * Math.min(Math.max(percent, 0), 100)) / 100);
+
+interface LocalEntry {
+  windowStart: number;
+  served: number;
+  /** Served locally and not yet counted by the store: sent as the `rate` of the next store call. */
+  pending: number;
+  /** The store call in progress for this user, if any. */
+  inFlight: Promise<void>;
+}
+
+/**
+ * The local token bucket in front of the store: per instance and window, a user's first `share`
+ * updates are served from memory, so a user far below the limit costs no Redis command; from then on
+ * every update asks the store, which first records the updates served locally (`rate` = pending + 1).
+ * One instance stays exact (tests/e2e/users-state: 60 messages over a limit of 5 serve 5); across N
+ * instances at most N × share updates a window go uncounted until that user's next store call.
+ */
+class LocalAllowance {
+  private readonly entries = new Map<string, LocalEntry>();
+  constructor(
+    private readonly windowMs: number,
+    private readonly share: Record<Budget, number>,
+  ) {}
+
+  /** Null when served locally; otherwise the entry whose pending updates the store call must record. */
+  take(budget: Budget, userId: number, now = Date.now()): LocalEntry | null {
+    const key = `${budget}:${userId}`;
+    let entry = this.entries.get(key);
+    if (!entry || now - entry.windowStart >= this.windowMs) {
+      if (this.entries.size >= 50_000) this.prune(now);
+      entry = { windowStart: now, served: 0, pending: 0, inFlight: Promise.resolve() };
+      this.entries.set(key, entry);
+    }
+    entry.served++;
+    if (entry.served <= this.share[budget]) {
+      entry.pending++;
+      return null;
+    }
+    return entry;
+  }
+
+  private prune(now: number): void {
+    for (const [key, e] of this.entries) if (now - e.windowStart >= this.windowMs) this.entries.delete(key);
+  }
 }

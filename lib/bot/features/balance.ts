@@ -4,11 +4,13 @@ import type { BotContext, BotState } from '../context.js';
 
 export const balanceFeature = new Composer<BotContext>();
 
-type Ctx = Pick<BotContext, 'deps' | 't' | 'reply'> & { state: { user?: BotState['user'] } };
+type Ctx = Pick<BotContext, 'deps' | 't' | 'reply'> & { state: Pick<BotState, 'user' | 'userState'> };
 
 async function showBalance(ctx: Ctx): Promise<void> {
   if (!ctx.state.user) return;
-  const b = await getBalance(ctx.deps.db, ctx.state.user.id);
+  // The balance came with the user's state, in this update's one state-load statement.
+  const state = ctx.state.userState;
+  const b = state ? { besitos: state.besitos, lifetimeBesitos: state.lifetimeBesitos } : await getBalance(ctx.deps.db, ctx.state.user.id);
   await ctx.reply(ctx.t.balance(b.besitos, b.lifetimeBesitos), { parse_mode: 'HTML' });
 }
 
