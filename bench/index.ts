@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { benchColdStart } from './cold-start.js';
 import { benchLedger } from './ledger.js';
 import { fmt, machine, type Ratio } from './support.js';
+import { benchStory } from './story.js';
 import { benchWebhook } from './webhook.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -37,12 +38,13 @@ async function benchRelay(): Promise<Ratio[]> {
   ];
 }
 
-const only = new Set((process.env.BENCH_ONLY ?? 'ledger,webhook,cold,relay').split(','));
+const only = new Set((process.env.BENCH_ONLY ?? 'ledger,webhook,cold,relay,story').split(','));
 const steps: [string, () => Promise<Ratio[]>][] = [
   ['ledger', benchLedger],
   ['webhook', benchWebhook],
   ['cold', benchColdStart],
   ['relay', benchRelay],
+  ['story', benchStory],
 ];
 
 console.log(`# DianaBot benchmarks — ${new Date().toISOString()}\n${machine()}`);

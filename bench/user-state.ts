@@ -72,6 +72,7 @@ async function main() {
           kv,
           clock: systemClock,
           log: silentLogger,
+          story: { current: () => Promise.reject(new Error('no story in this benchmark')) },
           settings: {
             timeZone: 'America/Mexico_City',
             dailyAmount: 10,

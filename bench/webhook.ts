@@ -34,7 +34,7 @@ const ROUNDS = QUICK ? 1 : 3;
 const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
 
 const userId = () => 5_000_001 + Math.floor(Math.random() * USERS);
-function mixedUpdate() {
+export function mixedUpdate() {
   const r = Math.random();
   if (r < 0.25) return textUpdate(userId(), '/daily');
   if (r < 0.5) return textUpdate(userId(), '/balance');
@@ -42,7 +42,7 @@ function mixedUpdate() {
   return callbackUpdate(userId(), 'hist:999999999999');
 }
 
-function post(port: number, update: unknown): Promise<number> {
+export function post(port: number, update: unknown): Promise<number> {
   const body = JSON.stringify(update);
   return new Promise((resolve, reject) => {
     const req = http.request(
@@ -71,7 +71,7 @@ interface Server {
   stop(): Promise<void>;
 }
 
-type Mode = 'baseline' | 'dianabot' | 'dianabot-qstash' | 'variant';
+export type Mode = 'baseline' | 'dianabot' | 'dianabot-qstash' | 'variant';
 /**
  * BENCH_VARIANT_CONFIG='{"RATE_LIMIT_LOCAL_PERCENT":"0"}' adds a fourth side, the QStash-bus app with
  * these settings, so a change is measured against the code without it in the same run;
@@ -80,8 +80,10 @@ type Mode = 'baseline' | 'dianabot' | 'dianabot-qstash' | 'variant';
 const VARIANT_CONFIG = process.env.BENCH_VARIANT_CONFIG ?? '';
 const MODES = (process.env.BENCH_WEBHOOK_MODES?.split(',') ?? ['baseline', 'dianabot-qstash', 'dianabot', ...(VARIANT_CONFIG ? ['variant'] : [])]) as Mode[];
 let busEnv = '{}';
+/** The QStash stand-in's settings for dianabot-qstash servers (bench/story.ts shares startServer). */
+export const setBusEnv = (env: Record<string, string>) => void (busEnv = JSON.stringify(env));
 
-async function startServer(mode: Mode, dbUrl: string, apiRoot: string, profile: boolean): Promise<Server> {
+export async function startServer(mode: Mode, dbUrl: string, apiRoot: string, profile: boolean): Promise<Server> {
   const execArgv = ['--import', 'tsx'];
   if (profile) execArgv.push('--cpu-prof', `--cpu-prof-dir=${path.join(HERE, '.profiles')}`);
   const child = fork(path.join(HERE, 'webhook-server.ts'), [mode === 'variant' ? 'dianabot-qstash' : mode, dbUrl, apiRoot, REDIS_URL, `bench:${process.pid}:${Date.now()}:`, busEnv], {

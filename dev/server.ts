@@ -11,7 +11,7 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { createApp, setApp, type App } from '../lib/app.js';
+import { createApp, setApp, type App, type AppOverrides } from '../lib/app.js';
 import { ConfigError, loadConfig, parseConfig, setConfig, type Config } from '../lib/config.js';
 import { createDb } from '../lib/db/client.js';
 import { EmbeddedPostgresError, startEmbeddedPostgres, type EmbeddedPostgresHandle } from '../lib/db/embedded.js';
@@ -45,6 +45,8 @@ export interface ServerOptions {
   /** Start-up summary lines (default console.log). */
   print?: (line: string) => void;
   log?: Logger;
+  /** Tests: services to plug into the app (e.g. the story it plays). */
+  appOverrides?: Pick<AppOverrides, 'story'>;
   /** performance.now() when start-up began (the CLI passes 0: the process start, so module loading counts). */
   startedAt?: number;
 }
@@ -279,7 +281,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     setConfig(config); // api/* handlers (and anything calling getConfig) see the embedded defaults
 
     // 3. The app the api/* handlers use.
-    const created = await createApp(config, { log, clock: clock?.now });
+    const created = await createApp(config, { log, clock: clock?.now, ...opts.appOverrides });
     if (telegramMode === 'polling') {
       let me;
       try {

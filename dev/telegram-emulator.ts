@@ -47,6 +47,8 @@ export interface EmulatedMessage {
   document?: Omit<StoredFile, 'bytes'>;
   /** For media the emulator does not draw (photo, video …): what was sent. */
   media?: { kind: string; summary: string };
+  /** sendDice: the emoji and the value the emulator drew (as Telegram, at random). */
+  dice?: { emoji: string; value: number };
   /** sendInvoice: the invoice the chat page shows with a Pay button. */
   invoice?: InvoiceInfo;
   edit_date?: number;
@@ -251,6 +253,13 @@ export class TelegramEmulator {
         return true;
       case 'sendMessage':
         return this.botMessage(method, p, { text: this.checkText(p.text, p.parse_mode, 4096, 'message') });
+      case 'sendDice': {
+        const emoji = String(p.emoji ?? '🎲');
+        const max = ({ '🎲': 6, '🎯': 6, '🎳': 6, '🏀': 5, '⚽': 5, '🎰': 64 } as Record<string, number>)[emoji];
+        if (!max) throw badRequest('wrong emoji');
+        const value = 1 + Math.floor(Math.random() * max);
+        return this.botMessage(method, p, { dice: { emoji, value }, media: { kind: 'dice', summary: `${emoji} ${value}` } });
+      }
       case 'editMessageText':
         return this.editMessage(p, (m) => {
           const text = this.checkText(p.text, p.parse_mode, 4096, 'message');
@@ -472,6 +481,7 @@ export class TelegramEmulator {
       ...(m.text !== undefined ? { text: m.parse_mode === 'HTML' ? plainText(parseTelegramHtml(m.text).nodes) : m.text } : {}),
       ...(m.caption !== undefined ? { caption: m.caption } : {}),
       ...(m.document ? { document: m.document } : {}),
+      ...(m.dice ? { dice: m.dice } : {}),
       ...(m.invoice ? { invoice: { title: m.invoice.title, description: m.invoice.description, start_parameter: '', currency: m.invoice.currency, total_amount: m.invoice.total_amount } } : {}),
       ...(m.reply_markup && 'inline_keyboard' in m.reply_markup ? { reply_markup: m.reply_markup } : {}),
     };

@@ -18,6 +18,9 @@ import { createCommandResultNotifier } from './bot/command-results.js';
 import { createCommandsSubscriber } from './commands/subscriber.js';
 import { gamificationSubscriber } from './gamification/subscriber.js';
 import { narrativeSubscriber } from './narrative/subscriber.js';
+import { versionedStoryContent, type StoryContent } from './narrative/index.js';
+import { registerNarrativeProvider } from './narrative/provider.js';
+import { ContentCache, createContentStore, type ContentStore } from './content/index.js';
 import { createScheduler, jobHandlers, type JobHandler, type RunnerDeps, type Scheduler } from './scheduler/index.js';
 import { createSchedulerSubscriber } from './scheduler/subscriber.js';
 import { dailyMaintenance, maintenanceScheduler } from './maintenance/index.js';
@@ -50,6 +53,8 @@ export interface AppOverrides {
   log?: Logger;
   retryPolicy?: RetryPolicy;
   bus?: BusOverrides;
+  /** The story the bot plays (default: the active published version, lib/content). */
+  story?: StoryContent;
   scheduler?: Partial<Pick<RunnerDeps, 'handlers' | 'leaseSeconds' | 'batchSize' | 'concurrency' | 'beforeRun'>>;
 }
 
@@ -101,12 +106,27 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   const db = overrides.db ?? createDb(config.DATABASE_URL!, { max: config.DATABASE_POOL_MAX });
   const kv = overrides.kv ?? (await createKeyValueStore(config));
   const clock = overrides.clock ?? systemClock;
+  // Modules' sections of the user state (/perfil, /exportar) and their part of /borrar.
+  registerNarrativeProvider();
+  // The content store is opened on the first story update, not at start-up (cold starts of other updates pay nothing).
+  let contentStore: Promise<ContentStore> | undefined;
+  let contentCache: Promise<ContentCache> | undefined;
+  const story =
+    overrides.story ??
+    versionedStoryContent(() => {
+      contentCache ??= (contentStore ??= createContentStore(config, db)).then((s) => new ContentCache(db, s));
+      contentCache.catch(() => {
+        contentCache = contentStore = undefined;
+      });
+      return contentCache;
+    });
   const bot = createBot(
     {
       db,
       kv,
       clock,
       log,
+      story,
       settings: {
         timeZone: config.timeZone,
         dailyAmount: config.DAILY_GIFT_AMOUNT,
@@ -168,6 +188,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     async close() {
       await scheduler.close();
       await bus.close();
+      await contentStore?.then((s) => s.close?.(), () => undefined);
       if (!overrides.db) await db.end({ timeout: 5 });
       if (!overrides.kv) await kv.close?.();
     },

@@ -2,6 +2,7 @@ import type { Context } from 'telegraf';
 import type { Sql } from '../db/client.js';
 import type { KeyValueStore } from '../kv/types.js';
 import type { Logger } from '../log.js';
+import type { StoryContent } from '../narrative/index.js';
 import type { VipSettings } from '../admin/index.js';
 import type { Clock } from '../time/zone.js';
 import type { UserRecord } from '../users/registration.js';
@@ -28,6 +29,8 @@ export interface BotDeps {
   clock: Clock;
   log: Logger;
   settings: BotSettings;
+  /** The active story content (lib/narrative), cached by the instance. */
+  story: StoryContent;
 }
 
 export interface BotState {

@@ -3,6 +3,7 @@ import { escapeHtml } from './html.js';
 import type { KeyboardEnd } from './keyboard.js';
 import { nameHtml } from './reply.js';
 import { usersMessages } from './messages-users.js';
+import { storyMessages } from './messages-story.js';
 
 /** Every text the bot sends. Spanish is the default (and, for now, only) locale. */
 export const SOURCE_LABELS: Record<string, string> = {
@@ -56,6 +57,9 @@ export const es = {
     '/saldo — consulta tus besitos\n' +
     '/historial — tus últimos movimientos\n' +
     '/perfil — tu perfil\n' +
+    '/historia — vive la historia (continúa donde la dejaste)\n' +
+    '/niveles — tu mapa: niveles abiertos y cerrados\n' +
+    '/trivia — responde una pregunta y gana besitos\n' +
     '/regalar N @usuario — regala besitos\n' +
     '/actividad — tus últimas acciones\n' +
     '/privacidad — tus datos: exportar (/exportar) o borrar (/borrar)\n' +
@@ -157,6 +161,7 @@ export const es = {
   /** Appended to a confirmation closed at its deadline by the scheduler (lib/bot/keyboard.ts). */
   keyboardExpiredNote: (at: Date, tz: string) => `<i>⌛ Caducó a las ${formatTime(at, tz)}.</i>`,
   ...usersMessages,
+  ...storyMessages,
 };
 
 export type Messages = typeof es;

@@ -15,6 +15,8 @@ import { uniqueTelegramId } from '../support/db.js';
 import { ledgerMismatches, userWithBesitos } from '../support/ledger.js';
 import { buttonsOf, lastTo } from '../support/users.js';
 import { afterAll } from 'vitest';
+import { cachedStoryContent } from '../../lib/narrative/index.js';
+import { fixtureIndex } from '../support/story-fixture.js';
 import {
   appName,
   balanceOfTelegram,
@@ -104,8 +106,43 @@ describe.skipIf(!runKills)('fault: Postgres backend terminated mid-transaction (
     expect(await ledgerRows(key)).toBe(2);
     expect(await ledgerMismatches(admin, [from, to])).toEqual([]);
   });
+});
 
-  it.todo('a narrative decision killed mid-transaction (lands with the narrative module: decision row, rewards and progress in one transaction)');
+describe.skipIf(!runKills)('fault: Postgres backend terminated mid-decision (story, through the webhook)', async () => {
+  const name = appName('story');
+  const t = await faultApp(name, { WEBHOOK_MAX_ATTEMPTS: '5' }, { story: cachedStoryContent(async () => fixtureIndex()) });
+
+  it('a decision killed after its action row and balance UPDATE, before its ledger row → 503, no reward, no progress; the redelivery applies once', async () => {
+    const tg = uniqueTelegramId();
+    await t.post(textUpdate(tg, '/historia'));
+    await t.post(callbackUpdate(tg, buttonsOf(lastTo(t.telegram, 'sendMessage', tg))[0]!)); // Continuar → the decision
+    const uid = await userIdOf(admin, tg);
+    const jardin = buttonsOf(lastTo(t.telegram, 'sendMessage', tg))[0]!;
+    const progress = () => admin`SELECT current_fragment, step, state FROM user_narrative_progress WHERE user_id = ${uid}`;
+    const before = await progress();
+    const events = () => admin`SELECT type FROM outbox WHERE user_id = ${uid} AND type LIKE 'narrative.%' ORDER BY id`;
+    const eventsBefore = await events();
+    const hold = await holdKey(uid, `story:${uid}:decision:b/jardin`);
+    const press = callbackUpdate(tg, jardin);
+    const res = t.post(press);
+    await terminate(admin, await blockedBackend(admin, name, '%WITH existing AS%'));
+    await hold.rollback();
+    expect((await res).status).toBe(503);
+    expect(await balanceOfTelegram(admin, tg)).toBe(5); // fragment a's reward only
+    expect(await progress()).toEqual(before);
+    expect(await events()).toEqual(eventsBefore);
+    expect(await admin`SELECT 1 FROM actions WHERE idempotency_key = ${`update:${press.update_id}:story`}`).toHaveLength(0);
+
+    expect((await t.post(press)).status).toBe(200);
+    expect((await t.post(press)).status).toBe(200); // duplicate delivery
+    expect((await t.post(callbackUpdate(tg, jardin))).status).toBe(200); // a second tap
+    expect(await balanceOfTelegram(admin, tg)).toBe(8);
+    expect(await ledgerRows(`story:${uid}:decision:`)).toBe(1);
+    expect((await progress())[0]).toMatchObject({ current_fragment: 'c' });
+    expect((await events()).filter((e) => e.type === 'narrative.decision_made')).toHaveLength(1);
+    expect(t.telegram.sentTexts(tg).filter((x) => /brilla de noche/.test(x))).toHaveLength(1);
+    expect(await ledgerMismatches(admin, [uid])).toEqual([]);
+  });
 });
 
 describe.skipIf(!runKills)('fault: Postgres backend terminated mid-transaction (through the webhook)', async () => {

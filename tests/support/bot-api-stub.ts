@@ -24,6 +24,8 @@ export class BotApiStub {
   private faults: Fault[] = [];
   private server = http.createServer((req, res) => this.handle(req, res));
   private nextMessageId = 1;
+  /** The value the next sendDice answers with (Telegram picks it at random). */
+  diceValue = 3;
   url = '';
 
   async start(): Promise<this> {
@@ -110,8 +112,18 @@ export class BotApiStub {
           from: { id: 123456, is_bot: true, first_name: 'DianaBot' },
           text: payload.text,
         };
+      case 'sendDice':
+        return { ...this.message(payload, date), dice: { emoji: payload.emoji ?? '🎲', value: this.diceValue } };
+      case 'sendPhoto':
+      case 'sendAnimation':
+      case 'sendVideo':
+        return { ...this.message(payload, date), caption: payload.caption };
       default:
         return true;
     }
+  }
+
+  private message(payload: Record<string, any>, date: number) {
+    return { message_id: this.nextMessageId++, date, chat: { id: Number(payload.chat_id), type: 'private' }, from: { id: 123456, is_bot: true, first_name: 'DianaBot' } };
   }
 }

@@ -20,6 +20,10 @@ function label(ctx: Pick<BotContext, 't'>, a: ActionRecord, names: Map<number, s
     const r = a.result as { status?: string; amount?: number } | null;
     return r?.status === 'granted' && typeof r.amount === 'number' ? L.daily(r.amount) : L.dailyAlready();
   }
+  // Story and trivia moves carry their Spanish label in the result (lib/narrative); /borrar blanks it.
+  const story = a.result as { label?: unknown } | null;
+  if ((a.name === 'story' || a.name === 'trivia') && typeof story?.label === 'string') return L.other(story.label);
+  if (a.name === 'story' || a.name === 'trivia') return L.other(a.name === 'story' ? 'Historia' : 'Trivia');
   return L.other(a.name);
 }
 

@@ -7,18 +7,21 @@ import { dailyFeature } from './daily.js';
 import { estadoFeature } from './estado.js';
 import { eventosFeature } from './eventos.js';
 import { helpFeature } from './help.js';
+import { historiaFeature } from './historia.js';
 import { historyFeature } from './history.js';
+import { nivelesFeature } from './niveles.js';
 import { perfilFeature } from './perfil.js';
 import { privacidadFeature } from './privacidad.js';
 import { regalarFeature } from './regalar.js';
 import { startFeature } from './start.js';
+import { triviaFeature } from './trivia.js';
 import { channelsFeature } from './channels.js';
 import { publicarFeature } from './publicar.js';
 import { vipAdminFeature } from './vip-admin.js';
 import { vipFeature } from './vip.js';
 
 /** Every feature, in the order they get a chance at an update. Add new ones here. */
-export const features: Composer<BotContext>[] = [commandCaseFeature, startFeature, helpFeature, balanceFeature, historyFeature, dailyFeature, eventosFeature, estadoFeature, perfilFeature, regalarFeature, actividadFeature, privacidadFeature, vipFeature, vipAdminFeature, channelsFeature, publicarFeature];
+export const features: Composer<BotContext>[] = [commandCaseFeature, startFeature, helpFeature, balanceFeature, historyFeature, dailyFeature, eventosFeature, estadoFeature, perfilFeature, regalarFeature, actividadFeature, privacidadFeature, vipFeature, vipAdminFeature, channelsFeature, publicarFeature, historiaFeature, nivelesFeature, triviaFeature];
 
 /**
  * The command menu registered with setMyCommands (scripts/set-commands.ts): Spanish names; the English
@@ -26,6 +29,9 @@ export const features: Composer<BotContext>[] = [commandCaseFeature, startFeatur
  */
 export const commandMenu = [
   { command: 'start', description: 'Bienvenida' },
+  { command: 'historia', description: 'Vive la historia' },
+  { command: 'niveles', description: 'Tu mapa de niveles' },
+  { command: 'trivia', description: 'Responde una trivia' },
   { command: 'regalo', description: 'Reclama tu regalo diario' },
   { command: 'saldo', description: 'Tus besitos' },
   { command: 'historial', description: 'Tus últimos movimientos' },

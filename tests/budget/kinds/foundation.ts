@@ -52,7 +52,8 @@ export const kinds: UpdateKind[] = [
   },
   {
     name: '/perfil',
-    budget: { sql: 4, kv: 0, botApi: 1 },
+    // 5: the story's section (lib/narrative/provider.ts) is one lazy statement, read only by /perfil.
+    budget: { sql: 5, kv: 0, botApi: 1 },
     update: (h) => textUpdate(h.tg, '/perfil'),
     check: (_h, calls) => sent(calls, 'sendMessage', /besitos/i),
   },
