@@ -132,7 +132,8 @@ describe('VIP expiry on the scheduler (moved clock)', () => {
     telegram.failNext('banChatMember', 1, 403, { description: 'Forbidden: bot is not a member of the channel chat' });
     const start = now;
     now += 2 * DAY;
-    await app.scheduler.sweep();
+    // Every job due by then (other tests' too) runs; sweep until nothing is left to claim.
+    for (let i = 0; i < 5 && (await app.scheduler.sweep()).claimed > 0; i++);
     expect(await vipRow(tg)).toMatchObject({ status: 'expired' });
     expect(sentTo(tg).some((x) => x.includes('terminó'))).toBe(true);
     now = start;
