@@ -1,5 +1,5 @@
 /**
- * Benchmark 5 — a story decision end to end (issue 19): a button press on a decision → webhook →
+ * Benchmark 6 — a story decision end to end (issue 19): a button press on a decision → webhook →
  * the user's lock, progress, outbox events, the action row → the next fragment sent to the Bot API
  * stand-in, through the real api/telegram.ts (Vercel's shape: the after-commit relay publishes to the
  * local QStash stand-in), against the minimal telegraf bot of bench/baseline-bot.ts on the webhook
@@ -45,7 +45,7 @@ interface Player {
 }
 
 export async function benchStory(): Promise<Ratio[]> {
-  console.log(`\n== 5. Story decision end to end (${USERS} players, ${CONCURRENCY} in flight, ${SECONDS} s; latency at ${RATE}/s for ${LATENCY_SECONDS} s) ==`);
+  console.log(`\n== 6. Story decision end to end (${USERS} players, ${CONCURRENCY} in flight, ${SECONDS} s; latency at ${RATE}/s for ${LATENCY_SECONDS} s) ==`);
   const bdb = await createBenchDatabase('story');
   const stub = await new BotApiStub().start();
   const qstash = await new QStashServer({ deliver: false, dedupWindowMs: 0 }).start();

@@ -36,9 +36,11 @@ try {
   };
   await createUser('Bruno', 'bruno_dev');
   await send('/start');
+  await page.click('#new-group'); // the test group shows in the sidebar
+  await page.locator('#chat-name', { hasText: 'Grupo de prueba' }).waitFor();
   await createUser('Lucía', 'lucia_dev');
-  await send('/start');
-  await send('/daily');
+  await send('hola diana');
+  await send('/regalo');
   await send('/regalar 3 @bruno_dev');
   const confirm = bot.last().locator('.kb-btn').first();
   if (await confirm.count()) {
@@ -47,7 +49,7 @@ try {
     await page.waitForFunction((n) => document.querySelectorAll('[data-testid="bot-message"]').length >= n, before);
     await page.waitForTimeout(300);
   }
-  await send('/balance');
+  await send('/saldo');
   await page.fill('#composer-input', '/');
   await page.dispatchEvent('#composer-input', 'input');
   await page.waitForTimeout(200);

@@ -53,6 +53,16 @@ export interface EmulatedMessage {
   invoice?: InvoiceInfo;
   edit_date?: number;
   deleted?: boolean;
+  /** Who wrote a user message (groups have several). */
+  sender?: { id: number; first_name: string; username?: string };
+  /** The message this one answers (reply_to_message). */
+  reply_to?: number;
+}
+
+/** A test group: every test user is a member, so the bot sees their messages as in a real group. */
+export interface EmulatorGroup {
+  id: number;
+  title: string;
 }
 
 /** A Stars invoice (sendInvoice, or createInvoiceLink behind a https://t.me/$… link). */
@@ -129,6 +139,7 @@ export class TelegramEmulator {
   readonly events = new EventEmitter();
   readonly calls: RecordedCall[] = [];
   readonly users = new Map<number, EmulatorUser>();
+  readonly groups = new Map<number, EmulatorGroup>();
   readonly bot: { id: number; is_bot: true; first_name: string; username: string };
   private readonly chats = new Map<string, { nextId: number; messages: EmulatedMessage[] }>();
   private readonly files = new Map<string, StoredFile>();
@@ -394,6 +405,7 @@ export class TelegramEmulator {
     if (user?.blocked) throw new BotApiError(403, 'Forbidden: bot was blocked by the user');
     validateMarkup(p.reply_markup);
     const chat = this.chat(chatId);
+    const replyTo = Number(p.reply_parameters?.message_id ?? p.reply_to_message_id);
     const message: EmulatedMessage = {
       message_id: chat.nextId++,
       chat_id: chatId,
@@ -402,6 +414,7 @@ export class TelegramEmulator {
       date: Math.floor(Date.now() / 1000),
       parse_mode: p.parse_mode,
       reply_markup: p.reply_markup,
+      ...(Number.isSafeInteger(replyTo) && replyTo > 0 ? { reply_to: replyTo } : {}),
       ...content,
     };
     chat.messages.push(message);
@@ -465,16 +478,24 @@ export class TelegramEmulator {
     return this.chats.get(String(normalizeChatId(chatId)))?.messages.find((m) => m.message_id === messageId);
   }
 
-  private toTelegram(m: EmulatedMessage): Record<string, unknown> {
-    const chatId = m.chat_id;
+  private chatOf(chatId: number | string): Record<string, unknown> {
     const user = typeof chatId === 'number' ? this.users.get(chatId) : undefined;
-    const chat =
-      typeof chatId === 'number' && chatId > 0
-        ? { id: chatId, type: 'private', first_name: user?.first_name ?? 'Usuario', ...(user?.username ? { username: user.username } : {}) }
-        : { id: chatId, type: 'channel', title: String(chatId) };
+    const group = typeof chatId === 'number' ? this.groups.get(chatId) : undefined;
+    if (group) return { id: group.id, type: 'supergroup', title: group.title };
+    return typeof chatId === 'number' && chatId > 0
+      ? { id: chatId, type: 'private', first_name: user?.first_name ?? 'Usuario', ...(user?.username ? { username: user.username } : {}) }
+      : { id: chatId, type: 'channel', title: String(chatId) };
+  }
+
+  private toTelegram(m: EmulatedMessage, depth = 0): Record<string, unknown> {
+    const chatId = m.chat_id;
+    const sender = m.sender ? this.users.get(m.sender.id) ?? { ...m.sender, is_bot: false as const } : typeof chatId === 'number' ? this.users.get(chatId) : undefined;
+    const chat = this.chatOf(chatId);
+    const replied = m.reply_to !== undefined && depth === 0 ? this.findMessage(chatId, m.reply_to) : undefined;
     return {
       message_id: m.message_id,
-      from: m.from === 'bot' ? { id: this.bot.id, is_bot: true, first_name: this.bot.first_name, username: this.bot.username } : user && asTelegramUser(user),
+      from: m.from === 'bot' ? { id: this.bot.id, is_bot: true, first_name: this.bot.first_name, username: this.bot.username } : sender && asTelegramUser(sender),
+      ...(replied && !replied.deleted ? { reply_to_message: this.toTelegram(replied, 1) } : {}),
       chat,
       date: m.date,
       ...(m.edit_date ? { edit_date: m.edit_date } : {}),
@@ -519,11 +540,16 @@ export class TelegramEmulator {
       version: 1,
       chats: [...this.chats].map(([key, c]) => [key, { nextId: c.nextId, messages: c.messages.filter((m) => !m.deleted) }]),
       blocked: [...this.users.values()].filter((u) => u.blocked).map((u) => u.id),
+      users: [...this.users.values()].map((u) => asTelegramUser(u)),
+      groups: [...this.groups.values()],
     };
   }
 
   restore(snap: EmulatorSnapshot): void {
     if (snap?.version !== 1) return;
+    // The users created on the page stay until deleted there (not only those who wrote to the bot).
+    for (const u of snap.users ?? []) if (u && Number.isSafeInteger(u.id) && u.first_name) this.users.set(u.id, { ...u, is_bot: false });
+    for (const g of snap.groups ?? []) if (g && Number.isSafeInteger(g.id)) this.groups.set(g.id, { id: g.id, title: String(g.title) });
     for (const [key, chat] of snap.chats) this.chats.set(key, { nextId: chat.nextId, messages: chat.messages });
     for (const id of snap.blocked) {
       const u = this.users.get(id);
@@ -568,6 +594,24 @@ export class TelegramEmulator {
     return u;
   }
 
+  /** Deleted on the page: the user and their private chat are forgotten (the database keeps what it has). */
+  removeUser(userId: number): boolean {
+    const had = this.users.delete(userId);
+    this.chats.delete(String(userId));
+    if (had) this.emit({ type: 'users' });
+    return had;
+  }
+
+  /** The test group (created on first use): all test users are members. */
+  ensureGroup(title = 'Grupo de prueba'): EmulatorGroup {
+    const existing = [...this.groups.values()][0];
+    if (existing) return existing;
+    const group = { id: -1_001_000_000_001, title };
+    this.groups.set(group.id, group);
+    this.emit({ type: 'users' });
+    return group;
+  }
+
   messages(chatId: number | string): EmulatedMessage[] {
     return this.chats.get(String(chatId))?.messages ?? [];
   }
@@ -582,50 +626,76 @@ export class TelegramEmulator {
     return user;
   }
 
-  /** A user types `text` in their private chat with the bot. */
-  async sendText(userId: number, text: string): Promise<{ update_id: number; message: EmulatedMessage; delivery: Delivery }> {
+  /**
+   * A user types `text` in their private chat with the bot, or in the test group (`chatId`), optionally
+   * as a reply to a message of that chat (`replyTo`: the update carries reply_to_message, as in Telegram).
+   */
+  async sendText(
+    userId: number,
+    text: string,
+    opts: { chatId?: number; replyTo?: number } = {},
+  ): Promise<{ update_id: number; message: EmulatedMessage; delivery: Delivery }> {
     const user = this.userOrThrow(userId);
+    const chatId = opts.chatId ?? userId;
+    if (chatId !== userId && !this.groups.has(chatId)) throw new Error('unknown chat');
     // Writing to a bot you blocked unblocks it first (Telegram's "Restart" button).
-    if (user.blocked) await this.setBlocked(userId, false);
+    if (user.blocked && chatId === userId) await this.setBlocked(userId, false);
     const from = asTelegramUser(user);
-    const chat = this.chat(userId);
-    const message: EmulatedMessage = { message_id: chat.nextId++, chat_id: userId, from: 'user', date: Math.floor(Date.now() / 1000), text };
+    const chat = this.chat(chatId);
+    if (opts.replyTo !== undefined && !chat.messages.some((m) => m.message_id === opts.replyTo && !m.deleted)) throw new Error('no such message to reply to');
+    const message: EmulatedMessage = {
+      message_id: chat.nextId++,
+      chat_id: chatId,
+      from: 'user',
+      date: Math.floor(Date.now() / 1000),
+      text,
+      sender: { id: user.id, first_name: user.first_name, ...(user.username ? { username: user.username } : {}) },
+      ...(opts.replyTo !== undefined ? { reply_to: opts.replyTo } : {}),
+    };
     chat.messages.push(message);
-    this.emit({ type: 'message', chat_id: userId, message });
+    this.emit({ type: 'message', chat_id: chatId, message });
     const entities = commandEntities(text);
+    const tg = this.toTelegram(message);
     const update = {
       update_id: this.nextUpdateId++,
       message: {
-        message_id: message.message_id,
+        ...tg,
         from,
-        chat: { id: user.id, type: 'private', first_name: user.first_name, ...(user.last_name ? { last_name: user.last_name } : {}), ...(user.username ? { username: user.username } : {}) },
-        date: message.date,
+        chat: chatId === userId
+          ? { id: user.id, type: 'private', first_name: user.first_name, ...(user.last_name ? { last_name: user.last_name } : {}), ...(user.username ? { username: user.username } : {}) }
+          : this.chatOf(chatId),
         text,
         ...(entities.length ? { entities } : {}),
       },
     };
-    return { update_id: update.update_id, message, delivery: await this.deliver(update, userId) };
+    return { update_id: update.update_id, message, delivery: await this.deliver(update, chatId) };
   }
 
   /** A user presses an inline button (callback_data) under one of the bot's messages. */
-  async pressButton(userId: number, messageId: number, data: string): Promise<{ update_id: number; callback_query_id: string; delivery: Delivery }> {
+  async pressButton(
+    userId: number,
+    messageId: number,
+    data: string,
+    chatId: number = userId,
+  ): Promise<{ update_id: number; callback_query_id: string; delivery: Delivery }> {
     const user = this.userOrThrow(userId);
-    const m = this.findMessage(userId, messageId);
+    if (chatId !== userId && !this.groups.has(chatId)) throw new Error('unknown chat');
+    const m = this.findMessage(chatId, messageId);
     if (!m || m.deleted || m.from !== 'bot') throw new Error('no such bot message in this chat');
     const buttons = ((m.reply_markup as InlineKeyboardMarkup | undefined)?.inline_keyboard ?? []).flat();
     if (!buttons.some((b) => b.callback_data === data)) throw new Error('that message has no button with this callback_data');
     const id = randomBytes(8).readBigUInt64BE().toString();
     const timer = setTimeout(() => {
       this.pendingCallbacks.delete(id);
-      this.emit({ type: 'callback', chat_id: userId, callback_query_id: id, message_id: messageId, answered: false });
+      this.emit({ type: 'callback', chat_id: chatId, callback_query_id: id, message_id: messageId, answered: false });
     }, 15_000);
     timer.unref();
-    this.pendingCallbacks.set(id, { chat_id: userId, message_id: messageId, timer });
+    this.pendingCallbacks.set(id, { chat_id: chatId, message_id: messageId, timer });
     const update = {
       update_id: this.nextUpdateId++,
-      callback_query: { id, from: asTelegramUser(user), message: this.toTelegram(m), chat_instance: String(-Math.abs(userId)), data },
+      callback_query: { id, from: asTelegramUser(user), message: this.toTelegram(m), chat_instance: String(-Math.abs(chatId)), data },
     };
-    return { update_id: update.update_id, callback_query_id: id, delivery: await this.deliver(update, userId) };
+    return { update_id: update.update_id, callback_query_id: id, delivery: await this.deliver(update, chatId) };
   }
 
   /**
@@ -754,6 +824,9 @@ export interface EmulatorSnapshot {
   version: 1;
   chats: [string, { nextId: number; messages: EmulatedMessage[] }][];
   blocked: number[];
+  /** Every test user (absent in files written before users were kept). */
+  users?: Omit<EmulatorUser, 'blocked'>[];
+  groups?: EmulatorGroup[];
 }
 
 export interface Delivery {
@@ -767,7 +840,7 @@ export function devToken(botId = 7_000_000_001): string {
   return `${botId}:dev-${randomBytes(18).toString('base64url')}`;
 }
 
-function asTelegramUser(u: EmulatorUser): Omit<EmulatorUser, 'blocked'> {
+function asTelegramUser(u: EmulatorUser | (Omit<EmulatorUser, 'blocked'> & { blocked?: boolean })): Omit<EmulatorUser, 'blocked'> {
   const { blocked: _blocked, ...rest } = u;
   return rest;
 }

@@ -2,6 +2,8 @@
 // No framework and no build step. Everything from the bot is drawn with createElement/textContent
 // (never innerHTML), so a message can only show Telegram's formatting, not run code.
 import { parseTelegramHtml, safeHref, unescapeMarkdownV2 } from './telegram-html.js';
+// The bot's own date formatter (lib/time/format.ts, served by the dev server): times as the bot shows them.
+import { formatStamp, formatTime } from './format.js';
 
 const $ = (id) => document.getElementById(id);
 const el = (tag, props = {}, ...children) => {
@@ -22,7 +24,11 @@ const state = {
   bot: null,
   commands: [],
   users: [],
-  current: null,
+  groups: [],
+  timeZone: 'America/Mexico_City',
+  current: null, // the chat shown: a user's id (private chat) or the group's id (negative)
+  speaker: null, // in the group: the test user who writes and presses buttons
+  replyTo: null, // the message the next text answers
   messages: new Map(), // message_id -> message, for the current chat
   unread: new Map(),
   typingTimer: null,
@@ -32,11 +38,18 @@ const state = {
 const COLORS = ['#e8590c', '#2f9e44', '#1c7ed6', '#ae3ec9', '#f08c00', '#0c8599', '#d6336c', '#5c7cfa'];
 const colorFor = (id) => COLORS[Math.abs(Number(id)) % COLORS.length];
 const initial = (name) => (name || '?').trim().charAt(0).toUpperCase() || '?';
-const timeOf = (unix) => new Date(unix * 1000).toLocaleTimeString('es-MX', { hour: '2-digit', minute: '2-digit', hourCycle: 'h23' });
+const timeOf = (unix) => formatTime(new Date(unix * 1000), state.timeZone);
+const isGroup = (id) => state.groups.some((g) => g.id === id);
+/** Whose wallet the panel shows and who acts: the private chat's user, or the group's speaker. */
+const actingUser = () => (isGroup(state.current) ? state.speaker : state.current);
+const userName = (id) => state.users.find((u) => u.id === id)?.first_name ?? `id ${id}`;
 const fmtBesitos = (n) => `${Number(n).toLocaleString('es-MX')} ${Math.abs(n) === 1 ? 'besito' : 'besitos'}`;
 
-async function api(path, body) {
-  const res = await fetch(path, body === undefined ? {} : { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+async function api(path, body, method) {
+  const res = await fetch(
+    path,
+    body === undefined ? (method ? { method } : {}) : { method: method ?? 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) },
+  );
   const data = await res.json().catch(() => ({}));
   if (!res.ok) throw new Error(data.error || `HTTP ${res.status}`);
   return data;
@@ -166,6 +179,34 @@ function renderFile(m) {
   );
 }
 
+function renderQuote(m) {
+  if (m.reply_to === undefined) return null;
+  const q = state.messages.get(m.reply_to);
+  const who = !q ? '' : q.from === 'bot' ? state.bot?.first_name ?? 'bot' : userName(q.sender?.id ?? q.chat_id);
+  const text = !q ? 'mensaje' : q.text !== undefined ? (q.parse_mode === 'HTML' ? plainOf(q.text) : q.text) : q.caption ?? q.document?.file_name ?? '';
+  return el('div', { class: 'quote', 'data-testid': 'quote' }, el('strong', {}, who), el('span', {}, ` ${text.slice(0, 80)}`));
+}
+
+function plainOf(html) {
+  const box = document.createElement('div');
+  box.append(renderNodes(parseTelegramHtml(html).nodes));
+  return box.textContent ?? '';
+}
+
+function startReply(m) {
+  state.replyTo = m.message_id;
+  const who = m.from === 'bot' ? state.bot?.first_name ?? 'bot' : userName(m.sender?.id ?? m.chat_id);
+  const text = m.text !== undefined ? (m.parse_mode === 'HTML' ? plainOf(m.text) : m.text) : m.caption ?? '';
+  $('reply-text').textContent = `${who}: ${text.slice(0, 80)}`;
+  $('reply-bar').hidden = false;
+  $('composer-input').focus();
+}
+
+function cancelReply() {
+  state.replyTo = null;
+  $('reply-bar').hidden = true;
+}
+
 /** A Stars invoice with its Pay button: pre-checkout, then the payment, as Telegram does. */
 function renderInvoice(m) {
   const inv = m.invoice;
@@ -188,6 +229,9 @@ async function pay(source, btn) {
 
 function renderMessage(m) {
   const bubble = el('div', { class: 'bubble' });
+  if (isGroup(m.chat_id) && m.from === 'user' && m.sender) bubble.append(el('div', { class: 'sender', style: `color:${colorFor(m.sender.id)}` }, m.sender.first_name));
+  const quote = renderQuote(m);
+  if (quote) bubble.append(quote);
   const file = renderFile(m);
   if (file) bubble.append(file);
   if (m.text !== undefined) bubble.append(renderRich(m.text, m.parse_mode));
@@ -195,7 +239,9 @@ function renderMessage(m) {
   if (m.media && !m.document) bubble.append(el('div', { class: 'muted' }, `[${m.media.kind}]\n${m.media.summary}`));
   if (m.invoice) bubble.append(renderInvoice(m));
   bubble.append(el('div', { class: 'meta' }, `${m.edit_date ? 'editado · ' : ''}${timeOf(m.edit_date || m.date)}`));
-  return el('div', { class: `msg ${m.from}`, dataset: { id: String(m.message_id) }, 'data-testid': m.from === 'bot' ? 'bot-message' : 'user-message' }, bubble, renderKeyboard(m));
+  const reply = el('button', { type: 'button', class: 'reply-btn', title: 'Responder a este mensaje', 'aria-label': 'Responder', onclick: () => startReply(m) }, '↩');
+  const mine = m.from === 'user' && (m.sender?.id ?? m.chat_id) === actingUser();
+  return el('div', { class: `msg ${mine || (m.from === 'user' && !isGroup(m.chat_id)) ? 'user' : m.from === 'user' ? 'other' : 'bot'}`, dataset: { id: String(m.message_id) }, 'data-testid': m.from === 'bot' ? 'bot-message' : 'user-message' }, bubble, reply, renderKeyboard(m));
 }
 
 function nearBottom(box) {
@@ -265,6 +311,58 @@ function renderUsers() {
     }),
   );
   if (state.users.length === 0) list.append(el('li', { class: 'muted', style: 'padding:6px 12px;font-size:13.5px' }, 'Aún no hay usuarios.'));
+  for (const li of list.querySelectorAll('li')) {
+    const btn = li.querySelector('.user');
+    if (!btn) continue;
+    const id = Number(btn.dataset.userId);
+    li.classList.add('user-row');
+    li.append(el('button', { type: 'button', class: 'user-del', title: 'Eliminar este usuario de prueba de la página', 'aria-label': `Eliminar a ${userName(id)}`, onclick: () => deleteUser(id) }, '✕'));
+  }
+  renderGroups();
+}
+
+function renderGroups() {
+  const list = $('groups');
+  list.replaceChildren(
+    ...state.groups.map((g) => {
+      const unread = state.unread.get(g.id) || 0;
+      return el(
+        'li',
+        {},
+        el(
+          'button',
+          { type: 'button', class: 'user', 'aria-current': String(g.id === state.current), dataset: { chatId: String(g.id) }, 'data-testid': 'group', onclick: () => selectUser(g.id) },
+          el('div', { class: 'avatar', style: 'background:#495057' }, '👥'),
+          el('div', { class: 'user-text' }, el('div', { class: 'user-name' }, g.title), el('div', { class: 'user-meta' }, `${state.users.length} miembros · id ${g.id}`)),
+          unread ? el('span', { class: 'badge' }, String(unread)) : null,
+        ),
+      );
+    }),
+  );
+  $('new-group').hidden = state.groups.length > 0;
+}
+
+async function deleteUser(id) {
+  if (!confirm(`¿Eliminar a ${userName(id)} de la página? Su chat se borra aquí; lo que guardó el bot sigue en la base de datos.`)) return;
+  try {
+    await api(`/dev/users/${id}`, undefined, 'DELETE');
+    if (state.current === id) state.current = null;
+    if (state.speaker === id) state.speaker = null;
+    await loadState();
+    const next = state.users.at(-1);
+    if (state.current === null && next) await selectUser(next.id);
+  } catch (err) {
+    notice(`No se pudo eliminar: ${err.message}`, 'error');
+  }
+}
+
+function renderSpeaker() {
+  const group = isGroup(state.current);
+  const select = $('speaker');
+  select.hidden = !group;
+  if (!group) return;
+  if (!state.users.some((u) => u.id === state.speaker)) state.speaker = state.users[0]?.id ?? null;
+  select.replaceChildren(...state.users.map((u) => el('option', { value: String(u.id), selected: u.id === state.speaker }, u.first_name)));
 }
 
 async function selectUser(id) {
@@ -273,9 +371,12 @@ async function selectUser(id) {
   localStorage.setItem('dianabot.dev.user', String(id));
   history.replaceState(null, '', `#user=${id}`);
   const u = state.users.find((x) => x.id === id);
-  $('chat-avatar').textContent = initial(u?.first_name);
-  $('chat-avatar').style.background = colorFor(id);
-  $('chat-name').textContent = u ? u.first_name : String(id);
+  const g = state.groups.find((x) => x.id === id);
+  cancelReply();
+  $('chat-avatar').textContent = g ? '👥' : initial(u?.first_name);
+  $('chat-avatar').style.background = g ? '#495057' : colorFor(id);
+  $('chat-name').textContent = g ? g.title : u ? u.first_name : String(id);
+  renderSpeaker();
   setSubtitle();
   for (const b of ['composer-input', 'send', 'menu-btn']) $(b).disabled = false;
   renderUsers();
@@ -295,7 +396,7 @@ async function selectUser(id) {
 }
 
 function renderBlockButton() {
-  const u = state.users.find((x) => x.id === state.current);
+  const u = state.users.find((x) => x.id === state.current); // none in the group
   const btn = $('block-btn');
   btn.hidden = !u;
   btn.textContent = u?.blocked ? 'Desbloquear bot' : 'Bloquear bot';
@@ -306,7 +407,12 @@ function setSubtitle(typing = false) {
   const u = state.users.find((x) => x.id === state.current);
   const sub = $('chat-sub');
   sub.classList.toggle('typing', typing);
-  sub.textContent = typing ? `${state.bot?.first_name ?? 'el bot'} está escribiendo…` : `chat privado con @${state.bot?.username ?? 'bot'} · ${u?.username ? `@${u.username} · ` : ''}id ${state.current}`;
+  const g = state.groups.find((x) => x.id === state.current);
+  sub.textContent = typing
+    ? `${state.bot?.first_name ?? 'el bot'} está escribiendo…`
+    : g
+      ? `grupo con @${state.bot?.username ?? 'bot'} y ${state.users.length} usuarios de prueba · escribes como ${userName(state.speaker)}`
+      : `chat privado con @${state.bot?.username ?? 'bot'} · ${u?.username ? `@${u.username} · ` : ''}id ${state.current}`;
 }
 
 // ─── wallet ─────────────────────────────────────────────────────────────────────
@@ -317,10 +423,11 @@ function refreshLedger() {
 }
 
 async function loadLedger() {
-  const id = state.current;
+  const id = actingUser();
   if (!id) return;
   const data = await api(`/dev/users/${id}/ledger`).catch(() => null);
-  if (!data || state.current !== id) return;
+  if (!data || actingUser() !== id) return;
+  $('wallet-who').textContent = isGroup(state.current) ? `de ${userName(id)}` : '';
   $('balance').textContent = data.registered ? fmtBesitos(data.besitos) : '—';
   $('balance-sub').textContent = data.registered ? `Ganados en total: ${fmtBesitos(data.lifetime)}` : 'Aún no habla con el bot';
   $('ledger-count').textContent = data.entries.length ? `(${data.entries.length}${data.more ? '+' : ''})` : '';
@@ -329,15 +436,14 @@ async function loadLedger() {
     list.replaceChildren(el('li', { class: 'l-empty' }, data.registered ? 'Sin movimientos todavía. Prueba /daily.' : 'Escribe /start para registrarte.'));
     return;
   }
-  const fmt = new Intl.DateTimeFormat('es-MX', { day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' });
   list.replaceChildren(
     ...data.entries.map((e) =>
       el(
         'li',
         { 'data-testid': 'ledger-entry', title: `${e.type} · ${e.source}${e.description ? ` · ${e.description}` : ''} · #${e.id}` },
-        el('span', { class: 'l-label' }, e.type === 'reversal' ? `Anulación · ${e.label}` : e.label),
+        el('span', { class: 'l-label' }, e.type === 'reversal' ? `Deshecho · ${e.label}` : e.label),
         el('span', { class: `l-amount ${e.amount > 0 ? 'plus' : 'minus'}` }, `${e.amount > 0 ? '+' : '−'}${Math.abs(e.amount)}`),
-        el('span', { class: 'l-date' }, fmt.format(new Date(e.createdAt))),
+        el('span', { class: 'l-date', title: state.timeZone }, e.when ?? formatStamp(new Date(e.createdAt), state.timeZone, new Date())),
         el('span', { class: 'l-after' }, `saldo ${e.balanceAfter}`),
       ),
     ),
@@ -350,7 +456,9 @@ async function sendText(text) {
   if (!state.current || !text.trim()) return;
   hideMenu();
   try {
-    const r = await api(`/dev/chats/${state.current}/messages`, { text });
+    const body = { text, ...(isGroup(state.current) ? { from: state.speaker } : {}), ...(state.replyTo ? { reply_to: state.replyTo } : {}) };
+    cancelReply();
+    const r = await api(`/dev/chats/${state.current}/messages`, body);
     if (r.delivery.status >= 400 || r.delivery.status === 0) notice(`El webhook respondió ${r.delivery.status || 'sin conexión'}: ${r.delivery.body}`, 'error');
   } catch (err) {
     notice(`No se pudo enviar: ${err.message}`, 'error');
@@ -360,7 +468,7 @@ async function sendText(text) {
 async function press(messageId, data, btn) {
   btn.classList.add('loading');
   try {
-    const r = await api(`/dev/chats/${state.current}/callback`, { message_id: messageId, data });
+    const r = await api(`/dev/chats/${state.current}/callback`, { message_id: messageId, data, ...(isGroup(state.current) ? { from: state.speaker } : {}) });
     if (r.delivery.status >= 400 || r.delivery.status === 0) notice(`El webhook respondió ${r.delivery.status || 'sin conexión'}: ${r.delivery.body}`, 'error');
   } catch (err) {
     notice(`Botón: ${err.message}`, 'error');
@@ -399,10 +507,14 @@ function onEvent(ev) {
           setSubtitle(false);
         }
         refreshLedger();
-      } else if (ev.message.from === 'bot' && !ev.message.edit_date && state.users.some((u) => u.id === ev.chat_id)) {
+      } else if (ev.message.from === 'bot' && !ev.message.edit_date && (state.users.some((u) => u.id === ev.chat_id) || isGroup(ev.chat_id))) {
         state.unread.set(ev.chat_id, (state.unread.get(ev.chat_id) || 0) + 1);
         renderUsers();
       }
+      break;
+    case 'ledger':
+      // Any movement of the user the panel shows (an undo by the other party, a scheduled job …).
+      if (ev.chat_id === actingUser()) refreshLedger();
       break;
     case 'action':
       if (mine) {
@@ -445,10 +557,13 @@ async function loadState() {
   state.bot = s.bot;
   state.commands = s.commands;
   state.users = s.users;
+  state.groups = s.groups ?? [];
+  state.timeZone = s.timeZone ?? state.timeZone;
   $('bot-line').textContent = `@${s.bot.username} · emulador de Telegram`;
   renderUsers();
   if (state.current) {
     renderBlockButton();
+    renderSpeaker();
     setSubtitle();
   }
   return s;
@@ -476,6 +591,22 @@ document.addEventListener('click', (e) => {
   if (!e.target.closest('#command-menu') && !e.target.closest('#menu-btn')) hideMenu();
 });
 $('alert-ok').addEventListener('click', () => ($('alert').hidden = true));
+$('reply-cancel').addEventListener('click', cancelReply);
+$('speaker').addEventListener('change', (e) => {
+  state.speaker = Number(e.target.value);
+  for (const m of state.messages.values()) upsertMessage(m);
+  setSubtitle();
+  refreshLedger();
+});
+$('new-group').addEventListener('click', async () => {
+  try {
+    const g = await api('/dev/groups', {});
+    await loadState();
+    await selectUser(g.id);
+  } catch (err) {
+    notice(`No se pudo crear el grupo: ${err.message}`, 'error');
+  }
+});
 $('block-btn').addEventListener('click', async () => {
   const u = state.users.find((x) => x.id === state.current);
   if (!u) return;
@@ -501,7 +632,7 @@ $('new-user').addEventListener('submit', async (e) => {
 });
 
 const s = await loadState();
-const wanted = Number((location.hash.match(/user=(\d+)/) || [])[1] || localStorage.getItem('dianabot.dev.user'));
-const first = s.users.find((u) => u.id === wanted) ?? s.users[s.users.length - 1];
+const wanted = Number((location.hash.match(/user=(-?\d+)/) || [])[1] || localStorage.getItem('dianabot.dev.user'));
+const first = s.users.find((u) => u.id === wanted) ?? s.groups?.find((g) => g.id === wanted) ?? s.users[s.users.length - 1];
 connect();
 if (first) await selectUser(first.id);

@@ -22,7 +22,12 @@ panel.innerHTML =
   '<div id="bot-clock-note" role="status" style="color:#656d76;margin-top:4px"></div>';
 
 const $ = (id) => panel.querySelector(`#${id}`);
-const fmt = new Intl.DateTimeFormat('es-MX', { dateStyle: 'medium', timeStyle: 'short' });
+// The bot's own formatter and zone (lib/time/format.ts via the dev server), as everywhere on the page.
+import { formatDate, formatTime, zoneLabel } from './format.js';
+let zone = 'America/Mexico_City';
+let reshow;
+fetch('/dev/state').then((r) => r.json()).then((s) => { zone = s.timeZone ?? zone; reshow?.(); }).catch(() => {});
+const fmt = { format: (d) => `${formatDate(d, zone)}, ${formatTime(d, zone)} (${zoneLabel(zone)})` };
 
 function describeOffset(ms) {
   if (ms === 0) return 'hora real';
@@ -35,6 +40,7 @@ function describeOffset(ms) {
 }
 
 function show(state) {
+  reshow = () => ($('bot-clock-now').textContent = fmt.format(new Date(state.now)));
   $('bot-clock-now').textContent = fmt.format(new Date(state.now));
   $('bot-clock-offset').textContent = describeOffset(state.offsetMs);
 }

@@ -98,6 +98,12 @@ export async function applyMove(tx: Tx, userId: number, progress: Progress, effe
       balance = r.entry.balanceAfter;
     }
   }
+  // Items and achievements: recorded with the progress until gamification applies them.
+  for (const e of effects) {
+    if (e.kind !== 'grant') continue;
+    progress.items = [...progress.items, ...e.items];
+    progress.achievements = [...new Set([...progress.achievements, ...e.achievements])];
+  }
   const events = effects.flatMap((e) => (e.kind === 'event' ? [createEvent(e.type, e.data as never, userId, now)] : []));
   if (events.length) await publish(tx, ...events);
   await saveProgress(tx, userId, progress);

@@ -35,6 +35,12 @@ export interface Progress {
   level: number;
   /** Wrong riddle answers at the current fragment. */
   tries: number;
+  /**
+   * Items and achievements earned by the story (rewards), recorded until the gamification module
+   * applies them (it will take them from here and from the events).
+   */
+  items: string[];
+  achievements: string[];
 }
 
 /** What the engine needs to know about the user besides progress (read in the same transaction). */
@@ -44,7 +50,7 @@ export interface Player {
 }
 
 export function newProgress(version: string): Progress {
-  return { version, current: null, currentLevel: 0, step: 0, completed: [], flags: [], visits: {}, taken: [], paid: [], levelsCompleted: [], secrets: [], level: 0, tries: 0 };
+  return { version, current: null, currentLevel: 0, step: 0, completed: [], flags: [], visits: {}, taken: [], paid: [], levelsCompleted: [], secrets: [], level: 0, tries: 0, items: [], achievements: [] };
 }
 
 export type Effect =
@@ -182,7 +188,7 @@ const addTo = (list: string[], x: string) => (list.includes(x) ? list : [...list
 const addNum = (list: number[], x: number) => (list.includes(x) ? list : [...list, x].sort((a, b) => a - b));
 
 function clone(p: Progress): Progress {
-  return { ...p, completed: [...p.completed], flags: [...p.flags], visits: { ...p.visits }, taken: [...p.taken], paid: [...p.paid], levelsCompleted: [...p.levelsCompleted], secrets: [...p.secrets] };
+  return { ...p, completed: [...p.completed], flags: [...p.flags], visits: { ...p.visits }, taken: [...p.taken], paid: [...p.paid], levelsCompleted: [...p.levelsCompleted], secrets: [...p.secrets], items: [...p.items], achievements: [...p.achievements] };
 }
 
 function grantOf(rewards: Rewards, reason: string, description: string): Effect[] {

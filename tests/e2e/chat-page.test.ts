@@ -8,6 +8,7 @@ import { grantBesitos } from '../../lib/besitos/ledger.js';
 import { silentLogger } from '../../lib/log.js';
 import { startServer, type RunningServer } from '../../dev/server.js';
 import { testDatabaseUrl } from '../support/db.js';
+import { skipped } from '../support/skips.js';
 
 /**
  * The chat page in a real headless Chromium: Debian's /usr/bin/chromium driven by playwright-core
@@ -19,7 +20,7 @@ if (!haveChromium) {
   console.warn(`[chat-page] skipped: no Chromium at ${CHROMIUM} (install it with "apt-get install -y chromium", or set CHROMIUM_PATH)`);
 }
 
-describe.skipIf(!haveChromium)(`chat page in headless Chromium (${CHROMIUM})`, () => {
+describe.skipIf(skipped('chat page in a browser (e2e/chat-page)', !haveChromium, `no Chromium at ${CHROMIUM} (apt-get install -y chromium, or set CHROMIUM_PATH)`))(`chat page in headless Chromium (${CHROMIUM})`, () => {
   let server: RunningServer;
   let context: BrowserContext;
   let page: Page;

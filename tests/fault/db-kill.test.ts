@@ -29,6 +29,7 @@ import {
   useAdminDb,
   userIdOf,
 } from './support.js';
+import { skipped } from '../support/skips.js';
 
 // See postgresDriverGuarded(): with the unpatched driver every kill below also crashes the process.
 const runKills = postgresDriverGuarded() || process.env.FAULT_FORCE_KILL === '1';
@@ -57,7 +58,7 @@ const holdKey = (userId: number, key: string) =>
 const ledgerRows = async (keyPrefix: string) =>
   (await admin<{ n: number }[]>`SELECT count(*)::int AS n FROM transactions WHERE idempotency_key LIKE ${keyPrefix + '%'}`)[0]!.n;
 
-describe.skipIf(!runKills)('fault: Postgres backend terminated mid-transaction (ledger)', () => {
+describe.skipIf(skipped('fault: Postgres backends terminated (db-kill)', !runKills, 'the postgres.js patch is not applied (run npm ci), FAULT_FORCE_KILL=1 shows the crash'))('fault: Postgres backend terminated mid-transaction (ledger)', () => {
   it('spend killed after its balance UPDATE, before its ledger INSERT → nothing moved; the retry applies once', async () => {
     const u = await userWithBesitos(admin, 100);
     const key = `fault:spend:${u}`;
@@ -238,7 +239,7 @@ describe.skipIf(!runKills)('fault: Postgres backend terminated mid-transaction (
   // Opt in with FAULT_KILL_STORM=1 (slow: retry rounds wait out the 60 s lease of attempts that died
   // unrecorded). Needs the driver fixes (patches/postgres+3.4.9.patch) and the capped reconnect backoff
   // of lib/db/client.ts (with postgres.js' default, growing to 20 s, hundreds of requests hung > 30 s).
-  it.runIf(process.env.FAULT_KILL_STORM === '1')('kill storm: random backends of the app terminated every few ms while 120 users claim /daily twice (each update delivered twice) → every user ends with exactly 10', async () => {
+  it.skipIf(skipped('fault: kill storm (db-kill)', process.env.FAULT_KILL_STORM !== '1', 'opt-in, about a minute: FAULT_KILL_STORM=1 npm test'))('kill storm: random backends of the app terminated every few ms while 120 users claim /daily twice (each update delivered twice) → every user ends with exactly 10', async () => {
     const name2 = appName('storm');
     const s = await faultApp(name2, { WEBHOOK_MAX_ATTEMPTS: '50' });
     const users = Array.from({ length: 120 }, () => uniqueTelegramId());

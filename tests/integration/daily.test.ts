@@ -6,6 +6,7 @@ import { createRedisStore } from '../../lib/kv/redis.js';
 import type { KeyValueStore } from '../../lib/kv/types.js';
 import { useTestDb } from '../support/db.js';
 import { ledgerMismatches, userWithBesitos } from '../support/ledger.js';
+import { skipped } from '../support/skips.js';
 
 const db = useTestDb(30);
 const redisUrl = inject('redisUrl');
@@ -103,7 +104,7 @@ describe('daily gift', () => {
     }
   });
 
-  it.skipIf(!redisUrl)('(needs REDIS_URL) with a real Redis the cache answers repeat requests and concurrency still grants once', async () => {
+  it.skipIf(skipped('daily gift cache on a real Redis (integration/daily)', !redisUrl, 'REDIS_URL is not set (needs a real Redis server)'))('(needs REDIS_URL) with a real Redis the cache answers repeat requests and concurrency still grants once', async () => {
     const u = await userWithBesitos(db);
     const kv = await createRedisStore(redisUrl!);
     try {

@@ -40,7 +40,7 @@ describe('narrative repository (real Postgres)', () => {
     expect(first.result!.screen).toMatchObject({ fragment: 'a', step: 1 });
     const r = await play(u, { type: 'press', version: V, step: 1, via: { kind: 'continue' } });
     expect(r.result).toMatchObject({ screen: { fragment: 'b', step: 2, earned: 5 }, balance: 5, label: 'Historia: continuar' });
-    expect(await loadProgress(db, u)).toMatchObject({ current: 'b', completed: ['a'], visits: { a: 1, b: 1 }, step: 2, version: V });
+    expect(await loadProgress(db, u)).toMatchObject({ current: 'b', completed: ['a'], visits: { a: 1, b: 1 }, step: 2, version: V, items: ['carta'] });
     expect(await storyLedger(u)).toEqual([{ amount: 5, idempotency_key: `story:${u}:fragment:a` }]);
     expect(await events(u, 'narrative.fragment_started')).toBe(2);
     expect(await events(u, 'narrative.fragment_completed')).toBe(1);

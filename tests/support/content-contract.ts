@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { loadContentFromDir } from '../../lib/content/file.js';
 import { contentHash, type ContentStore } from '../../lib/content/store.js';
 import type { Content } from '../../lib/content/schema.js';
+import { skipped } from './skips.js';
 
 /**
  * The behaviour every ContentStore adapter must have, run against each adapter: versions are stored
@@ -9,7 +10,7 @@ import type { Content } from '../../lib/content/schema.js';
  */
 export function contentStoreContract(name: string, open: () => Promise<ContentStore>, opts: { skip?: string } = {}) {
   if (opts.skip) console.log(`ContentStore contract "${name}" skipped: ${opts.skip}`);
-  describe.skipIf(Boolean(opts.skip))(`ContentStore contract: ${name}${opts.skip ? ` (skipped: ${opts.skip})` : ''}`, () => {
+  describe.skipIf(skipped(`ContentStore contract: ${name}`, Boolean(opts.skip), opts.skip ?? ''))(`ContentStore contract: ${name}${opts.skip ? ` (skipped: ${opts.skip})` : ''}`, () => {
     /** The sample content made unique to this test (the store may already hold the sample itself). */
     const sample = async () => {
       const c = await loadContentFromDir();

@@ -1,6 +1,6 @@
 import os from 'node:os';
 import path from 'node:path';
-import { rm } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import type { TestProject } from 'vitest/node';
 import { createDb } from '../../lib/db/client.js';
 import { migrate } from '../../lib/db/migrate.js';
@@ -15,6 +15,8 @@ declare module 'vitest' {
     adminDatabaseUrl: string;
     databaseKind: 'server' | 'embedded';
     redisUrl: string | null;
+    /** Where test files record the groups they skip and why (tests/support/skips.ts), listed at the end. */
+    skipLog: string;
   }
 }
 
@@ -76,9 +78,34 @@ export async function setup(project: TestProject) {
   project.provide('adminDatabaseUrl', adminUrl);
   project.provide('databaseKind', kind);
   project.provide('redisUrl', redisUrl);
+  skipLog = path.join(os.tmpdir(), `dianabot-test-skips-${process.pid}-${Date.now()}.jsonl`);
+  await writeFile(skipLog, '');
+  project.provide('skipLog', skipLog);
+}
+
+let skipLog: string | undefined;
+
+/** The end of the run: every skipped test group with its reason (or that none was skipped). */
+async function printSkips(): Promise<void> {
+  if (!skipLog) return;
+  const lines = (await readFile(skipLog, 'utf8').catch(() => '')).split('\n').filter(Boolean);
+  await rm(skipLog, { force: true }).catch(() => {});
+  const seen = new Map<string, string>();
+  for (const line of lines) {
+    try {
+      const { group, reason } = JSON.parse(line) as { group: string; reason: string };
+      seen.set(group, reason);
+    } catch {
+      // a torn line from a killed worker
+    }
+  }
+  if (seen.size === 0) return void console.log('\n[tests] No test group was skipped.');
+  console.log(`\n[tests] Skipped test groups (${seen.size}) — they did not run on this machine:`);
+  for (const [group, reason] of [...seen].sort()) console.log(`  - ${group}: ${reason}`);
 }
 
 export async function teardown() {
+  await printSkips();
   await dropDatabase?.();
   if (embedded) await embedded.stop();
   if (embeddedDir) await rm(embeddedDir, { recursive: true, force: true }).catch(() => {});

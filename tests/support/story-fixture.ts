@@ -15,7 +15,7 @@ export function fixtureContent(edit?: (raw: any) => void): Content {
       { number: 3, title: 'Tres', intro: 'Solo VIP.', vip: true },
     ],
     fragments: [
-      { key: 'a', level: 1, title: 'Inicio', narrator: 'Diana', text: 'Hola.', next: 'b', rewards: { besitos: 5 }, media: { type: 'photo', url: 'https://example.com/diana.jpg', caption: 'Diana' } },
+      { key: 'a', level: 1, title: 'Inicio', narrator: 'Diana', text: 'Hola.', next: 'b', rewards: { besitos: 5, items: ['carta'] }, media: { type: 'photo', url: 'https://example.com/diana.jpg', caption: 'Diana' } },
       {
         key: 'b', level: 1, title: 'Cruce', narrator: 'Lucien', text: '¿A dónde?', type: 'decision',
         decisions: [
