@@ -84,6 +84,7 @@ export function createBus(config: Config, deps: BusDeps, overrides: BusOverrides
     db: deps.db,
     log: deps.log,
     timeZone: deps.timeZone,
+    clock: deps.clock,
     handlers: { ...deps.subscribers, ...overrides.handlers },
   };
   const transport =

@@ -2,6 +2,7 @@ import type { Sql } from '../db/client.js';
 import { isTransientDbError } from '../db/errors.js';
 import { withTransaction } from '../db/transaction.js';
 import type { Logger } from '../log.js';
+import { systemClock, type Clock } from '../time/zone.js';
 import { InvalidEvent, parseEvent } from './events.js';
 import { auditSubscriber } from './audit-subscriber.js';
 import type { HandlerContext, SubscriberHandler } from './subscriber.js';
@@ -11,6 +12,8 @@ export interface ProcessDeps {
   db: Sql;
   log: Logger;
   timeZone: string;
+  /** The injected clock handed to handlers (default: the system clock). */
+  clock?: Clock;
   /**
    * The subscribers' handlers, wired by lib/app.ts from the modules that own them. The bus brings only
    * its own (audit). A routed event for a subscriber with no handler fails (and is retried) rather
@@ -71,7 +74,7 @@ export async function processEvent(deps: ProcessDeps, subscriber: SubscriberName
   }
   const handler = deps.handlers?.[subscriber] ?? (subscriber === 'audit' ? auditSubscriber : undefined);
   if (!handler) throw new SubscriberNotWired(subscriber);
-  const ctx: HandlerContext = { timeZone: deps.timeZone, log: deps.log, raw: raw as Record<string, unknown> };
+  const ctx: HandlerContext = { timeZone: deps.timeZone, log: deps.log, raw: raw as Record<string, unknown>, clock: deps.clock ?? systemClock };
   // Phase one (commands only so far): its own, self-idempotent commit; see SubscriberHandler.prepare.
   if (handler.prepare) await handler.prepare(deps.db, event, ctx);
   const outcome = await withTransaction(deps.db, async (tx) => {

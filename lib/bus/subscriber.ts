@@ -1,6 +1,7 @@
 import type postgres from 'postgres';
 import type { Sql } from '../db/client.js';
 import type { Logger } from '../log.js';
+import type { Clock } from '../time/zone.js';
 import type { BusEvent, EventOf, EventType } from './events.js';
 
 export type Tx = postgres.TransactionSql<{}>;
@@ -11,6 +12,8 @@ export interface HandlerContext {
   log: Logger;
   /** The event exactly as published (the schema strips unknown fields; the audit log keeps them). */
   raw: Record<string, unknown>;
+  /** The injected clock: time-dependent rules read it, not Date.now(). */
+  clock: Clock;
 }
 
 export type EventHandler<T extends EventType> = (tx: Tx, event: EventOf<T>, ctx: HandlerContext) => Promise<void>;

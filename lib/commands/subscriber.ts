@@ -50,7 +50,7 @@ export class ActionStillPending extends Error {
 
 async function execute(db: Sql, event: Requested, ctx: HandlerContext) {
   const started = performance.now();
-  const r = await executePending(db, event.data.action_id, new Date());
+  const r = await executePending(db, event.data.action_id, ctx.clock());
   if (r.executed) {
     ctx.log.info({
       msg: 'async command executed',

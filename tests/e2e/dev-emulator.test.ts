@@ -98,6 +98,10 @@ describe('the Bot API emulator answers like Telegram', () => {
     expect(emulator.file(stored.document!.file_id)?.bytes?.equals(bytes)).toBe(true);
     const call = emulator.callsOf('sendDocument').at(-1)!;
     expect(call.payload.document).toMatchObject({ file: 'historial.csv', size: bytes.length });
+    // Like Telegram, the type follows the file name when the upload gives none (the /exportar file is JSON).
+    expect(emulator.file(stored.document!.file_id)?.mime_type).toBe('text/csv');
+    const json = await tg.sendDocument(chat, { source: Buffer.from('{"a":1}'), filename: 'dianabot-2026-11-26.json' });
+    expect(json).toMatchObject({ document: { file_name: 'dianabot-2026-11-26.json', mime_type: 'application/json' } });
     // Re-sending by file_id works too.
     const again = await tg.sendDocument(chat, stored.document!.file_id);
     expect(again).toMatchObject({ document: { file_id: stored.document!.file_id } });
