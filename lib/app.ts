@@ -17,7 +17,7 @@ import { createBus, fromHandlers, type Bus, type BusOverrides, type SubscriberHa
 import type { SubscriberName } from './bus/subscriptions.js';
 import { createCommandResultNotifier } from './bot/command-results.js';
 import { createCommandsSubscriber } from './commands/subscriber.js';
-import { gamificationSubscriber } from './gamification/subscriber.js';
+import { createGamificationSubscriber, noticeJob, type CatalogueIndex } from './gamification/index.js';
 import { narrativeSubscriber } from './narrative/subscriber.js';
 import { versionedStoryContent, type StoryContent } from './narrative/index.js';
 import { registerNarrativeProvider } from './narrative/provider.js';
@@ -30,7 +30,7 @@ import { dailyMaintenance, maintenanceScheduler } from './maintenance/index.js';
  * Job kinds of the modules (lib/scheduler): each module exports its JobHandler(s) and lists them here,
  * as it registers state providers and subscribers. Registered once per process.
  */
-const jobKinds: JobHandler<any>[] = [dailyMaintenance, keyboardCloseJob, ...vipJobKinds, publishPostJob as JobHandler<any>];
+const jobKinds: JobHandler<any>[] = [dailyMaintenance, keyboardCloseJob, noticeJob, ...vipJobKinds, publishPostJob as JobHandler<any>];
 
 export interface App {
   config: Config;
@@ -56,6 +56,8 @@ export interface AppOverrides {
   bus?: BusOverrides;
   /** The story the bot plays (default: the active published version, lib/content). */
   story?: StoryContent;
+  /** The gamification catalogue (default: content/gamification); tests of other modules pass an empty one. */
+  gamificationCatalogue?: () => CatalogueIndex;
   scheduler?: Partial<Pick<RunnerDeps, 'handlers' | 'leaseSeconds' | 'batchSize' | 'concurrency' | 'beforeRun'>>;
 }
 
@@ -67,10 +69,12 @@ export function moduleSubscribers(deps: {
   telegram: Telegram;
   kv?: KeyValueStore;
   scheduler?: Scheduler;
+  clock?: Clock;
+  catalogue?: () => CatalogueIndex;
 }): Record<Exclude<SubscriberName, 'audit'>, SubscriberHandler> {
   return {
     commands: createCommandsSubscriber(createCommandResultNotifier(deps)),
-    gamification: gamificationSubscriber,
+    gamification: createGamificationSubscriber({ clock: deps.clock, catalogue: deps.catalogue }),
     narrative: narrativeSubscriber,
     // Administration's reactions (subscriptions, channels, auctions) arrive with the admin module.
     admin: fromHandlers({}),
@@ -170,7 +174,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     // In-process delivery hands a trigger over at once: re-arming an early one would loop.
     { rearmTriggers: () => bus.mode === 'qstash', beforeSweep: maintenanceScheduler(config.timeZone) },
   );
-  const bus = createBus(config, { db, log, clock, timeZone: config.timeZone, subscribers: moduleSubscribers({ telegram, kv, scheduler }) }, overrides.bus);
+  const bus = createBus(config, { db, log, clock, timeZone: config.timeZone, subscribers: moduleSubscribers({ telegram, kv, scheduler, clock, catalogue: overrides.gamificationCatalogue }) }, overrides.bus);
   // Long-running servers sweep the outbox and run due jobs themselves; Vercel uses api/cron/relay and api/cron/jobs.
   if (config.DIANABOT_MODE === 'start' || config.DIANABOT_MODE === 'dev') {
     bus.startSweeper();

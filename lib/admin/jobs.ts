@@ -113,7 +113,26 @@ export const vipRemoveJob: JobHandler<{ subscriptionId: number }> = {
   },
 };
 
-export const vipJobKinds = [vipReminderJob, vipExpireJob, vipRemoveJob] as JobHandler<any>[];
+/**
+ * /borrar of a VIP: the renewal of a Stars subscription is cancelled (or Telegram would keep charging
+ * an account that no longer exists) and the person leaves the VIP channels. The payload holds the
+ * Telegram id the erased row no longer has; the job row is pruned a week after it ran.
+ */
+export const vipErasedJob: JobHandler<{ telegramId: number; chargeId: string | null }> = {
+  kind: 'vip.erased',
+  payload: z.object({ telegramId: z.number().int().positive(), chargeId: z.string().min(1).max(256).nullable() }),
+  async run(tx, p, ctx) {
+    if (!ctx.telegram) return;
+    if (p.chargeId) {
+      await callApi(ctx.telegram, 'editUserStarSubscription', { user_id: p.telegramId, telegram_payment_charge_id: p.chargeId, is_canceled: true }).catch((err) => {
+        if (!(err instanceof TelegramError && err.code === 400)) throw err; // already cancelled or expired
+      });
+    }
+    await removeFromVipChannels(tx, ctx.telegram, ctx.log, 0, p.telegramId);
+  },
+};
+
+export const vipJobKinds = [vipReminderJob, vipExpireJob, vipRemoveJob, vipErasedJob] as JobHandler<any>[];
 // Registered at import, so that any code path that changes a VIP period can schedule its jobs.
 for (const kind of vipJobKinds) jobHandlers.ensure(kind);
 

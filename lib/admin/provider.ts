@@ -1,7 +1,9 @@
 import { z } from 'zod';
 import { registerErasureHook } from '../users/privacy.js';
 import { stateProviders } from '../users/state.js';
+import { schedule } from '../scheduler/index.js';
 import { endVip } from './repository.js';
+import './jobs.js';
 
 const section = z
   .object({
@@ -41,7 +43,11 @@ stateProviders.register({
 registerErasureHook({
   name: 'vip',
   erase: async (tx, ids) => {
-    await endVip(tx, ids.userId, 'revoked', new Date());
+    const ended = await endVip(tx, ids.userId, 'revoked', new Date());
+    if (ended) {
+      const renewing = ended.recurring && !ended.renewalCanceled ? ended.recurringChargeId : null;
+      await schedule(tx, { kind: 'vip.erased', key: `vip.erased:${ended.id}:${Date.now()}`, dueAt: new Date(), payload: { telegramId: ids.telegramId, chargeId: renewing } });
+    }
     await tx`DELETE FROM channel_members WHERE user_id = ${ids.userId}`;
   },
   export: async (db, ids) => ({

@@ -61,6 +61,10 @@ export const es = {
     '/niveles — tu mapa: niveles abiertos y cerrados\n' +
     '/trivia — responde una pregunta y gana besitos\n' +
     '/regalar N @usuario — regala besitos\n' +
+    '/misiones — tus misiones diarias, semanales y especiales\n' +
+    '/logros — tus logros y los próximos\n' +
+    '/tienda — cosméticos, llaves y pistas, potenciadores\n' +
+    '/mochila — tus objetos (y usarlos)\n' +
     '/actividad — tus últimas acciones\n' +
     '/privacidad — tus datos: exportar (/exportar) o borrar (/borrar)\n' +
     '/ayuda — esta ayuda\n\n' +

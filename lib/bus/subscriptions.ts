@@ -21,6 +21,7 @@ export const routes: Record<SubscriberName, readonly EventType[]> = {
     'narrative.secret_discovered',
     'gamification.trivia_answered',
     'gamification.item_purchased',
+    'gamification.item_used',
   ],
   /** The story reacts to purchases (clues, unlocks) and to VIP status. */
   narrative: [

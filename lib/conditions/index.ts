@@ -5,6 +5,7 @@
  * the story linter, tests — sees the same kinds without modules importing each other's internals.
  * A module that adds kinds adds one line below.
  */
+import { registerGamificationConditions } from '../gamification/conditions.js';
 import { registerNarrativeConditions } from '../narrative/conditions.js';
 import { ConditionRegistry } from './registry.js';
 
@@ -12,6 +13,7 @@ export * from './registry.js';
 
 export const conditions = new ConditionRegistry();
 registerNarrativeConditions(conditions);
+registerGamificationConditions(conditions);
 
 /** The zod schema of a condition (any registered kind or combinator), for content schemas. */
 export const conditionSchema = conditions.schema;

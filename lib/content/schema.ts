@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { conditionSchema, type Condition } from '../conditions/index.js';
+import { achievementSchema, crossCheckCatalogue, itemSchema, missionSchema } from './gamification.js';
 
 /**
  * Content model v2: one schema for every store (files, Postgres JSONB, MongoDB). Field names follow
@@ -126,6 +127,10 @@ export const contentSchema = z.strictObject({
   levels: z.array(levelSchema).min(1),
   fragments: z.array(fragmentSchema).min(1),
   trivia: z.array(triviaSchema).default([]),
+  /** Gamification sections (lib/content/gamification.ts): content/gamification/*.json. */
+  missions: z.array(missionSchema).default([]),
+  achievements: z.array(achievementSchema).default([]),
+  items: z.array(itemSchema).default([]),
 });
 
 export type Rewards = z.output<typeof rewardsSchema>;
@@ -235,6 +240,17 @@ export function crossCheck(c: Content): ContentProblem[] {
     if (!t.options.includes(t.answer)) add(where, `answer "${t.answer}" is not one of its options`);
     if (new Set(t.options).size !== t.options.length) add(where, 'has the same option twice');
     if (t.availableAfter && !keys.has(t.availableAfter)) add(where, `available_after fragment "${t.availableAfter}" does not exist`);
+  }
+  for (const p of crossCheckCatalogue(c)) add(p.path.slice(0, 2).join(' '), p.message);
+  const items = new Set(c.items.map((i) => i.key));
+  const achievements = new Set(c.achievements.map((a) => a.key));
+  for (const i of c.items)
+    if (i.effect?.kind === 'unlock_fragment' && !keys.has(i.effect.fragment)) add(`item ${i.key}`, `opens fragment "${i.effect.fragment}", which does not exist`);
+  for (const f of c.fragments) {
+    for (const r of [f.rewards, ...f.decisions.map((d) => d.rewards)]) {
+      for (const i of r.items) if (!items.has(i)) add(`fragment ${f.key}`, `rewards item "${i}", which is not in content/gamification`);
+      for (const a of r.achievements) if (!achievements.has(a)) add(`fragment ${f.key}`, `rewards achievement "${a}", which is not in content/gamification`);
+    }
   }
   return problems;
 }

@@ -1,6 +1,15 @@
-import type { EventOf } from '../bus/events.js';
-import { fromHandlers, type HandlerContext, type Tx } from '../bus/subscriber.js';
-import { localDate } from '../time/zone.js';
+import type { BusEvent, EventOf } from '../bus/events.js';
+import { newEvent, publish } from '../bus/outbox.js';
+import { fromHandlers, type HandlerContext, type SubscriberHandler, type Tx } from '../bus/subscriber.js';
+import { grantBesitos } from '../besitos/ledger.js';
+import { localDate, systemClock, type Clock } from '../time/zone.js';
+import type { Achievement, CatalogueIndex, FactKind, Mission } from './catalogue.js';
+import { defaultCatalogue } from './content.js';
+import { noticeJob, scheduleNotice } from './notify.js';
+import { addItems, giftReceiverOf, insertFacts, loadFacts, lockUser, saveAchievementProgress, saveMissionProgress, missionStatus, userAchievements } from './repository.js';
+import { achievementProgress, factsFromEvent, missionDeadline, missionOpenAt, missionProgress, periodOf, type Fact } from './rules.js';
+
+export { noticeJob };
 
 type Move = EventOf<'gamification.besitos_earned'> | EventOf<'gamification.besitos_spent'>;
 
@@ -28,11 +37,136 @@ async function countMove(tx: Tx, event: Move, ctx: HandlerContext): Promise<void
       updated_at = now()`;
 }
 
+export interface GamificationDeps {
+  catalogue?: () => CatalogueIndex;
+  clock?: Clock;
+}
+
+/** One event's work for one user: facts to evaluate, facts' cache, achievements known unlocked. */
+class Progress {
+  private readonly factCache = new Map<FactKind, Fact[]>();
+  private unlocked: Set<string> | null = null;
+  constructor(
+    private readonly tx: Tx,
+    private readonly userId: number,
+    private readonly cat: CatalogueIndex,
+    private readonly timeZone: string,
+    private readonly now: Date,
+  ) {}
+
+  private async facts(kind: FactKind): Promise<Fact[]> {
+    let list = this.factCache.get(kind);
+    if (!list) {
+      list = await loadFacts(this.tx, this.userId, kind);
+      this.factCache.set(kind, list);
+    }
+    return list;
+  }
+
+  private async reward(what: 'mission' | 'achievement', key: string, idem: string, besitos: number, items: string[]): Promise<void> {
+    if (besitos > 0)
+      await grantBesitos(this.tx, { userId: this.userId, amount: besitos, source: what, idempotencyKey: `${what}:${idem}`, description: key });
+    for (const item of items)
+      if (this.cat.items.has(item))
+        await addItems(this.tx, { userId: this.userId, itemKey: item, quantity: 1, kind: 'reward', idempotencyKey: `${what}:${idem}:${item}`, now: this.now });
+  }
+
+  async mission(m: Mission, fact: Fact): Promise<Fact | null> {
+    if (!missionOpenAt(m, fact.at)) return null;
+    const period = periodOf(m.recurrence, fact.at, this.timeZone);
+    if ((await missionStatus(this.tx, this.userId, m.key, period.key)) === 'completed') return null;
+    const p = missionProgress(m, await this.facts(m.requirement.fact), fact.at, this.timeZone);
+    const expiresAt = missionDeadline(m, period);
+    const saved = await saveMissionProgress(this.tx, {
+      userId: this.userId, key: m.key, period: period.key, progress: p.progress, target: p.target,
+      expiresAt, reward: m.reward.besitos, complete: p.completed, now: this.now,
+    });
+    if (saved.assigned)
+      await publish(this.tx, newEvent('gamification.mission_assigned', { mission_key: m.key, mission_type: m.type, expires_at: expiresAt?.toISOString() ?? null }, this.userId, this.now));
+    if (!saved.completed) return null;
+    const idem = `${this.userId}:${m.key}:${period.key}`;
+    await this.reward('mission', m.key, idem, m.reward.besitos, m.reward.items);
+    await publish(this.tx, newEvent('gamification.mission_completed', { mission_key: m.key, reward_besitos: m.reward.besitos }, this.userId, this.now));
+    await scheduleNotice(this.tx, `mission:${idem}`, { user_id: this.userId, what: 'mission', title: m.title, reward_besitos: m.reward.besitos, item_names: this.itemNames(m.reward.items) }, this.now);
+    return { kind: 'mission_completed', sourceId: `mission:${m.key}:${period.key}`, at: fact.at, subject: m.key, amount: 1 };
+  }
+
+  private itemNames(keys: string[]): string[] {
+    return keys.flatMap((k) => this.cat.items.get(k)?.name ?? []);
+  }
+
+  /** Evaluates an achievement; on unlock, its dependents too. */
+  async achievement(a: Achievement): Promise<void> {
+    this.unlocked ??= new Set([...(await userAchievements(this.tx, this.userId)).values()].filter((r) => r.unlocked_at).map((r) => r.achievement_key));
+    if (this.unlocked.has(a.key)) return;
+    const facts = a.requirement ? await this.facts(a.requirement.fact) : [];
+    const p = achievementProgress(a, facts, this.unlocked, this.timeZone);
+    const unlockedNow = await saveAchievementProgress(this.tx, {
+      userId: this.userId, key: a.key, progress: p.progress, target: p.target, reward: a.reward.besitos, unlock: p.unlocks, now: this.now,
+    });
+    if (!unlockedNow) return;
+    this.unlocked.add(a.key);
+    const items = a.reward.item ? [a.reward.item] : [];
+    await this.reward('achievement', a.key, `${this.userId}:${a.key}`, a.reward.besitos, items);
+    await publish(this.tx, newEvent('gamification.achievement_unlocked', { achievement_key: a.key, reward_besitos: a.reward.besitos }, this.userId, this.now));
+    await scheduleNotice(this.tx, `achievement:${this.userId}:${a.key}`, { user_id: this.userId, what: 'achievement', title: a.title, reward_besitos: a.reward.besitos, item_names: this.itemNames(items) }, this.now);
+    for (const d of this.cat.dependents.get(a.key) ?? []) await this.achievement(d);
+  }
+
+  /** Stores the facts and advances what they concern; facts from completed missions follow. */
+  async apply(facts: Fact[]): Promise<void> {
+    const queue = await insertFacts(this.tx, this.userId, facts);
+    while (queue.length) {
+      const fact = queue.shift()!;
+      this.factCache.delete(fact.kind);
+      for (const m of this.cat.missionsByFact.get(fact.kind) ?? []) {
+        const done = await this.mission(m, fact);
+        if (done) queue.push(...(await insertFacts(this.tx, this.userId, [done])));
+      }
+      for (const a of this.cat.achievementsByFact.get(fact.kind) ?? []) await this.achievement(a);
+    }
+  }
+}
+
 /**
- * Gamification's reactions. Story, trivia and purchase events are routed here for missions and
- * achievements; until those modules exist they are recorded as processed and nothing else.
+ * Missions and achievements from events: the facts an event states are stored once (processed_events
+ * already gives one delivery per event; the facts' keys make it exact for late or replayed copies),
+ * progress is recomputed from the set, and a completion pays through lib/besitos and writes its event
+ * in this same transaction.
  */
-export const gamificationSubscriber = fromHandlers({
-  'gamification.besitos_earned': countMove,
-  'gamification.besitos_spent': countMove,
-});
+export async function advance(tx: Tx, event: BusEvent, ctx: HandlerContext, deps: Required<GamificationDeps>): Promise<void> {
+  const userId = event.user_id;
+  if (!userId) return;
+  const lookups =
+    event.type === 'gamification.besitos_spent' && event.data.source === 'gift' && event.data.reversal_of === undefined
+      ? { giftReceiverId: await giftReceiverOf(tx, event.data.transaction_id) }
+      : {};
+  const facts = factsFromEvent(event, lookups);
+  if (facts.length === 0) return;
+  if (!(await lockUser(tx, userId))) return; // erased (/borrar): nothing to count
+  await new Progress(tx, userId, deps.catalogue(), ctx.timeZone, deps.clock()).apply(facts);
+}
+
+/** Gamification's reactions: besitos statistics, missions and achievements. */
+export function createGamificationSubscriber(deps: GamificationDeps = {}): SubscriberHandler {
+  const full = { catalogue: deps.catalogue ?? defaultCatalogue, clock: deps.clock ?? systemClock };
+  const progress = (tx: Tx, event: BusEvent, ctx: HandlerContext) => advance(tx, event, ctx, full);
+  return fromHandlers({
+    'gamification.besitos_earned': async (tx, e, ctx) => {
+      await countMove(tx, e, ctx);
+      await progress(tx, e, ctx);
+    },
+    'gamification.besitos_spent': async (tx, e, ctx) => {
+      await countMove(tx, e, ctx);
+      await progress(tx, e, ctx);
+    },
+    'narrative.fragment_completed': progress,
+    'narrative.level_completed': progress,
+    'narrative.secret_discovered': progress,
+    'gamification.trivia_answered': progress,
+    'gamification.item_purchased': progress,
+    'gamification.item_used': progress,
+  });
+}
+
+export const gamificationSubscriber = createGamificationSubscriber();

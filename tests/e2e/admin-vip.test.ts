@@ -216,4 +216,15 @@ describe('VIP in Telegram Stars through the webhook', () => {
     const [s] = await app.db`SELECT status FROM vip_subscriptions WHERE user_id = ${u.id}`;
     expect(s).toMatchObject({ status: 'revoked' });
   });
+
+  it('/borrar of a monthly subscriber cancels the renewal with Telegram (no charges for an erased account)', async () => {
+    const tg = uniqueTelegramId();
+    const invoice = await invoiceFor(tg, 'monthly');
+    const end = Math.floor(Date.now() / 1000) + 30 * 86_400;
+    await post(successfulPaymentUpdate(tg, { payload: invoice.payload, amount: 250, chargeId: `eb-${tg}`, expiration: end, recurring: true, firstRecurring: true }));
+    const u = (await userRow(tg))!;
+    await eraseUser(app.db, app.kv, { userId: u.id, telegramId: tg });
+    await Promise.all([app.scheduler.sweep(), app.scheduler.sweep()]);
+    expect(telegram.callsOf('editUserStarSubscription').map((c) => c.payload)).toEqual([{ user_id: tg, telegram_payment_charge_id: `eb-${tg}`, is_canceled: true }]);
+  });
 });

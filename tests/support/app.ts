@@ -3,6 +3,10 @@ import { createApp, type App, type AppOverrides } from '../../lib/app.js';
 import { parseConfig } from '../../lib/config.js';
 import { createMemoryStore } from '../../lib/kv/memory.js';
 import { silentLogger } from '../../lib/log.js';
+import { parseCatalogue } from '../../lib/gamification/content.js';
+
+/** Other modules' end-to-end tests assert exact balances: no missions or achievements pay into them. */
+const noGamification = parseCatalogue({});
 import { BotApiStub } from './bot-api-stub.js';
 import { testDatabaseUrl } from './db.js';
 
@@ -29,7 +33,7 @@ export async function startTestApp(env: Record<string, string> = {}, overrides: 
     LOG_LEVEL: 'silent',
     ...env,
   });
-  const app = await createApp(config, { kv: createMemoryStore(), log: silentLogger, ...overrides });
+  const app = await createApp(config, { kv: createMemoryStore(), log: silentLogger, gamificationCatalogue: () => noGamification, ...overrides });
   afterAll(async () => {
     await app.close();
     await telegram.stop();

@@ -5,6 +5,7 @@ import { balanceFeature } from './balance.js';
 import { commandCaseFeature } from './conversation.js';
 import { dailyFeature } from './daily.js';
 import { estadoFeature } from './estado.js';
+import { gamificacionFeature } from './gamificacion.js';
 import { eventosFeature } from './eventos.js';
 import { helpFeature } from './help.js';
 import { historiaFeature } from './historia.js';
@@ -22,7 +23,7 @@ import { vipAdminFeature } from './vip-admin.js';
 import { vipFeature } from './vip.js';
 
 /** Every feature, in the order they get a chance at an update. Add new ones here. */
-export const features: Composer<BotContext>[] = [commandCaseFeature, privateOnlyFeature, startFeature, helpFeature, balanceFeature, historyFeature, dailyFeature, eventosFeature, estadoFeature, perfilFeature, regalarFeature, actividadFeature, privacidadFeature, vipFeature, vipAdminFeature, channelsFeature, publicarFeature, historiaFeature, nivelesFeature, triviaFeature];
+export const features: Composer<BotContext>[] = [commandCaseFeature, privateOnlyFeature, startFeature, helpFeature, balanceFeature, historyFeature, dailyFeature, eventosFeature, estadoFeature, perfilFeature, regalarFeature, gamificacionFeature, actividadFeature, privacidadFeature, vipFeature, vipAdminFeature, channelsFeature, publicarFeature, historiaFeature, nivelesFeature, triviaFeature];
 
 /**
  * The command menu registered with setMyCommands (scripts/set-commands.ts): Spanish names; the English
@@ -38,6 +39,10 @@ export const commandMenu = [
   { command: 'historial', description: 'Tus últimos movimientos' },
   { command: 'perfil', description: 'Tu perfil' },
   { command: 'regalar', description: 'Regala besitos a alguien' },
+  { command: 'misiones', description: 'Tus misiones y su progreso' },
+  { command: 'logros', description: 'Tus logros' },
+  { command: 'tienda', description: 'La tienda de Diana' },
+  { command: 'mochila', description: 'Tus objetos' },
   { command: 'actividad', description: 'Tus últimas acciones' },
   { command: 'privacidad', description: 'Tus datos: qué guardamos, exportar, borrar' },
   { command: 'vip', description: 'Hazte VIP con Telegram Stars' },

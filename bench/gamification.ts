@@ -1,0 +1,80 @@
+/**
+ * Benchmark — gamification subscriber throughput (issue 20): events/s the gamification subscriber
+ * processes (facts stored, missions and achievements of the content catalogue evaluated, rewards paid)
+ * against the audit subscriber on the same events in the same run (goal ≥ 0.5× of audit).
+ * Both go through the production delivery path (lib/bus/receive.ts processEvent: parse, processed_events
+ * row and the handler in one transaction), 8 concurrent workers, 1,000 users, a mix of story, trivia
+ * and /daily events spread over a week. Rounds alternate audit / gamification; the best of each counts.
+ */
+import { createEvent } from '../lib/bus/events.js';
+import { processEvent, type ProcessDeps } from '../lib/bus/receive.js';
+import { createDb } from '../lib/db/client.js';
+import { silentLogger } from '../lib/log.js';
+import { createGamificationSubscriber } from '../lib/gamification/subscriber.js';
+import { createBenchDatabase, fmt, machine, QUICK } from './support.js';
+
+const USERS = 1_000;
+const EVENTS = QUICK ? 3_000 : 10_000;
+const WORKERS = 8;
+const ROUNDS = QUICK ? 1 : 2;
+const TZ = 'America/Mexico_City';
+
+function events(firstUser: number, round: number): string[] {
+  const start = Date.parse('2026-03-09T12:00:00Z');
+  return Array.from({ length: EVENTS }, (_, i) => {
+    const user = firstUser + ((i * 7919 + round) % USERS);
+    const at = new Date(start + ((i * 104_729) % (7 * 86_400_000)));
+    switch (i % 3) {
+      case 0:
+        return JSON.stringify(createEvent('narrative.fragment_completed', { fragment_key: `f${i % 40}`, level: 1, besitos_awarded: 5 }, user, at));
+      case 1:
+        return JSON.stringify(createEvent('gamification.trivia_answered', { trivia_key: `t${i % 11}`, correct: i % 2 === 0, reward_besitos: 5, response_ms: 900 }, user, at));
+      default:
+        return JSON.stringify(createEvent('gamification.besitos_earned', { amount: 10, source: 'daily', transaction_id: i + 1, balance_after: 10 }, user, at));
+    }
+  });
+}
+
+async function drain(deps: ProcessDeps, subscriber: 'audit' | 'gamification', bodies: string[]) {
+  let next = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: WORKERS }, async () => {
+      while (next < bodies.length) {
+        const body = bodies[next++]!;
+        const outcome = await processEvent(deps, subscriber, body);
+        if (outcome !== 'processed') throw new Error(`${subscriber}: ${outcome}`);
+      }
+    }),
+  );
+  return bodies.length / ((performance.now() - started) / 1000);
+}
+
+async function main() {
+  console.log(`# Gamification subscriber vs audit subscriber\n${machine()}\n${EVENTS} events per round, ${USERS} users, ${WORKERS} workers, ${ROUNDS} rounds\n`);
+  const bench = await createBenchDatabase('gamification');
+  const db = createDb(bench.url, { max: WORKERS + 2 });
+  try {
+    const [{ first }] = (await db`
+      WITH u AS (INSERT INTO users (telegram_id, first_name) SELECT 900000000 + g, 'Bench' FROM generate_series(1, ${USERS}) g RETURNING id)
+      , b AS (INSERT INTO user_balances (user_id) SELECT id FROM u)
+      SELECT min(id)::int AS first FROM u`) as unknown as [{ first: number }];
+    const deps: ProcessDeps = { db, log: silentLogger, timeZone: TZ, handlers: { gamification: createGamificationSubscriber({ clock: () => new Date('2026-03-16T00:00:00Z') }) } };
+    let audit = 0;
+    let gamification = 0;
+    for (let r = 0; r < ROUNDS; r++) {
+      const a = await drain(deps, 'audit', events(first, r));
+      const g = await drain(deps, 'gamification', events(first, r));
+      console.log(`round ${r + 1}: audit ${fmt(a)} events/s, gamification ${fmt(g)} events/s`);
+      audit = Math.max(audit, a);
+      gamification = Math.max(gamification, g);
+    }
+    const [paid] = (await db`SELECT count(*)::int AS n FROM transactions WHERE source IN ('mission', 'achievement')`) as unknown as [{ n: number }];
+    console.log(`\naudit: ${fmt(audit)} events/s\ngamification: ${fmt(gamification)} events/s (${paid.n} rewards paid)\ngamification / audit: ${fmt(gamification / audit, 2)}× (goal ≥ 0.5×)`);
+  } finally {
+    await db.end({ timeout: 5 });
+    await bench.drop();
+  }
+}
+
+await main();

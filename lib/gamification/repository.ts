@@ -1,0 +1,153 @@
+import type postgres from 'postgres';
+import type { Queryable } from '../db/client.js';
+import type { FactKind } from './catalogue.js';
+import type { Fact } from './rules.js';
+
+export type Tx = postgres.TransactionSql<{}>;
+
+/** Lock class of gamification's per-user advisory locks ('gam'). */
+const LOCK_CLASS = 0x67616d;
+
+/**
+ * Serialises a user's gamification work for the rest of the transaction: each event then sees the
+ * facts of every event committed before it, so 50 concurrent events still unlock a threshold once.
+ * Taken before any row lock, and nothing else takes it while holding one (no cycle).
+ */
+export async function lockUser(tx: Tx, userId: number): Promise<boolean> {
+  const [row] = await tx<{ active: boolean }[]>`
+    SELECT pg_advisory_xact_lock(${LOCK_CLASS}, ${userId}::int) IS NOT NULL
+           AND EXISTS (SELECT 1 FROM users WHERE id = ${userId} AND deleted_at IS NULL) AS active`;
+  return Boolean(row?.active);
+}
+
+/** Inserts facts once per (kind, source); returns the ones that were new. */
+export async function insertFacts(tx: Tx, userId: number, facts: Fact[]): Promise<Fact[]> {
+  if (facts.length === 0) return [];
+  const rows = facts.map((f) => ({ user_id: userId, kind: f.kind, source_id: f.sourceId, at: f.at, subject: f.subject, amount: f.amount }));
+  const inserted: { kind: string; source_id: string }[] = await tx`
+    INSERT INTO gamification_facts ${tx(rows as never, 'user_id', 'kind', 'source_id', 'at', 'subject', 'amount')}
+    ON CONFLICT DO NOTHING RETURNING kind, source_id`;
+  const fresh = new Set(inserted.map((r) => `${r.kind}\u0000${r.source_id}`));
+  return facts.filter((f) => fresh.has(`${f.kind}\u0000${f.sourceId}`));
+}
+
+/** The user's facts of one kind, optionally within [from, to). */
+export async function loadFacts(db: Queryable, userId: number, kind: FactKind, from: Date | null = null, to: Date | null = null): Promise<Fact[]> {
+  const rows = await db<{ source_id: string; at: Date; subject: string | null; amount: string | number }[]>`
+    SELECT source_id, at, subject, amount FROM gamification_facts
+     WHERE user_id = ${userId} AND kind = ${kind}
+       AND (${from}::timestamptz IS NULL OR at >= ${from}) AND (${to}::timestamptz IS NULL OR at < ${to})`;
+  return rows.map((r) => ({ kind, sourceId: r.source_id, at: new Date(r.at), subject: r.subject, amount: Number(r.amount) }));
+}
+
+export interface UserMissionRow {
+  mission_key: string;
+  period: string;
+  status: 'active' | 'completed';
+  progress: number;
+  target: number;
+  expires_at: Date | null;
+  reward_besitos: number;
+  assigned_at: Date;
+  completed_at: Date | null;
+}
+
+/**
+ * Writes a mission's progress for a period. Returns whether the row is new (assigned now) and
+ * whether this call completed it (only one caller can: the status guard).
+ */
+export async function saveMissionProgress(
+  tx: Tx,
+  p: { userId: number; key: string; period: string; progress: number; target: number; expiresAt: Date | null; reward: number; complete: boolean; now: Date },
+): Promise<{ assigned: boolean; completed: boolean }> {
+  const status = p.complete ? 'completed' : 'active';
+  const [row] = await tx<{ assigned: boolean; completed: boolean }[]>`
+    WITH before AS (
+      SELECT status FROM user_missions WHERE user_id = ${p.userId} AND mission_key = ${p.key} AND period = ${p.period}
+    ), up AS (
+      INSERT INTO user_missions AS m (user_id, mission_key, period, status, progress, target, expires_at, reward_besitos, assigned_at, completed_at)
+      VALUES (${p.userId}, ${p.key}, ${p.period}, ${status}, ${p.progress}, ${p.target}, ${p.expiresAt}, ${p.reward}, ${p.now}, ${p.complete ? p.now : null})
+      ON CONFLICT (user_id, mission_key, period) DO UPDATE
+         SET progress = GREATEST(m.progress, excluded.progress), status = excluded.status, completed_at = excluded.completed_at, target = excluded.target
+       WHERE m.status = 'active'
+      RETURNING status
+    )
+    SELECT NOT EXISTS (SELECT 1 FROM before) AS assigned,
+           COALESCE((SELECT status FROM up) = 'completed' AND COALESCE((SELECT status FROM before), 'active') = 'active', false) AS completed`;
+  return { assigned: Boolean(row?.assigned), completed: Boolean(row?.completed) };
+}
+
+export async function missionStatus(tx: Queryable, userId: number, key: string, period: string): Promise<'active' | 'completed' | null> {
+  const [row] = await tx<{ status: 'active' | 'completed' }[]>`
+    SELECT status FROM user_missions WHERE user_id = ${userId} AND mission_key = ${key} AND period = ${period}`;
+  return row?.status ?? null;
+}
+
+export async function userMissions(db: Queryable, userId: number, periods: { key: string; period: string }[]): Promise<UserMissionRow[]> {
+  if (periods.length === 0) return [];
+  return db<UserMissionRow[]>`
+    SELECT mission_key, period, status, progress, target, expires_at, reward_besitos, assigned_at, completed_at
+      FROM user_missions
+     WHERE user_id = ${userId}
+       AND (mission_key, period) IN (SELECT * FROM unnest(${periods.map((p) => p.key)}::text[], ${periods.map((p) => p.period)}::text[]))`;
+}
+
+export interface UserAchievementRow {
+  achievement_key: string;
+  progress: number;
+  target: number;
+  unlocked_at: Date | null;
+  reward_besitos: number;
+}
+
+export async function userAchievements(db: Queryable, userId: number): Promise<Map<string, UserAchievementRow>> {
+  const rows = await db<UserAchievementRow[]>`
+    SELECT achievement_key, progress, target, unlocked_at, reward_besitos FROM user_achievements WHERE user_id = ${userId}`;
+  return new Map(rows.map((r) => [r.achievement_key, r]));
+}
+
+/** Stores progress; with `unlock`, unlocks it unless already unlocked. Returns whether this call unlocked it. */
+export async function saveAchievementProgress(
+  tx: Tx,
+  p: { userId: number; key: string; progress: number; target: number; reward: number; unlock: boolean; now: Date },
+): Promise<boolean> {
+  const unlockedAt = p.unlock ? p.now : null;
+  const rows = await tx<{ unlocked: boolean }[]>`
+    WITH before AS (
+      SELECT unlocked_at FROM user_achievements WHERE user_id = ${p.userId} AND achievement_key = ${p.key}
+    ), up AS (
+      INSERT INTO user_achievements AS a (user_id, achievement_key, progress, target, unlocked_at, reward_besitos, updated_at)
+      VALUES (${p.userId}, ${p.key}, ${p.progress}, ${p.target}, ${unlockedAt}, ${p.reward}, ${p.now})
+      ON CONFLICT (user_id, achievement_key) DO UPDATE
+         SET progress = GREATEST(a.progress, excluded.progress), target = excluded.target,
+             unlocked_at = excluded.unlocked_at, reward_besitos = excluded.reward_besitos, updated_at = excluded.updated_at
+       WHERE a.unlocked_at IS NULL
+      RETURNING unlocked_at
+    )
+    SELECT (SELECT unlocked_at FROM up) IS NOT NULL AND (SELECT unlocked_at FROM before) IS NULL AS unlocked`;
+  return Boolean(rows[0]?.unlocked);
+}
+
+/** Adds units to the inventory once per idempotency key; returns false on a replay. */
+export async function addItems(
+  tx: Tx,
+  p: { userId: number; itemKey: string; quantity: number; kind: 'purchase' | 'reward'; price?: number; idempotencyKey: string; now: Date },
+): Promise<boolean> {
+  const [move] = await tx<{ id: number }[]>`
+    INSERT INTO item_moves (user_id, item_key, kind, quantity, price, idempotency_key, created_at)
+    VALUES (${p.userId}, ${p.itemKey}, ${p.kind}, ${p.quantity}, ${p.price ?? 0}, ${p.idempotencyKey}, ${p.now})
+    ON CONFLICT (idempotency_key) DO NOTHING RETURNING id`;
+  if (!move) return false;
+  const bought = p.kind === 'purchase' ? p.quantity : 0;
+  await tx`
+    INSERT INTO user_inventory AS i (user_id, item_key, quantity, bought, acquired_at, updated_at)
+    VALUES (${p.userId}, ${p.itemKey}, ${p.quantity}, ${bought}, ${p.now}, ${p.now})
+    ON CONFLICT (user_id, item_key) DO UPDATE
+       SET quantity = i.quantity + excluded.quantity, bought = i.bought + excluded.bought, updated_at = excluded.updated_at`;
+  return true;
+}
+
+export async function giftReceiverOf(tx: Queryable, transactionId: number): Promise<number | null> {
+  const [row] = await tx<{ counterparty_id: number | null }[]>`SELECT counterparty_id FROM transactions WHERE id = ${transactionId}`;
+  return row?.counterparty_id == null ? null : Number(row.counterparty_id);
+}

@@ -1,0 +1,88 @@
+import { describe, expect, it } from 'vitest';
+import { grantBesitos } from '../../lib/besitos/ledger.js';
+import { triviaMultiplier } from '../../lib/gamification/shop.js';
+import { defaultCatalogue } from '../../lib/gamification/content.js';
+import { uniqueTelegramId } from '../support/db.js';
+import { callbackUpdate, startTestApp, textUpdate } from '../support/app.js';
+import { buttonsOf, lastTo } from '../support/users.js';
+
+// The real catalogue (content/gamification), which other e2e tests leave out.
+const t = await startTestApp({}, { gamificationCatalogue: defaultCatalogue });
+
+async function settle() {
+  // Events relayed in-process after each update, then the subscribers' own events, then due notices.
+  for (let i = 0; i < 3; i++) {
+    await t.app.bus.idle();
+    await t.app.bus.sweep();
+  }
+  await t.app.scheduler.sweep();
+}
+
+describe('gamification through the webhook', () => {
+  it('buy (double tap), complete a mission, unlock an achievement, be congratulated, use the item', async () => {
+    const tg = uniqueTelegramId();
+    await t.post(textUpdate(tg, '/start'));
+    const [user] = await t.app.db<{ id: number }[]>`SELECT id FROM users WHERE telegram_id = ${tg}`;
+    await grantBesitos(t.app.db, { userId: user!.id, amount: 500, source: 'admin', idempotencyKey: `e2e:${user!.id}` });
+
+    await t.post(textUpdate(tg, '/tienda'));
+    const home = lastTo(t.telegram, 'sendMessage', tg, /Tienda de Diana/);
+    expect(buttonsOf(home)).toEqual(['tc:cosmetic', 'tc:narrative', 'tc:powerup']);
+    await t.post(callbackUpdate(tg, 'tc:powerup'));
+    const listing = lastTo(t.telegram, 'editMessageText', tg, /Potenciadores/);
+    expect(listing!.payload.text).toMatch(/Amuleto del saber<\/b> — 150 besitos · 🟣 épica/);
+    const buy = buttonsOf(listing).find((d) => d.startsWith('tb:'))!;
+    expect(buy).toBe('tb:150:amuleto-trivia');
+    // A forged price (an old content version) is refused without charging.
+    await t.post(callbackUpdate(tg, 'tb:100:amuleto-trivia'));
+    expect(lastTo(t.telegram, 'sendMessage', tg, /La tienda cambió/)).toBeTruthy();
+
+    await t.post(callbackUpdate(tg, buy));
+    const confirm = lastTo(t.telegram, 'sendMessage', tg, /^¿Compras/);
+    expect(confirm!.payload.text).toContain('150 besitos');
+    const yes = buttonsOf(confirm).find((d) => d.startsWith('ty:'))!;
+    await Promise.all([t.post(callbackUpdate(tg, yes)), t.post(callbackUpdate(tg, yes))]);
+    expect(lastTo(t.telegram, 'editMessageText', tg, /Compraste <b>Amuleto del saber<\/b>! Te quedan <b>350 besitos/)).toBeTruthy();
+    const [spends] = await t.app.db`SELECT count(*)::int AS n FROM transactions WHERE user_id = ${user!.id} AND source = 'shop'`;
+    expect(spends!.n).toBe(1);
+
+    await settle();
+    // The purchase completed the "De compras" mission (30) and unlocked "Cliente VIP" (50 + Marco dorado).
+    const sent = t.telegram.sentTexts(tg);
+    expect(sent.filter((x) => x.includes('¡Misión cumplida: <b>De compras</b>!'))).toHaveLength(1);
+    expect(sent.filter((x) => x.includes('¡Logro desbloqueado: <b>Cliente VIP</b>!'))).toHaveLength(1);
+    const [bal] = await t.app.db`SELECT besitos FROM user_balances WHERE user_id = ${user!.id}`;
+    expect(bal!.besitos).toBe(350 + 30 + 50);
+
+    await t.post(textUpdate(tg, '/misiones'));
+    expect(lastTo(t.telegram, 'sendMessage', tg, /Tus misiones/)!.payload.text).toMatch(/De compras<\/b> · Especial · 30 besitos\n.*\n▰▰▰▰▰ 1\/1  ✅ Cumplida/);
+    await t.post(textUpdate(tg, '/logros'));
+    expect(lastTo(t.telegram, 'sendMessage', tg, /Tus logros/)!.payload.text).toMatch(/🏆 <b>Cliente VIP<\/b>/);
+
+    await t.post(textUpdate(tg, '/mochila'));
+    const pack = lastTo(t.telegram, 'sendMessage', tg, /Tu mochila/);
+    expect(pack!.payload.text).toMatch(/Amuleto del saber<\/b> ×1/);
+    expect(pack!.payload.text).toMatch(/Marco dorado<\/b> ×1/);
+    const use = buttonsOf(pack).find((d) => d.startsWith('mu:'))!;
+    await Promise.all([t.post(callbackUpdate(tg, use)), t.post(callbackUpdate(tg, use))]);
+    expect(t.telegram.sentTexts(tg).filter((x) => x.includes('activo: tus trivias dan el doble'))).toHaveLength(2); // the replay answers the same
+    expect(await triviaMultiplier(t.app.db, user!.id, new Date())).toBe(2);
+    const [uses] = await t.app.db`SELECT count(*)::int AS n FROM item_moves WHERE user_id = ${user!.id} AND kind = 'use'`;
+    expect(uses!.n).toBe(1);
+
+    await t.post(textUpdate(tg, '/perfil'));
+    expect(lastTo(t.telegram, 'sendMessage', tg, /Misiones cumplidas/)).toBeTruthy();
+  });
+
+  it('buying without enough besitos is refused before and after confirming, nothing moves', async () => {
+    const tg = uniqueTelegramId();
+    await t.post(textUpdate(tg, '/start'));
+    await t.post(callbackUpdate(tg, 'tb:900:corona-diana'));
+    expect(lastTo(t.telegram, 'sendMessage', tg, /No te alcanza/)).toBeTruthy();
+    expect(lastTo(t.telegram, 'sendMessage', tg, /^¿Compras/)).toBeUndefined();
+    // A confirm button that was never opened for this user (forged, or someone else's): told, nothing bought.
+    await t.post(callbackUpdate(tg, 'ty:12345:zzzzzz'));
+    const [moves] = await t.app.db`SELECT count(*)::int AS n FROM item_moves m JOIN users u ON u.id = m.user_id WHERE u.telegram_id = ${tg}`;
+    expect(moves!.n).toBe(0);
+  });
+});
