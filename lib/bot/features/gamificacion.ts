@@ -74,7 +74,7 @@ gamificacionFeature.action(/^tb:(\d{1,6}):([a-z0-9_-]{1,48})$/, async (ctx) => {
   if (!item || item.hidden || item.price !== price) return void (await ctx.reply(gm.refused(item ? 'stale_version' : 'unknown_item', item, me.besitos), { parse_mode: 'HTML' }));
   if (me.besitos < item.price) return void (await ctx.reply(gm.refused('insufficient_funds', item, me.besitos), { parse_mode: 'HTML' }));
   const nonce = ctx.update.update_id;
-  await ctx.sessions.set(sessionKey(me.telegramId, ctx.chat.id), shopFlow, { nonce, itemKey: item.key, price });
+  await ctx.sessions.set(sessionKey(me, ctx.chat.id), shopFlow, { nonce, itemKey: item.key, price });
   const until = deadlinePart(new Date(ctx.deps.clock().getTime() + shopFlow.ttlSeconds * 1000));
   await openKeyboard(ctx, SHOP_SLOT, nonce, gm.buyConfirm(item, me.besitos), [
     [Markup.button.callback(gm.yes, cb('ty', nonce, until)), Markup.button.callback(gm.no, cb('tn', nonce, until))],
@@ -86,7 +86,7 @@ gamificacionFeature.action(/^t([yn]):(\d{1,15}):([0-9a-z]{1,8})$/, async (ctx) =
   if (!me || !ctx.chat) return ctx.answerCbQuery();
   const confirm = ctx.match[1] === 'y';
   const nonce = Number(ctx.match[2]);
-  const skey = sessionKey(me.telegramId, ctx.chat.id);
+  const skey = sessionKey(me, ctx.chat.id);
   const pending = await ctx.sessions.get(skey, shopFlow);
   const key = buyKey(me.id, nonce);
   if (!pending || pending.nonce !== nonce) {
