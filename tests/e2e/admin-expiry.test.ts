@@ -27,10 +27,16 @@ async function invoice(tg: number, plan: 'pass30' | 'monthly') {
 }
 /** Runs what is due; a run interrupted by a transient database error (a loaded machine) is retaken after its lease, as in production. */
 async function drain() {
-  for (let i = 0; i < 6; i++) {
+  for (let i = 0; i < 50; i++) {
     const r = await app.scheduler.sweep();
     if (r.interrupted > 0) now += 61_000;
-    else if (r.claimed === 0) break;
+    else if (r.claimed === 0) {
+      // A job's trigger event, relayed in-process, may be running it in another runner right now:
+      // wait for it rather than reading half-way.
+      const [busy] = await app.db<{ n: number }[]>`SELECT count(*)::int AS n FROM scheduled_jobs WHERE state = 'running'`;
+      if (busy!.n === 0) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
   }
 }
 const sentTo = (tg: number) => telegram.sentTexts(tg);
