@@ -130,6 +130,7 @@ export async function benchColdStart(): Promise<Ratio[]> {
     REDIS_URL,
     TELEGRAM_BOT_TOKEN: '123456:COLD-start-token-for-the-local-stub',
     TELEGRAM_WEBHOOK_SECRET: 'cold-start-secret',
+    PSEUDONYM_SECRET: 'cold-start-pseudonym-secret-0123456789',
     TELEGRAM_API_ROOT: stub.url,
     BOT_USERNAME: 'DianaTestBot',
     LOG_LEVEL: 'silent',

@@ -75,6 +75,7 @@ export async function benchPreCheckout(): Promise<Ratio[]> {
     REDIS_URL,
     TELEGRAM_BOT_TOKEN: TOKEN,
     TELEGRAM_WEBHOOK_SECRET: SECRET,
+    PSEUDONYM_SECRET: 'pre-checkout-pseudonym-secret-0123456789',
     TELEGRAM_API_ROOT: stub.url,
     BOT_USERNAME: 'DianaTestBot',
     LOG_LEVEL: 'silent',
