@@ -1,4 +1,3 @@
-import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -9,11 +8,10 @@ import { silentLogger } from '../../lib/log.js';
 import { formatStamp } from '../../lib/time/format.js';
 import { startServer, type RunningServer } from '../../dev/server.js';
 import { testDatabaseUrl } from '../support/db.js';
+import { CHROMIUM, haveChromium, launchChromium } from '../support/browser.js';
 import { skipped } from '../support/skips.js';
 
 /** The chat page tells the truth: users kept, live panel, the bot's zone, unique @usernames, replies, a group. */
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const haveChromium = existsSync(CHROMIUM);
 const ZONE = 'Asia/Tokyo'; // far from the machine's and the browser's zone, so a wrong zone shows
 
 describe.skipIf(skipped('chat page persistence, panel, replies, group (e2e/chat-page-conversation)', !haveChromium, `no Chromium at ${CHROMIUM}`))('chat page: persistence, live panel, replies and a group', () => {
@@ -30,16 +28,7 @@ describe.skipIf(skipped('chat page persistence, panel, replies, group (e2e/chat-
     profile = await mkdtemp(path.join(os.tmpdir(), 'dianabot-chromium-'));
     dataDir = path.join(profile, 'dev-data');
     server = await start();
-    const { chromium } = await import('playwright-core');
-    context = await chromium.launchPersistentContext(path.join(profile, 'chromium'), {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-      viewport: { width: 1360, height: 860 },
-      locale: 'es-MX',
-      timezoneId: 'America/Los_Angeles',
-    });
-    page = context.pages()[0] ?? (await context.newPage());
+    ({ context, page } = await launchChromium(profile, { timezoneId: 'America/Los_Angeles' }));
     page.on('pageerror', (e) => pageErrors.push(e.message));
     // The refused @usernames (400, 409) and the restart (connection refused) log expected resource errors.
     page.on('console', (m) => m.type() === 'error' && !/status of 40[09]|ERR_CONNECTION_REFUSED/.test(m.text()) && pageErrors.push(m.text()));

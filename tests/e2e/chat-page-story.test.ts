@@ -1,4 +1,3 @@
-import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -8,13 +7,13 @@ import { silentLogger } from '../../lib/log.js';
 import { cachedStoryContent } from '../../lib/narrative/index.js';
 import { startServer, type RunningServer } from '../../dev/server.js';
 import { testDatabaseUrl } from '../support/db.js';
+import { CHROMIUM, haveChromium, launchChromium } from '../support/browser.js';
+import { skipped } from '../support/skips.js';
 import { fixtureIndex } from '../support/story-fixture.js';
 
 /** The story on the chat page (npm run dev), in headless Chromium as tests/e2e/chat-page.test.ts. */
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const haveChromium = existsSync(CHROMIUM);
 
-describe.skipIf(!haveChromium)('the story on the chat page', () => {
+describe.skipIf(skipped('the story on the chat page (e2e/chat-page-story)', !haveChromium, `no Chromium at ${CHROMIUM}`))('the story on the chat page', () => {
   let server: RunningServer;
   let context: BrowserContext;
   let page: Page;
@@ -32,15 +31,7 @@ describe.skipIf(!haveChromium)('the story on the chat page', () => {
       log: silentLogger,
       appOverrides: { story: cachedStoryContent(async () => fixtureIndex()) },
     });
-    const { chromium } = await import('playwright-core');
-    context = await chromium.launchPersistentContext(path.join(profile, 'chromium'), {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-      viewport: { width: 1360, height: 860 },
-      locale: 'es-MX',
-    });
-    page = context.pages()[0] ?? (await context.newPage());
+    ({ context, page } = await launchChromium(profile));
     page.on('pageerror', (e) => pageErrors.push(e.message));
     page.on('response', (r) => r.status() >= 500 && pageErrors.push(`${r.status()} ${r.url()}`));
     page.on('console', (m) => m.type() === 'error' && pageErrors.push(m.text()));

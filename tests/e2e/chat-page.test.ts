@@ -1,4 +1,3 @@
-import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -8,14 +7,13 @@ import { grantBesitos } from '../../lib/besitos/ledger.js';
 import { silentLogger } from '../../lib/log.js';
 import { startServer, type RunningServer } from '../../dev/server.js';
 import { testDatabaseUrl } from '../support/db.js';
+import { CHROMIUM, haveChromium, launchChromium } from '../support/browser.js';
 import { skipped } from '../support/skips.js';
 
 /**
  * The chat page in a real headless Chromium: Debian's /usr/bin/chromium driven by playwright-core
  * (a browser download does not work on these machines; .ci/run installs the package when missing).
  */
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const haveChromium = existsSync(CHROMIUM);
 if (!haveChromium) {
   console.warn(`[chat-page] skipped: no Chromium at ${CHROMIUM} (install it with "apt-get install -y chromium", or set CHROMIUM_PATH)`);
 }
@@ -31,15 +29,7 @@ describe.skipIf(skipped('chat page in a browser (e2e/chat-page)', !haveChromium,
     profile = await mkdtemp(path.join(os.tmpdir(), 'dianabot-chromium-'));
     const dataDir = path.join(profile, 'dev-data'); // the dev server keeps its chats there
     server = await startServer({ mode: 'dev', env: { DATABASE_URL: testDatabaseUrl(), LOG_LEVEL: 'silent' }, port: 0, dataDir, print: () => {}, log: silentLogger });
-    const { chromium } = await import('playwright-core');
-    context = await chromium.launchPersistentContext(path.join(profile, 'chromium'), {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-      viewport: { width: 1360, height: 860 },
-      locale: 'es-MX',
-    });
-    page = context.pages()[0] ?? (await context.newPage());
+    ({ context, page } = await launchChromium(profile));
     page.on('pageerror', (e) => pageErrors.push(e.message));
     page.on('console', (m) => m.type() === 'error' && pageErrors.push(m.text()));
   });
