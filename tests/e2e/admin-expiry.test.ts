@@ -1,6 +1,7 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { callbackUpdate, nextUpdateId, startTestApp, subscriptionUpdate, successfulPaymentUpdate, textUpdate } from '../support/app.js';
 import { uniqueTelegramId } from '../support/db.js';
+import { drainJobs } from '../support/jobs.js';
 
 let now = Date.parse('2026-12-01T12:00:00Z');
 const clock = () => new Date(now);
@@ -25,20 +26,7 @@ async function invoice(tg: number, plan: 'pass30' | 'monthly') {
   await post(callbackUpdate(tg, `vip:buy:${plan}`));
   return telegram.callsOf(plan === 'pass30' ? 'sendInvoice' : 'createInvoiceLink').at(-1)!.payload.payload as string;
 }
-/** Runs what is due; a run interrupted by a transient database error (a loaded machine) is retaken after its lease, as in production. */
-async function drain() {
-  for (let i = 0; i < 50; i++) {
-    const r = await app.scheduler.sweep();
-    if (r.interrupted > 0) now += 61_000;
-    else if (r.claimed === 0) {
-      // A job's trigger event, relayed in-process, may be running it in another runner right now:
-      // wait for it rather than reading half-way.
-      const [busy] = await app.db<{ n: number }[]>`SELECT count(*)::int AS n FROM scheduled_jobs WHERE state = 'running'`;
-      if (busy!.n === 0) break;
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  }
-}
+const drain = () => drainJobs(app, () => (now += 61_000));
 const sentTo = (tg: number) => telegram.sentTexts(tg);
 const callsFor = (method: string, tg: number) => telegram.callsOf(method).filter((c) => c.payload.user_id === tg);
 

@@ -1,6 +1,7 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { callbackUpdate, nextUpdateId, startTestApp, textUpdate } from '../support/app.js';
 import { uniqueTelegramId } from '../support/db.js';
+import { drainJobs } from '../support/jobs.js';
 
 let now = Date.parse('2026-12-01T18:00:00Z'); // 12:00 in America/Mexico_City
 const clock = () => new Date(now);
@@ -17,14 +18,7 @@ async function postRow(id: number) {
   return r!;
 }
 const lastPostId = async () => Number((await app.db<{ id: string }[]>`SELECT max(id) AS id FROM channel_posts`)[0]!.id);
-/** Runs what is due; a run interrupted by a transient database error (a loaded machine) is retaken after its lease, as in production. */
-async function drain() {
-  for (let i = 0; i < 6; i++) {
-    const r = await app.scheduler.sweep();
-    if (r.interrupted > 0) now += 61_000;
-    else if (r.claimed === 0) break;
-  }
-}
+const drain = () => drainJobs(app, () => (now += 61_000));
 const published = (chatId = CHANNEL) => telegram.calls.filter((c) => ['sendMessage', 'sendPhoto', 'sendVideo'].includes(c.method) && c.payload.chat_id === chatId);
 
 describe('scheduled and protected channel posts (/publicar)', () => {
