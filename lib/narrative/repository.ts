@@ -2,6 +2,8 @@ import type postgres from 'postgres';
 import { createEvent } from '../bus/events.js';
 import { publish } from '../bus/outbox.js';
 import { grantBesitos, spendBesitos } from '../besitos/ledger.js';
+import { CapReached } from '../besitos/errors.js';
+import { capReachedText, economyTimeZone } from '../besitos/policy.js';
 import type { Queryable } from '../db/client.js';
 import { newProgress, type Effect, type Player, type Progress } from './rules.js';
 
@@ -72,8 +74,9 @@ async function saveProgress(tx: Tx, userId: number, p: Progress): Promise<void> 
  * through the ledger (keys per user and rewarded thing, so nothing is granted or charged twice
  * whatever update carries it), and the events to the outbox. Returns the besitos balance after.
  */
-export async function applyMove(tx: Tx, userId: number, progress: Progress, effects: Effect[], now: Date): Promise<{ balance: number | null }> {
+export async function applyMove(tx: Tx, userId: number, progress: Progress, effects: Effect[], now: Date): Promise<{ balance: number | null; capped: string | null }> {
   let balance: number | null = null;
+  let capped: string | null = null;
   for (const e of effects) {
     if (e.kind === 'spend') {
       const r = await spendBesitos(tx, {
@@ -86,16 +89,23 @@ export async function applyMove(tx: Tx, userId: number, progress: Progress, effe
       });
       balance = r.entry.balanceAfter;
     } else if (e.kind === 'grant' && e.amount > 0) {
-      const r = await grantBesitos(tx, {
-        userId,
-        amount: e.amount,
-        source: STORY_SOURCE,
-        idempotencyKey: `story:${userId}:${e.reason}`,
-        description: e.description,
-        // Items and achievements are applied by gamification when it lands; recorded here meanwhile.
-        metadata: e.items.length || e.achievements.length ? { items: e.items, achievements: e.achievements } : {},
-      });
-      balance = r.entry.balanceAfter;
+      try {
+        const r = await grantBesitos(tx, {
+          userId,
+          amount: e.amount,
+          source: STORY_SOURCE,
+          idempotencyKey: `story:${userId}:${e.reason}`,
+          description: e.description,
+          // Items and achievements are applied by gamification when it lands; recorded here meanwhile.
+          metadata: e.items.length || e.achievements.length ? { items: e.items, achievements: e.achievements } : {},
+          now,
+        });
+        balance = r.entry.balanceAfter;
+      } catch (err) {
+        // Over the story's cap (lib/besitos/policy.ts): the story goes on, this reward is not paid.
+        if (!(err instanceof CapReached)) throw err;
+        capped = capReachedText(err, economyTimeZone(), now);
+      }
     }
   }
   // Items and achievements: recorded with the progress until gamification applies them.
@@ -107,7 +117,7 @@ export async function applyMove(tx: Tx, userId: number, progress: Progress, effe
   const events = effects.flatMap((e) => (e.kind === 'event' ? [createEvent(e.type, e.data as never, userId, now)] : []));
   if (events.length) await publish(tx, ...events);
   await saveProgress(tx, userId, progress);
-  return { balance };
+  return { balance, capped };
 }
 
 // ---- trivia ----
