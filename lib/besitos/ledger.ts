@@ -4,7 +4,7 @@ import { isTransientDbError } from '../db/errors.js';
 import { newEvent, publish } from '../bus/outbox.js';
 import { noteWrittenEvents } from '../bus/written.js';
 import { addDays, localDate, startOfLocalDay } from '../time/zone.js';
-import { assertSink, economyTimeZone, sourcePolicy, type CapPeriod } from './policy.js';
+import { assertSink, economyTimeZone, policyKey, sourcePolicy, type CapPeriod } from './policy.js';
 import {
   AlreadyReversed,
   CapReached,
@@ -227,7 +227,7 @@ function capLimits(p: MoveParams): CapLimits | null {
   const timeZone = p.timeZone ?? economyTimeZone();
   return {
     subject: p.person ? p.person : `user:${p.userId}`,
-    source: p.source,
+    source: policyKey(p.source), // caps count per family: reaction:post:1 and reaction:post:2 share one
     ...capPeriods(p.now ?? new Date(), timeZone),
     dayBesitos: d?.besitos ?? null,
     dayGrants: d?.grants ?? null,
@@ -331,7 +331,7 @@ export async function capUsage(
   const subject = q.person ? q.person : `user:${q.userId}`;
   const [row] = await db<CapRow[]>`
     SELECT day::text, day_besitos, day_grants, week::text, week_besitos, week_grants
-      FROM besitos_caps WHERE subject = ${subject} AND source = ${q.source}`;
+      FROM besitos_caps WHERE subject = ${subject} AND source = ${policyKey(q.source)}`;
   const used = usage(row, periods);
   const lim = (x: number | undefined) => x ?? null;
   const left = (limit: number | undefined, u: number) => (limit === undefined ? Infinity : Math.max(0, limit - u));

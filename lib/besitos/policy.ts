@@ -4,8 +4,9 @@
  *
  * HOW TO USE IT (for features that grant or spend):
  *   - Grant through lib/besitos/ledger.ts `grantBesitos(db, { userId, amount, source, idempotencyKey,
- *     person?, now?, timeZone? })`. `source` must be a key of `economyPolicy.sources` (else
- *     UnknownSource, a programming error). If the source has caps, the grant's own statement checks and
+ *     person?, now?, timeZone? })`. `source` must be a key of `economyPolicy.sources`, or `key:detail`
+ *     (`reaction:post:42`, `event:navidad`: same policy and caps as its key) — else UnknownSource, a
+ *     programming error. If the source has caps, the grant's own statement checks and
  *     counts them (counter row per person/user, source and period: besitos_caps), so it is exact under
  *     concurrency. Over the cap the grant is REFUSED, never clipped: it throws `CapReached`
  *     (lib/besitos/errors.ts: source, period 'day' | 'week', limit, used, resetsAt) and writes nothing.
@@ -107,14 +108,23 @@ export class UnknownSource extends Error {
   }
 }
 
+/**
+ * The policy key of a source or sink name: the name itself, or its family before ':' — `event:navidad`
+ * is an 'event' grant of the Christmas campaign, `reaction:post:42` a reaction; caps count per family.
+ */
+export function policyKey(name: string): string {
+  const i = name.indexOf(':');
+  return i < 0 ? name : name.slice(0, i);
+}
+
 export function sourcePolicy(name: string, policy: EconomyPolicy = economyPolicy): SourcePolicy {
-  const s = policy.sources[name];
+  const s = policy.sources[policyKey(name)];
   if (!s) throw new UnknownSource('source', name);
   return s;
 }
 
 export function assertSink(name: string, policy: EconomyPolicy = economyPolicy): void {
-  if (!policy.sinks[name]) throw new UnknownSource('sink', name);
+  if (!policy.sinks[policyKey(name)]) throw new UnknownSource('sink', name);
 }
 
 /** The fixed amount of a source (e.g. reaction → 2); the range's minimum when it is a range. */
@@ -135,7 +145,7 @@ export function economyTimeZone(): string {
 
 /** "Ya alcanzaste el máximo de hoy…" for a refused grant. */
 export function capReachedText(err: CapReached, timeZone: string, now: Date): string {
-  const label = economyPolicy.sources[err.source]?.label.toLowerCase() ?? err.source;
+  const label = economyPolicy.sources[policyKey(err.source)]?.label.toLowerCase() ?? err.source;
   const what = err.unit === 'grants' ? `${err.limit} ${err.limit === 1 ? 'vez' : 'veces'}` : `${err.limit} besitos`;
   const when = formatWhen(err.resetsAt, timeZone, now);
   return err.period === 'day'

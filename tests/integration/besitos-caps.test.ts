@@ -87,6 +87,15 @@ describe('caps per source (real Postgres)', () => {
     expect(usage).toMatchObject({ day: { besitos: 20, grants: 1 }, week: { besitos: 20, grants: 1 }, besitosLeft: 180 });
   });
 
+  it('a source named family:detail is of its family and shares its cap (reaction:post:1, reaction:post:2)', async () => {
+    const u = await userWithBesitos(db);
+    for (let i = 0; i < 3; i++)
+      await grantBesitos(db, { userId: u, amount: 2, source: `reaction:post:${i}`, idempotencyKey: `fam:${u}:${i}`, now: noon, timeZone: tz });
+    const err = await grantBesitos(db, { userId: u, amount: 2, source: 'reaction:post:9', idempotencyKey: `fam:${u}:9`, now: noon, timeZone: tz }).catch((e) => e);
+    expect(err).toMatchObject({ name: 'CapReached', source: 'reaction' });
+    await expect(grantBesitos(db, { userId: u, amount: 2, source: 'nope:post', idempotencyKey: `fam:${u}:x` })).rejects.toBeInstanceOf(UnknownSource);
+  });
+
   it('a replay of a granted key answers the first result even when the cap is now full', async () => {
     const u = await userWithBesitos(db);
     const p = { userId: u, amount: 2, source: 'reaction', now: noon, timeZone: tz };
