@@ -176,7 +176,11 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       ...overrides.scheduler,
     },
     // In-process delivery hands a trigger over at once: re-arming an early one would loop.
-    { rearmTriggers: () => bus.mode === 'qstash', beforeSweep: recurringJobs(maintenanceScheduler(config.timeZone), anomalyScheduler(config.ADMIN_USER_IDS)) },
+    { rearmTriggers: () => bus.mode === 'qstash', beforeSweep: recurringJobs(
+        maintenanceScheduler(config.timeZone),
+        // Anomaly flags are for admins: detected when someone can see them (a chat to tell, or the panel's API).
+        ...(config.ADMIN_USER_IDS.length > 0 || config.ADMIN_API_TOKEN ? [anomalyScheduler(config.ADMIN_USER_IDS)] : []),
+      ) },
   );
   const bus = createBus(config, { db, log, clock, timeZone: config.timeZone, subscribers: moduleSubscribers({ telegram, kv, scheduler, clock, catalogue }) }, overrides.bus);
   // Long-running servers sweep the outbox and run due jobs themselves; Vercel uses api/cron/relay and api/cron/jobs.

@@ -4,7 +4,9 @@
  * /revertir — with non-admins refused and bad input answered in Spanish.
  */
 import { describe, expect, it } from 'vitest';
+import { setApp } from '../../lib/app.js';
 import { schedule } from '../../lib/scheduler/index.js';
+import economyHandler from '../../api/admin/economy.js';
 import { simulateEconomy } from '../../lib/economy/simulate.js';
 import { startTestApp, textUpdate } from '../support/app.js';
 import { uniqueTelegramId } from '../support/db.js';
@@ -15,7 +17,27 @@ const ADMIN = uniqueTelegramId();
 const TZ = 'America/Mexico_City';
 let offset = 0;
 const clock = () => new Date(Date.now() + offset);
-const t = await startTestApp({ ADMIN_USER_IDS: String(ADMIN), BOT_TIMEZONE: TZ }, { clock });
+const API_TOKEN = 'panel-token-for-the-economy-tests-0123456789';
+const t = await startTestApp({ ADMIN_USER_IDS: String(ADMIN), BOT_TIMEZONE: TZ, ADMIN_API_TOKEN: API_TOKEN }, { clock });
+setApp(t.app);
+
+/** Calls api/admin/economy.ts as Vercel would, collecting the response. */
+async function panel(query: Record<string, string>, auth: string | null = `Bearer ${API_TOKEN}`, method = 'GET') {
+  const out = { status: 0, headers: {} as Record<string, string>, body: undefined as unknown };
+  const res = {
+    setHeader: (k: string, v: string) => void (out.headers[k.toLowerCase()] = v),
+    status(code: number) {
+      out.status = code;
+      return res;
+    },
+    send(body: unknown) {
+      out.body = body;
+      return res;
+    },
+  };
+  await economyHandler({ method, headers: auth ? { authorization: auth } : {}, query } as never, res as never);
+  return out;
+}
 const sim = await simulateEconomy(t.app.db, { users: 300, days: 10, now: clock(), timeZone: TZ, seed: 11, farmer: true });
 const lastText = (chat: number) => t.telegram.sentTexts(chat).at(-1) ?? '';
 const say = async (from: number, text: string) => {
@@ -108,5 +130,27 @@ describe('economy for admins', () => {
     const rows = await t.app.db`SELECT a.params, a.status FROM actions a JOIN users u ON u.id = a.user_id WHERE u.telegram_id = ${ADMIN} AND a.name = 'economy.rollback'`;
     expect(rows.length).toBeGreaterThanOrEqual(2);
     expect(rows.map((r) => (r.params as { reason: string }).reason)).toContain('granja de trivia');
+  });
+
+  it('the admin panel gets the same data as JSON (and the chart as PNG), only with the token', async () => {
+    expect((await panel({}, null)).status).toBe(401);
+    expect((await panel({}, 'Bearer wrong-token-of-the-same-kind-0123456789')).status).toBe(401);
+    expect((await panel({}, `Bearer ${API_TOKEN}`, 'POST')).status).toBe(405);
+    const bad = await panel({ days: 'diez' });
+    expect(bad.status).toBe(400);
+    expect(JSON.parse(String(bad.body)).error).toBe('bad_days');
+    const ok = await panel({ days: '10' });
+    expect(ok.status).toBe(200);
+    expect(ok.headers['content-type']).toContain('application/json');
+    const d = JSON.parse(String(ok.body));
+    expect(d.days).toHaveLength(10);
+    expect(d.supply.now).toBeGreaterThan(0);
+    expect(d.supply.endOfDay.at(-1)).toBe(d.supply.now);
+    expect(d.earned.map((s: { source: string }) => s.source)).toEqual(expect.arrayContaining(['daily', 'trivia', 'mission', 'story']));
+    expect(d.topEarners[0].label).toMatch(/^@granja_/);
+    expect(d.flags.open).toBeGreaterThanOrEqual(1);
+    const png = await panel({ days: '10', format: 'png' });
+    expect(png.headers['content-type']).toBe('image/png');
+    expect((png.body as Buffer).subarray(0, 4).toString('hex')).toBe('89504e47');
   });
 });

@@ -76,7 +76,8 @@ export class BotApiStub {
       const raw = body.toString();
       const type = String(req.headers['content-type'] ?? '');
       if (type.includes('multipart/form-data')) {
-        // An upload (sendPhoto with a file …): fields as strings, files as { filename, type, size, bytes }.
+        // An upload (sendPhoto with a file …): fields as strings, files as { filename, type, size, bytes }; _raw as before.
+        payload._raw = raw;
         const form = await new Request('http://stub/', { method: 'POST', headers: { 'content-type': type }, body }).formData();
         for (const [k, v] of form) {
           payload[k] = typeof v === 'string' ? v : { filename: v.name, type: v.type, size: v.size, bytes: Buffer.from(await v.arrayBuffer()) };
