@@ -12,10 +12,11 @@
  *   ioredis, QStash, MongoDB, the content stores — stay separate chunks, loaded only when used).
  * - `.vc-config.json` is what @vercel/node itself writes for these files: `launcherType: "Nodejs"`
  *   with `shouldAddHelpers`, so `req.body` and `res.status().send()` behave as before.
- * - Layout: the bundle sits two folders deep in its function (`dist/fn/<name>.mjs`) and the files read
- *   at run time are copied beside it (`content/gamification`), so `new URL('../../content/…',
- *   import.meta.url)` in lib/ resolves inside the function as it does in the repository. A function
- *   gets only the files below its `.func` folder (Build Output API, "Vercel Primitives").
+ * - Layout: the bundle sits two folders deep in its function (`dist/fn/<name>.mjs`), so that a
+ *   `new URL('../../x/', import.meta.url)` in lib/ would still land inside the function; files read at
+ *   run time are copied in by `includeFiles` (below). A function gets only the files below its `.func`
+ *   folder (Build Output API, "Vercel Primitives"); nothing reads content files at run time any more
+ *   (the catalogue comes from the active content version).
  * - Nothing is published as a static file (zero-config served the repository's files, sql/ included).
  *
  * Options: `--out <dir>` (default .vercel/output), `--analyze` (esbuild's size report of the webhook).
@@ -30,16 +31,23 @@ export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '
 export const DEFAULT_OUT = path.join(ROOT, '.vercel/output');
 /** The bundle folder inside each function; two levels deep, see the layout note above. */
 const BUNDLE_DIR = 'dist/fn';
-/** Files lib/ reads at run time (relative to the repository), copied into every function. */
-const RUNTIME_FILES = ['content/gamification'];
 /** Node.js major of the functions. Tests and CI run 20 and 22; target syntax is node20. */
 const RUNTIME = 'nodejs22.x';
 /**
  * Per-function settings (what vercel.json's `functions` held; it cannot be used together with
  * `builds`): the first pattern that matches the source file wins; `*` stays within one folder.
+ * `includeFiles` are copied into the function at the same relative path, as Vercel's option does;
+ * for a file of a package, its package.json comes along so that `require.resolve` finds the file.
  */
-const FUNCTION_SETTINGS: Record<string, { maxDuration?: number; memory?: number }> = {
-  'api/telegram.ts': { maxDuration: 60 },
+const CHART_FILES = [
+  // lib/economy/chart.ts: the WebAssembly renderer and the fonts, read with require.resolve at run time.
+  'node_modules/@resvg/resvg-wasm/index_bg.wasm',
+  'node_modules/@expo-google-fonts/roboto/400Regular/Roboto_400Regular.ttf',
+  'node_modules/@expo-google-fonts/roboto/700Bold/Roboto_700Bold.ttf',
+];
+const FUNCTION_SETTINGS: Record<string, { maxDuration?: number; memory?: number; includeFiles?: string[] }> = {
+  'api/telegram.ts': { maxDuration: 60, includeFiles: CHART_FILES },
+  'api/admin/*.ts': { maxDuration: 30, includeFiles: CHART_FILES },
   'api/events/*.ts': { maxDuration: 60 },
   'api/cron/*.ts': { maxDuration: 60 },
 };
@@ -53,6 +61,16 @@ async function listFunctions(dir = 'api'): Promise<string[]> {
     else if (e.name.endsWith('.ts') && !e.name.endsWith('.d.ts')) out.push(rel);
   }
   return out.sort();
+}
+
+/** The files, plus the package.json of every package they belong to (for require.resolve). */
+function withPackageJsons(files: string[]): string[] {
+  const out = new Set(files);
+  for (const f of files) {
+    const m = /^node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(f);
+    if (m) out.add(`node_modules/${m[1]}/package.json`);
+  }
+  return [...out];
 }
 
 function settingsFor(file: string) {
@@ -150,8 +168,8 @@ export async function buildFunctions(out = DEFAULT_OUT): Promise<BuildResult> {
         const dir = path.join(out, 'functions', `${source.replace(/\.ts$/, '')}.func`);
         const handler = `${BUNDLE_DIR}/${path.basename(source, '.ts')}.mjs`;
         await cp(staging, path.join(dir, BUNDLE_DIR), { recursive: true });
-        for (const rel of RUNTIME_FILES) await cp(path.join(ROOT, rel), path.join(dir, rel), { recursive: true });
-        const { maxDuration, memory } = settingsFor(source);
+        const { maxDuration, memory, includeFiles = [] } = settingsFor(source);
+        for (const rel of withPackageJsons(includeFiles)) await cp(path.join(ROOT, rel), path.join(dir, rel), { recursive: true });
         const vc = {
           runtime: RUNTIME,
           handler,
