@@ -42,9 +42,11 @@ export async function grantDays(db: Queryable, start: Date, end: Date, timeZone:
  * command's action row, whose completed_at is that transaction's now() — the grant's created_at.
  * Sources without a proof here are not checked (a new source adds its proof with registerGrantProof).
  */
-export type GrantProof = (db: Queryable) => postgres.PendingQuery<postgres.Row[]> | postgres.Fragment;
+export type GrantProof = (db: Queryable, w: { start: Date; end: Date }) => postgres.PendingQuery<postgres.Row[]> | postgres.Fragment;
 
-const byCommand: GrantProof = (db) => db`EXISTS (SELECT 1 FROM actions a WHERE a.user_id = t.user_id AND a.completed_at = t.created_at AND a.status IN ('done', 'undone'))`;
+// The window bounds let the planner hash the window's actions once instead of probing each user's history per grant.
+const byCommand: GrantProof = (db, w) =>
+  db`EXISTS (SELECT 1 FROM actions a WHERE a.user_id = t.user_id AND a.completed_at = t.created_at AND a.completed_at >= ${w.start} AND a.completed_at < ${w.end} AND a.status IN ('done', 'undone'))`;
 
 export const grantProofs = new Map<string, GrantProof>([
   ['daily', (db) => db`EXISTS (SELECT 1 FROM daily_claims d WHERE d.transaction_id = t.id)`],
@@ -75,7 +77,7 @@ export async function unmatchedGrants(db: Queryable, start: Date, end: Date): Pr
         FROM transactions t
        WHERE t.created_at >= ${start} AND t.created_at < ${end}
          AND t.type = 'grant' AND t.source = ${source} AND ${notReversed(db)}
-         AND NOT ${proof(db)}
+         AND NOT ${proof(db, { start, end })}
        GROUP BY t.user_id`;
     for (const r of rows) out.push({ userId: Number(r.user_id), source, grants: r.grants, besitos: Number(r.besitos), transactionIds: r.ids.map(Number) });
   }
