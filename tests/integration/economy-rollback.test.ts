@@ -19,8 +19,8 @@ const admin = await userWithBesitos(db, 0);
 let seq = 0;
 const rollback = (p: RollbackParams, key = `rb:${++seq}:${Math.random()}`) => runAdminCommand(db, economyRollbackCommand, admin, key, p, new Date());
 
-/** A source name of this test only, so windows never catch another test's grants. */
-const src = () => `bug${++seq}`;
+/** A source of this test only (a detail of the policy's admin source), so windows never catch another test's grants. */
+const src = () => `admin:bug${++seq}`;
 
 async function grant(userId: number, amount: number, source: string) {
   return (await grantBesitos(db, { userId, amount, source, idempotencyKey: `g:${source}:${userId}:${++seq}` })).entry;
@@ -95,6 +95,17 @@ describe('rollback', () => {
     expect(r.taken + r.shortfall).toBe(r.amount);
     expect(r.amount).toBe(users.reduce((s, _, i) => s + 10 + i, 0));
     expect(await ledgerMismatches(db, users)).toEqual([]);
+  });
+
+  it('a family name covers its details (reaction → reaction:post:N); a detailed name only itself', async () => {
+    const u = await userWithBesitos(db, 0);
+    const start = new Date(Date.now() - 1000).toISOString();
+    await grant(u, 2, 'reaction:post:1');
+    await grant(u, 2, 'reaction:post:2');
+    const end = () => new Date(Date.now() + 1000).toISOString();
+    expect(await rollback({ mode: 'window', source: 'reaction:post:1', from: start, to: end(), reason: 'solo una publicación' })).toMatchObject({ found: 1, taken: 2 });
+    expect(await rollback({ mode: 'window', source: 'reaction', from: start, to: end(), reason: 'todas las reacciones' })).toMatchObject({ found: 2, rolledBack: 1, alreadyDone: 1, taken: 2 });
+    expect((await getBalance(db, u)).besitos).toBe(0);
   });
 
   it('a window with nothing in it: found 0, nothing written', async () => {
