@@ -2,6 +2,7 @@ import type { Composer } from 'telegraf';
 import type { BotContext } from '../context.js';
 import { actividadFeature } from './actividad.js';
 import { balanceFeature } from './balance.js';
+import { bonoFeature } from './bono.js';
 import { commandCaseFeature } from './conversation.js';
 import { dailyFeature } from './daily.js';
 import { economiaFeature } from './economia.js';
@@ -25,7 +26,7 @@ import { vipFeature } from './vip.js';
 import { reaccionesFeature } from './reacciones.js';
 
 /** Every feature, in the order they get a chance at an update. Add new ones here. */
-export const features: Composer<BotContext>[] = [commandCaseFeature, privateOnlyFeature, startFeature, helpFeature, balanceFeature, historyFeature, dailyFeature, eventosFeature, estadoFeature, perfilFeature, regalarFeature, gamificacionFeature, actividadFeature, privacidadFeature, vipFeature, vipAdminFeature, channelsFeature, publicarFeature, historiaFeature, nivelesFeature, triviaFeature, economiaFeature, reaccionesFeature];
+export const features: Composer<BotContext>[] = [commandCaseFeature, privateOnlyFeature, startFeature, helpFeature, balanceFeature, historyFeature, dailyFeature, eventosFeature, estadoFeature, perfilFeature, regalarFeature, gamificacionFeature, actividadFeature, privacidadFeature, vipFeature, vipAdminFeature, channelsFeature, publicarFeature, historiaFeature, nivelesFeature, triviaFeature, economiaFeature, bonoFeature, reaccionesFeature];
 
 /**
  * The command menu registered with setMyCommands (scripts/set-commands.ts): Spanish names; the English
