@@ -154,11 +154,15 @@ export interface WindowRollback extends RollbackRequest {
   to: Date;
 }
 
-/** Every grant of a source with from ≤ created_at < to. A window with no grant: found = 0. */
+/**
+ * Every grant of a source with from ≤ created_at < to. A family name (`reaction`) covers its details
+ * (`reaction:post:42`); a detailed name only itself. A window with no grant: found = 0.
+ */
 export async function rollbackSourceWindow(tx: Queryable, r: WindowRollback): Promise<RollbackOutcome> {
+  const family = r.source.includes(':') ? tx`` : tx`OR source LIKE ${`${r.source.replace(/[\\%_]/g, (c) => `\\${c}`)}:%`}`;
   const grants = await tx<(GrantRow & { source: string })[]>`
     SELECT id, user_id, amount, source FROM transactions
-     WHERE type = 'grant' AND source = ${r.source} AND created_at >= ${r.from} AND created_at < ${r.to}
+     WHERE type = 'grant' AND (source = ${r.source} ${family}) AND created_at >= ${r.from} AND created_at < ${r.to}
      ORDER BY id`;
   return rollbackGrantRows(tx, grants, r);
 }
