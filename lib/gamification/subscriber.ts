@@ -2,6 +2,8 @@ import type { BusEvent, EventOf } from '../bus/events.js';
 import { newEvent, publish, type EventEnvelope } from '../bus/outbox.js';
 import { fromHandlers, type HandlerContext, type SubscriberHandler, type Tx } from '../bus/subscriber.js';
 import { grantBesitos } from '../besitos/ledger.js';
+import { CapReached } from '../besitos/errors.js';
+import { capReachedText } from '../besitos/policy.js';
 import { localDate, systemClock, type Clock } from '../time/zone.js';
 import type { Achievement, CatalogueIndex, FactKind, Mission } from './catalogue.js';
 import type { CatalogueSource } from './content.js';
@@ -91,17 +93,34 @@ class Progress {
     return list;
   }
 
-  /** Rewards and congratulations, sent with the rows by flush() (pipelined: no round trip of their own). */
+  /** Reward items, congratulations and completion facts, sent with the rows by flush() (pipelined). */
   private readonly deferred: (() => Promise<unknown>)[] = [];
   /** Facts decided here and not yet stored (flush stores them). */
   private readonly pending: Fact[] = [];
 
-  private reward(what: 'mission' | 'achievement', key: string, idem: string, besitos: number, items: string[]): void {
-    if (besitos > 0)
-      this.deferred.push(() => grantBesitos(this.tx, { userId: this.userId, amount: besitos, source: what, idempotencyKey: `${what}:${idem}`, description: key }));
+  /** Why the last reward paid no besitos (a cap), for the congratulation. */
+  private capped: string | null = null;
+
+  /**
+   * Pays a reward (rare: a completion or an unlock, so awaited here); returns the besitos paid — 0 when
+   * the source's cap refused them (lib/besitos/policy.ts). Items go with the other writes.
+   */
+  private async reward(what: 'mission' | 'achievement', key: string, idem: string, besitos: number, items: string[]): Promise<number> {
+    let paid = 0;
+    this.capped = null;
+    if (besitos > 0) {
+      try {
+        await grantBesitos(this.tx, { userId: this.userId, amount: besitos, source: what, idempotencyKey: `${what}:${idem}`, description: key, now: this.now, timeZone: this.timeZone });
+        paid = besitos;
+      } catch (err) {
+        if (!(err instanceof CapReached)) throw err;
+        this.capped = capReachedText(err, this.timeZone, this.now);
+      }
+    }
     for (const item of items)
       if (this.cat.items.has(item))
         this.deferred.push(() => addItems(this.tx, { userId: this.userId, itemKey: item, quantity: 1, kind: 'reward', idempotencyKey: `${what}:${idem}:${item}`, now: this.now }));
+    return paid;
   }
 
   async mission(m: Mission, fact: Fact): Promise<Fact | null> {
@@ -120,9 +139,9 @@ class Progress {
     if (!row) this.events.push(newEvent('gamification.mission_assigned', { mission_key: m.key, mission_type: m.type, expires_at: expiresAt?.toISOString() ?? null }, this.userId, this.now));
     if (!p.completed) return null;
     const idem = `${this.userId}:${m.key}:${period.key}`;
-    this.reward('mission', m.key, idem, m.reward.besitos, m.reward.items);
-    this.events.push(newEvent('gamification.mission_completed', { mission_key: m.key, reward_besitos: m.reward.besitos }, this.userId, this.now));
-    const missionNotice = { user_id: this.userId, what: 'mission' as const, title: m.title, reward_besitos: m.reward.besitos, item_names: this.itemNames(m.reward.items) };
+    const paid = await this.reward('mission', m.key, idem, m.reward.besitos, m.reward.items);
+    this.events.push(newEvent('gamification.mission_completed', { mission_key: m.key, reward_besitos: paid }, this.userId, this.now));
+    const missionNotice = { user_id: this.userId, what: 'mission' as const, title: m.title, reward_besitos: paid, item_names: this.itemNames(m.reward.items), ...(this.capped ? { capped: this.capped } : {}) };
     this.deferred.push(() => scheduleNotice(this.tx, `mission:${idem}`, missionNotice, this.now));
     return { kind: 'mission_completed', sourceId: `mission:${m.key}:${period.key}`, at: fact.at, subject: m.key, amount: 1 };
   }
@@ -169,9 +188,9 @@ class Progress {
   private async unlockedNow(a: Achievement): Promise<void> {
     this.unlocked.add(a.key);
     const items = a.reward.item ? [a.reward.item] : [];
-    this.reward('achievement', a.key, `${this.userId}:${a.key}`, a.reward.besitos, items);
-    this.events.push(newEvent('gamification.achievement_unlocked', { achievement_key: a.key, reward_besitos: a.reward.besitos }, this.userId, this.now));
-    const notice = { user_id: this.userId, what: 'achievement' as const, title: a.title, reward_besitos: a.reward.besitos, item_names: this.itemNames(items) };
+    const paid = await this.reward('achievement', a.key, `${this.userId}:${a.key}`, a.reward.besitos, items);
+    this.events.push(newEvent('gamification.achievement_unlocked', { achievement_key: a.key, reward_besitos: paid }, this.userId, this.now));
+    const notice = { user_id: this.userId, what: 'achievement' as const, title: a.title, reward_besitos: paid, item_names: this.itemNames(items), ...(this.capped ? { capped: this.capped } : {}) };
     this.deferred.push(() => scheduleNotice(this.tx, `achievement:${this.userId}:${a.key}`, notice, this.now));
     for (const d of this.cat.dependents.get(a.key) ?? []) await this.achievement(d);
   }
