@@ -21,3 +21,4 @@ export class IdempotencyConflict extends LedgerError {}
 export class TransactionNotFound extends LedgerError {}
 export class AlreadyReversed extends LedgerError {}
 export class ReversalNotPossible extends LedgerError {}
+export class HoldNotPending extends LedgerError {}

@@ -76,8 +76,10 @@ export const es = {
     `${name ? `¡Hola, ${nameHtml(name)}! ` : '¡Hola! '}💋 Por ahora converso con comandos y botones. ` +
     'Prueba uno de estos, o escribe /ayuda para verlos todos.',
   mainButtons: { daily: '🎁 Regalo diario', balance: '💰 Mis besitos', help: '❓ Ayuda' },
-  balance: (besitos: number, lifetime: number) =>
-    `💰 Tienes <b>${es.besitos(besitos)}</b>.\nEn total has ganado ${es.besitos(lifetime)}.`,
+  balance: (besitos: number, lifetime: number, held = 0) =>
+    `💰 Tienes <b>${es.besitos(besitos)}</b>.` +
+    (held > 0 ? `\n🔒 ${es.besitos(held)} apartados en pujas de /subastas: puedes gastar <b>${es.besitos(besitos - held)}</b>.` : '') +
+    `\nEn total has ganado ${es.besitos(lifetime)}.`,
   dailyGranted: (amount: number, streak: number, balance: number | null, next: Date, tz: string, now: Date) =>
     `🎁 ¡Recibiste <b>${es.besitos(amount)}</b>!` +
     (balance !== null ? ` Ahora tienes ${es.besitos(balance)}.` : '') +
@@ -103,6 +105,7 @@ export const es = {
       label = `${label} ${incoming ? 'de' : 'a'} ${who ? nameHtml(who, 24) : 'una cuenta eliminada'}`;
     } else label = escapeHtml(label);
     if (e.type === 'reversal') label = `Deshecho: ${label}`;
+    if (e.type === 'tax') label = `${label} (comisión)`;
     const sign = e.amount > 0 ? '+' : '−';
     return `${formatStamp(e.createdAt, tz, now)} · ${label} · <b>${sign}${Math.abs(e.amount)}</b> (saldo ${e.balanceAfter})`;
   },
