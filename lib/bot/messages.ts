@@ -65,6 +65,7 @@ export const es = {
     '/logros — tus logros y los próximos\n' +
     '/tienda — cosméticos, llaves y pistas, potenciadores\n' +
     '/mochila — tus objetos (y usarlos)\n' +
+    '/subastas — subastas de objetos exclusivos; /pujar N para pujar\n' +
     '/actividad — tus últimas acciones\n' +
     '/privacidad — tus datos: exportar (/exportar) o borrar (/borrar)\n' +
     '/ayuda — esta ayuda\n\n' +
