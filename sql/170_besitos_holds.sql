@@ -44,3 +44,13 @@ BEGIN
   types := ARRAY(SELECT DISTINCT x FROM unnest(types) AS x ORDER BY x);
   EXECUTE format('ALTER TABLE transactions ADD CONSTRAINT transactions_type_check CHECK (type = ANY (%L::text[]))', types);
 END $$;
+
+-- Refuses a hold in the middle of a statement (so that statements pipelined after it in the same
+-- transaction do not run): SQLSTATE HD001, the message is the spendable amount.
+CREATE FUNCTION besitos_hold_refuse(cond boolean, spendable bigint) RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+  IF cond THEN
+    RAISE EXCEPTION '%', COALESCE(spendable, -1) USING ERRCODE = 'HD001';
+  END IF;
+  RETURN false;
+END $$;

@@ -282,3 +282,65 @@ export async function holdMismatches(db: Queryable, userIds?: number[]) {
      WHERE (b.held <> COALESCE(h.sum, 0) OR b.held < 0 OR b.held > b.besitos)
        ${userIds ? db`AND b.user_id IN ${db(userIds)}` : db``}`;
 }
+
+export interface MoveHoldParams extends PlaceHoldParams {
+  /** Another user's pending hold voided in the same statement (an auction's previous leader). */
+  release?: { holdId: number; userId: number; reason: string };
+}
+
+/**
+ * The hot path of a bid, in ONE statement: the user's hold for `reference` placed (their pending one
+ * for it replaced) and, optionally, another user's hold released; both balance rows locked in user_id
+ * order first. Refused with InsufficientFunds as an error raised by the statement (SQLSTATE HD001), so
+ * that statements pipelined after it in the same transaction do not run. The caller serialises
+ * everything that touches holds of this reference (the auction's row lock): the user's pending hold
+ * is read in the statement's snapshot.
+ */
+export async function moveHold(tx: Queryable, p: MoveHoldParams): Promise<{ holdId: number; spendable: number; replaced: number | null; released: boolean }> {
+  assertAmount(p.amount);
+  assertReference(p.reference);
+  const now = p.now ?? new Date();
+  const ids = [p.userId, ...(p.release ? [p.release.userId] : [])].sort((a, b) => a - b);
+  try {
+    const [row] = await tx<{ hold_id: number; spendable: number; replaced: number | null; released: number }[]>`
+      WITH lk AS (
+        SELECT user_id FROM user_balances WHERE user_id IN ${tx(ids)} ORDER BY user_id FOR UPDATE
+      ), old AS (
+        SELECT id, amount FROM besitos_holds WHERE user_id = ${p.userId} AND reference = ${p.reference} AND status = 'pending'
+      ), bal AS (
+        UPDATE user_balances SET held = held - COALESCE((SELECT amount FROM old), 0) + ${p.amount}, updated_at = now()
+         WHERE user_id = ${p.userId} AND (SELECT count(*) FROM lk) > 0
+           AND besitos - held + COALESCE((SELECT amount FROM old), 0) >= ${p.amount}
+        RETURNING besitos - held AS spendable
+      ), refuse AS (
+        SELECT besitos_hold_refuse(NOT EXISTS (SELECT 1 FROM bal),
+                 (SELECT besitos - held + COALESCE((SELECT amount FROM old), 0) FROM user_balances WHERE user_id = ${p.userId})) AS x
+      ), voided AS (
+        UPDATE besitos_holds SET status = 'voided', void_reason = 'replaced', resolved_at = ${now}
+         WHERE id = (SELECT id FROM old) AND EXISTS (SELECT 1 FROM bal)
+        RETURNING id
+      ), ins AS (
+        INSERT INTO besitos_holds (user_id, amount, reference, idempotency_key, created_at)
+        SELECT ${p.userId}, ${p.amount}, ${p.reference}, ${p.idempotencyKey}, ${now}
+          FROM bal, (SELECT count(*) FROM voided) v
+        RETURNING id
+      ), rel AS (
+        UPDATE besitos_holds SET status = 'voided', void_reason = ${p.release?.reason ?? 'released'}, resolved_at = ${now}
+         WHERE id = ${p.release?.holdId ?? 0} AND user_id = ${p.release?.userId ?? 0} AND status = 'pending' AND EXISTS (SELECT 1 FROM bal)
+        RETURNING user_id, amount
+      ), relbal AS (
+        UPDATE user_balances b SET held = b.held - rel.amount, updated_at = now() FROM rel WHERE b.user_id = rel.user_id
+        RETURNING b.user_id
+      )
+      SELECT (SELECT id FROM ins) AS hold_id, (SELECT spendable FROM bal) AS spendable,
+             (SELECT amount FROM old) AS replaced, (SELECT count(*) FROM relbal) AS released, (SELECT x FROM refuse) AS refused`;
+    if (!row?.hold_id) throw new UnknownAccount(p.userId);
+    return { holdId: Number(row.hold_id), spendable: Number(row.spendable), replaced: row.replaced === null ? null : Number(row.replaced), released: Number(row.released) > 0 };
+  } catch (err) {
+    if ((err as { code?: string }).code === 'HD001') {
+      const available = Number((err as Error).message);
+      throw new InsufficientFunds(p.amount, Number.isFinite(available) && available >= 0 ? available : null);
+    }
+    throw err;
+  }
+}

@@ -1,6 +1,7 @@
 import net from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { getBalance, grantBesitos } from '../../lib/besitos/ledger.js';
+import { getBalance, grantBesitos, spendBesitos } from '../../lib/besitos/ledger.js';
+import { InsufficientFunds } from '../../lib/besitos/errors.js';
 import { holdMismatches } from '../../lib/besitos/holds.js';
 import { withTransaction } from '../../lib/db/transaction.js';
 import { endAuction, findAuction } from '../../lib/gamification/auctions/index.js';
@@ -116,9 +117,11 @@ describe('auctions through the webhook', () => {
     expect(await balance(ana)).toMatchObject({ besitos: 300, held: 250 });
     const [holds] = await db<{ n: number }[]>`SELECT count(*)::int AS n FROM besitos_holds WHERE user_id = ${ana.id} AND status = 'pending'`;
     expect(holds!.n).toBe(1);
-    // Held besitos cannot be spent elsewhere: a gift of 60 (she has 50 spendable) is refused.
-    await say(ana, `/pujar #${id} 260`);
-    expect(lastText(ana)).toMatch(/No te alcanza para pujar 260 besitos: puedes usar 50 besitos/);
+    // A raise may use her own bid's besitos (300 in all), not more; elsewhere only 50 are spendable.
+    await say(ana, `/pujar #${id} 310`);
+    expect(lastText(ana)).toMatch(/No te alcanza para pujar 310 besitos: puedes usar 300 besitos/);
+    await expect(spendBesitos(db, { userId: ana.id, amount: 51, source: 'shop', idempotencyKey: `e2e:spend:${ana.id}` })).rejects.toBeInstanceOf(InsufficientFunds);
+    expect(await balance(ana)).toMatchObject({ besitos: 300, held: 250 });
 
     // Beto outbids: Ana's hold comes back at once and she is told.
     await say(beto, `/pujar #${id} 300`);

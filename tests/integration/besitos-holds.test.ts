@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { getBalance, grantBesitos, reverseTransaction, spendBesitos, transferBesitos } from '../../lib/besitos/ledger.js';
-import { holdMismatches, placeHold, postHold, pendingHolds, voidHold, voidHoldsOf } from '../../lib/besitos/holds.js';
+import { holdMismatches, moveHold, placeHold, postHold, pendingHolds, voidHold, voidHoldsOf } from '../../lib/besitos/holds.js';
 import { HoldNotPending, IdempotencyConflict, InsufficientFunds, ReversalNotPossible } from '../../lib/besitos/errors.js';
 import { useTestDb } from '../support/db.js';
 import { ledgerMismatches, userWithBesitos } from '../support/ledger.js';
@@ -109,5 +109,23 @@ describe('holds (escrow) on real Postgres', () => {
     await grantBesitos(db, { userId: u, amount: 5, source: 'admin', idempotencyKey: `g:${u}` });
     expect(await getBalance(db, u)).toMatchObject({ besitos: 15, held: 10 });
     await invariants([u]);
+  });
+
+  it('moveHold, a bid in one statement: places, replaces, releases the other user’s hold; refused as a whole with what is spendable', async () => {
+    const a = await userWithBesitos(db, 100);
+    const b = await userWithBesitos(db, 100);
+    const first = await moveHold(db, { userId: a, amount: 40, reference: 'auction:m', idempotencyKey: `m:${a}:1` });
+    expect(first).toMatchObject({ spendable: 60, replaced: null, released: false });
+    const second = await moveHold(db, { userId: b, amount: 50, reference: 'auction:m', idempotencyKey: `m:${b}:1`, release: { holdId: first.holdId, userId: a, reason: 'outbid' } });
+    expect(second).toMatchObject({ spendable: 50, released: true });
+    expect((await getBalance(db, a)).held).toBe(0);
+    const raised = await moveHold(db, { userId: b, amount: 90, reference: 'auction:m', idempotencyKey: `m:${b}:2` });
+    expect(raised).toMatchObject({ spendable: 10, replaced: 50 });
+    const err = await db.begin((tx) => moveHold(tx, { userId: a, amount: 101, reference: 'auction:m', idempotencyKey: `m:${a}:2`, release: { holdId: raised.holdId, userId: b, reason: 'outbid' } })).catch((e) => e);
+    expect(err).toBeInstanceOf(InsufficientFunds);
+    expect(err.available).toBe(100);
+    expect(await getBalance(db, b)).toMatchObject({ held: 90 });
+    expect((await pendingHolds(db, b)).map((h) => h.amount)).toEqual([90]);
+    await invariants([a, b]);
   });
 });

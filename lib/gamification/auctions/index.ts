@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { placeHold, voidHold, voidHoldsOf } from '../../besitos/holds.js';
+import { moveHold, voidHold, voidHoldsOf } from '../../besitos/holds.js';
 import { registerCommand } from '../../commands/index.js';
 import type { Queryable } from '../../db/client.js';
 import { cancel, reschedule, schedule, type Tx } from '../../scheduler/index.js';
@@ -122,32 +122,49 @@ export const bidCommand = registerCommand<BidParams, BidResult>({
     if (!d.ok) throw new AuctionRefused(d.reason, d.minimum);
     const auction = a!;
     const previous = auction.leaderId !== null && auction.leaderId !== userId ? auction : null;
-    const ids = previous ? [userId, previous.leaderId!].sort((x, y) => x - y) : [userId];
-    await tx`SELECT 1 FROM user_balances WHERE user_id IN ${tx(ids)} ORDER BY user_id FOR UPDATE`;
-    // Raising one's own bid replaces the hold (placeHold voids the old one): one hold per user and auction.
-    const held = await placeHold(tx, { userId, amount: p.amount, reference: holdReference(auction.id), idempotencyKey: `bid:${idempotencyKey}`, now });
-    if (previous) await voidHold(tx, previous.leaderHoldId!, 'outbid', now);
-    const [bid] = await tx<{ id: number }[]>`
-      WITH old AS (UPDATE auction_bids SET status = 'outbid' WHERE auction_id = ${auction.id} AND status = 'leading' RETURNING id)
-      INSERT INTO auction_bids (auction_id, user_id, amount, idempotency_key, created_at)
-      SELECT ${auction.id}, ${userId}, ${p.amount}, ${idempotencyKey}, ${now} FROM (SELECT count(*) FROM old) o
-      RETURNING id`;
-    await tx`
-      UPDATE auctions SET leader_id = ${userId}, leader_bid = ${p.amount}, leader_hold_id = ${held.hold.id}, bids = bids + 1, ends_at = ${d.endsAt}
-       WHERE id = ${auction.id}`;
-    if (d.extended) await reschedule(tx, { key: endJobKey(auction.id), dueAt: d.endsAt });
     const next = nextMinimum({ ...auction, leaderBid: p.amount });
-    if (previous) {
-      await scheduleAuctionNotice(tx, `${auction.id}:outbid:${bid!.id}`, previous.leaderId!, {
-        kind: 'outbid',
-        auctionId: auction.id,
-        itemName: auction.itemName,
+    const holdKey = `bid:${idempotencyKey}`;
+    // Everything under the auction's lock goes in one round trip: the statements are pipelined on the
+    // transaction's connection and run in order; a refused hold is an error that stops the rest.
+    // Raising one's own bid replaces the hold (moveHold voids the old one): one hold per user and auction.
+    const work: Promise<unknown>[] = [
+      moveHold(tx, {
+        userId,
         amount: p.amount,
-        released: previous.leaderBid!,
-        minimum: next,
-        endsAt: d.endsAt.toISOString(),
-      }, now);
+        reference: holdReference(auction.id),
+        idempotencyKey: holdKey,
+        now,
+        release: previous ? { holdId: previous.leaderHoldId!, userId: previous.leaderId!, reason: 'outbid' } : undefined,
+      }),
+      tx`
+        WITH old AS (UPDATE auction_bids SET status = 'outbid' WHERE auction_id = ${auction.id} AND status = 'leading' RETURNING id),
+             bid AS (
+               INSERT INTO auction_bids (auction_id, user_id, amount, idempotency_key, created_at)
+               SELECT ${auction.id}, ${userId}, ${p.amount}, ${idempotencyKey}, ${now} FROM (SELECT count(*) FROM old) o
+               RETURNING id)
+        UPDATE auctions
+           SET leader_id = ${userId}, leader_bid = ${p.amount}, bids = bids + 1, ends_at = ${d.endsAt},
+               leader_hold_id = (SELECT id FROM besitos_holds WHERE idempotency_key = ${holdKey})
+         WHERE id = ${auction.id} AND EXISTS (SELECT 1 FROM bid)`,
+    ];
+    if (d.extended) work.push(reschedule(tx, { key: endJobKey(auction.id), dueAt: d.endsAt }));
+    if (previous) {
+      work.push(
+        scheduleAuctionNotice(tx, `${auction.id}:outbid:${idempotencyKey}`, previous.leaderId!, {
+          kind: 'outbid',
+          auctionId: auction.id,
+          itemName: auction.itemName,
+          amount: p.amount,
+          released: previous.leaderBid!,
+          minimum: next,
+          endsAt: d.endsAt.toISOString(),
+        }, now),
+      );
     }
+    const settled = await Promise.allSettled(work);
+    const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw settled[0]!.status === 'rejected' ? settled[0]!.reason : failed.reason;
+    const held = (settled[0] as PromiseFulfilledResult<Awaited<ReturnType<typeof moveHold>>>).value;
     return {
       auctionId: auction.id,
       itemName: auction.itemName,
