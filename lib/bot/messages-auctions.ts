@@ -1,4 +1,4 @@
-import type { AuctionNotice } from '../gamification/auctions/notices.js';
+import { noticeText } from '../gamification/auctions/notices.js';
 import type { Auction, BidRefusal, BidResult, CreateRefusal } from '../gamification/auctions/index.js';
 import { formatWhen } from '../time/format.js';
 import { escapeHtml } from './html.js';
@@ -57,31 +57,7 @@ export const auctionMessages = {
   insufficient: (amount: number, spendable: number | null) =>
     `No te alcanza para pujar ${b(amount)}: puedes usar ${b(spendable ?? 0)}` +
     ' (lo apartado en otras pujas no cuenta). Gana más con /regalo, /misiones o /trivia.',
-  notice: (x: AuctionNotice, tz: string, now: Date) => {
-    switch (x.kind) {
-      case 'outbid':
-        return (
-          `🔔 Alguien superó tu puja por ${item(x.itemName)}: ahora va en <b>${b(x.amount)}</b>.\n` +
-          `Tus ${b(x.released)} ya están libres otra vez. Para recuperar el primer lugar puja al menos ${b(x.minimum)} ` +
-          `antes de ${formatWhen(new Date(x.endsAt), tz, now)}: /subastas`
-        );
-      case 'won':
-        return (
-          `🏆 ¡Ganaste la subasta de ${item(x.itemName)} por <b>${b(x.price)}</b>! Ya está en tu /mochila.\n` +
-          `De lo que pagaste, ${b(x.tax)} (10%) se quemaron como comisión y el resto salió de circulación.`
-        );
-      case 'lost':
-        return `🔨 La subasta de ${item(x.itemName)} terminó: ganó otra persona con ${b(x.price)}. Tus besitos apartados ya volvieron a tu saldo.`;
-      case 'no_winner':
-        return `🔨 La subasta de ${item(x.itemName)} terminó sin pujas válidas: nadie se la lleva esta vez.`;
-      case 'cancelled':
-        return `🔨 La subasta de ${item(x.itemName)} se canceló. Si tenías besitos apartados, ya volvieron a tu saldo.`;
-      case 'leader_left':
-        return `🔔 Quien iba ganando ${item(x.itemName)} ya no participa. ¡La subasta sigue abierta desde ${b(x.minimum)}!: /subastas`;
-      case 'ended_admin':
-        return `🔨 Subasta #${x.auctionId} (${item(x.itemName)}) terminada: ${x.bids} pujas, precio final ${b(x.price)}, ${b(x.tax)} quemados.`;
-    }
-  },
+  notice: noticeText,
   // Admins
   adminUsage: () =>
     '<b>Crear una subasta</b>\n<code>/subasta_nueva objeto mínima incremento duración [inicio]</code>\n' +

@@ -269,6 +269,42 @@ describe('auctions through the webhook', () => {
     expect(await holdMismatches(db, [ana.id, beto.id])).toEqual([]);
   });
 
+  it('/borrar raced against bids and against the end: no hold lost or doubled, the auction consistent', async () => {
+    for (let round = 0; round < 3; round++) {
+      const id = await createAuction('velo-de-diana 10 1 1h');
+      const leader = await person(500);
+      const others = await Promise.all([1, 2, 3, 4].map(() => person(500)));
+      await say(leader, `/pujar #${id} 100`);
+      await say(leader, '/borrar');
+      const yes = buttonsOf(lastTo(t.telegram, 'sendMessage', leader.tg, /Borrar tus datos/)).find((d) => d.startsWith('pv:del:y:'))!;
+      const a = (await findAuction(db, id))!;
+      if (round === 2) now = a.endsAt.getTime() + 1000; // the last round races the end too
+      await Promise.all([
+        t.post(callbackUpdate(leader.tg, yes)),
+        ...others.map((p, i) => say(p, `/pujar #${id} ${101 + i}`)),
+        round === 2 ? withTransaction(db, (tx) => endAuction(tx, id, new Date(now))) : Promise.resolve(),
+      ]);
+      const ids = [leader.id, ...others.map((p) => p.id)];
+      expect(await holdMismatches(db, ids)).toEqual([]);
+      expect(await ledgerMismatches(db, ids)).toEqual([]);
+      const after = (await findAuction(db, id))!;
+      const pending = await db<{ user_id: number; amount: number; id: number }[]>`
+        SELECT id, user_id, amount::int FROM besitos_holds WHERE reference = ${`auction:${id}`} AND status = 'pending'`;
+      if (after.status === 'open') {
+        // The leader (if any) is the only one holding, with their bid.
+        expect(pending.map((h) => [Number(h.user_id), h.amount, Number(h.id)])).toEqual(after.leaderId ? [[after.leaderId, after.leaderBid, after.leaderHoldId]] : []);
+        expect(after.leaderId).not.toBe(leader.id);
+      } else {
+        expect(pending).toEqual([]);
+      }
+      expect((await getBalance(db, leader.id)).held).toBe(0);
+      if (round === 2) {
+        await drain();
+        expect((await findAuction(db, id))!.status).toBe('ended');
+      }
+    }
+  });
+
   it('with Redis down, bidding still works (money never depends on Redis)', async () => {
     const srv = net.createServer();
     await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { auctionMessages } from '../../bot/messages-auctions.js';
+import { formatWhen } from '../../time/format.js';
 import { jobHandlers, schedule, type JobHandler, type Tx } from '../../scheduler/index.js';
 
 /** What an auction tells a user: outbid (hold released), won, lost, cancelled, leader gone, summary for the admin. */
@@ -29,6 +29,37 @@ export const auctionNotice = z.discriminatedUnion('kind', [
 ]);
 export type AuctionNotice = z.output<typeof auctionNotice>;
 
+const escapeHtml = (t: string) => t.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+const b = (x: number) => `${x.toLocaleString('es-MX')} ${x === 1 ? 'besito' : 'besitos'}`;
+const item = (name: string) => `<b>${escapeHtml(name)}</b>`;
+
+/** The Spanish text of a notice (the bot's messages-auctions.ts shows the same through `notice`). */
+export function noticeText(x: AuctionNotice, tz: string, now: Date): string {
+  switch (x.kind) {
+    case 'outbid':
+      return (
+        `🔔 Alguien superó tu puja por ${item(x.itemName)}: ahora va en <b>${b(x.amount)}</b>.\n` +
+        `Tus ${b(x.released)} ya están libres otra vez. Para recuperar el primer lugar puja al menos ${b(x.minimum)} ` +
+        `antes de ${formatWhen(new Date(x.endsAt), tz, now)}: /subastas`
+      );
+    case 'won':
+      return (
+        `🏆 ¡Ganaste la subasta de ${item(x.itemName)} por <b>${b(x.price)}</b>! Ya está en tu /mochila.\n` +
+        `De lo que pagaste, ${b(x.tax)} (10%) se quemaron como comisión y el resto salió de circulación.`
+      );
+    case 'lost':
+      return `🔨 La subasta de ${item(x.itemName)} terminó: ganó otra persona con ${b(x.price)}. Tus besitos apartados ya volvieron a tu saldo.`;
+    case 'no_winner':
+      return `🔨 La subasta de ${item(x.itemName)} terminó sin pujas válidas: nadie se la lleva esta vez.`;
+    case 'cancelled':
+      return `🔨 La subasta de ${item(x.itemName)} se canceló. Si tenías besitos apartados, ya volvieron a tu saldo.`;
+    case 'leader_left':
+      return `🔔 Quien iba ganando ${item(x.itemName)} ya no participa. ¡La subasta sigue abierta desde ${b(x.minimum)}!: /subastas`;
+    case 'ended_admin':
+      return `🔨 Subasta #${x.auctionId} (${item(x.itemName)}) terminada: ${x.bids} pujas, precio final ${b(x.price)}, ${b(x.tax)} quemados.`;
+  }
+}
+
 const payload = z.object({ userId: z.number().int().positive(), notice: auctionNotice });
 
 /**
@@ -44,7 +75,7 @@ export const auctionNoticeJob: JobHandler<z.output<typeof payload>> = {
     const [user] = await tx<{ telegram_id: number | null }[]>`SELECT telegram_id FROM users WHERE id = ${p.userId} AND deleted_at IS NULL`;
     if (!user?.telegram_id) return;
     try {
-      await ctx.telegram.sendMessage(Number(user.telegram_id), auctionMessages.notice(p.notice, ctx.timeZone, ctx.now), { parse_mode: 'HTML' });
+      await ctx.telegram.sendMessage(Number(user.telegram_id), noticeText(p.notice, ctx.timeZone, ctx.now), { parse_mode: 'HTML' });
     } catch (err) {
       const code = (err as { response?: { error_code?: number } }).response?.error_code;
       if (code === 403 || code === 400) return; // blocked the bot / chat gone: retrying cannot help
