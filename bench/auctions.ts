@@ -62,7 +62,7 @@ async function main() {
         }
       });
       const spends = await closedLoop(WORKERS, SECONDS, async () => {
-        await spendBesitos(db, { userId: hot, amount: 1, source: 'bench', idempotencyKey: `bench:spend:${++seq}` });
+        await spendBesitos(db, { userId: hot, amount: 1, source: 'shop', idempotencyKey: `bench:spend:${++seq}` });
       });
       const bidRate = (bids.done - refused) / bids.elapsed;
       const tried = bids.done / bids.elapsed;

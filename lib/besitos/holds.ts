@@ -176,6 +176,8 @@ export interface PostHoldParams {
   idempotencyKey: string;
   /** Part of the amount written as a 'tax' row (burned as a commission); the rest is a 'spend'. */
   tax?: number;
+  /** The ledger source of the tax row (default: `source`); the economy policy names the sink 'tax'. */
+  taxSource?: string;
   description?: string;
   metadata?: Record<string, unknown>;
   now?: Date;
@@ -239,8 +241,8 @@ export async function postHold(db: Queryable, p: PostHoldParams): Promise<PostHo
     if (hold.status !== 'pending') throw new HoldNotPending(`hold ${p.holdId} is ${hold.status}`);
     const tax = Math.min(Math.max(0, Math.floor(p.tax ?? 0)), hold.amount);
     const parts = [
-      { type: 'spend' as const, amount: hold.amount - tax, key: keys[0]! },
-      { type: 'tax' as const, amount: tax, key: keys[1]! },
+      { type: 'spend' as const, amount: hold.amount - tax, key: keys[0]!, source: p.source },
+      { type: 'tax' as const, amount: tax, key: keys[1]!, source: p.taxSource ?? p.source },
     ].filter((x) => x.amount > 0);
     const entries: LedgerEntry[] = [];
     for (const part of parts) {
@@ -249,7 +251,7 @@ export async function postHold(db: Queryable, p: PostHoldParams): Promise<PostHo
          WHERE user_id = ${hold.userId} RETURNING besitos`;
       const [ins] = await tx<TxRow[]>`
         INSERT INTO transactions (user_id, amount, type, source, description, metadata, balance_after, idempotency_key, created_at)
-        VALUES (${hold.userId}, ${-part.amount}, ${part.type}, ${p.source}, ${p.description ?? null},
+        VALUES (${hold.userId}, ${-part.amount}, ${part.type}, ${part.source}, ${p.description ?? null},
                 ${tx.json({ ...(p.metadata ?? {}), hold_id: hold.id } as never)}, ${bal!.besitos}, ${part.key}, ${now})
         RETURNING *`;
       entries.push(toEntry(ins!));

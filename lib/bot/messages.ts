@@ -15,6 +15,7 @@ export const SOURCE_LABELS: Record<string, string> = {
   achievement: 'Logro',
   shop: 'Tienda',
   auction: 'Subasta',
+  tax: 'Comisión de subasta (quemada)',
   admin: 'Ajuste del equipo',
 };
 
@@ -106,7 +107,6 @@ export const es = {
       label = `${label} ${incoming ? 'de' : 'a'} ${who ? nameHtml(who, 24) : 'una cuenta eliminada'}`;
     } else label = escapeHtml(label);
     if (e.type === 'reversal') label = `Deshecho: ${label}`;
-    if (e.type === 'tax') label = `${label} (comisión)`;
     const sign = e.amount > 0 ? '+' : '−';
     return `${formatStamp(e.createdAt, tz, now)} · ${label} · <b>${sign}${Math.abs(e.amount)}</b> (saldo ${e.balanceAfter})`;
   },

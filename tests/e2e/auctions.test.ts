@@ -177,7 +177,7 @@ describe('auctions through the webhook', () => {
     expect(ended).toMatchObject({ status: 'ended', winnerId: leading!.leaderId, price: leading!.leaderBid, tax: Math.ceil(leading!.leaderBid! / 10) });
     const winner = people.find((p) => p.id === ended.winnerId)!;
     const rows = await db<{ type: string; amount: number }[]>`
-      SELECT type, amount::int FROM transactions WHERE user_id = ${winner.id} AND source = 'auction' ORDER BY id`;
+      SELECT type, amount::int FROM transactions WHERE user_id = ${winner.id} AND source IN ('auction', 'tax') ORDER BY id`;
     expect(rows).toEqual([
       { type: 'spend', amount: -(ended.price! - ended.tax!) },
       { type: 'tax', amount: -ended.tax! },
@@ -189,7 +189,7 @@ describe('auctions through the webhook', () => {
     }
     const [totals] = await db<{ balances: number; burned: number }[]>`
       SELECT (SELECT sum(besitos)::int FROM user_balances WHERE user_id IN ${db(ids)}) AS balances,
-             (SELECT -sum(amount)::int FROM transactions WHERE user_id IN ${db(ids)} AND source = 'auction') AS burned`;
+             (SELECT -sum(amount)::int FROM transactions WHERE user_id IN ${db(ids)} AND source IN ('auction', 'tax')) AS burned`;
     expect(totals!.balances + totals!.burned).toBe(20 * 1000);
     const [inv] = await db<{ quantity: number }[]>`SELECT quantity FROM user_inventory WHERE user_id = ${winner.id} AND item_key = 'velo-de-diana'`;
     expect(inv!.quantity).toBe(1);
@@ -219,7 +219,7 @@ describe('auctions through the webhook', () => {
     expect(await balance(p)).toMatchObject({ besitos: 60, held: 0 });
     await drain(); // the scheduled job, also late, finds it ended
     expect(await balance(p)).toMatchObject({ besitos: 60, held: 0 });
-    const [rows] = await db<{ n: number }[]>`SELECT count(*)::int AS n FROM transactions WHERE user_id = ${p.id} AND source = 'auction'`;
+    const [rows] = await db<{ n: number }[]>`SELECT count(*)::int AS n FROM transactions WHERE user_id = ${p.id} AND source IN ('auction', 'tax')`;
     expect(rows!.n).toBe(2);
   });
 

@@ -115,7 +115,7 @@ describe('auction invariants over random bid sequences (fast-check, real Postgre
           expect(again.status).toBe('already');
           const [sum] = await db<{ balances: number; burned: number; tax: number }[]>`
             SELECT (SELECT COALESCE(sum(besitos), 0)::int FROM user_balances WHERE user_id IN ${db(users)}) AS balances,
-                   (SELECT COALESCE(-sum(amount), 0)::int FROM transactions WHERE user_id IN ${db(users)} AND source = 'auction') AS burned,
+                   (SELECT COALESCE(-sum(amount), 0)::int FROM transactions WHERE user_id IN ${db(users)} AND source IN ('auction', 'tax')) AS burned,
                    (SELECT COALESCE(-sum(amount), 0)::int FROM transactions WHERE user_id IN ${db(users)} AND type = 'tax') AS tax`;
           expect(sum!.balances + sum!.burned + spent).toBe(initial);
           expect(sum!.burned).toBe(max?.amount ?? 0);

@@ -43,6 +43,7 @@ export async function endAuction(tx: Tx, auctionId: number, now: Date): Promise<
     source: 'auction',
     idempotencyKey: `auction:${a.id}:won`,
     tax,
+    taxSource: 'tax',
     description: a.itemName,
     metadata: { auction_id: a.id, item_key: a.itemKey },
     now,
