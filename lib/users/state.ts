@@ -16,6 +16,8 @@ export interface UserState extends UserRecord {
   lifetimeBesitos: number;
   /** Of besitos, the bonus part that expires (lib/besitos/lots.ts); 0 for most users. */
   bonusBesitos: number;
+  /** Besitos under an active hold (auction bids): part of `besitos`, not spendable. */
+  held: number;
   /** Consecutive days of /daily up to today or yesterday (0 when broken or never claimed). */
   streak: number;
   lastDailyDay: string | null;
@@ -96,6 +98,7 @@ interface Row {
   besitos: number;
   lifetime_besitos: number;
   bonus_besitos: number;
+  held: number;
   daily_day: string | null;
   daily_streak: number | null;
   content_version: string | null;
@@ -156,6 +159,7 @@ export async function loadUserState(db: Queryable, p: TelegramProfile, opts: Loa
       SELECT u.id, u.telegram_id, u.username, u.first_name, u.last_name, u.language_code, u.status, u.created_at,
              u.last_active_at, u.created,
              COALESCE(b.besitos, 0) AS besitos, COALESCE(b.lifetime_besitos, 0) AS lifetime_besitos, COALESCE(b.bonus_besitos, 0) AS bonus_besitos,
+             COALESCE(b.held, 0) AS held,
              d.day::text AS daily_day, d.streak AS daily_streak,
              (SELECT version_id FROM content_active WHERE singleton) AS content_version ${cols}
         FROM u
@@ -196,6 +200,7 @@ function toState(row: Row, providers: StateProvider<any>[], opts: LoadOptions): 
     besitos: Number(row.besitos),
     lifetimeBesitos: Number(row.lifetime_besitos),
     bonusBesitos: Number(row.bonus_besitos ?? 0),
+    held: Number(row.held),
     streak: alive ? Number(row.daily_streak) : 0,
     lastDailyDay: day,
     contentVersion: row.content_version === null ? null : Number(row.content_version),
