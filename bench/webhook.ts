@@ -78,7 +78,12 @@ export type Mode = 'baseline' | 'dianabot' | 'dianabot-qstash' | 'variant';
  * BENCH_WEBHOOK_MODES=baseline,dianabot-qstash,variant picks the sides.
  */
 const VARIANT_CONFIG = process.env.BENCH_VARIANT_CONFIG ?? '';
-const MODES = (process.env.BENCH_WEBHOOK_MODES?.split(',') ?? ['baseline', 'dianabot-qstash', 'dianabot', ...(VARIANT_CONFIG ? ['variant'] : [])]) as Mode[];
+/**
+ * BENCH_VARIANT_OFF=claim-state,group-done (comma-separated) builds the variant side with these changes of
+ * issue 18 switched off (bench/webhook-server.ts lists them), for a same-run "without".
+ */
+const VARIANT_OFF = process.env.BENCH_VARIANT_OFF ?? '';
+const MODES = (process.env.BENCH_WEBHOOK_MODES?.split(',') ?? ['baseline', 'dianabot-qstash', 'dianabot', ...(VARIANT_CONFIG || VARIANT_OFF ? ['variant'] : [])]) as Mode[];
 let busEnv = '{}';
 /** The QStash stand-in's settings for dianabot-qstash servers (bench/story.ts shares startServer). */
 export const setBusEnv = (env: Record<string, string>) => void (busEnv = JSON.stringify(env));
@@ -88,7 +93,7 @@ export async function startServer(mode: Mode, dbUrl: string, apiRoot: string, pr
   if (profile) execArgv.push('--cpu-prof', `--cpu-prof-dir=${path.join(HERE, '.profiles')}`);
   const child = fork(path.join(HERE, 'webhook-server.ts'), [mode === 'variant' ? 'dianabot-qstash' : mode, dbUrl, apiRoot, REDIS_URL, `bench:${process.pid}:${Date.now()}:`, busEnv], {
     execArgv,
-    env: { ...process.env, BENCH_EXTRA_CONFIG: mode === 'variant' ? VARIANT_CONFIG : '' },
+    env: { ...process.env, BENCH_EXTRA_CONFIG: mode === 'variant' ? VARIANT_CONFIG : '', BENCH_VARIANT_OFF: mode === 'variant' ? VARIANT_OFF : '' },
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
   });
   const port = await new Promise<number>((resolve, reject) => {
@@ -245,7 +250,7 @@ export async function benchWebhook(): Promise<Ratio[]> {
     const d = summary(rounds.dianabot ?? rounds['dianabot-qstash']!);
     if (rounds.variant) {
       const v = summary(rounds.variant);
-      console.log(`  variant ${VARIANT_CONFIG}: ${describe(v)}`);
+      console.log(`  variant ${[VARIANT_CONFIG, VARIANT_OFF && `off: ${VARIANT_OFF}`].filter(Boolean).join(" ")}: ${describe(v)}`);
       console.log(`  variant/baseline ${fmt(v.throughput / b.throughput, 2)}×, dianabot-qstash/variant ${fmt(q.throughput / v.throughput, 2)}× (the change measured in this run)`);
     }
     const ratio = q.throughput / b.throughput;
