@@ -13,39 +13,39 @@ const sent = (calls: RecordedCall[], method: string, re: RegExp) =>
 export const kinds: UpdateKind[] = [
   {
     name: '/start (returning user)',
-    budget: { sql: 3, kv: 0, botApi: 1 },
+    budget: { sql: 2, kv: 0, botApi: 1 },
     update: (h) => textUpdate(h.tg, '/start'),
     check: (_h, calls) => sent(calls, 'sendMessage', /./),
   },
   {
     name: '/balance',
-    budget: { sql: 3, kv: 0, botApi: 1 },
+    budget: { sql: 2, kv: 0, botApi: 1 },
     update: (h) => textUpdate(h.tg, '/balance'),
     check: (_h, calls) => sent(calls, 'sendMessage', /besitos/),
   },
   {
     name: '/daily (granted)',
-    budget: { sql: 15, kv: 2, botApi: 1 },
+    budget: { sql: 14, kv: 2, botApi: 1 },
     update: (h) => textUpdate(h.tg, '/daily'),
     check: (_h, calls) => sent(calls, 'sendMessage', /Recibiste <b>10 besitos<\/b>/),
   },
   {
     name: '/daily (already claimed)',
-    budget: { sql: 3, kv: 1, botApi: 1 },
+    budget: { sql: 2, kv: 1, botApi: 1 },
     prepare: async (h) => void (await h.post(textUpdate(h.tg, '/daily'))),
     update: (h) => textUpdate(h.tg, '/daily'),
     check: (_h, calls) => sent(calls, 'sendMessage', /./),
   },
   {
     name: '/history',
-    budget: { sql: 4, kv: 0, botApi: 1 },
+    budget: { sql: 3, kv: 0, botApi: 1 },
     prepare: async (h) => void (await h.post(textUpdate(h.tg, '/daily'))),
     update: (h) => textUpdate(h.tg, '/history'),
     check: (_h, calls) => sent(calls, 'sendMessage', /10/),
   },
   {
     name: 'history page (button)',
-    budget: { sql: 4, kv: 0, botApi: 2 },
+    budget: { sql: 3, kv: 0, botApi: 2 },
     prepare: async (h) => void (await h.post(textUpdate(h.tg, '/daily'))),
     update: (h) => callbackUpdate(h.tg, 'hist:999999999999'),
     check: (_h, calls) => expect(calls.map((c) => c.method)).toContain('answerCallbackQuery'),
@@ -54,26 +54,26 @@ export const kinds: UpdateKind[] = [
     name: '/perfil',
     // 6: the story's section (lib/narrative/provider.ts) and the gamification section (missions,
     // achievements, items counted in one statement): one lazy statement each, read only by /perfil.
-    budget: { sql: 6, kv: 0, botApi: 1 },
+    budget: { sql: 5, kv: 0, botApi: 1 },
     update: (h) => textUpdate(h.tg, '/perfil'),
     check: (_h, calls) => sent(calls, 'sendMessage', /besitos/i),
   },
   {
     name: '/help',
-    budget: { sql: 3, kv: 0, botApi: 1 },
+    budget: { sql: 2, kv: 0, botApi: 1 },
     update: (h) => textUpdate(h.tg, '/help'),
     check: (_h, calls) => sent(calls, 'sendMessage', /\/daily/),
   },
   {
     name: 'unknown command',
-    budget: { sql: 3, kv: 0, botApi: 1 },
+    budget: { sql: 2, kv: 0, botApi: 1 },
     update: (h) => textUpdate(h.tg, '/nada'),
     check: (_h, calls) => expect(calls.map((c) => c.payload.text)).toContain(es.unknownCommand()),
   },
   {
     name: '/regalar (asks to confirm)',
     // +5: the confirmation's keyboard.close job (1 INSERT) and the relay of its system.job_due trigger.
-    budget: { sql: 9, kv: 4, botApi: 1 },
+    budget: { sql: 8, kv: 4, botApi: 1 },
     prepare: async (h) => {
       await grantBesitos(h.db, { userId: await h.userId(), amount: 50, source: 'admin', idempotencyKey: `budget:${h.tg}` });
       h.memo.receiver = (await h.person('bea')).username;
@@ -86,7 +86,7 @@ export const kinds: UpdateKind[] = [
     // +3: the confirmation's close job cancelled, the undo button's close job scheduled (and its trigger).
     // kv +1: the confirmation is taken by compare-and-set (read + script) so a concurrent "Cancelar" can't
     // end with the message saying cancelled while the gift went through.
-    budget: { sql: 23, kv: 7, botApi: 3 },
+    budget: { sql: 22, kv: 7, botApi: 3 },
     prepare: async (h) => {
       await grantBesitos(h.db, { userId: await h.userId(), amount: 50, source: 'admin', idempotencyKey: `budget:${h.tg}` });
       const to = await h.person('bea');
