@@ -6,7 +6,8 @@ import { missionDeadline, missionOpenAt, periodOf } from './rules.js';
 import './provider.js';
 
 export { catalogueOf, fixedCatalogue, parseCatalogue, versionedCatalogue, type CatalogueSource } from './content.js';
-export { createGamificationSubscriber, noticeJob } from './subscriber.js';
+export { applyStoryRewards, createGamificationSubscriber, noticeJob } from './subscriber.js';
+export { holdingsColumns, readHoldings, type Holdings } from './repository.js';
 export type { CatalogueIndex, Mission, Achievement, Item } from './catalogue.js';
 export { registerGamificationConditions } from './conditions.js';
 export { buyCommand, useCommand, triviaMultiplier, inventoryOf, ShopRefused } from './shop.js';
