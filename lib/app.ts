@@ -13,6 +13,7 @@ import { withReplyConventions } from './bot/reply.js';
 import { withTelegramRetries, type RetryPolicy } from './bot/telegram-retry.js';
 import { personPseudonym } from './users/pseudonym.js';
 import { createInboxCompleter } from './webhook/completion.js';
+import { setEconomyTimeZone } from './besitos/policy.js';
 import { handleTelegramWebhook, type WebhookDeps, type WebhookRequest, type WebhookResponse } from './webhook/handle.js';
 import { invoiceKey, plansFrom, publishPostJob, vipJobKinds } from './admin/index.js';
 import { createBus, fromHandlers, type Bus, type BusOverrides, type SubscriberHandler } from './bus/index.js';
@@ -27,12 +28,13 @@ import { ContentCache, createContentStore, type ContentStore } from './content/i
 import { createScheduler, jobHandlers, type JobHandler, type RunnerDeps, type Scheduler } from './scheduler/index.js';
 import { createSchedulerSubscriber } from './scheduler/subscriber.js';
 import { dailyMaintenance, maintenanceScheduler } from './maintenance/index.js';
+import { anomalyJob, anomalyScheduler } from './economy/anomalies.js';
 
 /**
  * Job kinds of the modules (lib/scheduler): each module exports its JobHandler(s) and lists them here,
  * as it registers state providers and subscribers. Registered once per process.
  */
-const jobKinds: JobHandler<any>[] = [dailyMaintenance, keyboardCloseJob, giftSummaryJob as JobHandler<any>, noticeJob, ...vipJobKinds, publishPostJob as JobHandler<any>];
+const jobKinds: JobHandler<any>[] = [dailyMaintenance, keyboardCloseJob, giftSummaryJob as JobHandler<any>, noticeJob, ...vipJobKinds, publishPostJob as JobHandler<any>, anomalyJob as JobHandler<any>];
 
 export interface App {
   config: Config;
@@ -112,6 +114,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   if (!config.TELEGRAM_BOT_TOKEN) throw new Error('TELEGRAM_BOT_TOKEN is required');
   if (!config.TELEGRAM_WEBHOOK_SECRET) throw new Error('TELEGRAM_WEBHOOK_SECRET is required');
   const log = overrides.log ?? createLogger(config.LOG_LEVEL);
+  setEconomyTimeZone(config.timeZone); // the days and weeks of the caps (lib/besitos/policy.ts)
   const db = overrides.db ?? createDb(config.DATABASE_URL!, { max: config.DATABASE_POOL_MAX });
   const kv = overrides.kv ?? (await createKeyValueStore(config));
   const clock = overrides.clock ?? systemClock;
@@ -180,7 +183,11 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       ...overrides.scheduler,
     },
     // In-process delivery hands a trigger over at once: re-arming an early one would loop.
-    { rearmTriggers: () => bus.mode === 'qstash', beforeSweep: maintenanceScheduler(config.timeZone) },
+    { rearmTriggers: () => bus.mode === 'qstash', beforeSweep: recurringJobs(
+        maintenanceScheduler(config.timeZone),
+        // Anomaly flags are for admins: detected when someone can see them (a chat to tell, or the panel's API).
+        ...(config.ADMIN_USER_IDS.length > 0 || config.ADMIN_API_TOKEN ? [anomalyScheduler(config.ADMIN_USER_IDS)] : []),
+      ) },
   );
   const bus = createBus(config, { db, log, clock, timeZone: config.timeZone, subscribers: moduleSubscribers({ telegram, kv, scheduler, clock, catalogue }) }, overrides.bus);
   // Long-running servers sweep the outbox and run due jobs themselves; Vercel uses api/cron/relay and api/cron/jobs.
@@ -220,6 +227,13 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       if (!overrides.db) await db.end({ timeout: 5 });
       if (!overrides.kv) await kv.close?.();
     },
+  };
+}
+
+/** Recurring jobs scheduled before each sweep (each remembers its period, so this costs nothing most sweeps). */
+function recurringJobs(...schedulers: ((db: Sql, now: Date) => Promise<void>)[]) {
+  return async (db: Sql, now: Date): Promise<void> => {
+    for (const s of schedulers) await s(db, now);
   };
 }
 
