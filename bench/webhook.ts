@@ -33,7 +33,14 @@ const ROUNDS = QUICK ? 1 : 3;
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
 
-const userId = () => 5_000_001 + Math.floor(Math.random() * USERS);
+/**
+ * Each measured side gets its own 1,000 users (a fresh range per side and round), so that every side
+ * meets the same workload: users who said /start, whose first /daily of the day is granted. With one
+ * shared range the side measured first paid for nearly every granted /daily (≈ 12 statements each)
+ * and the later sides met only "already claimed".
+ */
+let userBase = 5_000_001;
+const userId = () => userBase + Math.floor(Math.random() * USERS);
 export function mixedUpdate() {
   const r = Math.random();
   if (r < 0.25) return textUpdate(userId(), '/daily');
@@ -149,12 +156,14 @@ interface Result {
   machineCpuMs: number;
 }
 
+let sideCounter = 0;
 async function measure(mode: Mode, dbUrl: string, dbName: string, stub: BotApiStub, profile: boolean): Promise<Result> {
   const admin = createDb(dbUrl, { max: 1 });
   const server = await startServer(mode, dbUrl, stub.url, profile);
   try {
     // Warm-up: every user says /start once (registration, JIT, pools), then a short mixed burst.
-    const ids = Array.from({ length: USERS }, (_, i) => 5_000_001 + i);
+    userBase = 5_000_001 + USERS * sideCounter++;
+    const ids = Array.from({ length: USERS }, (_, i) => userBase + i);
     await closedLoop(CONCURRENCY, 0.001, async () => {});
     for (let i = 0; i < ids.length; i += CONCURRENCY) {
       await Promise.all(ids.slice(i, i + CONCURRENCY).map((id) => post(server.port, textUpdate(id, '/start'))));

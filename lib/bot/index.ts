@@ -47,7 +47,7 @@ export type Bot = Telegraf<BotContext>;
 type StateRequest = { from: NonNullable<Context['from']>; opts: LoadOptions };
 const stateRequests = new WeakMap<Bot, (update: Update) => StateRequest | null>();
 /** States loaded by the webhook's claim statement, by update object: the middleware uses them as they are. */
-const preloaded = new WeakMap<object, { state: UserState; person: string }>();
+const preloaded = new WeakMap<object, { state: UserState; person: string; attempts?: number }>();
 
 /**
  * Claims an update in the inbox and loads its sender's state in one statement (issue 18: one round
@@ -64,7 +64,8 @@ export function claimWithUserState<C extends object>(
   const request = stateRequests.get(bot)?.(update);
   if (!request) return null;
   return claimAndLoadUserState<C>(bot.context.deps!.db, claim, request.from, request.opts).then(({ claim, state }) => {
-    if (state) preloaded.set(update, { state, person: request.opts.person! });
+    const attempts = (claim as { attempts?: unknown } | undefined)?.attempts;
+    if (state) preloaded.set(update, { state, person: request.opts.person!, attempts: typeof attempts === 'number' ? attempts : undefined });
     return claim;
   });
 }
@@ -120,6 +121,7 @@ export function createBot(deps: BotDeps, opts: CreateBotOptions): Bot {
       if (pre) preloaded.delete(ctx.update);
       const person = pre?.person ?? pseudonymOf(from.id);
       ctx.state.person = person;
+      if (pre?.attempts !== undefined) ctx.state.deliveryAttempt = pre.attempts;
       // Messages and button presses have their own budgets; other updates (payments, reactions,
       // membership changes) are never throttled. The limiter and the state load run concurrently.
       const budget = ctx.callbackQuery ? 'callback' : ctx.message || ctx.editedMessage ? 'message' : null;
