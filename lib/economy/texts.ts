@@ -38,8 +38,9 @@ export function userLabel(u: Pick<UserRef, 'username' | 'firstName'> | null | un
   return `${one.length > 32 ? `${one.slice(0, 31)}…` : one} (#${id})`;
 }
 
-const nf = new Intl.NumberFormat('es-MX');
-export const num = (n: number) => nf.format(n);
+/** Created on first use: an Intl formatter costs milliseconds of ICU loading at import (cold start). */
+let nf: Intl.NumberFormat | undefined;
+export const num = (n: number) => (nf ??= new Intl.NumberFormat('es-MX')).format(n);
 
 export function flagLine(f: FlagRow, label: string): string {
   const what = FLAG_KIND_NAMES[f.kind];
