@@ -1,4 +1,4 @@
-import { formatStamp, formatTime, formatWhen } from '../time/format.js';
+import { formatStamp, formatTime, formatWhen, theTime } from '../time/format.js';
 import { escapeHtml } from './html.js';
 import type { KeyboardEnd } from './keyboard.js';
 import { nameHtml } from './reply.js';
@@ -156,7 +156,7 @@ export const es = {
       case 'expired':
         return deadline ? `Esta confirmación caducó ${formatWhen(deadline, tz, now)} ⌛` : 'Esta confirmación caducó ⌛';
       case 'undoClosed':
-        return deadline ? `El plazo para deshacer terminó a las ${formatTime(deadline, tz)} ⌛` : 'El plazo para deshacer ya terminó ⌛';
+        return deadline ? `El plazo para deshacer terminó a ${theTime(deadline, tz)} ⌛` : 'El plazo para deshacer ya terminó ⌛';
       case 'notYours':
         return 'Ese botón no es tuyo.';
       default:
@@ -166,7 +166,7 @@ export const es = {
   /** Appended to a confirmation replaced by a newer one (its buttons are removed). */
   keyboardSuperseded: () => '<i>↪️ Reemplazada por una confirmación más nueva.</i>',
   /** Appended to a confirmation closed at its deadline by the scheduler (lib/bot/keyboard.ts). */
-  keyboardExpiredNote: (at: Date, tz: string) => `<i>⌛ Caducó a las ${formatTime(at, tz)}.</i>`,
+  keyboardExpiredNote: (at: Date, tz: string) => `<i>⌛ Caducó a ${theTime(at, tz)}.</i>`,
   ...usersMessages,
   ...reactionMessages,
   ...storyMessages,
