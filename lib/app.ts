@@ -20,6 +20,7 @@ import { createBus, fromHandlers, type Bus, type BusOverrides, type SubscriberHa
 import type { SubscriberName } from './bus/subscriptions.js';
 import { createCommandResultNotifier } from './bot/command-results.js';
 import { createCommandsSubscriber } from './commands/subscriber.js';
+import { auctionEndJob, auctionNoticeJob } from './gamification/auctions/index.js';
 import { createGamificationSubscriber, fixedCatalogue, noticeJob, versionedCatalogue, type CatalogueIndex, type CatalogueSource } from './gamification/index.js';
 import { narrativeSubscriber } from './narrative/subscriber.js';
 import { versionedStoryContent, type StoryContent } from './narrative/index.js';
@@ -38,7 +39,7 @@ import { registerGrantProof } from './economy/repository.js';
 // A reaction grant is proven by its reactions row (lib/gamification/reactions.ts), for the anomaly job.
 registerGrantProof('reaction', (db) => db`EXISTS (SELECT 1 FROM reactions r WHERE r.transaction_id = t.id)`);
 
-const jobKinds: JobHandler<any>[] = [dailyMaintenance, keyboardCloseJob, giftSummaryJob as JobHandler<any>, reactionRefreshJob as JobHandler<any>, noticeJob, ...vipJobKinds, publishPostJob as JobHandler<any>, anomalyJob as JobHandler<any>];
+const jobKinds: JobHandler<any>[] = [dailyMaintenance, keyboardCloseJob, giftSummaryJob as JobHandler<any>, reactionRefreshJob as JobHandler<any>, noticeJob, auctionEndJob as JobHandler<any>, auctionNoticeJob as JobHandler<any>, ...vipJobKinds, publishPostJob as JobHandler<any>, anomalyJob as JobHandler<any>];
 
 export interface App {
   config: Config;

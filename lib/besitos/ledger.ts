@@ -20,7 +20,8 @@ import {
 
 export const MAX_AMOUNT = 1_000_000;
 
-export type TransactionType = 'grant' | 'spend' | 'transfer_in' | 'transfer_out' | 'reversal';
+/** 'tax': besitos burned as a commission (an auction's 10%), written when a hold is posted (holds.ts). */
+export type TransactionType = 'grant' | 'spend' | 'transfer_in' | 'transfer_out' | 'reversal' | 'tax';
 
 export interface LedgerEntry {
   id: number;
@@ -167,7 +168,7 @@ async function move(db: Queryable, kind: 'grant' | 'spend', p: MoveParams, opts:
       ), ${caps ? capCte(db, p, caps) : db``} upd AS (
         UPDATE user_balances
            SET besitos = besitos + ${delta}, lifetime_besitos = lifetime_besitos + ${lifetimeDelta}, updated_at = now()
-         WHERE user_id = ${p.userId} AND besitos + ${delta} >= 0 AND NOT EXISTS (SELECT 1 FROM existing)
+         WHERE user_id = ${p.userId} AND besitos - held + ${delta} >= 0 AND NOT EXISTS (SELECT 1 FROM existing)
                ${caps ? db`AND EXISTS (SELECT 1 FROM cap)` : db``}
                ${kind === 'spend' && !opts.lotsDone ? db`AND bonus_besitos = 0` : db``}
         RETURNING besitos
@@ -188,7 +189,7 @@ async function move(db: Queryable, kind: 'grant' | 'spend', p: MoveParams, opts:
              (SELECT to_jsonb(ins) FROM ins) AS inserted,
              ledger_abort_if((SELECT count(*) FROM upd) > 0 AND (SELECT count(*) FROM ins) = 0, 'idempotency race') AS aborted,
              EXISTS (SELECT 1 FROM user_balances WHERE user_id = ${p.userId}) AS has_account,
-             (SELECT besitos FROM user_balances WHERE user_id = ${p.userId}) AS balance`;
+             (SELECT besitos - held FROM user_balances WHERE user_id = ${p.userId}) AS balance`;
     if (!res) throw new Error('ledger statement returned no row');
     if (res.existing) return checkReplay(toEntry(res.existing), p.userId, p.amount);
     if (res.inserted) {
@@ -462,7 +463,7 @@ export async function transferBesitos(db: Queryable, p: TransferParams): Promise
     const replay = fromReplay(await findByKeys(tx, [outKey, inKey]));
     if (replay) return replay;
     const locked = await tx<{ user_id: number; besitos: number; bonus_besitos: number }[]>`
-      SELECT user_id, besitos, bonus_besitos FROM user_balances
+      SELECT user_id, besitos - held AS besitos, bonus_besitos FROM user_balances
        WHERE user_id IN ${tx([p.fromUserId, p.toUserId])}
        ORDER BY user_id FOR UPDATE`;
     const sender = locked.find((r) => r.user_id === p.fromUserId);
@@ -481,7 +482,7 @@ export async function transferBesitos(db: Queryable, p: TransferParams): Promise
     const carried = sumTakes(takes);
     const [debitBalance] = await tx<{ besitos: number }[]>`
       UPDATE user_balances SET besitos = besitos - ${p.amount}, bonus_besitos = bonus_besitos - ${carried}, updated_at = now()
-       WHERE user_id = ${p.fromUserId} AND besitos >= ${p.amount} RETURNING besitos`;
+       WHERE user_id = ${p.fromUserId} AND besitos - held >= ${p.amount} RETURNING besitos`;
     if (!debitBalance) throw new InsufficientFunds(p.amount, sender.besitos);
     const [creditBalance] = await tx<{ besitos: number }[]>`
       UPDATE user_balances SET besitos = besitos + ${p.amount}, updated_at = now()
@@ -620,7 +621,7 @@ export async function reverseTransaction(db: Queryable, p: ReverseParams): Promi
                bonus_besitos = bonus_besitos - ${sumTakes(lots.takes)} + ${sumTakes(lots.reopen)},
                lifetime_besitos = GREATEST(lifetime_besitos + ${lifetimeDelta}, 0),
                updated_at = now()
-         WHERE user_id = ${leg.userId} AND besitos + ${delta} >= 0
+         WHERE user_id = ${leg.userId} AND besitos - held + ${delta} >= 0
         RETURNING besitos`;
       if (!bal) {
         throw new ReversalNotPossible(`user ${leg.userId} no longer has the ${leg.amount} besitos to take back`);
@@ -647,13 +648,15 @@ export async function reverseTransaction(db: Queryable, p: ReverseParams): Promi
 export interface Balance {
   besitos: number;
   lifetimeBesitos: number;
+  /** Besitos under an active hold (an auction bid): still the user's, not spendable. */
+  held: number;
 }
 
 export async function getBalance(db: Queryable, userId: number): Promise<Balance> {
-  const [row] = await db<{ besitos: number; lifetime_besitos: number }[]>`
-    SELECT besitos, lifetime_besitos FROM user_balances WHERE user_id = ${userId}`;
+  const [row] = await db<{ besitos: number; lifetime_besitos: number; held: number }[]>`
+    SELECT besitos, lifetime_besitos, held FROM user_balances WHERE user_id = ${userId}`;
   if (!row) throw new UnknownAccount(userId);
-  return { besitos: Number(row.besitos), lifetimeBesitos: Number(row.lifetime_besitos) };
+  return { besitos: Number(row.besitos), lifetimeBesitos: Number(row.lifetime_besitos), held: Number(row.held) };
 }
 
 export interface HistoryPage {

@@ -58,9 +58,11 @@ async function rollbackGrantRows(tx: Queryable, grants: GrantRow[], r: RollbackR
   out.found = grants.length;
   if (grants.length === 0) return out;
   const userIds = [...new Set(grants.map((g) => Number(g.user_id)))].sort((a, b) => a - b);
-  const locked = await tx<{ user_id: string; besitos: string }[]>`
-    SELECT user_id, besitos FROM user_balances WHERE user_id IN ${tx(userIds)} ORDER BY user_id FOR UPDATE`;
+  const locked = await tx<{ user_id: string; besitos: string; held: string }[]>`
+    SELECT user_id, besitos, held FROM user_balances WHERE user_id IN ${tx(userIds)} ORDER BY user_id FOR UPDATE`;
   const balance = new Map(locked.map((b) => [Number(b.user_id), Number(b.besitos)]));
+  // Besitos held by auction bids (lib/besitos/holds.ts) are not taken back: only what is spendable.
+  const heldOf = new Map(locked.map((b) => [Number(b.user_id), Number(b.held)]));
   const ids = grants.map((g) => Number(g.id));
   const done = new Set(
     (
@@ -80,7 +82,7 @@ async function rollbackGrantRows(tx: Queryable, grants: GrantRow[], r: RollbackR
       continue;
     }
     const has = balance.get(userId) ?? 0;
-    const taken = Math.min(has, amount);
+    const taken = Math.max(0, Math.min(has - (heldOf.get(userId) ?? 0), amount));
     balance.set(userId, has - taken);
     items.push({ transaction_id: id, user_id: userId, amount, taken, shortfall: amount - taken, balance_after: has - taken });
     const u = perUser.get(userId) ?? { userId, amount: 0, taken: 0, shortfall: 0, grants: 0 };
@@ -108,7 +110,7 @@ async function rollbackGrantRows(tx: Queryable, grants: GrantRow[], r: RollbackR
          SET besitos = b.besitos - x.taken, bonus_besitos = b.bonus_besitos - x.lot_taken,
              lifetime_besitos = GREATEST(b.lifetime_besitos - x.taken, 0), updated_at = now()
         FROM jsonb_to_recordset(${tx.json(takes.map((u) => ({ user_id: u.userId, taken: u.taken, lot_taken: lotTaken.get(u.userId) ?? 0 })) as never)}) AS x(user_id bigint, taken bigint, lot_taken bigint)
-       WHERE b.user_id = x.user_id AND b.besitos >= x.taken
+       WHERE b.user_id = x.user_id AND b.besitos - b.held >= x.taken
       RETURNING b.user_id`;
     // Cannot happen under the locks; if it ever did, roll everything back rather than leave half a rollback.
     if (updated.length !== takes.length) throw new ReversalNotPossible('a balance changed under the rollback locks');

@@ -16,6 +16,7 @@ export const SOURCE_LABELS: Record<string, string> = {
   achievement: 'Logro',
   shop: 'Tienda',
   auction: 'Subasta',
+  tax: 'Comisión de subasta (quemada)',
   admin: 'Ajuste del equipo',
 };
 
@@ -66,6 +67,7 @@ export const es = {
     '/logros — tus logros y los próximos\n' +
     '/tienda — cosméticos, llaves y pistas, potenciadores\n' +
     '/mochila — tus objetos (y usarlos)\n' +
+    '/subastas — subastas de objetos exclusivos; /pujar N para pujar\n' +
     '/actividad — tus últimas acciones\n' +
     '/privacidad — tus datos: exportar (/exportar) o borrar (/borrar)\n' +
     '/ayuda — esta ayuda\n\n' +
@@ -77,8 +79,10 @@ export const es = {
     `${name ? `¡Hola, ${nameHtml(name)}! ` : '¡Hola! '}💋 Por ahora converso con comandos y botones. ` +
     'Prueba uno de estos, o escribe /ayuda para verlos todos.',
   mainButtons: { daily: '🎁 Regalo diario', balance: '💰 Mis besitos', help: '❓ Ayuda' },
-  balance: (besitos: number, lifetime: number) =>
-    `💰 Tienes <b>${es.besitos(besitos)}</b>.\nEn total has ganado ${es.besitos(lifetime)}.`,
+  balance: (besitos: number, lifetime: number, held = 0) =>
+    `💰 Tienes <b>${es.besitos(besitos)}</b>.` +
+    (held > 0 ? `\n🔒 ${es.besitos(held)} apartados en pujas de /subastas: puedes gastar <b>${es.besitos(besitos - held)}</b>.` : '') +
+    `\nEn total has ganado ${es.besitos(lifetime)}.`,
   dailyGranted: (amount: number, streak: number, balance: number | null, next: Date, tz: string, now: Date) =>
     `🎁 ¡Recibiste <b>${es.besitos(amount)}</b>!` +
     (balance !== null ? ` Ahora tienes ${es.besitos(balance)}.` : '') +

@@ -135,7 +135,7 @@ export async function userAchievements(db: Queryable, userId: number): Promise<M
 /** Adds units to the inventory once per idempotency key; returns false on a replay. */
 export async function addItems(
   tx: Tx,
-  p: { userId: number; itemKey: string; quantity: number; kind: 'purchase' | 'reward'; price?: number; idempotencyKey: string; now: Date },
+  p: { userId: number; itemKey: string; quantity: number; kind: 'purchase' | 'reward' | 'auction'; price?: number; idempotencyKey: string; now: Date },
 ): Promise<boolean> {
   const [move] = await tx<{ id: number }[]>`
     INSERT INTO item_moves (user_id, item_key, kind, quantity, price, idempotency_key, created_at)

@@ -14,6 +14,8 @@ export interface UserState extends UserRecord {
   lastActiveAt: Date;
   besitos: number;
   lifetimeBesitos: number;
+  /** Besitos under an active hold (auction bids): part of `besitos`, not spendable. */
+  held: number;
   /** Consecutive days of /daily up to today or yesterday (0 when broken or never claimed). */
   streak: number;
   lastDailyDay: string | null;
@@ -93,6 +95,7 @@ interface Row {
   created: boolean;
   besitos: number;
   lifetime_besitos: number;
+  held: number;
   daily_day: string | null;
   daily_streak: number | null;
   content_version: string | null;
@@ -153,6 +156,7 @@ export async function loadUserState(db: Queryable, p: TelegramProfile, opts: Loa
       SELECT u.id, u.telegram_id, u.username, u.first_name, u.last_name, u.language_code, u.status, u.created_at,
              u.last_active_at, u.created,
              COALESCE(b.besitos, 0) AS besitos, COALESCE(b.lifetime_besitos, 0) AS lifetime_besitos,
+             COALESCE(b.held, 0) AS held,
              d.day::text AS daily_day, d.streak AS daily_streak,
              (SELECT version_id FROM content_active WHERE singleton) AS content_version ${cols}
         FROM u
@@ -192,6 +196,7 @@ function toState(row: Row, providers: StateProvider<any>[], opts: LoadOptions): 
     created: row.created,
     besitos: Number(row.besitos),
     lifetimeBesitos: Number(row.lifetime_besitos),
+    held: Number(row.held),
     streak: alive ? Number(row.daily_streak) : 0,
     lastDailyDay: day,
     contentVersion: row.content_version === null ? null : Number(row.content_version),

@@ -10,8 +10,8 @@ async function showBalance(ctx: Ctx): Promise<void> {
   if (!ctx.state.user) return;
   // The balance came with the user's state, in this update's one state-load statement.
   const state = ctx.state.userState;
-  const b = state ? { besitos: state.besitos, lifetimeBesitos: state.lifetimeBesitos } : await getBalance(ctx.deps.db, ctx.state.user.id);
-  await ctx.reply(ctx.t.balance(b.besitos, b.lifetimeBesitos), { parse_mode: 'HTML' });
+  const b = state ? { besitos: state.besitos, lifetimeBesitos: state.lifetimeBesitos, held: state.held } : await getBalance(ctx.deps.db, ctx.state.user.id);
+  await ctx.reply(ctx.t.balance(b.besitos, b.lifetimeBesitos, b.held), { parse_mode: 'HTML' });
 }
 
 balanceFeature.command(['saldo', 'balance'], (ctx) => showBalance(ctx));

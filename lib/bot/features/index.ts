@@ -17,6 +17,7 @@ import { privacidadFeature } from './privacidad.js';
 import { privateOnlyFeature } from './private-only.js';
 import { regalarFeature } from './regalar.js';
 import { startFeature } from './start.js';
+import { subastasFeature } from './subastas.js';
 import { triviaFeature } from './trivia.js';
 import { channelsFeature } from './channels.js';
 import { publicarFeature } from './publicar.js';
@@ -25,7 +26,7 @@ import { vipFeature } from './vip.js';
 import { reaccionesFeature } from './reacciones.js';
 
 /** Every feature, in the order they get a chance at an update. Add new ones here. */
-export const features: Composer<BotContext>[] = [commandCaseFeature, privateOnlyFeature, startFeature, helpFeature, balanceFeature, historyFeature, dailyFeature, eventosFeature, estadoFeature, perfilFeature, regalarFeature, gamificacionFeature, actividadFeature, privacidadFeature, vipFeature, vipAdminFeature, channelsFeature, publicarFeature, historiaFeature, nivelesFeature, triviaFeature, economiaFeature, reaccionesFeature];
+export const features: Composer<BotContext>[] = [commandCaseFeature, privateOnlyFeature, startFeature, helpFeature, balanceFeature, historyFeature, dailyFeature, eventosFeature, estadoFeature, perfilFeature, regalarFeature, gamificacionFeature, subastasFeature, actividadFeature, privacidadFeature, vipFeature, vipAdminFeature, channelsFeature, publicarFeature, historiaFeature, nivelesFeature, triviaFeature, economiaFeature, reaccionesFeature];
 
 /**
  * The command menu registered with setMyCommands (scripts/set-commands.ts): Spanish names; the English
@@ -45,6 +46,8 @@ export const commandMenu = [
   { command: 'logros', description: 'Tus logros' },
   { command: 'tienda', description: 'La tienda de Diana' },
   { command: 'mochila', description: 'Tus objetos' },
+  { command: 'subastas', description: 'Subastas abiertas: puja por objetos exclusivos' },
+  { command: 'pujar', description: 'Puja en una subasta: /pujar 150' },
   { command: 'actividad', description: 'Tus últimas acciones' },
   { command: 'privacidad', description: 'Tus datos: qué guardamos, exportar, borrar' },
   { command: 'vip', description: 'Hazte VIP con Telegram Stars' },
