@@ -1,3 +1,4 @@
+import type postgres from 'postgres';
 import type { Queryable } from '../db/client.js';
 import { RetryTransaction, withTransaction } from '../db/transaction.js';
 import { isTransientDbError } from '../db/errors.js';
@@ -42,6 +43,8 @@ export interface LedgerResult {
   entry: LedgerEntry;
   /** true when the idempotency key had been used: nothing was written, this is the first result. */
   replayed: boolean;
+  /** Rows the `alongside` statement wrote (0 on a replay or when it wrote none); absent without one. */
+  alongsideRows?: number;
 }
 
 export interface MoveParams {
@@ -58,6 +61,12 @@ export interface MoveParams {
   now?: Date;
   /** Zone of the caps' days and weeks. Default: the app's BOT_TIMEZONE (policy.ts). */
   timeZone?: string;
+  /**
+   * A write of the caller's that belongs to this movement, sent in the same statement (one round trip
+   * fewer): an `INSERT … SELECT … FROM ins … RETURNING 1`, where `ins` is the new ledger row (no row on a
+   * replay or a refused spend). Its count comes back as `alongsideRows`; the caller decides what a 0 means.
+   */
+  alongside?: postgres.PendingQuery<postgres.Row[]>;
   /**
    * Grants: bonus besitos, expiring `economyPolicy.bonus.expireDays` after `now` if unspent (default:
    * the source's policy, e.g. 'event'). Opens a lot (lib/besitos/lots.ts).
@@ -162,7 +171,7 @@ async function move(db: Queryable, kind: 'grant' | 'spend', p: MoveParams, opts:
     p.userId,
   );
   return retryStatement(db, async () => {
-    const [res] = await db<{ existing: Row | null; inserted: Row | null; has_account: boolean; balance: number | null }[]>`
+    const [res] = await db<{ existing: Row | null; inserted: Row | null; has_account: boolean; balance: number | null; alongside_rows?: number }[]>`
       WITH existing AS (
         SELECT * FROM transactions WHERE idempotency_key = ${p.idempotencyKey}
       ), ${caps ? capCte(db, p, caps) : db``} upd AS (
@@ -184,17 +193,19 @@ async function move(db: Queryable, kind: 'grant' | 'spend', p: MoveParams, opts:
                jsonb_set(${db.json(event as never)}::jsonb, '{data}',
                  (${db.json(event.data as never)}::jsonb) || jsonb_build_object('transaction_id', ins.id, 'balance_after', ins.balance_after))
           FROM ins
-      )
+      )${p.alongside ? db`, alongside AS (${p.alongside})` : db``}
       SELECT (SELECT to_jsonb(existing) FROM existing) AS existing,
              (SELECT to_jsonb(ins) FROM ins) AS inserted,
              ledger_abort_if((SELECT count(*) FROM upd) > 0 AND (SELECT count(*) FROM ins) = 0, 'idempotency race') AS aborted,
              EXISTS (SELECT 1 FROM user_balances WHERE user_id = ${p.userId}) AS has_account,
-             (SELECT besitos - held FROM user_balances WHERE user_id = ${p.userId}) AS balance`;
+             (SELECT besitos - held FROM user_balances WHERE user_id = ${p.userId}) AS balance
+             ${p.alongside ? db`, (SELECT count(*) FROM alongside)::int AS alongside_rows` : db``}`;
     if (!res) throw new Error('ledger statement returned no row');
-    if (res.existing) return checkReplay(toEntry(res.existing), p.userId, p.amount);
+    const alongside = p.alongside ? { alongsideRows: Number(res.alongside_rows ?? 0) } : {};
+    if (res.existing) return { ...checkReplay(toEntry(res.existing), p.userId, p.amount), ...alongside };
     if (res.inserted) {
       noteWrittenEvents(event.event_id);
-      return { entry: toEntry(res.inserted), replayed: false };
+      return { entry: toEntry(res.inserted), replayed: false, ...alongside };
     }
     if (!res.has_account) throw new UnknownAccount(p.userId);
     if (caps) {
