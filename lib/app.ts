@@ -31,11 +31,15 @@ import { createScheduler, jobHandlers, type JobHandler, type RunnerDeps, type Sc
 import { createSchedulerSubscriber } from './scheduler/subscriber.js';
 import { dailyMaintenance, maintenanceScheduler } from './maintenance/index.js';
 import { anomalyJob, anomalyScheduler } from './economy/anomalies.js';
+import { registerGrantProof } from './economy/repository.js';
 
 /**
  * Job kinds of the modules (lib/scheduler): each module exports its JobHandler(s) and lists them here,
  * as it registers state providers and subscribers. Registered once per process.
  */
+// A reaction grant is proven by its reactions row (lib/gamification/reactions.ts), for the anomaly job.
+registerGrantProof('reaction', (db) => db`EXISTS (SELECT 1 FROM reactions r WHERE r.transaction_id = t.id)`);
+
 const jobKinds: JobHandler<any>[] = [dailyMaintenance, keyboardCloseJob, giftSummaryJob as JobHandler<any>, reactionRefreshJob as JobHandler<any>, noticeJob, auctionEndJob as JobHandler<any>, auctionNoticeJob as JobHandler<any>, ...vipJobKinds, publishPostJob as JobHandler<any>, anomalyJob as JobHandler<any>];
 
 export interface App {
