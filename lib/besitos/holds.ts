@@ -2,6 +2,7 @@ import type { Queryable } from '../db/client.js';
 import { withTransaction } from '../db/transaction.js';
 import { newEvent, publish } from '../bus/outbox.js';
 import { assertAmount, type LedgerEntry } from './ledger.js';
+import { applyTakes, lockOpenLots, sumTakes, takeFromLots } from './lots.js';
 import { HoldNotPending, IdempotencyConflict, InsufficientFunds, UnknownAccount } from './errors.js';
 
 /**
@@ -244,10 +245,16 @@ export async function postHold(db: Queryable, p: PostHoldParams): Promise<PostHo
       { type: 'spend' as const, amount: hold.amount - tax, key: keys[0]!, source: p.source },
       { type: 'tax' as const, amount: tax, key: keys[1]!, source: p.taxSource ?? p.source },
     ].filter((x) => x.amount > 0);
+    // Posting spends like any spend: bonus lots first, soonest expiry first (lib/besitos/lots.ts), so
+    // that bonus_besitos = Σ open lots ≤ besitos keeps holding after the besitos leave.
+    const lots = await lockOpenLots(tx, hold.userId);
     const entries: LedgerEntry[] = [];
     for (const part of parts) {
+      const takes = takeFromLots(lots, part.amount);
+      for (const t of takes) lots.find((l) => l.id === t.lotId)!.remaining -= t.amount;
       const [bal] = await tx<{ besitos: number }[]>`
-        UPDATE user_balances SET besitos = besitos - ${part.amount}, held = held - ${part.amount}, updated_at = now()
+        UPDATE user_balances
+           SET besitos = besitos - ${part.amount}, held = held - ${part.amount}, bonus_besitos = bonus_besitos - ${sumTakes(takes)}, updated_at = now()
          WHERE user_id = ${hold.userId} RETURNING besitos`;
       const [ins] = await tx<TxRow[]>`
         INSERT INTO transactions (user_id, amount, type, source, description, metadata, balance_after, idempotency_key, created_at)
@@ -255,6 +262,7 @@ export async function postHold(db: Queryable, p: PostHoldParams): Promise<PostHo
                 ${tx.json({ ...(p.metadata ?? {}), hold_id: hold.id } as never)}, ${bal!.besitos}, ${part.key}, ${now})
         RETURNING *`;
       entries.push(toEntry(ins!));
+      await applyTakes(tx, entries.at(-1)!.id, takes);
     }
     const [posted] = await tx<HoldRow[]>`
       UPDATE besitos_holds SET status = 'posted', resolved_at = ${now}, transaction_id = ${entries[0]!.id}

@@ -229,12 +229,12 @@ async function move(db: Queryable, kind: 'grant' | 'spend', p: MoveParams, opts:
  */
 async function spendWithLots(db: Queryable, p: MoveParams): Promise<LedgerResult> {
   return withTransaction(db, async (tx) => {
-    const [b] = await tx<{ besitos: number; bonus_besitos: number }[]>`
-      SELECT besitos, bonus_besitos FROM user_balances WHERE user_id = ${p.userId} FOR UPDATE`;
+    const [b] = await tx<{ spendable: number; bonus_besitos: number }[]>`
+      SELECT besitos - held AS spendable, bonus_besitos FROM user_balances WHERE user_id = ${p.userId} FOR UPDATE`;
     if (!b) throw new UnknownAccount(p.userId);
     const [raced] = await tx<Row[]>`SELECT * FROM transactions WHERE idempotency_key = ${p.idempotencyKey}`;
     if (raced) return checkReplay(toEntry(raced), p.userId, p.amount);
-    if (Number(b.besitos) < p.amount) throw new InsufficientFunds(p.amount, Number(b.besitos));
+    if (Number(b.spendable) < p.amount) throw new InsufficientFunds(p.amount, Number(b.spendable));
     if (Number(b.bonus_besitos) === 0) return move(tx, 'spend', p, { lotsDone: true });
     const takes = takeFromLots(await lockOpenLots(tx, p.userId), p.amount);
     await tx`UPDATE user_balances SET bonus_besitos = bonus_besitos - ${sumTakes(takes)} WHERE user_id = ${p.userId}`;

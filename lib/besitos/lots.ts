@@ -141,6 +141,9 @@ export function setExpireSpend(fn: typeof expireSpend): void {
   expireSpend = fn;
 }
 
+/** How long an expiry waits for a hold on the lot's besitos to end before it looks again. */
+export const HELD_RETRY_MS = 3_600_000;
+
 const expirePayload = z.object({ lot_id: z.number().int().positive() });
 
 /**
@@ -155,12 +158,19 @@ export const expireJob: JobHandler<z.output<typeof expirePayload>> = {
     const [lot] = await tx<{ user_id: number }[]>`SELECT user_id FROM besitos_lots WHERE id = ${lot_id}`;
     if (!lot) return;
     const userId = Number(lot.user_id);
-    await tx`SELECT 1 FROM user_balances WHERE user_id = ${userId} FOR UPDATE`;
+    const [bal] = await tx<{ spendable: number }[]>`SELECT besitos - held AS spendable FROM user_balances WHERE user_id = ${userId} FOR UPDATE`;
     const [l] = await tx<{ remaining: number; expires_at: Date }[]>`SELECT remaining, expires_at FROM besitos_lots WHERE id = ${lot_id} FOR UPDATE`;
     if (!l || Number(l.remaining) === 0) return;
     if (new Date(l.expires_at) > ctx.now) {
       // Early (a clock moved back): run again at its time.
       await schedule(tx, { kind: expireJob.kind, key: `besitos.bonus_expire:${lot_id}:${new Date(l.expires_at).getTime()}`, dueAt: new Date(l.expires_at), payload: { lot_id } });
+      return;
+    }
+    if (Number(bal?.spendable ?? 0) < Number(l.remaining)) {
+      // Part of the lot is held by a bid (lib/besitos/holds.ts): it cannot leave while held. Look again
+      // in an hour — by then the auction may have posted the hold (which spends the lot first) or voided it.
+      const retryAt = new Date(ctx.now.getTime() + HELD_RETRY_MS);
+      await schedule(tx, { kind: expireJob.kind, key: `besitos.bonus_expire:${lot_id}:held:${retryAt.getTime()}`, dueAt: retryAt, payload: { lot_id } });
       return;
     }
     if (!expireSpend) throw new Error('lib/besitos/ledger.ts not loaded');

@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { getBalance, grantBesitos, reverseTransaction, spendBesitos, transferBesitos } from '../../lib/besitos/ledger.js';
 import { InsufficientFunds, ReversalNotPossible } from '../../lib/besitos/errors.js';
-import { takeFromLots } from '../../lib/besitos/lots.js';
+import { HELD_RETRY_MS, takeFromLots } from '../../lib/besitos/lots.js';
+import { holdMismatches, placeHold, postHold, voidHold } from '../../lib/besitos/holds.js';
 import { createScheduler } from '../../lib/scheduler/index.js';
 import { eraseUser } from '../../lib/users/privacy.js';
 import { createMemoryStore } from '../../lib/kv/memory.js';
@@ -101,6 +102,39 @@ describe('expiring bonus lots (real Postgres)', () => {
     expect((await getBalance(db, u)).besitos).toBe(50);
     await s.runJob(`besitos.bonus_expired:${lot}`);
     expect(sent.map((m) => m.text)).toEqual(['⌛ Caducaron <b>25 besitos bonus</b> que no llegaste a usar. Tu saldo ahora: <b>50</b> besitos.']);
+    expect(await ledgerMismatches(db, [u])).toEqual([]);
+  });
+
+  it('an auction win (a posted hold) spends bonus lots first, like any spend: both invariants hold', async () => {
+    const u = await userWithBesitos(db, 10);
+    await bonus(u, 40, t0); // 50 besitos, 40 of them bonus
+    const h = await placeHold(db, { userId: u, amount: 45, reference: 'auction:lots', idempotencyKey: key('h') });
+    const posted = await postHold(db, { holdId: h.hold.id, source: 'auction', idempotencyKey: key('post'), tax: 5, taxSource: 'tax' });
+    expect(posted.entries.map((e) => [e.type, e.amount])).toEqual([['spend', -40], ['tax', -5]]);
+    // The spend took the whole lot (soonest expiry first), the tax the non-expiring part.
+    expect(await openLotsOf(db, u)).toEqual([]);
+    expect(await getBalance(db, u)).toMatchObject({ besitos: 5, held: 0 });
+    const [b] = await db<{ bonus_besitos: number }[]>`SELECT bonus_besitos FROM user_balances WHERE user_id = ${u}`;
+    expect(Number(b!.bonus_besitos)).toBe(0);
+    expect(await ledgerMismatches(db, [u])).toEqual([]);
+    expect(await holdMismatches(db, [u])).toEqual([]);
+  });
+
+  it('a lot whose besitos are held by a bid does not expire while held: the job looks again, and expires it once released', async () => {
+    const u = await userWithBesitos(db, 10);
+    await bonus(u, 40, t0);
+    const [lot] = await lotIds(u);
+    const h = await placeHold(db, { userId: u, amount: 45, reference: 'auction:wait', idempotencyKey: key('h') });
+    // Expiring 40 would leave 10 besitos under a hold of 45: the job waits instead of failing.
+    expect(await schedulerAt(plus(30)).runJob(`besitos.bonus_expire:${lot}`)).toBe('done');
+    expect(await db`SELECT 1 FROM transactions WHERE user_id = ${u} AND source = 'expire'`).toHaveLength(0);
+    expect(await openLotsOf(db, u)).toEqual([[40, plus(30).toISOString()]]);
+    await voidHold(db, h.hold.id, 'outbid', plus(30));
+    const retryAt = new Date(plus(30).getTime() + HELD_RETRY_MS);
+    expect(await schedulerAt(retryAt).runJob(`besitos.bonus_expire:${lot}:held:${retryAt.getTime()}`)).toBe('done');
+    const expired = await db`SELECT amount FROM transactions WHERE user_id = ${u} AND source = 'expire'`;
+    expect(expired).toEqual([{ amount: -40 }]);
+    expect(await getBalance(db, u)).toMatchObject({ besitos: 10, held: 0 });
     expect(await ledgerMismatches(db, [u])).toEqual([]);
   });
 
