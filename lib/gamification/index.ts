@@ -5,6 +5,7 @@ import { userAchievements, userMissions } from './repository.js';
 import { missionDeadline, missionOpenAt, periodOf } from './rules.js';
 
 import './provider.js';
+import './provider-social.js';
 
 export { defaultCatalogue } from './content.js';
 export { createGamificationSubscriber, noticeJob } from './subscriber.js';

@@ -5,7 +5,9 @@ import { grantBesitos } from '../besitos/ledger.js';
 import { localDate, systemClock, type Clock } from '../time/zone.js';
 import type { Achievement, CatalogueIndex, FactKind, Mission } from './catalogue.js';
 import { defaultCatalogue } from './content.js';
+import type { KeyValueStore } from '../kv/types.js';
 import { noticeJob, scheduleNotice } from './notify.js';
+import { updateRankings } from './ranking.js';
 import { addItems, giftReceiverOf, insertFacts, loadFacts, lockUser, saveAchievementProgress, saveMissionProgress, missionStatus, userAchievements } from './repository.js';
 import { achievementProgress, factsFromEvent, missionDeadline, missionOpenAt, missionProgress, periodOf, type Fact } from './rules.js';
 
@@ -40,6 +42,8 @@ async function countMove(tx: Tx, event: Move, ctx: HandlerContext): Promise<void
 export interface GamificationDeps {
   catalogue?: () => CatalogueIndex;
   clock?: Clock;
+  /** The rankings' sorted sets (lib/gamification/ranking.ts); without it, only Postgres is updated. */
+  kv?: KeyValueStore;
 }
 
 /** One event's work for one user: facts to evaluate, facts' cache, achievements known unlocked. */
@@ -134,7 +138,7 @@ class Progress {
  * progress is recomputed from the set, and a completion pays through lib/besitos and writes its event
  * in this same transaction.
  */
-export async function advance(tx: Tx, event: BusEvent, ctx: HandlerContext, deps: Required<GamificationDeps>): Promise<void> {
+export async function advance(tx: Tx, event: BusEvent, ctx: HandlerContext, deps: Required<Omit<GamificationDeps, 'kv'>>): Promise<void> {
   const userId = event.user_id;
   if (!userId) return;
   const lookups =
@@ -149,16 +153,18 @@ export async function advance(tx: Tx, event: BusEvent, ctx: HandlerContext, deps
 
 /** Gamification's reactions: besitos statistics, missions and achievements. */
 export function createGamificationSubscriber(deps: GamificationDeps = {}): SubscriberHandler {
-  const full = { catalogue: deps.catalogue ?? defaultCatalogue, clock: deps.clock ?? systemClock };
+  const full = { catalogue: deps.catalogue ?? defaultCatalogue, clock: deps.clock ?? systemClock, kv: deps.kv };
   const progress = (tx: Tx, event: BusEvent, ctx: HandlerContext) => advance(tx, event, ctx, full);
   return fromHandlers({
     'gamification.besitos_earned': async (tx, e, ctx) => {
       await countMove(tx, e, ctx);
       await progress(tx, e, ctx);
+      await updateRankings(tx, full.kv, e, ctx.timeZone, ctx.log);
     },
     'gamification.besitos_spent': async (tx, e, ctx) => {
       await countMove(tx, e, ctx);
       await progress(tx, e, ctx);
+      await updateRankings(tx, full.kv, e, ctx.timeZone, ctx.log);
     },
     'narrative.fragment_completed': progress,
     'narrative.level_completed': progress,
