@@ -11,6 +11,8 @@ import { processEvent, type ProcessDeps } from '../lib/bus/receive.js';
 import { createDb } from '../lib/db/client.js';
 import { silentLogger } from '../lib/log.js';
 import { createGamificationSubscriber } from '../lib/gamification/subscriber.js';
+import { catalogueOf, fixedCatalogue } from '../lib/gamification/content.js';
+import { ContentIndex, loadContentFromDir } from '../lib/content/index.js';
 import { createBenchDatabase, fmt, machine, QUICK } from './support.js';
 
 const USERS = 1_000;
@@ -59,7 +61,7 @@ async function main() {
       WITH u AS (INSERT INTO users (telegram_id, first_name) SELECT 900000000 + g, 'Bench' FROM generate_series(1, ${USERS}) g RETURNING id)
       , b AS (INSERT INTO user_balances (user_id) SELECT id FROM u)
       SELECT min(id)::int AS first FROM u`) as unknown as [{ first: number }];
-    const deps: ProcessDeps = { db, log: silentLogger, timeZone: TZ, handlers: { gamification: createGamificationSubscriber({ clock: () => new Date('2026-03-16T00:00:00Z') }) } };
+    const deps: ProcessDeps = { db, log: silentLogger, timeZone: TZ, handlers: { gamification: createGamificationSubscriber({ catalogue: fixedCatalogue(catalogueOf(new ContentIndex(await loadContentFromDir()))), clock: () => new Date('2026-03-16T00:00:00Z') }) } };
     let audit = 0;
     let gamification = 0;
     for (let r = 0; r < ROUNDS; r++) {

@@ -17,7 +17,7 @@ import { createBus, fromHandlers, type Bus, type BusOverrides, type SubscriberHa
 import type { SubscriberName } from './bus/subscriptions.js';
 import { createCommandResultNotifier } from './bot/command-results.js';
 import { createCommandsSubscriber } from './commands/subscriber.js';
-import { createGamificationSubscriber, noticeJob, type CatalogueIndex } from './gamification/index.js';
+import { createGamificationSubscriber, fixedCatalogue, noticeJob, versionedCatalogue, type CatalogueIndex, type CatalogueSource } from './gamification/index.js';
 import { narrativeSubscriber } from './narrative/subscriber.js';
 import { versionedStoryContent, type StoryContent } from './narrative/index.js';
 import { registerNarrativeProvider } from './narrative/provider.js';
@@ -56,7 +56,7 @@ export interface AppOverrides {
   bus?: BusOverrides;
   /** The story the bot plays (default: the active published version, lib/content). */
   story?: StoryContent;
-  /** The gamification catalogue (default: content/gamification); tests of other modules pass an empty one. */
+  /** The gamification catalogue (default: the active content version's); tests of other modules pass an empty one. */
   gamificationCatalogue?: () => CatalogueIndex;
   scheduler?: Partial<Pick<RunnerDeps, 'handlers' | 'leaseSeconds' | 'batchSize' | 'concurrency' | 'beforeRun'>>;
 }
@@ -70,7 +70,7 @@ export function moduleSubscribers(deps: {
   kv?: KeyValueStore;
   scheduler?: Scheduler;
   clock?: Clock;
-  catalogue?: () => CatalogueIndex;
+  catalogue: CatalogueSource;
 }): Record<Exclude<SubscriberName, 'audit'>, SubscriberHandler> {
   return {
     commands: createCommandsSubscriber(createCommandResultNotifier(deps)),
@@ -125,6 +125,8 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       });
       return contentCache;
     });
+  // Missions, achievements and items: the same content versions as the story.
+  const catalogue = overrides.gamificationCatalogue ? fixedCatalogue(overrides.gamificationCatalogue) : versionedCatalogue(story);
   const bot = createBot(
     {
       db,
@@ -132,6 +134,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       clock,
       log,
       story,
+      catalogue,
       settings: {
         timeZone: config.timeZone,
         dailyAmount: config.DAILY_GIFT_AMOUNT,
@@ -174,7 +177,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     // In-process delivery hands a trigger over at once: re-arming an early one would loop.
     { rearmTriggers: () => bus.mode === 'qstash', beforeSweep: maintenanceScheduler(config.timeZone) },
   );
-  const bus = createBus(config, { db, log, clock, timeZone: config.timeZone, subscribers: moduleSubscribers({ telegram, kv, scheduler, clock, catalogue: overrides.gamificationCatalogue }) }, overrides.bus);
+  const bus = createBus(config, { db, log, clock, timeZone: config.timeZone, subscribers: moduleSubscribers({ telegram, kv, scheduler, clock, catalogue }) }, overrides.bus);
   // Long-running servers sweep the outbox and run due jobs themselves; Vercel uses api/cron/relay and api/cron/jobs.
   if (config.DIANABOT_MODE === 'start' || config.DIANABOT_MODE === 'dev') {
     bus.startSweeper();

@@ -3,6 +3,7 @@ import type { Sql } from '../db/client.js';
 import type { KeyValueStore } from '../kv/types.js';
 import type { Logger } from '../log.js';
 import type { StoryContent } from '../narrative/index.js';
+import type { CatalogueSource } from '../gamification/index.js';
 import type { VipSettings } from '../admin/index.js';
 import type { Clock } from '../time/zone.js';
 import type { UserRecord } from '../users/registration.js';
@@ -33,6 +34,8 @@ export interface BotDeps {
   settings: BotSettings;
   /** The active story content (lib/narrative), cached by the instance. */
   story: StoryContent;
+  /** Missions, achievements and items of a content version (default: the story's versions). */
+  catalogue?: CatalogueSource;
 }
 
 export interface BotState {

@@ -1,13 +1,12 @@
 import type { Queryable } from '../db/client.js';
 import type { Achievement, CatalogueIndex } from './catalogue.js';
-import { defaultCatalogue } from './content.js';
 import { userAchievements, userMissions } from './repository.js';
 import { missionDeadline, missionOpenAt, periodOf } from './rules.js';
 
 import './provider.js';
 import './provider-social.js';
 
-export { defaultCatalogue } from './content.js';
+export { catalogueOf, fixedCatalogue, parseCatalogue, versionedCatalogue, type CatalogueSource } from './content.js';
 export { createGamificationSubscriber, noticeJob } from './subscriber.js';
 export type { CatalogueIndex, Mission, Achievement, Item } from './catalogue.js';
 export { registerGamificationConditions } from './conditions.js';
@@ -27,7 +26,7 @@ export interface MissionView {
 }
 
 /** The user's missions open now, with progress in their current period (0 before anything counted). */
-export async function missionsView(db: Queryable, userId: number, now: Date, timeZone: string, cat: CatalogueIndex = defaultCatalogue()): Promise<MissionView[]> {
+export async function missionsView(db: Queryable, userId: number, now: Date, timeZone: string, cat: CatalogueIndex): Promise<MissionView[]> {
   const open = cat.catalogue.missions.filter((m) => missionOpenAt(m, now));
   const periods = open.map((m) => ({ key: m.key, period: periodOf(m.recurrence, now, timeZone).key }));
   const rows = new Map((await userMissions(db, userId, periods)).map((r) => [`${r.mission_key}:${r.period}`, r]));
@@ -56,7 +55,7 @@ export interface AchievementView {
 }
 
 /** Every achievement of the catalogue with the user's stored progress (0 before anything counted). */
-export async function achievementsView(db: Queryable, userId: number, cat: CatalogueIndex = defaultCatalogue()): Promise<AchievementView[]> {
+export async function achievementsView(db: Queryable, userId: number, cat: CatalogueIndex): Promise<AchievementView[]> {
   const rows = await userAchievements(db, userId);
   return cat.catalogue.achievements.map((a) => {
     const row = rows.get(a.key);

@@ -1,7 +1,6 @@
 import { z } from 'zod';
 import { registerErasureHook } from '../users/privacy.js';
 import { stateProviders } from '../users/state.js';
-import { defaultCatalogue } from './content.js';
 
 const section = z.object({
   missions_completed: z.coerce.number(),
@@ -22,7 +21,7 @@ stateProviders.register({
     return row;
   },
   render: (v) =>
-    `Misiones cumplidas: <b>${v.missions_completed}</b> · Logros: <b>${v.achievements}</b> de ${defaultCatalogue().catalogue.achievements.length} · Objetos: <b>${v.items}</b>\n/misiones · /logros · /mochila`,
+    `Misiones cumplidas: <b>${v.missions_completed}</b> · Logros: <b>${v.achievements}</b> · Objetos: <b>${v.items}</b>\n/misiones · /logros · /mochila`,
 });
 
 /**

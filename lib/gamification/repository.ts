@@ -13,11 +13,13 @@ const LOCK_CLASS = 0x67616d;
  * facts of every event committed before it, so 50 concurrent events still unlock a threshold once.
  * Taken before any row lock, and nothing else takes it while holding one (no cycle).
  */
-export async function lockUser(tx: Tx, userId: number): Promise<boolean> {
-  const [row] = await tx<{ active: boolean }[]>`
+export async function lockUser(tx: Tx, userId: number): Promise<{ active: boolean; contentVersion: number | null }> {
+  // The active content version rides along (no extra round trip): the catalogue is that version's.
+  const [row] = await tx<{ active: boolean; content_version: string | null }[]>`
     SELECT pg_advisory_xact_lock(${LOCK_CLASS}, ${userId}::int) IS NOT NULL
-           AND EXISTS (SELECT 1 FROM users WHERE id = ${userId} AND deleted_at IS NULL) AS active`;
-  return Boolean(row?.active);
+           AND EXISTS (SELECT 1 FROM users WHERE id = ${userId} AND deleted_at IS NULL) AS active,
+           (SELECT version_id FROM content_active WHERE singleton) AS content_version`;
+  return { active: Boolean(row?.active), contentVersion: row?.content_version == null ? null : Number(row.content_version) };
 }
 
 /** Inserts facts once per (kind, source); returns the ones that were new. */

@@ -4,7 +4,6 @@ import { newEvent, publish } from '../bus/outbox.js';
 import { registerCommand } from '../commands/index.js';
 import type { Queryable } from '../db/client.js';
 import type { CatalogueIndex, ItemEffect } from './catalogue.js';
-import { defaultCatalogue } from './content.js';
 import { decideUse, type PurchaseRefusal, type UseRefusal } from './rules-shop.js';
 
 /** A purchase or use refused for a reason the user can act on (told in Spanish at the bot edge). */
@@ -34,13 +33,13 @@ export interface BuyResult {
  * Lock order: item_sales (stock) → user_balances (spend) → user_inventory, as the subscriber's rewards
  * (balances → inventory), so the two never wait on each other in a cycle.
  */
-export function buyCommand(catalogue: () => CatalogueIndex = defaultCatalogue) {
+export function buyCommand(catalogue: CatalogueIndex) {
   return registerCommand<BuyParams, BuyResult>({
     name: 'shop.buy',
     params: buyParams as z.ZodType<BuyParams>,
     async execute({ tx, userId, idempotencyKey, now }, p) {
       const quantity = p.quantity ?? 1;
-      const item = catalogue().items.get(p.itemKey);
+      const item = catalogue.items.get(p.itemKey);
       if (!item) throw new ShopRefused('unknown_item');
       if (item.hidden) throw new ShopRefused('not_for_sale');
       if (item.price !== p.price) throw new ShopRefused('stale_version');
@@ -84,12 +83,12 @@ export interface UseResult {
  * result) and gamification.item_used written, in one transaction. The narrative module reacts to the
  * event for keys that open fragments.
  */
-export function useCommand(catalogue: () => CatalogueIndex = defaultCatalogue) {
+export function useCommand(catalogue: CatalogueIndex) {
   return registerCommand<UseParams, UseResult>({
     name: 'shop.use',
     params: useParams,
     async execute({ tx, userId, idempotencyKey, now }, p) {
-      const item = catalogue().items.get(p.itemKey);
+      const item = catalogue.items.get(p.itemKey);
       const [left] = await tx<{ quantity: number }[]>`
         UPDATE user_inventory SET quantity = quantity - 1, updated_at = ${now}
          WHERE user_id = ${userId} AND item_key = ${p.itemKey} AND quantity >= 1 RETURNING quantity`;

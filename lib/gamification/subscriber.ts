@@ -4,7 +4,7 @@ import { fromHandlers, type HandlerContext, type SubscriberHandler, type Tx } fr
 import { grantBesitos } from '../besitos/ledger.js';
 import { localDate, systemClock, type Clock } from '../time/zone.js';
 import type { Achievement, CatalogueIndex, FactKind, Mission } from './catalogue.js';
-import { defaultCatalogue } from './content.js';
+import type { CatalogueSource } from './content.js';
 import type { KeyValueStore } from '../kv/types.js';
 import { noticeJob, scheduleNotice } from './notify.js';
 import { updateRankings } from './ranking.js';
@@ -40,7 +40,8 @@ async function countMove(tx: Tx, event: Move, ctx: HandlerContext): Promise<void
 }
 
 export interface GamificationDeps {
-  catalogue?: () => CatalogueIndex;
+  /** The catalogue of a content version (lib/gamification/content.ts versionedCatalogue). */
+  catalogue: CatalogueSource;
   clock?: Clock;
   /** The rankings' sorted sets (lib/gamification/ranking.ts); without it, only Postgres is updated. */
   kv?: KeyValueStore;
@@ -147,13 +148,14 @@ export async function advance(tx: Tx, event: BusEvent, ctx: HandlerContext, deps
       : {};
   const facts = factsFromEvent(event, lookups);
   if (facts.length === 0) return;
-  if (!(await lockUser(tx, userId))) return; // erased (/borrar): nothing to count
-  await new Progress(tx, userId, deps.catalogue(), ctx.timeZone, deps.clock()).apply(facts);
+  const { active, contentVersion } = await lockUser(tx, userId);
+  if (!active) return; // erased (/borrar): nothing to count
+  await new Progress(tx, userId, await deps.catalogue(contentVersion), ctx.timeZone, deps.clock()).apply(facts);
 }
 
 /** Gamification's reactions: besitos statistics, missions and achievements. */
-export function createGamificationSubscriber(deps: GamificationDeps = {}): SubscriberHandler {
-  const full = { catalogue: deps.catalogue ?? defaultCatalogue, clock: deps.clock ?? systemClock, kv: deps.kv };
+export function createGamificationSubscriber(deps: GamificationDeps): SubscriberHandler {
+  const full = { catalogue: deps.catalogue, clock: deps.clock ?? systemClock, kv: deps.kv };
   const progress = (tx: Tx, event: BusEvent, ctx: HandlerContext) => advance(tx, event, ctx, full);
   return fromHandlers({
     'gamification.besitos_earned': async (tx, e, ctx) => {
@@ -174,5 +176,3 @@ export function createGamificationSubscriber(deps: GamificationDeps = {}): Subsc
     'gamification.item_used': progress,
   });
 }
-
-export const gamificationSubscriber = createGamificationSubscriber();

@@ -6,6 +6,7 @@ import { getBalance, grantBesitos, spendBesitos } from '../../lib/besitos/ledger
 import { processEvent } from '../../lib/bus/receive.js';
 import type { SubscriberHandler } from '../../lib/bus/subscriber.js';
 import { moduleSubscribers } from '../../lib/app.js';
+import { fixedCatalogue, parseCatalogue } from '../../lib/gamification/content.js';
 import { withTelegramRetries } from '../../lib/bot/telegram-retry.js';
 import { commandRegistry, registerCommand, runCommand } from '../../lib/commands/index.js';
 import { withTransaction } from '../../lib/db/transaction.js';
@@ -16,6 +17,8 @@ import { startTestApp, TEST_TOKEN, textUpdate } from '../support/app.js';
 import { countRows, isolatedDatabase, startApiServer, useApp } from '../support/bus.js';
 import { uniqueTelegramId } from '../support/db.js';
 import { QStashServer } from '../support/qstash-server.js';
+
+const noCatalogue = fixedCatalogue(parseCatalogue({}));
 
 /**
  * Asynchronous commands end to end: the webhook records a pending action and a
@@ -67,7 +70,7 @@ const t = await startTestApp(
   { kv, bus: { backoffSeconds: () => 0.05, handlers: { commands: faulty } }, retryPolicy },
 );
 const { app, telegram } = t;
-commandsSubscriber = moduleSubscribers({ telegram: botClient(), kv }).commands;
+commandsSubscriber = moduleSubscribers({ telegram: botClient(), kv, catalogue: noCatalogue }).commands;
 const db = app.db;
 
 // Executions of each command's `execute`, counted around the registered definitions.
@@ -118,7 +121,7 @@ const deliveryDeps = {
   db,
   log: silentLogger,
   timeZone: app.config.timeZone,
-  handlers: moduleSubscribers({ telegram: new Telegram(TEST_TOKEN, { apiRoot: telegram.url, webhookReply: false }), kv }),
+  handlers: moduleSubscribers({ telegram: new Telegram(TEST_TOKEN, { apiRoot: telegram.url, webhookReply: false }), kv, catalogue: noCatalogue }),
 };
 
 beforeEach(async () => {

@@ -1,13 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { grantBesitos } from '../../lib/besitos/ledger.js';
+import { activateVersion, activeVersionId, loadContentFromDir, publishContent } from '../../lib/content/index.js';
+import { createPostgresContentStore } from '../../lib/content/postgres.js';
 import { triviaMultiplier } from '../../lib/gamification/shop.js';
-import { defaultCatalogue } from '../../lib/gamification/content.js';
 import { uniqueTelegramId } from '../support/db.js';
 import { callbackUpdate, startTestApp, textUpdate } from '../support/app.js';
 import { buttonsOf, lastTo } from '../support/users.js';
 
-// The real catalogue (content/gamification), which other e2e tests leave out.
-const t = await startTestApp({}, { gamificationCatalogue: defaultCatalogue });
+// The real catalogue: the active content version's (content/gamification, published with the story),
+// which other e2e tests leave out.
+const t = await startTestApp({}, { gamificationCatalogue: undefined });
 
 async function settle() {
   // Events relayed in-process after each update, then the subscribers' own events, then due notices.
@@ -84,5 +86,46 @@ describe('gamification through the webhook', () => {
     await t.post(callbackUpdate(tg, 'ty:12345:zzzzzz'));
     const [moves] = await t.app.db`SELECT count(*)::int AS n FROM item_moves m JOIN users u ON u.id = m.user_id WHERE u.telegram_id = ${tg}`;
     expect(moves!.n).toBe(0);
+  });
+
+  it('the catalogue is the active content version: a button of an older version is refused in Spanish, money intact', async () => {
+    const tg = uniqueTelegramId();
+    await t.post(textUpdate(tg, '/start'));
+    const [user] = await t.app.db<{ id: number }[]>`SELECT id FROM users WHERE telegram_id = ${tg}`;
+    await grantBesitos(t.app.db, { userId: user!.id, amount: 1000, source: 'admin', idempotencyKey: `e2e-version:${user!.id}` });
+    await t.post(textUpdate(tg, '/tienda'));
+    await t.post(callbackUpdate(tg, 'tc:powerup'));
+    const oldBuy = buttonsOf(lastTo(t.telegram, 'editMessageText', tg, /Potenciadores/)).find((d) => d.startsWith('tb:'))!;
+    await t.post(callbackUpdate(tg, oldBuy));
+    const oldYes = buttonsOf(lastTo(t.telegram, 'sendMessage', tg, /^¿Compras/)).find((d) => d.startsWith('ty:'))!;
+
+    // A new version is published (content:import): the amulet costs more, the crown is gone.
+    const first = (await activeVersionId(t.app.db))!;
+    const content = await loadContentFromDir();
+    const next = {
+      ...content,
+      items: content.items.filter((i) => i.key !== 'corona-diana').map((i) => (i.key === 'amuleto-trivia' ? { ...i, price: 175 } : i)),
+    };
+    const published = await publishContent(t.app.db, createPostgresContentStore(t.app.db), next);
+    expect(published.activated).toBe(true);
+    try {
+      // Confirming the purchase opened under the old version: refused, nothing charged.
+      await t.post(callbackUpdate(tg, oldYes));
+      expect(lastTo(t.telegram, 'editMessageText', tg, /La tienda cambió/)).toBeTruthy();
+      // The old buy buttons: the changed price, and an item that is no longer in the catalogue.
+      await t.post(callbackUpdate(tg, oldBuy));
+      expect(lastTo(t.telegram, 'sendMessage', tg, /La tienda cambió/)).toBeTruthy();
+      await t.post(callbackUpdate(tg, 'tb:900:corona-diana'));
+      expect(lastTo(t.telegram, 'sendMessage', tg, /ya no está a la venta/)).toBeTruthy();
+      const [bal] = await t.app.db`SELECT besitos FROM user_balances WHERE user_id = ${user!.id}`;
+      expect(bal!.besitos).toBe(1000);
+      const [moves] = await t.app.db`SELECT count(*)::int AS n FROM item_moves WHERE user_id = ${user!.id}`;
+      expect(moves!.n).toBe(0);
+      // The shop shows the new version's price.
+      await t.post(callbackUpdate(tg, 'tc:powerup'));
+      expect(lastTo(t.telegram, 'editMessageText', tg, /Potenciadores/)!.payload.text).toMatch(/Amuleto del saber<\/b> — 175 besitos/);
+    } finally {
+      await activateVersion(t.app.db, first);
+    }
   });
 });

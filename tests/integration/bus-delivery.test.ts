@@ -3,7 +3,9 @@ import { PassThrough } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createApp } from '../../lib/app.js';
 import { createBus } from '../../lib/bus/index.js';
-import { gamificationSubscriber } from '../../lib/gamification/subscriber.js';
+import { createGamificationSubscriber } from '../../lib/gamification/subscriber.js';
+import { fixedCatalogue, parseCatalogue } from '../../lib/gamification/content.js';
+
 import { createEvent } from '../../lib/bus/events.js';
 import { readRawBody } from '../../api/_lib/http.js';
 import { parseConfig } from '../../lib/config.js';
@@ -12,6 +14,9 @@ import { createMemoryStore } from '../../lib/kv/memory.js';
 import { silentLogger } from '../../lib/log.js';
 import { countRows, isolatedDatabase, startApiServer, useApp } from '../support/bus.js';
 import { QStashServer, signQStashJwt } from '../support/qstash-server.js';
+
+// Delivery is what these tests are about: the subscriber's besitos statistics, no catalogue.
+const gamificationSubscriber = createGamificationSubscriber({ catalogue: fixedCatalogue(parseCatalogue({})) });
 
 const dbUrl = await isolatedDatabase();
 const db = createDb(dbUrl, { max: 12 });

@@ -2,7 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { grantBesitos } from '../../lib/besitos/ledger.js';
 import { createBus } from '../../lib/bus/index.js';
-import { gamificationSubscriber } from '../../lib/gamification/subscriber.js';
+import { createGamificationSubscriber } from '../../lib/gamification/subscriber.js';
+import { fixedCatalogue, parseCatalogue } from '../../lib/gamification/content.js';
+
 import { createEvent } from '../../lib/bus/events.js';
 import { publish } from '../../lib/bus/outbox.js';
 import { qstashTransport } from '../../lib/bus/relay.js';
@@ -16,6 +18,9 @@ import { createApp, moduleSubscribers } from '../../lib/app.js';
 import { createMemoryStore } from '../../lib/kv/memory.js';
 import { uniqueTelegramId } from '../support/db.js';
 import { QStashServer } from '../support/qstash-server.js';
+
+// Delivery is what these tests are about: the subscriber's besitos statistics, no catalogue.
+const gamificationSubscriber = createGamificationSubscriber({ catalogue: fixedCatalogue(parseCatalogue({})) });
 
 const dbUrl = await isolatedDatabase();
 const db = createDb(dbUrl, { max: 12 });
@@ -39,7 +44,7 @@ useApp(app);
 
 /** A fresh source name per test: statistics rows are per (day, source). */
 /** The app's wiring of module subscribers, for the bare buses below. */
-const subscribers = moduleSubscribers({ telegram: new Telegram('1:unused', { webhookReply: false }) });
+const subscribers = moduleSubscribers({ telegram: new Telegram('1:unused', { webhookReply: false }), catalogue: fixedCatalogue(parseCatalogue({})) });
 const newSource = () => `t_${randomBytes(5).toString('hex')}`;
 
 async function newUser(): Promise<number> {

@@ -3,7 +3,7 @@ import { createEvent, type EventData, type EventType } from '../../lib/bus/event
 import { processEvent, type ProcessDeps } from '../../lib/bus/receive.js';
 import { transferBesitos } from '../../lib/besitos/ledger.js';
 import { silentLogger } from '../../lib/log.js';
-import { parseCatalogue } from '../../lib/gamification/content.js';
+import { fixedCatalogue, parseCatalogue } from '../../lib/gamification/content.js';
 import { createGamificationSubscriber, noticeJob } from '../../lib/gamification/subscriber.js';
 import { noticeText } from '../../lib/gamification/notify.js';
 import { missionsView } from '../../lib/gamification/index.js';
@@ -34,7 +34,7 @@ const deps: ProcessDeps = {
   db,
   log: silentLogger,
   timeZone: TZ,
-  handlers: { gamification: createGamificationSubscriber({ catalogue: () => catalogue, clock: () => now }) },
+  handlers: { gamification: createGamificationSubscriber({ catalogue: fixedCatalogue(catalogue), clock: () => now }) },
 };
 
 function body<T extends EventType>(type: T, data: EventData<T>, userId: number, at: string): string {

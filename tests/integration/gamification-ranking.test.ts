@@ -37,7 +37,7 @@ const deps: ProcessDeps = {
   db,
   log: silentLogger,
   timeZone: TZ,
-  handlers: { gamification: createGamificationSubscriber({ catalogue: () => empty, kv }) },
+  handlers: { gamification: createGamificationSubscriber({ catalogue: async () => empty, kv }) },
 };
 
 /** Delivers every event of the outbox not delivered yet to the gamification subscriber, `width` at a time, each twice. */
@@ -202,7 +202,7 @@ describe('rankings', () => {
     expect(view.top.map((r) => r.score)).toEqual(expected.slice(0, 10).map((e) => e.score));
     expect(view.me).toEqual({ position: 8, score: expected[7]!.score });
     // And the subscriber goes on (the money is in Postgres): an event is processed, not failed.
-    const downDeps: ProcessDeps = { ...deps, handlers: { gamification: createGamificationSubscriber({ catalogue: () => empty, kv: down }) } };
+    const downDeps: ProcessDeps = { ...deps, handlers: { gamification: createGamificationSubscriber({ catalogue: async () => empty, kv: down }) } };
     await grantBesitos(db, { userId: expected[7]!.userId, amount: 3, source: 'admin', idempotencyKey: 'rank-down:1' });
     const [row] = await db<{ event: unknown }[]>`SELECT event FROM outbox ORDER BY id DESC LIMIT 1`;
     expect(await processEvent(downDeps, 'gamification', JSON.stringify(row!.event))).toBe('processed');

@@ -19,8 +19,8 @@ const cat = parseCatalogue({
     { key: k('key'), name: 'Llave', description: 'D', category: 'narrative', rarity: 'rare', price: 120, consumable: true, effect: { kind: 'unlock_fragment', fragment: 'jardin' } },
   ],
 });
-const buy = buyCommand(() => cat);
-const use = useCommand(() => cat);
+const buy = buyCommand(cat);
+const use = useCommand(cat);
 const now = new Date('2026-03-10T12:00:00Z');
 
 function purchase(userId: number, item: string, press: string, price = cat.items.get(item)!.price) {

@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { createEvent, parseEvent } from '../../lib/bus/events.js';
 import { missionSchema, achievementSchema, type Mission, type Achievement } from '../../lib/gamification/catalogue.js';
-import { loadCatalogueFromDir, parseCatalogue, InvalidCatalogue } from '../../lib/gamification/content.js';
+import { catalogueOf, parseCatalogue, InvalidCatalogue } from '../../lib/gamification/content.js';
+import { ContentIndex, loadContentFromDir } from '../../lib/content/index.js';
 import {
   achievementProgress,
   factsFromEvent,
@@ -160,8 +161,8 @@ describe('achievements', () => {
 });
 
 describe('catalogue', () => {
-  it('the sample content is valid and has premium items of 500–1,000 in every shop', () => {
-    const c = loadCatalogueFromDir();
+  it('the sample content (one content version with the story) is valid and has premium items of 500–1,000', async () => {
+    const c = catalogueOf(new ContentIndex(await loadContentFromDir()));
     expect(c.catalogue.missions.map((m) => m.type)).toEqual(expect.arrayContaining(['daily', 'weekly', 'narrative', 'special']));
     expect(c.catalogue.items.some((i) => i.price >= 500 && i.price <= 1000)).toBe(true);
     expect(new Set(c.catalogue.items.map((i) => i.category))).toEqual(new Set(['cosmetic', 'narrative', 'powerup']));

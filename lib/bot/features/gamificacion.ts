@@ -2,7 +2,7 @@ import { Composer, Markup } from 'telegraf';
 import { z } from 'zod';
 import { InsufficientFunds } from '../../besitos/errors.js';
 import { findAction, runCommand } from '../../commands/index.js';
-import { achievementsView, defaultCatalogue, missionsView } from '../../gamification/index.js';
+import { achievementsView, catalogueOf, missionsView, type CatalogueIndex } from '../../gamification/index.js';
 import { ITEM_CATEGORIES, type ItemCategory } from '../../gamification/catalogue.js';
 import { stockLeft } from '../../gamification/rules-shop.js';
 import { buyCommand, inventoryOf, ShopRefused, soldCounts, useCommand, type BuyResult, type UseResult } from '../../gamification/shop.js';
@@ -21,17 +21,26 @@ const shopFlow = sessionField('shop', z.object({ nonce: z.number().int(), itemKe
 const SHOP_SLOT = keyboardSlot('shop', 600);
 const buyKey = (userId: number, nonce: number) => `shop:${userId}:${nonce}`;
 
+/**
+ * The catalogue of the active content version (the one the update's state load read, so an unchanged
+ * version costs no round trip). A button drawn under an older version is checked against this one.
+ */
+async function catalogueFor(ctx: Pick<BotContext, 'deps'> & { state: { userState?: { contentVersion: number | null } } }): Promise<CatalogueIndex> {
+  const v = ctx.state.userState?.contentVersion;
+  return ctx.deps.catalogue ? ctx.deps.catalogue(v) : catalogueOf(await ctx.deps.story.current(v));
+}
+
 gamificacionFeature.command(['misiones', 'missions'], async (ctx) => {
   const me = ctx.state.userState;
   if (!me) return;
   const now = ctx.deps.clock();
-  await ctx.reply(gm.missions(await missionsView(ctx.deps.db, me.id, now, ctx.deps.settings.timeZone), now), { parse_mode: 'HTML' });
+  await ctx.reply(gm.missions(await missionsView(ctx.deps.db, me.id, now, ctx.deps.settings.timeZone, await catalogueFor(ctx)), now), { parse_mode: 'HTML' });
 });
 
 gamificacionFeature.command(['logros', 'achievements'], async (ctx) => {
   const me = ctx.state.userState;
   if (!me) return;
-  await ctx.reply(gm.achievements(await achievementsView(ctx.deps.db, me.id), ctx.deps.settings.timeZone), { parse_mode: 'HTML' });
+  await ctx.reply(gm.achievements(await achievementsView(ctx.deps.db, me.id, await catalogueFor(ctx)), ctx.deps.settings.timeZone), { parse_mode: 'HTML' });
 });
 
 const categoryButtons = () => ITEM_CATEGORIES.map((c) => [Markup.button.callback(gmCategory(c), cb('tc', c))]);
@@ -52,7 +61,7 @@ gamificacionFeature.action(/^tc:([a-z]{1,12})?$/, async (ctx) => {
     return void (await ctx.editMessageText(gm.shopHome(me.besitos), { parse_mode: 'HTML', reply_markup: { inline_keyboard: categoryButtons() } }));
   }
   const sold = await soldCounts(ctx.deps.db);
-  const items = defaultCatalogue()
+  const items = (await catalogueFor(ctx))
     .catalogue.items.filter((i) => i.category === category && !i.hidden)
     .map((item) => ({ item, left: stockLeft(item, sold.get(item.key) ?? 0) }));
   const buttons = items
@@ -69,7 +78,7 @@ gamificacionFeature.action(/^tb:(\d{1,6}):([a-z0-9_-]{1,48})$/, async (ctx) => {
   const me = ctx.state.userState;
   if (!me || !ctx.chat) return ctx.answerCbQuery();
   const price = Number(ctx.match[1]);
-  const item = defaultCatalogue().items.get(ctx.match[2]!);
+  const item = (await catalogueFor(ctx)).items.get(ctx.match[2]!);
   await ctx.answerCbQuery();
   if (!item || item.hidden || item.price !== price) return void (await ctx.reply(gm.refused(item ? 'stale_version' : 'unknown_item', item, me.besitos), { parse_mode: 'HTML' }));
   if (me.besitos < item.price) return void (await ctx.reply(gm.refused('insufficient_funds', item, me.besitos), { parse_mode: 'HTML' }));
@@ -89,12 +98,13 @@ gamificacionFeature.action(/^t([yn]):(\d{1,15}):([0-9a-z]{1,8})$/, async (ctx) =
   const skey = sessionKey(me, ctx.chat.id);
   const pending = await ctx.sessions.get(skey, shopFlow);
   const key = buyKey(me.id, nonce);
+  const cat = await catalogueFor(ctx);
   if (!pending || pending.nonce !== nonce) {
     // A second press after the purchase went through (or its redelivery): show the same outcome.
     const done = await findAction(ctx.deps.db, key);
     if (done?.status === 'done' && done.result) {
       const r = done.result as BuyResult;
-      const item = defaultCatalogue().items.get(r.itemKey);
+      const item = cat.items.get(r.itemKey);
       await ctx.answerCbQuery();
       if (item) await ctx.editMessageText(gm.bought(item, r.balance), { parse_mode: 'HTML' }).catch(() => null);
       return;
@@ -102,7 +112,7 @@ gamificacionFeature.action(/^t([yn]):(\d{1,15}):([0-9a-z]{1,8})$/, async (ctx) =
     const deadline = parseDeadline(ctx.match[3]);
     return latePress(ctx, await whyInactive(ctx, SHOP_SLOT, nonce, deadline), { deadline });
   }
-  const item = defaultCatalogue().items.get(pending.itemKey);
+  const item = cat.items.get(pending.itemKey);
   if (!confirm) {
     await ctx.sessions.clear(skey, shopFlow).catch(() => null);
     await ctx.answerCbQuery();
@@ -111,7 +121,7 @@ gamificacionFeature.action(/^t([yn]):(\d{1,15}):([0-9a-z]{1,8})$/, async (ctx) =
   }
   let text: string;
   try {
-    const run = await runCommand(ctx.deps.db, buyCommand(), {
+    const run = await runCommand(ctx.deps.db, buyCommand(cat), {
       userId: me.id,
       idempotencyKey: key,
       params: { itemKey: pending.itemKey, price: pending.price },
@@ -119,7 +129,7 @@ gamificacionFeature.action(/^t([yn]):(\d{1,15}):([0-9a-z]{1,8})$/, async (ctx) =
       isUserError: (err) => err instanceof ShopRefused || err instanceof InsufficientFunds,
     });
     const r = run.result as BuyResult;
-    text = gm.bought(item!, r.balance);
+    text = gm.bought(cat.items.get(r.itemKey)!, r.balance);
   } catch (err) {
     if (err instanceof ShopRefused) text = gm.refused(err.reason, item, me.besitos);
     else if (err instanceof InsufficientFunds) text = gm.refused('insufficient_funds', item, err.available ?? 0);
@@ -131,8 +141,8 @@ gamificacionFeature.action(/^t([yn]):(\d{1,15}):([0-9a-z]{1,8})$/, async (ctx) =
   await doneKeyboard(ctx, SHOP_SLOT, nonce);
 });
 
-async function backpack(ctx: Pick<BotContext, 'deps'>, userId: number, nonce: number) {
-  const cat = defaultCatalogue();
+async function backpack(ctx: Parameters<typeof catalogueFor>[0], userId: number, nonce: number) {
+  const cat = await catalogueFor(ctx);
   const entries = (await inventoryOf(ctx.deps.db, userId)).map((e) => ({ item: cat.items.get(e.itemKey), key: e.itemKey, quantity: e.quantity }));
   const buttons = entries
     .filter((e) => e.item?.consumable)
@@ -153,11 +163,12 @@ gamificacionFeature.action(/^mu:(\d{1,15}):([a-z0-9_-]{1,48})$/, async (ctx) => 
   if (!me) return ctx.answerCbQuery();
   const nonce = Number(ctx.match[1]);
   const itemKey = ctx.match[2]!;
-  const item = defaultCatalogue().items.get(itemKey);
+  const cat = await catalogueFor(ctx);
+  const item = cat.items.get(itemKey);
   const now = ctx.deps.clock();
   let text: string;
   try {
-    const run = await runCommand(ctx.deps.db, useCommand(), {
+    const run = await runCommand(ctx.deps.db, useCommand(cat), {
       userId: me.id,
       idempotencyKey: `use:${me.id}:${nonce}:${itemKey}`,
       params: { itemKey },
