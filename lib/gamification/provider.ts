@@ -39,6 +39,5 @@ registerErasureHook({
     achievements: await db`SELECT achievement_key, progress, target, unlocked_at FROM user_achievements WHERE user_id = ${ids.userId} ORDER BY achievement_key`,
     inventory: await db`SELECT item_key, quantity, bought, acquired_at FROM user_inventory WHERE user_id = ${ids.userId} ORDER BY item_key`,
     item_moves: await db`SELECT item_key, kind, quantity, price, created_at FROM item_moves WHERE user_id = ${ids.userId} ORDER BY id`,
-    referrals: await db`SELECT referee_id, referrer_id, status, created_at, rewarded_at FROM referrals WHERE referee_id = ${ids.userId} OR referrer_id = ${ids.userId}`,
   }),
 });

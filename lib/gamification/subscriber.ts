@@ -8,6 +8,8 @@ import type { CatalogueSource } from './content.js';
 import type { KeyValueStore } from '../kv/types.js';
 import { noticeJob, scheduleNotice } from './notify.js';
 import { updateRankings } from './ranking.js';
+import { qualifyReferral } from './referrals.js';
+import { PLAYED_FACTS } from './rules-referral.js';
 import { addItems, giftReceiverOf, insertFacts, loadFacts, lockUser, saveAchievementProgress, saveMissionProgress, missionStatus, userAchievements } from './repository.js';
 import { achievementProgress, factsFromEvent, missionDeadline, missionOpenAt, missionProgress, periodOf, type Fact } from './rules.js';
 
@@ -151,6 +153,8 @@ export async function advance(tx: Tx, event: BusEvent, ctx: HandlerContext, deps
   const { active, contentVersion } = await lockUser(tx, userId);
   if (!active) return; // erased (/borrar): nothing to count
   await new Progress(tx, userId, await deps.catalogue(contentVersion), ctx.timeZone, deps.clock()).apply(facts);
+  // A referee who has played (first fragment, first /regalo): the referral pays, once.
+  if (facts.some((f) => (PLAYED_FACTS as readonly string[]).includes(f.kind))) await qualifyReferral(tx, userId, deps.clock(), ctx.timeZone);
 }
 
 /** Gamification's reactions: besitos statistics, missions and achievements. */

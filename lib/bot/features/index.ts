@@ -19,12 +19,13 @@ import { startFeature } from './start.js';
 import { triviaFeature } from './trivia.js';
 import { channelsFeature } from './channels.js';
 import { publicarFeature } from './publicar.js';
+import { invitarFeature } from './invitar.js';
 import { rankingFeature } from './ranking.js';
 import { vipAdminFeature } from './vip-admin.js';
 import { vipFeature } from './vip.js';
 
 /** Every feature, in the order they get a chance at an update. Add new ones here. */
-export const features: Composer<BotContext>[] = [commandCaseFeature, privateOnlyFeature, startFeature, helpFeature, balanceFeature, historyFeature, dailyFeature, eventosFeature, estadoFeature, perfilFeature, regalarFeature, gamificacionFeature, rankingFeature, actividadFeature, privacidadFeature, vipFeature, vipAdminFeature, channelsFeature, publicarFeature, historiaFeature, nivelesFeature, triviaFeature];
+export const features: Composer<BotContext>[] = [commandCaseFeature, privateOnlyFeature, startFeature, helpFeature, balanceFeature, historyFeature, dailyFeature, eventosFeature, estadoFeature, perfilFeature, regalarFeature, gamificacionFeature, rankingFeature, invitarFeature, actividadFeature, privacidadFeature, vipFeature, vipAdminFeature, channelsFeature, publicarFeature, historiaFeature, nivelesFeature, triviaFeature];
 
 /**
  * The command menu registered with setMyCommands (scripts/set-commands.ts): Spanish names; the English
@@ -45,6 +46,7 @@ export const commandMenu = [
   { command: 'tienda', description: 'La tienda de Diana' },
   { command: 'mochila', description: 'Tus objetos' },
   { command: 'ranking', description: 'Quién ha ganado más besitos' },
+  { command: 'invitar', description: 'Invita a tus amistades y ganad besitos' },
   { command: 'actividad', description: 'Tus últimas acciones' },
   { command: 'privacidad', description: 'Tus datos: qué guardamos, exportar, borrar' },
   { command: 'vip', description: 'Hazte VIP con Telegram Stars' },
