@@ -8,6 +8,7 @@ import { createLogger, type Logger } from './log.js';
 import { systemClock, type Clock } from './time/zone.js';
 import { createBot, type Bot } from './bot/index.js';
 import { keyboardCloseJob } from './bot/keyboard.js';
+import { giftSummaryJob } from './bot/gift-pacing.js';
 import { withReplyConventions } from './bot/reply.js';
 import { withTelegramRetries, type RetryPolicy } from './bot/telegram-retry.js';
 import { personPseudonym } from './users/pseudonym.js';
@@ -30,7 +31,7 @@ import { dailyMaintenance, maintenanceScheduler } from './maintenance/index.js';
  * Job kinds of the modules (lib/scheduler): each module exports its JobHandler(s) and lists them here,
  * as it registers state providers and subscribers. Registered once per process.
  */
-const jobKinds: JobHandler<any>[] = [dailyMaintenance, keyboardCloseJob, noticeJob, ...vipJobKinds, publishPostJob as JobHandler<any>];
+const jobKinds: JobHandler<any>[] = [dailyMaintenance, keyboardCloseJob, giftSummaryJob as JobHandler<any>, noticeJob, ...vipJobKinds, publishPostJob as JobHandler<any>];
 
 export interface App {
   config: Config;

@@ -77,6 +77,19 @@ export const usersMessages = {
   giftAlreadyUndone: () => 'Ese regalo ya estaba deshecho.',
   giftUndoSpent: () => 'No se puede deshacer: quien lo recibió ya usó esos besitos.',
   someone: () => 'alguien',
+  /** The one message that sums up a sender's gifts and undos of a minute (lib/bot/gift-pacing.ts). */
+  giftSummary: (from: string, w: { gifts: number; given: number; undos: number; takenBack: number }) => {
+    const net = w.given - w.takenBack;
+    const moves = [
+      w.gifts ? `${w.gifts} ${w.gifts === 1 ? 'regalo' : 'regalos'} (${n(w.given)})` : null,
+      w.undos ? `${w.undos} ${w.undos === 1 ? 'regalo deshecho' : 'regalos deshechos'} (${n(w.takenBack)})` : null,
+    ].filter(Boolean);
+    const result =
+      net > 0 ? `En total recibiste <b>${n(net)}</b>.` : net < 0 ? `En total se retiraron <b>${n(-net)}</b> de tu cuenta.` : 'Al final tu saldo quedó igual.';
+    return `📬 Resumen del último minuto con <b>${nameHtml(from)}</b>: ${moves.join(' y ')}.\n${result}`;
+  },
+  giftThrottled: (seconds: number, limit: number) =>
+    `Vas muy rápido con los regalos ⏳ Puedes regalar o deshacer hasta ${limit} veces por minuto. Vuelve a intentarlo en ${seconds} s.`,
 
   // /actividad
   activityTitle: (more: boolean) => (more ? '🗂 <b>Actividad anterior</b>' : '🗂 <b>Tu actividad reciente</b>'),

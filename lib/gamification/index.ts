@@ -7,7 +7,8 @@ import './provider.js';
 import './provider-social.js';
 
 export { catalogueOf, fixedCatalogue, parseCatalogue, versionedCatalogue, type CatalogueSource } from './content.js';
-export { createGamificationSubscriber, noticeJob } from './subscriber.js';
+export { applyStoryRewards, createGamificationSubscriber, noticeJob } from './subscriber.js';
+export { holdingsColumns, readHoldings, type Holdings } from './repository.js';
 export type { CatalogueIndex, Mission, Achievement, Item } from './catalogue.js';
 export { registerGamificationConditions } from './conditions.js';
 export { buyCommand, useCommand, triviaMultiplier, inventoryOf, ShopRefused } from './shop.js';

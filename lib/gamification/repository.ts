@@ -153,3 +153,35 @@ export async function giftReceiverOf(tx: Queryable, transactionId: number): Prom
   const [row] = await tx<{ counterparty_id: number | null }[]>`SELECT counterparty_id FROM transactions WHERE id = ${transactionId}`;
   return row?.counterparty_id == null ? null : Number(row.counterparty_id);
 }
+
+/** What the story's conditions need to know of a user's gamification state (ConditionState items / achievements). */
+export interface Holdings {
+  /** Item key → units owned (> 0). */
+  items: Map<string, number>;
+  /** Achievements unlocked. */
+  achievements: Set<string>;
+  /** Fragments opened by a narrative key the user used (item effect unlock_fragment). */
+  opened: Set<string>;
+}
+
+/**
+ * Columns to add to a statement the caller already runs for `userId` (the story move's lock read, the
+ * progress read of /historia and /niveles): the snapshot costs no round trip of its own.
+ * Read back with readHoldings.
+ */
+export function holdingsColumns(sql: Queryable, userId: number) {
+  return sql`
+    (SELECT COALESCE(json_object_agg(item_key, quantity), '{}') FROM user_inventory WHERE user_id = ${userId} AND quantity > 0) AS gam_items,
+    (SELECT COALESCE(array_agg(achievement_key), '{}') FROM user_achievements WHERE user_id = ${userId} AND unlocked_at IS NOT NULL) AS gam_achievements,
+    (SELECT COALESCE(array_agg(DISTINCT detail->>'fragment'), '{}') FROM item_moves
+      WHERE user_id = ${userId} AND kind = 'use' AND detail->>'kind' = 'unlock_fragment') AS gam_opened`;
+}
+
+export function readHoldings(row: { gam_items?: Record<string, number> | string | null; gam_achievements?: string[] | null; gam_opened?: string[] | null } | undefined): Holdings {
+  const items = typeof row?.gam_items === 'string' ? (JSON.parse(row.gam_items) as Record<string, number>) : (row?.gam_items ?? {});
+  return {
+    items: new Map(Object.entries(items).map(([k, v]) => [k, Number(v)])),
+    achievements: new Set(row?.gam_achievements ?? []),
+    opened: new Set(row?.gam_opened ?? []),
+  };
+}

@@ -104,15 +104,46 @@ class Progress {
 
   /** Evaluates an achievement; on unlock, its dependents too. */
   async achievement(a: Achievement): Promise<void> {
-    this.unlocked ??= new Set([...(await userAchievements(this.tx, this.userId)).values()].filter((r) => r.unlocked_at).map((r) => r.achievement_key));
-    if (this.unlocked.has(a.key)) return;
+    const unlocked = await this.unlockedSet();
+    if (unlocked.has(a.key)) return;
     const facts = a.requirement ? await this.facts(a.requirement.fact) : [];
-    const p = achievementProgress(a, facts, this.unlocked, this.timeZone);
+    const p = achievementProgress(a, facts, unlocked, this.timeZone);
     const unlockedNow = await saveAchievementProgress(this.tx, {
       userId: this.userId, key: a.key, progress: p.progress, target: p.target, reward: a.reward.besitos, unlock: p.unlocks, now: this.now,
     });
-    if (!unlockedNow) return;
-    this.unlocked.add(a.key);
+    if (unlockedNow) await this.unlockedNow(a);
+  }
+
+  /** Grants an achievement whatever its requirement (a story decision's reward); once. */
+  async grant(a: Achievement): Promise<boolean> {
+    if ((await this.unlockedSet()).has(a.key)) return false;
+    const target = a.requirement?.count ?? Math.max(1, a.prerequisites.length);
+    const unlockedNow = await saveAchievementProgress(this.tx, {
+      userId: this.userId, key: a.key, progress: target, target, reward: a.reward.besitos, unlock: true, now: this.now,
+    });
+    if (unlockedNow) await this.unlockedNow(a);
+    return unlockedNow;
+  }
+
+  /** Story rewards: items into the backpack (once per reason and item), achievements granted. */
+  async storyRewards(reason: string, items: string[], achievements: string[]): Promise<void> {
+    for (const item of items)
+      if (this.cat.items.has(item))
+        await addItems(this.tx, { userId: this.userId, itemKey: item, quantity: 1, kind: 'reward', idempotencyKey: `story:${this.userId}:${reason}:${item}`, now: this.now });
+    for (const key of achievements) {
+      const a = this.cat.achievements.get(key);
+      if (a) await this.grant(a);
+    }
+  }
+
+  private async unlockedSet(): Promise<Set<string>> {
+    this.unlocked ??= new Set([...(await userAchievements(this.tx, this.userId)).values()].filter((r) => r.unlocked_at).map((r) => r.achievement_key));
+    return this.unlocked;
+  }
+
+  /** What follows an unlock: the reward, the event, the congratulation, then the dependents. */
+  private async unlockedNow(a: Achievement): Promise<void> {
+    this.unlocked!.add(a.key);
     const items = a.reward.item ? [a.reward.item] : [];
     await this.reward('achievement', a.key, `${this.userId}:${a.key}`, a.reward.besitos, items);
     await publish(this.tx, newEvent('gamification.achievement_unlocked', { achievement_key: a.key, reward_besitos: a.reward.besitos }, this.userId, this.now));
@@ -155,6 +186,22 @@ export async function advance(tx: Tx, event: BusEvent, ctx: HandlerContext, deps
   await new Progress(tx, userId, await deps.catalogue(contentVersion), ctx.timeZone, deps.clock()).apply(facts);
   // A referee who has played (first fragment, first /regalo): the referral pays, once.
   if (facts.some((f) => (PLAYED_FACTS as readonly string[]).includes(f.kind))) await qualifyReferral(tx, userId, deps.clock(), ctx.timeZone);
+}
+
+/**
+ * A story move's item and achievement rewards (content `rewards.items` / `rewards.achievements`),
+ * applied in the move's transaction: called by the narrative engine through lib/gamification/index.ts.
+ * Takes the user's gamification lock first (before the move touches the balance), so it orders with
+ * the subscriber (lock → balance). Idempotent: items keyed by user and reason, achievements unlocked once.
+ */
+export async function applyStoryRewards(
+  tx: Tx,
+  r: { userId: number; reason: string; items: string[]; achievements: string[]; catalogue: CatalogueIndex; timeZone: string; now: Date },
+): Promise<void> {
+  if (r.items.length === 0 && r.achievements.length === 0) return;
+  const { active } = await lockUser(tx, r.userId);
+  if (!active) return;
+  await new Progress(tx, r.userId, r.catalogue, r.timeZone, r.now).storyRewards(r.reason, r.items, r.achievements);
 }
 
 /** Gamification's reactions: besitos statistics, missions and achievements. */

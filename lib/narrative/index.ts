@@ -19,7 +19,8 @@ import {
   type Refusal,
   type Screen,
 } from './rules.js';
-import { applyMove, loadProgress, lockForMove, lockTrivia, recordTriviaAsked, saveTriviaAnswer } from './repository.js';
+import { catalogueOf, triviaMultiplier } from '../gamification/index.js';
+import { applyMove, loadProgress, loadProgressAndHoldings, lockForMove, lockTrivia, recordTriviaAsked, saveTriviaAnswer } from './repository.js';
 
 export * from './rules.js';
 export { loadProgress, STORY_SOURCE } from './repository.js';
@@ -121,7 +122,7 @@ function labelOf(content: ContentIndex, before: Progress | null, a: Action): str
  * outcome. The user's row is locked first, so concurrent presses run one after the other and the
  * second finds the step moved (refused, rolled back, no action row).
  */
-export function storyCommand(content: ContentIndex) {
+export function storyCommand(content: ContentIndex, timeZone = 'UTC') {
   return defineCommand<Action, StoryResult>({
     name: 'story',
     params: actionSchema,
@@ -132,7 +133,7 @@ export function storyCommand(content: ContentIndex) {
       const a = expand(content, action);
       const outcome = decide(content, progress, player, a);
       if (isRefusal(outcome)) throw new StoryRefused(outcome);
-      const { balance } = await applyMove(tx, userId, outcome.progress, outcome.effects, now);
+      const { balance } = await applyMove(tx, userId, outcome.progress, outcome.effects, now, { catalogue: catalogueOf(content), timeZone });
       return { screen: outcome.screen, label: labelOf(content, progress, a), balance };
     },
   });
@@ -144,11 +145,13 @@ export interface MoveOptions {
   idempotencyKey: string;
   action: Action;
   now: Date;
+  /** BOT_TIMEZONE (achievements a story reward unlocks may count days). */
+  timeZone?: string;
 }
 
 /** Runs a story move. Throws StoryRefused (nothing changed) or InsufficientFunds (premium, nothing moved). */
 export function playStory(db: Queryable, content: ContentIndex, o: MoveOptions): Promise<RunResult<StoryResult>> {
-  return runCommand(db, storyCommand(content), { userId: o.userId, idempotencyKey: o.idempotencyKey, params: o.action, now: o.now });
+  return runCommand(db, storyCommand(content, o.timeZone), { userId: o.userId, idempotencyKey: o.idempotencyKey, params: o.action, now: o.now });
 }
 
 /**
@@ -156,14 +159,16 @@ export function playStory(db: Queryable, content: ContentIndex, o: MoveOptions):
  * nothing written), else null — the caller then runs the `open` move (start, or relocation).
  */
 export async function peekStory(db: Queryable, content: ContentIndex, userId: number, player: Player): Promise<Screen | null> {
-  const progress = await loadProgress(db, userId);
+  const { progress, holdings } = await loadProgressAndHoldings(db, userId);
+  player = { ...player, ...holdings };
   if (!progress || progress.current === null || progress.version !== content.version.hash) return null;
   const o = decide(content, progress, player, { type: 'open' });
   return isRefusal(o) ? null : o.screen;
 }
 
 export async function storyLevels(db: Queryable, content: ContentIndex, userId: number, player: Player): Promise<LevelEntry[]> {
-  return levelMap(content, await loadProgress(db, userId), player);
+  const { progress, holdings } = await loadProgressAndHoldings(db, userId);
+  return levelMap(content, progress, { ...player, ...holdings });
 }
 
 // ---- trivia ----
@@ -208,7 +213,10 @@ export function triviaCommand(content: ContentIndex) {
       if (!t || !row || p.option >= t.options.length) throw new StoryRefused({ refused: 'unavailable' });
       if (row.answered_at) throw new StoryRefused({ refused: 'stale' });
       const v = judgeTrivia(t, p.option, new Date(row.asked_at), now);
-      const reward = v.rewards?.besitos ?? 0;
+      // A trivia power-up in force (gamification: item effect trivia_multiplier) multiplies the reward.
+      const base = v.rewards?.besitos ?? 0;
+      const multiplier = base > 0 ? await triviaMultiplier(tx, userId, now) : 1;
+      const reward = base * multiplier;
       let balance: number | null = null;
       if (reward > 0) {
         const r = await grantBesitos(tx, {
@@ -216,7 +224,8 @@ export function triviaCommand(content: ContentIndex) {
           amount: reward,
           source: 'trivia',
           idempotencyKey: `story:${userId}:trivia:${t.key}`,
-          description: `Trivia: ${t.question.slice(0, 80)}`,
+          description: `Trivia: ${t.question.slice(0, 80)}${multiplier > 1 ? ` (×${multiplier})` : ''}`,
+          metadata: multiplier > 1 ? { base, multiplier } : {},
         });
         balance = r.entry.balanceAfter;
       }

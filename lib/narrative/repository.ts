@@ -3,6 +3,7 @@ import { createEvent } from '../bus/events.js';
 import { publish } from '../bus/outbox.js';
 import { grantBesitos, spendBesitos } from '../besitos/ledger.js';
 import type { Queryable } from '../db/client.js';
+import { applyStoryRewards, holdingsColumns, readHoldings, type CatalogueIndex, type Holdings } from '../gamification/index.js';
 import { newProgress, type Effect, type Player, type Progress } from './rules.js';
 
 type Tx = postgres.TransactionSql<{}>;
@@ -29,6 +30,19 @@ export function toProgress(r: ProgressRow): Progress {
   };
 }
 
+/**
+ * The progress and the user's gamification snapshot (items, achievements, opened fragments) in one
+ * statement: what /historia and /niveles evaluate conditions against.
+ */
+export async function loadProgressAndHoldings(db: Queryable, userId: number): Promise<{ progress: Progress | null; holdings: Holdings }> {
+  const [row] = await db<(Partial<ProgressRow> & { has_progress: boolean })[]>`
+    SELECT p.user_id IS NOT NULL AS has_progress, p.content_version, p.current_fragment, p.current_level, p.step, p.state,
+           ${holdingsColumns(db, userId)}
+      FROM (SELECT ${userId}::bigint AS id) u
+      LEFT JOIN user_narrative_progress p ON p.user_id = u.id`;
+  return { progress: row?.has_progress ? toProgress(row as ProgressRow) : null, holdings: readHoldings(row as never) };
+}
+
 /** The user's progress (null: never started). */
 export async function loadProgress(db: Queryable, userId: number): Promise<Progress | null> {
   const [row] = await db<ProgressRow[]>`
@@ -48,13 +62,19 @@ export async function lockForMove(tx: Tx, userId: number): Promise<{ progress: P
   await tx`SELECT 1 FROM users WHERE id = ${userId} FOR NO KEY UPDATE`;
   const [row] = await tx<(ProgressRow & { status: string; besitos: number; has_progress: boolean; erased: boolean })[]>`
     SELECT u.status, u.deleted_at IS NOT NULL AS erased, COALESCE(b.besitos, 0) AS besitos, p.user_id IS NOT NULL AS has_progress,
-           p.content_version, p.current_fragment, p.current_level, p.step, p.state
+           p.content_version, p.current_fragment, p.current_level, p.step, p.state,
+           ${holdingsColumns(tx, userId)}
       FROM users u
       LEFT JOIN user_balances b ON b.user_id = u.id
       LEFT JOIN user_narrative_progress p ON p.user_id = u.id
      WHERE u.id = ${userId}`;
   if (!row) throw new Error(`user ${userId} not found`);
-  return { progress: row.has_progress ? toProgress(row) : null, player: { vip: row.status === 'vip', besitos: Number(row.besitos) }, erased: row.erased };
+  const h = readHoldings(row as never);
+  return {
+    progress: row.has_progress ? toProgress(row) : null,
+    player: { vip: row.status === 'vip', besitos: Number(row.besitos), items: h.items, achievements: h.achievements, opened: h.opened },
+    erased: row.erased,
+  };
 }
 
 async function saveProgress(tx: Tx, userId: number, p: Progress): Promise<void> {
@@ -72,8 +92,22 @@ async function saveProgress(tx: Tx, userId: number, p: Progress): Promise<void> 
  * through the ledger (keys per user and rewarded thing, so nothing is granted or charged twice
  * whatever update carries it), and the events to the outbox. Returns the besitos balance after.
  */
-export async function applyMove(tx: Tx, userId: number, progress: Progress, effects: Effect[], now: Date): Promise<{ balance: number | null }> {
+export async function applyMove(
+  tx: Tx,
+  userId: number,
+  progress: Progress,
+  effects: Effect[],
+  now: Date,
+  gamification?: { catalogue: CatalogueIndex; timeZone: string },
+): Promise<{ balance: number | null }> {
   let balance: number | null = null;
+  // Items and achievements the move grants go to gamification first: it takes the user's gamification
+  // lock before anything here touches the balance (the subscriber's order: lock, then balance).
+  if (gamification) {
+    for (const e of effects)
+      if (e.kind === 'grant' && (e.items.length || e.achievements.length))
+        await applyStoryRewards(tx, { userId, reason: e.reason, items: e.items, achievements: e.achievements, catalogue: gamification.catalogue, timeZone: gamification.timeZone, now });
+  }
   for (const e of effects) {
     if (e.kind === 'spend') {
       const r = await spendBesitos(tx, {
@@ -92,13 +126,12 @@ export async function applyMove(tx: Tx, userId: number, progress: Progress, effe
         source: STORY_SOURCE,
         idempotencyKey: `story:${userId}:${e.reason}`,
         description: e.description,
-        // Items and achievements are applied by gamification when it lands; recorded here meanwhile.
         metadata: e.items.length || e.achievements.length ? { items: e.items, achievements: e.achievements } : {},
       });
       balance = r.entry.balanceAfter;
     }
   }
-  // Items and achievements: recorded with the progress until gamification applies them.
+  // Items and achievements: also recorded with the progress (what the story gave; gamification owns them).
   for (const e of effects) {
     if (e.kind !== 'grant') continue;
     progress.items = [...progress.items, ...e.items];

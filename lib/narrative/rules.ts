@@ -47,6 +47,13 @@ export interface Progress {
 export interface Player {
   vip: boolean;
   besitos: number;
+  /**
+   * The gamification snapshot (lib/gamification holdingsColumns, read in the same statement as the
+   * progress): items owned, achievements unlocked, fragments opened by a narrative key. Absent: none.
+   */
+  items?: ReadonlyMap<string, number>;
+  achievements?: ReadonlySet<string>;
+  opened?: ReadonlySet<string>;
 }
 
 export function newProgress(version: string): Progress {
@@ -118,8 +125,8 @@ export function conditionState(p: Progress, player: Player): ConditionState {
     completed: new Set(p.completed),
     flags: new Set(p.flags),
     paid: new Set(p.paid),
-    items: new Map(),
-    achievements: new Set(),
+    items: player.items ?? new Map(),
+    achievements: player.achievements ?? new Set(),
   };
 }
 
@@ -129,6 +136,8 @@ function scopeFor(content: ContentIndex, subject: string): ConditionScope {
     names: {
       fragment: (k) => content.fragment(k)?.title,
       level: (n) => content.level(n)?.title,
+      item: (k) => content.content.items.find((i) => i.key === k)?.name,
+      achievement: (k) => content.content.achievements.find((a) => a.key === k)?.title,
     },
   };
 }
@@ -162,6 +171,8 @@ export function fragmentLock(content: ContentIndex, p: Progress, player: Player,
   // VIP is checked on every move (a lapsed subscription closes the level again); the level's own
   // conditions only when entering it.
   if (content.level(f.level)?.vip && !player.vip) return { reasons: ['Este nivel es solo para VIP: mira /vip.'], price: null, vip: true };
+  // A narrative key the user used (item effect unlock_fragment) opens the fragment and its level.
+  if (player.opened?.has(key)) return null;
   if (f.level !== p.currentLevel && !p.visits[key]) {
     const l = levelLock(content, p, player, f.level);
     if (l) return l;
@@ -194,6 +205,19 @@ function clone(p: Progress): Progress {
 function grantOf(rewards: Rewards, reason: string, description: string): Effect[] {
   if (rewards.besitos <= 0 && !rewards.items.length && !rewards.achievements.length) return [];
   return [{ kind: 'grant', amount: rewards.besitos, reason, description, items: rewards.items, achievements: rewards.achievements }];
+}
+
+/** The player as the screen after a move sees them: with the items and achievements the move grants. */
+function rewarded(player: Player, effects: Effect[]): Player {
+  const grants = effects.filter((e): e is Extract<Effect, { kind: 'grant' }> => e.kind === 'grant' && (e.items.length > 0 || e.achievements.length > 0));
+  if (grants.length === 0) return player;
+  const items = new Map(player.items ?? []);
+  const achievements = new Set(player.achievements ?? []);
+  for (const g of grants) {
+    for (const i of g.items) items.set(i, (items.get(i) ?? 0) + 1);
+    for (const a of g.achievements) achievements.add(a);
+  }
+  return { ...player, items, achievements };
 }
 
 const earnedBy = (effects: Effect[]) => effects.reduce((s, e) => s + (e.kind === 'grant' ? e.amount : 0), 0);
@@ -282,7 +306,7 @@ function move(content: ContentIndex, p: Progress, player: Player, to: string, vi
   const target = content.fragment(to)!;
   if (target.level > from.level) completeLevel(content, p, from.level, effects);
   const { levelIntro, secret } = enter(content, p, to, effects);
-  return { progress: p, effects, screen: screenOf(content, p, player, { levelIntro, earned: earnedBy(effects), notice: notice ?? (secret ? { kind: 'secret' } : null) }) };
+  return { progress: p, effects, screen: screenOf(content, p, rewarded(player, effects), { levelIntro, earned: earnedBy(effects), notice: notice ?? (secret ? { kind: 'secret' } : null) }) };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -336,7 +360,7 @@ export function decide(content: ContentIndex, stored: Progress | null, player: P
     const lock = fragmentLock(content, p, player, content.start);
     if (lock) return { refused: 'locked', target: content.start, reasons: lock.reasons, price: lock.price, vip: lock.vip, via: { kind: 'continue' } };
     const { levelIntro } = enter(content, p, content.start, effects);
-    return { progress: p, effects, screen: screenOf(content, p, player, { levelIntro, earned: earnedBy(effects) }) };
+    return { progress: p, effects, screen: screenOf(content, p, rewarded(player, effects), { levelIntro, earned: earnedBy(effects) }) };
   }
   const synced = sync(content, stored);
   const p = synced.progress === stored ? clone(stored) : synced.progress;

@@ -101,7 +101,7 @@ export async function sendScreen(ctx: BotContext, content: ContentIndex, userId:
 /** Runs a move; a refusal or a lack of funds is answered here and returns null. */
 async function move(ctx: BotContext, content: ContentIndex, me: UserState, action: Action) {
   try {
-    return await playStory(ctx.deps.db, content, { userId: me.id, idempotencyKey: `${ctx.state.requestKey}:story`, action, now: ctx.deps.clock() });
+    return await playStory(ctx.deps.db, content, { userId: me.id, idempotencyKey: `${ctx.state.requestKey}:story`, action, now: ctx.deps.clock(), timeZone: ctx.deps.settings.timeZone });
   } catch (err) {
     if (err instanceof StoryRefused) {
       await refused(ctx, content, me, err.refusal, 'step' in action ? action.step : 0);

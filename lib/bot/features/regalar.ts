@@ -17,6 +17,7 @@ import { sessionField, sessionKey } from '../../users/session.js';
 import type { BotContext } from '../context.js';
 import { cb, closeKeyboardAt, deadlinePart, doneKeyboard, keyboardSlot, latePress, openKeyboard, parseDeadline, whyInactive } from '../keyboard.js';
 import { isTransientTelegramError } from '../telegram-retry.js';
+import { countUndo, GIFT_MOVES_PER_WINDOW, giftMovesLeft, paceNotification, takeGiftMove } from '../gift-pacing.js';
 
 /**
  * The pending confirmation of a gift: lives two minutes in the (chat, user) session. It holds ids
@@ -62,6 +63,9 @@ regalarFeature.command(['regalar', 'gift'], async (ctx) => {
   if (!me) return;
   const parsed = parseArgs(ctx, ctx.message.text);
   if ('error' in parsed) return void (await ctx.reply(parsed.error, { parse_mode: 'HTML' }));
+  // A gift/undo loop is told to slow down before it gets a confirmation to press.
+  const wait = await giftMovesLeft(ctx.deps, ctx.state.person);
+  if (wait !== null) return void (await ctx.reply(ctx.t.giftThrottled(wait, GIFT_MOVES_PER_WINDOW)));
   const reply = 'reply_to_message' in ctx.message ? ctx.message.reply_to_message : undefined;
 
   let to: UserRef | null = null;
@@ -125,6 +129,13 @@ regalarFeature.action(/^g:y:(\d{1,15})(?::([0-9a-z]{1,8}))?$/, async (ctx) => {
     const deadline = parseDeadline(ctx.match[2]);
     return latePress(ctx, await whyInactive(ctx, GIFT_SLOT, nonce, deadline), { deadline });
   }
+  // This press executes the gift: over the loop budget it is refused, and the confirmation stays
+  // open (the press is given back) so that it can be pressed again after the wait.
+  const wait = await takeGiftMove(ctx.deps, ctx.state.person);
+  if (wait !== null) {
+    await ctx.sessions.update(skey, giftFlow, (cur) => (cur?.nonce === nonce && cur.confirmedBy === updateId ? { ...cur, confirmedBy: undefined } : cur));
+    return void (await ctx.answerCbQuery(ctx.t.giftThrottled(wait, GIFT_MOVES_PER_WINDOW), { show_alert: true }));
+  }
   let run;
   try {
     run = await runCommand<GiftParams, GiftResult>(ctx.deps.db, giftCommand(undoWindow(ctx)), {
@@ -162,7 +173,7 @@ regalarFeature.action(/^g:y:(\d{1,15})(?::([0-9a-z]{1,8}))?$/, async (ctx) => {
   if (!edited) await afterEffect(ctx, 'reply', () => ctx.reply(done, { parse_mode: 'HTML', ...undoButton }));
   await doneKeyboard(ctx, GIFT_SLOT, nonce);
   if (edited) await closeUndoAt(ctx, run.action.id, undoUntil, ctx.t.giftDone(gift.amount, to.name, result.senderBalance, null, ctx.deps.settings.timeZone));
-  if (notifies) await notify(ctx, to, ctx.t.giftReceived(gift.amount, displayName(me) ?? ctx.t.someone()));
+  if (notifies) await notifyPaced(ctx, me.id, to, ctx.t.giftReceived(gift.amount, displayName(me) ?? ctx.t.someone()));
 });
 
 /**
@@ -218,7 +229,7 @@ async function replayGift(ctx: GiftCtx, me: NonNullable<BotContext['state']['use
         ctx.editMessageText(ctx.t.giftDone(params.amount, toName, result.senderBalance, null, tz), { parse_mode: 'HTML' }),
   );
   if (open) await closeUndoAt(ctx, action.id, open, ctx.t.giftDone(params.amount, toName, result.senderBalance, null, tz));
-  if (notifies) await notify(ctx, to, ctx.t.giftReceived(params.amount, displayName(me) ?? ctx.t.someone()));
+  if (notifies) await notifyPaced(ctx, me.id, to, ctx.t.giftReceived(params.amount, displayName(me) ?? ctx.t.someone()));
 }
 
 /** When the undo window ends, the message loses its "Deshacer" button and the sentence offering it (unless undone). */
@@ -290,18 +301,28 @@ regalarFeature.action(/^g:u:(\d{1,15})(?::([0-9a-z]{1,8}))?$/, async (ctx) => {
     return ctx.answerCbQuery(message, { show_alert: true });
   }
   if (undone.replayed) return ctx.answerCbQuery(ctx.t.giftAlreadyUndone());
+  await countUndo(ctx.deps, ctx.state.person);
   const params = undone.original.params as GiftParams;
   // The money moved back: as after a gift, a refused answer or edit never reports failure.
   await afterEffect(ctx, 'answerCbQuery', () => ctx.answerCbQuery());
   const text = ctx.t.giftUndone(params.amount);
   if (!(await afterEffect(ctx, 'editMessageText', () => ctx.editMessageText(text)))) await afterEffect(ctx, 'reply', () => ctx.reply(text));
-  await notify(ctx, await receiver(ctx, params.toUserId), ctx.t.giftUndoneReceiver(params.amount, displayName(me) ?? ctx.t.someone()));
+  await notifyPaced(ctx, me.id, await receiver(ctx, params.toUserId), ctx.t.giftUndoneReceiver(params.amount, displayName(me) ?? ctx.t.someone()));
 });
 
 /** The receiver as the gift's messages name them, and where to tell them (one lookup). */
 async function receiver(ctx: Pick<BotContext, 'deps' | 't'>, userId: number): Promise<{ id: number; name: string; telegramId: number | null }> {
   const to = (await findUsersByIds(ctx.deps.db, [userId])).get(userId);
   return { id: userId, name: (displayName(to) ?? ctx.t.someone()).slice(0, 80), telegramId: to?.telegramId ?? null };
+}
+
+/**
+ * Tells the receiver now, or — when this sender already told them something within the minute — leaves
+ * it to the window's summary (lib/bot/gift-pacing.ts): one message per sender and minute.
+ */
+async function notifyPaced(ctx: Pick<BotContext, 'deps' | 'telegram'>, from: number, to: { id: number; telegramId: number | null }, text: string): Promise<void> {
+  if (!to.telegramId) return;
+  if (await paceNotification(ctx.deps, from, to.id)) await notify(ctx, to, text);
 }
 
 /** Tells the other user (in their private chat with the bot); they may never have opened one. */

@@ -74,7 +74,8 @@ export const kinds: UpdateKind[] = [
   {
     name: '/regalar (asks to confirm)',
     // +5: the confirmation's keyboard.close job (1 INSERT) and the relay of its system.job_due trigger.
-    budget: { sql: 9, kv: 4, botApi: 1 },
+    // kv +1: the sender's gift/undo loop budget is read before offering a confirmation (issue 16).
+    budget: { sql: 9, kv: 5, botApi: 1 },
     prepare: async (h) => {
       await grantBesitos(h.db, { userId: await h.userId(), amount: 50, source: 'admin', idempotencyKey: `budget:${h.tg}` });
       h.memo.receiver = (await h.person('bea')).username;
@@ -87,7 +88,9 @@ export const kinds: UpdateKind[] = [
     // +3: the confirmation's close job cancelled, the undo button's close job scheduled (and its trigger).
     // kv +1: the confirmation is taken by compare-and-set (read + script) so a concurrent "Cancelar" can't
     // end with the message saying cancelled while the gift went through.
-    budget: { sql: 23, kv: 7, botApi: 3 },
+    // kv +2 (issue 16): the loop budget is counted (one script) and the receiver's notification window
+    // taken (SET NX); a gift inside a taken window schedules the window's summary instead (+SQL, not measured here).
+    budget: { sql: 23, kv: 9, botApi: 3 },
     prepare: async (h) => {
       await grantBesitos(h.db, { userId: await h.userId(), amount: 50, source: 'admin', idempotencyKey: `budget:${h.tg}` });
       const to = await h.person('bea');
