@@ -26,12 +26,13 @@ import { ContentCache, createContentStore, type ContentStore } from './content/i
 import { createScheduler, jobHandlers, type JobHandler, type RunnerDeps, type Scheduler } from './scheduler/index.js';
 import { createSchedulerSubscriber } from './scheduler/subscriber.js';
 import { dailyMaintenance, maintenanceScheduler } from './maintenance/index.js';
+import { anomalyJob, anomalyScheduler } from './economy/anomalies.js';
 
 /**
  * Job kinds of the modules (lib/scheduler): each module exports its JobHandler(s) and lists them here,
  * as it registers state providers and subscribers. Registered once per process.
  */
-const jobKinds: JobHandler<any>[] = [dailyMaintenance, keyboardCloseJob, giftSummaryJob as JobHandler<any>, noticeJob, ...vipJobKinds, publishPostJob as JobHandler<any>];
+const jobKinds: JobHandler<any>[] = [dailyMaintenance, keyboardCloseJob, giftSummaryJob as JobHandler<any>, noticeJob, ...vipJobKinds, publishPostJob as JobHandler<any>, anomalyJob as JobHandler<any>];
 
 export interface App {
   config: Config;
@@ -176,7 +177,11 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       ...overrides.scheduler,
     },
     // In-process delivery hands a trigger over at once: re-arming an early one would loop.
-    { rearmTriggers: () => bus.mode === 'qstash', beforeSweep: maintenanceScheduler(config.timeZone) },
+    { rearmTriggers: () => bus.mode === 'qstash', beforeSweep: recurringJobs(
+        maintenanceScheduler(config.timeZone),
+        // Anomaly flags are for admins: detected when someone can see them (a chat to tell, or the panel's API).
+        ...(config.ADMIN_USER_IDS.length > 0 || config.ADMIN_API_TOKEN ? [anomalyScheduler(config.ADMIN_USER_IDS)] : []),
+      ) },
   );
   const bus = createBus(config, { db, log, clock, timeZone: config.timeZone, subscribers: moduleSubscribers({ telegram, kv, scheduler, clock, catalogue }) }, overrides.bus);
   // Long-running servers sweep the outbox and run due jobs themselves; Vercel uses api/cron/relay and api/cron/jobs.
@@ -205,6 +210,13 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       if (!overrides.db) await db.end({ timeout: 5 });
       if (!overrides.kv) await kv.close?.();
     },
+  };
+}
+
+/** Recurring jobs scheduled before each sweep (each remembers its period, so this costs nothing most sweeps). */
+function recurringJobs(...schedulers: ((db: Sql, now: Date) => Promise<void>)[]) {
+  return async (db: Sql, now: Date): Promise<void> => {
+    for (const s of schedulers) await s(db, now);
   };
 }
 

@@ -65,6 +65,8 @@ export const configSchema = z
     CRON_SECRET: optionalString,
     MONGODB_URL: optionalUrl,
     ADMIN_USER_IDS: idList,
+    /** Bearer token of the admin panel's JSON endpoints (api/admin/*); unset: those endpoints answer 404. */
+    ADMIN_API_TOKEN: optionalString.pipe(z.string().min(24, 'at least 24 characters').optional()),
     /** Zone of the daily reset. TZ is accepted too, but Vercel reserves it, so prefer BOT_TIMEZONE. */
     BOT_TIMEZONE: optionalString.pipe(timeZone.optional()),
     TZ: optionalString,

@@ -166,6 +166,11 @@ function renderFile(m) {
   const size = d.file_size ? `${(d.file_size / 1024).toFixed(d.file_size < 10240 ? 1 : 0)} KB` : '';
   const kind = m.media ? m.media.kind : 'document';
   const icon = { photo: '🖼', video: '🎬', audio: '🎵', voice: '🎤', animation: '🎞', sticker: '🏷' }[kind] || '📄';
+  // An uploaded photo (e.g. the /economia chart) is shown as Telegram shows it; a link to it opens it full size.
+  if (kind === 'photo' && d.file_size && /^image\//.test(d.mime_type || '')) {
+    const src = `/dev/files/${encodeURIComponent(d.file_id)}`;
+    return el('a', { class: 'photo', href: src, target: '_blank', rel: 'noopener' }, el('img', { src, alt: d.file_name || 'foto', style: 'max-width:100%;border-radius:8px;display:block' }));
+  }
   return el(
     'div',
     { class: 'file' },

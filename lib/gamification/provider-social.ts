@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { registerGrantProof } from '../economy/index.js';
 import { registerErasureHook } from '../users/privacy.js';
 import { stateProviders } from '../users/state.js';
 import { removeFromRankings } from './ranking.js';
@@ -51,3 +52,9 @@ registerErasureHook({
     invitations: await db`SELECT status, created_at, rewarded_at FROM referrals WHERE referrer_id = ${ids.userId} ORDER BY created_at`,
   }),
 });
+
+/** For the economy's anomaly detector: a 'referral' grant is explained by its rewarded referral (either side). */
+registerGrantProof('referral', (db) => db`EXISTS (
+  SELECT 1 FROM referrals r WHERE r.status = 'rewarded'
+     AND ((r.referee_id = t.user_id AND t.idempotency_key = 'referral:' || r.referee_id || ':referee')
+       OR (r.referrer_id = t.user_id AND t.idempotency_key = 'referral:' || r.referee_id || ':referrer')))`);

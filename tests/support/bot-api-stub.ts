@@ -63,7 +63,7 @@ export class BotApiStub {
   private handle(req: http.IncomingMessage, res: http.ServerResponse) {
     const chunks: Buffer[] = [];
     req.on('data', (c) => chunks.push(c));
-    req.on('end', () => {
+    req.on('end', async () => {
       const match = /^\/bot([^/]+)\/(\w+)$/.exec(req.url ?? '');
       const send = (status: number, body: unknown) => {
         res.writeHead(status, { 'content-type': 'application/json' });
@@ -72,8 +72,17 @@ export class BotApiStub {
       if (!match) return send(404, { ok: false, error_code: 404, description: 'Not Found' });
       const method = match[2]!;
       let payload: Record<string, any> = {};
-      const raw = Buffer.concat(chunks).toString();
-      if (raw) {
+      const body = Buffer.concat(chunks);
+      const raw = body.toString();
+      const type = String(req.headers['content-type'] ?? '');
+      if (type.includes('multipart/form-data')) {
+        // An upload (sendPhoto with a file …): fields as strings, files as { filename, type, size, bytes }; _raw as before.
+        payload._raw = raw;
+        const form = await new Request('http://stub/', { method: 'POST', headers: { 'content-type': type }, body }).formData();
+        for (const [k, v] of form) {
+          payload[k] = typeof v === 'string' ? v : { filename: v.name, type: v.type, size: v.size, bytes: Buffer.from(await v.arrayBuffer()) };
+        }
+      } else if (raw) {
         try {
           payload = JSON.parse(raw);
         } catch {

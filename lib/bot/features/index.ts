@@ -4,6 +4,7 @@ import { actividadFeature } from './actividad.js';
 import { balanceFeature } from './balance.js';
 import { commandCaseFeature } from './conversation.js';
 import { dailyFeature } from './daily.js';
+import { economiaFeature } from './economia.js';
 import { estadoFeature } from './estado.js';
 import { gamificacionFeature } from './gamificacion.js';
 import { eventosFeature } from './eventos.js';
@@ -25,7 +26,7 @@ import { vipAdminFeature } from './vip-admin.js';
 import { vipFeature } from './vip.js';
 
 /** Every feature, in the order they get a chance at an update. Add new ones here. */
-export const features: Composer<BotContext>[] = [commandCaseFeature, privateOnlyFeature, startFeature, helpFeature, balanceFeature, historyFeature, dailyFeature, eventosFeature, estadoFeature, perfilFeature, regalarFeature, gamificacionFeature, rankingFeature, invitarFeature, actividadFeature, privacidadFeature, vipFeature, vipAdminFeature, channelsFeature, publicarFeature, historiaFeature, nivelesFeature, triviaFeature];
+export const features: Composer<BotContext>[] = [commandCaseFeature, privateOnlyFeature, startFeature, helpFeature, balanceFeature, historyFeature, dailyFeature, eventosFeature, estadoFeature, perfilFeature, regalarFeature, gamificacionFeature, rankingFeature, invitarFeature, actividadFeature, privacidadFeature, vipFeature, vipAdminFeature, channelsFeature, publicarFeature, historiaFeature, nivelesFeature, triviaFeature, economiaFeature];
 
 /**
  * The command menu registered with setMyCommands (scripts/set-commands.ts): Spanish names; the English

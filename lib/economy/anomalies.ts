@@ -1,0 +1,166 @@
+import { TelegramError } from 'telegraf';
+import { z } from 'zod';
+import type { Queryable } from '../db/client.js';
+import type { Logger } from '../log.js';
+import { schedule, type JobHandler } from '../scheduler/index.js';
+import { localDate } from '../time/zone.js';
+import { findUsersByIds } from '../users/lookup.js';
+import { economyCaps } from './policy.js';
+import { earningsInWindow, grantDays, unmatchedGrants, upsertFlags, type FlagInput, type FlagRow } from './repository.js';
+import { capBreaches, defaultOutlierSettings, findOutliers, type CapTable, type OutlierSettings } from './rules.js';
+import { economyTexts, userLabel } from './texts.js';
+
+export const DAY_MS = 86_400_000;
+
+export interface DetectOptions {
+  now: Date;
+  timeZone: string;
+  /** Length of the sliding window (default 7 days, ending now). */
+  windowDays?: number;
+  caps?: CapTable;
+  outliers?: OutlierSettings;
+}
+
+export interface Detection {
+  windowKey: string;
+  windowStart: Date;
+  windowEnd: Date;
+  flags: FlagInput[];
+  /** Users compared overall, for the log line. */
+  population: number;
+}
+
+/**
+ * Compares every user's earnings in the window with the population's, per source and overall, and
+ * finds the impossible: more from a source in a day than its cap allows, grants no action explains.
+ * Reads only; the window key is the local date the window ends on, so the hourly runs of one day
+ * refine the same flags instead of raising new ones.
+ */
+export async function detectAnomalies(db: Queryable, o: DetectOptions): Promise<Detection> {
+  const windowDays = o.windowDays ?? 7;
+  const windowEnd = o.now;
+  const windowStart = new Date(o.now.getTime() - windowDays * DAY_MS);
+  const windowKey = `${localDate(o.now, o.timeZone)}/${windowDays}d`;
+  const caps = o.caps ?? economyCaps();
+  const base = { windowKey, windowStart, windowEnd };
+  const flags: FlagInput[] = [];
+
+  const earnings = await earningsInWindow(db, windowStart, windowEnd);
+  const bySource = new Map<string, Map<number, number>>();
+  const overall = new Map<number, number>();
+  for (const e of earnings) {
+    let m = bySource.get(e.source);
+    if (!m) bySource.set(e.source, (m = new Map()));
+    m.set(e.userId, (m.get(e.userId) ?? 0) + e.besitos);
+    overall.set(e.userId, (overall.get(e.userId) ?? 0) + e.besitos);
+  }
+  const settings = o.outliers ?? defaultOutlierSettings;
+  const perDay = (n: number) => Math.round((n / windowDays) * 10) / 10;
+  for (const [source, amounts] of [...bySource, ['*', overall] as const]) {
+    for (const out of findOutliers(amounts, settings)) {
+      flags.push({
+        ...base,
+        userId: out.userId,
+        kind: 'outlier',
+        source,
+        amount: out.amount,
+        score: out.score,
+        detail: {
+          per_day: perDay(out.amount),
+          median: out.stats.median,
+          median_per_day: perDay(out.stats.median),
+          p99: Math.round(out.stats.p99),
+          population: out.stats.n,
+        },
+      });
+    }
+  }
+
+  const days = await grantDays(db, windowStart, windowEnd, o.timeZone, Object.keys(caps));
+  const breaches = new Map<string, FlagInput>();
+  for (const b of capBreaches(days, caps)) {
+    const k = `${b.userId}:${b.source}`;
+    const f = breaches.get(k);
+    const day = { day: b.day, grants: b.grants, besitos: b.besitos };
+    if (f) {
+      f.amount += b.besitos;
+      (f.detail.days as unknown[]).push(day);
+    } else {
+      breaches.set(k, { ...base, userId: b.userId, kind: 'over_cap', source: b.source, amount: b.besitos, score: null, detail: { cap: b.cap, days: [day] } });
+    }
+  }
+  flags.push(...breaches.values());
+
+  for (const u of await unmatchedGrants(db, windowStart, windowEnd)) {
+    flags.push({ ...base, userId: u.userId, kind: 'unmatched', source: u.source, amount: u.besitos, score: null, detail: { grants: u.grants, transaction_ids: u.transactionIds } });
+  }
+  return { ...base, flags, population: overall.size };
+}
+
+export interface AnomalyRun extends Detection {
+  created: FlagRow[];
+  updated: number;
+}
+
+/** Detects and records (idempotent per user, kind, source and window). */
+export async function runAnomalyDetection(db: Queryable, o: DetectOptions): Promise<AnomalyRun> {
+  const d = await detectAnomalies(db, o);
+  const { created, updated } = await upsertFlags(db, d.flags);
+  return { ...d, created, updated };
+}
+
+/** Tells the admins about new flags; a blocked bot or an unknown chat is skipped, anything else retried. */
+export async function notifyAdmins(
+  db: Queryable,
+  telegram: { sendMessage(chatId: number, text: string, extra?: object): Promise<unknown> } | undefined,
+  log: Logger,
+  adminTelegramIds: number[],
+  created: FlagRow[],
+): Promise<number> {
+  if (!telegram || created.length === 0 || adminTelegramIds.length === 0) return 0;
+  const users = await findUsersByIds(db, created.map((f) => f.userId));
+  const text = economyTexts.newFlagsNotice(created, (id) => userLabel(users.get(id), id));
+  let sent = 0;
+  for (const chatId of adminTelegramIds) {
+    try {
+      await telegram.sendMessage(chatId, text, { parse_mode: 'HTML' });
+      sent++;
+    } catch (err) {
+      if (err instanceof TelegramError && (err.code === 403 || err.code === 400)) log.info({ msg: 'economy flag notice not delivered', chat_id: chatId, error: err.description });
+      else throw err;
+    }
+  }
+  return sent;
+}
+
+const payload = z.object({ adminTelegramIds: z.array(z.number().int().positive()).max(100) });
+
+/**
+ * Hourly (lib/scheduler): detection, flags and the admins' notice commit with the job; a notice that
+ * fails with a transient error rolls the new flags back and the job runs again, so admins hear of
+ * each flag once. No automatic punishment: admins decide (/economia, /revertir).
+ */
+export const anomalyJob: JobHandler<z.output<typeof payload>> = {
+  kind: 'economy.anomalies',
+  payload,
+  async run(tx, p, ctx) {
+    const r = await runAnomalyDetection(tx, { now: ctx.now, timeZone: ctx.timeZone });
+    const notified = await notifyAdmins(tx, ctx.telegram, ctx.log, p.adminTelegramIds, r.created);
+    ctx.log.info({ msg: 'economy anomalies', window: r.windowKey, population: r.population, flags: r.flags.length, created: r.created.length, notified, late_ms: ctx.lateMs });
+  },
+  maxAttempts: 5,
+};
+
+const HOUR_MS = 3_600_000;
+
+/** Schedules this hour's detection (one INSERT, a no-op after the first; remembered per hour). */
+export function anomalyScheduler(adminTelegramIds: number[]) {
+  let done: number | null = null;
+  return async (db: Queryable, now: Date): Promise<void> => {
+    const hour = Math.floor(now.getTime() / HOUR_MS);
+    if (hour === done) return;
+    const dueAt = new Date(hour * HOUR_MS);
+    await schedule(db, { kind: anomalyJob.kind, key: `${anomalyJob.kind}:${dueAt.toISOString().slice(0, 13)}`, dueAt, payload: { adminTelegramIds } });
+    done = hour;
+  };
+}

@@ -1,0 +1,164 @@
+import type postgres from 'postgres';
+import type { Queryable } from '../db/client.js';
+import type { DayTotal } from './rules.js';
+
+/** What the ledger says a user earned from one source in a window (grants and gifts received, reversed grants left out). */
+export interface EarningRow {
+  userId: number;
+  source: string;
+  besitos: number;
+  grants: number;
+}
+
+// A grant an admin rolled back (lib/besitos/rollback) is no longer evidence against anyone.
+const notReversed = (db: Queryable) => db`NOT EXISTS (SELECT 1 FROM transactions r WHERE r.reverses = t.id)`;
+
+export async function earningsInWindow(db: Queryable, start: Date, end: Date): Promise<EarningRow[]> {
+  const rows = await db<{ user_id: string; source: string; besitos: string; grants: number }[]>`
+    SELECT t.user_id, t.source, sum(t.amount)::bigint AS besitos, count(*)::int AS grants
+      FROM transactions t
+     WHERE t.created_at >= ${start} AND t.created_at < ${end}
+       AND t.type IN ('grant', 'transfer_in') AND ${notReversed(db)}
+     GROUP BY t.user_id, t.source`;
+  return rows.map((r) => ({ userId: Number(r.user_id), source: r.source, besitos: Number(r.besitos), grants: r.grants }));
+}
+
+/** Grants per user, source and local day, for the sources that have a cap. */
+export async function grantDays(db: Queryable, start: Date, end: Date, timeZone: string, sources: string[]): Promise<DayTotal[]> {
+  if (sources.length === 0) return [];
+  const rows = await db<{ user_id: string; source: string; day: string; grants: number; besitos: string }[]>`
+    SELECT t.user_id, t.source, to_char(t.created_at AT TIME ZONE ${timeZone}, 'YYYY-MM-DD') AS day,
+           count(*)::int AS grants, sum(t.amount)::bigint AS besitos
+      FROM transactions t
+     WHERE t.created_at >= ${start} AND t.created_at < ${end}
+       AND t.type = 'grant' AND t.source IN ${db(sources)} AND ${notReversed(db)}
+     GROUP BY 1, 2, 3`;
+  return rows.map((r) => ({ userId: Number(r.user_id), source: r.source, day: r.day, grants: r.grants, besitos: Number(r.besitos) }));
+}
+
+/**
+ * How a grant of a source is proven by the action that caused it: an SQL condition on the grant row
+ * `t`. Grants made by a command (story, trivia, shop refunds …) share their transaction with the
+ * command's action row, whose completed_at is that transaction's now() — the grant's created_at.
+ * Sources without a proof here are not checked (a new source adds its proof with registerGrantProof).
+ */
+export type GrantProof = (db: Queryable) => postgres.PendingQuery<postgres.Row[]> | postgres.Fragment;
+
+const byCommand: GrantProof = (db) => db`EXISTS (SELECT 1 FROM actions a WHERE a.user_id = t.user_id AND a.completed_at = t.created_at AND a.status IN ('done', 'undone'))`;
+
+export const grantProofs = new Map<string, GrantProof>([
+  ['daily', (db) => db`EXISTS (SELECT 1 FROM daily_claims d WHERE d.transaction_id = t.id)`],
+  ['mission', (db) => db`EXISTS (SELECT 1 FROM user_missions m WHERE m.user_id = t.user_id AND m.mission_key = t.description AND m.status = 'completed')`],
+  ['achievement', (db) => db`EXISTS (SELECT 1 FROM user_achievements a WHERE a.user_id = t.user_id AND a.achievement_key = t.description AND a.unlocked_at IS NOT NULL)`],
+  ['trivia', byCommand],
+  ['story', byCommand],
+]);
+
+export function registerGrantProof(source: string, proof: GrantProof): void {
+  grantProofs.set(source, proof);
+}
+
+export interface UnmatchedRow {
+  userId: number;
+  source: string;
+  grants: number;
+  besitos: number;
+  transactionIds: number[];
+}
+
+/** Grants in the window that no action explains, per user and source. */
+export async function unmatchedGrants(db: Queryable, start: Date, end: Date): Promise<UnmatchedRow[]> {
+  const out: UnmatchedRow[] = [];
+  for (const [source, proof] of grantProofs) {
+    const rows = await db<{ user_id: string; grants: number; besitos: string; ids: string[] }[]>`
+      SELECT t.user_id, count(*)::int AS grants, sum(t.amount)::bigint AS besitos, (array_agg(t.id ORDER BY t.id))[1:20] AS ids
+        FROM transactions t
+       WHERE t.created_at >= ${start} AND t.created_at < ${end}
+         AND t.type = 'grant' AND t.source = ${source} AND ${notReversed(db)}
+         AND NOT ${proof(db)}
+       GROUP BY t.user_id`;
+    for (const r of rows) out.push({ userId: Number(r.user_id), source, grants: r.grants, besitos: Number(r.besitos), transactionIds: r.ids.map(Number) });
+  }
+  return out;
+}
+
+export interface FlagInput {
+  userId: number;
+  kind: 'outlier' | 'over_cap' | 'unmatched';
+  source: string;
+  windowKey: string;
+  windowStart: Date;
+  windowEnd: Date;
+  amount: number;
+  score: number | null;
+  detail: Record<string, unknown>;
+}
+
+export interface FlagRow {
+  id: number;
+  userId: number;
+  kind: FlagInput['kind'];
+  source: string;
+  windowKey: string;
+  amount: number;
+  score: number | null;
+  detail: Record<string, unknown>;
+  status: 'open' | 'dismissed' | 'reverted';
+  createdAt: Date;
+}
+
+const toFlag = (r: Record<string, any>): FlagRow => ({
+  id: Number(r.id),
+  userId: Number(r.user_id),
+  kind: r.kind,
+  source: r.source,
+  windowKey: r.window_key,
+  amount: Number(r.amount),
+  score: r.score === null ? null : Number(r.score),
+  detail: r.detail ?? {},
+  status: r.status,
+  createdAt: new Date(r.created_at),
+});
+
+/**
+ * Writes the flags: new ones are inserted (and returned as new), a flag already raised for the same
+ * user, kind, source and window gets the latest evidence and is not new. One statement.
+ */
+export async function upsertFlags(db: Queryable, flags: FlagInput[]): Promise<{ created: FlagRow[]; updated: number }> {
+  if (flags.length === 0) return { created: [], updated: 0 };
+  const rows = await db<(Record<string, any> & { inserted: boolean })[]>`
+    INSERT INTO economy_flags (user_id, kind, source, window_key, window_start, window_end, amount, score, detail)
+    SELECT x.user_id, x.kind, x.source, x.window_key, x.window_start, x.window_end, x.amount, x.score, x.detail
+      FROM jsonb_to_recordset(${db.json(
+        flags.map((f) => ({
+          user_id: f.userId,
+          kind: f.kind,
+          source: f.source,
+          window_key: f.windowKey,
+          window_start: f.windowStart.toISOString(),
+          window_end: f.windowEnd.toISOString(),
+          amount: f.amount,
+          score: f.score,
+          detail: f.detail,
+        })) as never,
+      )}) AS x(user_id bigint, kind text, source text, window_key text, window_start timestamptz, window_end timestamptz, amount bigint, score double precision, detail jsonb)
+    ON CONFLICT ON CONSTRAINT economy_flags_once DO UPDATE
+       SET amount = EXCLUDED.amount, score = EXCLUDED.score, detail = EXCLUDED.detail,
+           window_end = EXCLUDED.window_end, updated_at = now()
+    RETURNING *, (xmax = 0) AS inserted`;
+  return { created: rows.filter((r) => r.inserted).map(toFlag), updated: rows.filter((r) => !r.inserted).length };
+}
+
+export async function openFlags(db: Queryable, limit = 20): Promise<{ total: number; flags: FlagRow[] }> {
+  const [count] = await db<{ n: number }[]>`SELECT count(*)::int AS n FROM economy_flags WHERE status = 'open'`;
+  const rows = await db`SELECT * FROM economy_flags WHERE status = 'open' ORDER BY created_at DESC, id DESC LIMIT ${limit}`;
+  return { total: count?.n ?? 0, flags: rows.map(toFlag) };
+}
+
+/** An admin closes a flag (looked at it, or rolled the grants back). Returns false when it was not open. */
+export async function resolveFlag(db: Queryable, id: number, status: 'dismissed' | 'reverted', adminUserId: number): Promise<boolean> {
+  const rows = await db`
+    UPDATE economy_flags SET status = ${status}, resolved_by = ${adminUserId}, resolved_at = now(), updated_at = now()
+     WHERE id = ${id} AND status = 'open' RETURNING id`;
+  return rows.length > 0;
+}

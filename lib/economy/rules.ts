@@ -1,0 +1,104 @@
+/**
+ * Pure rules of the anomaly detector: robust statistics over the population's earnings and the
+ * decision of who stands out. No I/O; unit-tested.
+ *
+ * Why median and MAD: a mean and a standard deviation are dragged by the very farmer we look for
+ * (one user earning 50× the rest moves both); the median and the median absolute deviation ignore
+ * up to half of the population being extreme. MAD is 0 when most users earn exactly the same (every
+ * one claimed the daily gift every day), so the scale has floors: the spread between the median and
+ * the 90th percentile, and a share of the median.
+ */
+
+export function quantile(sorted: number[], q: number): number {
+  if (sorted.length === 0) return 0;
+  const pos = (sorted.length - 1) * q;
+  const lo = Math.floor(pos);
+  const hi = Math.ceil(pos);
+  return sorted[lo]! + (sorted[hi]! - sorted[lo]!) * (pos - lo);
+}
+
+export interface PopulationStats {
+  n: number;
+  median: number;
+  /** Median absolute deviation, scaled (×1.4826) to match a standard deviation on normal data. */
+  mad: number;
+  p90: number;
+  p99: number;
+  /** The robust scale used for scores (≥ 1). */
+  scale: number;
+}
+
+export function populationStats(values: number[]): PopulationStats {
+  const sorted = [...values].sort((a, b) => a - b);
+  const median = quantile(sorted, 0.5);
+  const deviations = sorted.map((v) => Math.abs(v - median)).sort((a, b) => a - b);
+  const mad = 1.4826 * quantile(deviations, 0.5);
+  const p90 = quantile(sorted, 0.9);
+  const p99 = quantile(sorted, 0.99);
+  // 1.2816 is the 90th percentile of a standard normal: (p90 − median)/1.2816 estimates sigma too.
+  const scale = Math.max(mad, (p90 - median) / 1.2816, median * 0.25, 1);
+  return { n: sorted.length, median, mad, p90, p99, scale };
+}
+
+export interface OutlierSettings {
+  /** How many robust scales above the median a user must be (default 10). */
+  minScore: number;
+  /** And how many times the median (default 4). */
+  minRatio: number;
+  /** And at least this many besitos in the window (default 100): small amounts are never worth an admin's time. */
+  minAmount: number;
+  /** Populations smaller than this are not compared (default 20). */
+  minPopulation: number;
+}
+
+export const defaultOutlierSettings: OutlierSettings = { minScore: 10, minRatio: 4, minAmount: 100, minPopulation: 20 };
+
+export interface Outlier {
+  userId: number;
+  amount: number;
+  score: number;
+  stats: PopulationStats;
+}
+
+/** The users whose amount stands out of the population's, most extreme first. */
+export function findOutliers(amounts: Map<number, number>, s: OutlierSettings = defaultOutlierSettings): Outlier[] {
+  if (amounts.size < s.minPopulation) return [];
+  const stats = populationStats([...amounts.values()]);
+  const out: Outlier[] = [];
+  for (const [userId, amount] of amounts) {
+    const score = (amount - stats.median) / stats.scale;
+    if (score >= s.minScore && amount >= s.minRatio * Math.max(stats.median, 1) && amount >= s.minAmount) {
+      out.push({ userId, amount, score: Math.round(score * 10) / 10, stats });
+    }
+  }
+  return out.sort((a, b) => b.score - a.score);
+}
+
+/** Caps per source the detector checks (from the economy policy): grants per local day and besitos per local day. */
+export interface SourceCap {
+  grantsPerDay?: number;
+  besitosPerDay?: number;
+}
+export type CapTable = Record<string, SourceCap>;
+
+export interface DayTotal {
+  userId: number;
+  source: string;
+  day: string;
+  grants: number;
+  besitos: number;
+}
+
+export interface CapBreach extends DayTotal {
+  cap: SourceCap;
+}
+
+/** Days on which a user got more from a source than its cap allows: impossible if every grant went through the policy. */
+export function capBreaches(days: DayTotal[], caps: CapTable): CapBreach[] {
+  return days.flatMap((d) => {
+    const cap = caps[d.source];
+    if (!cap) return [];
+    const over = (cap.grantsPerDay !== undefined && d.grants > cap.grantsPerDay) || (cap.besitosPerDay !== undefined && d.besitos > cap.besitosPerDay);
+    return over ? [{ ...d, cap }] : [];
+  });
+}

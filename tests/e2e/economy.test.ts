@@ -1,0 +1,156 @@
+/**
+ * The economy's safeguards through the webhook and the scheduler: /economia (summary + PNG chart
+ * uploaded with sendPhoto), the hourly anomaly job and its notice to admins (once), alerts, and
+ * /revertir — with non-admins refused and bad input answered in Spanish.
+ */
+import { describe, expect, it } from 'vitest';
+import { setApp } from '../../lib/app.js';
+import { schedule } from '../../lib/scheduler/index.js';
+import economyHandler from '../../api/admin/economy.js';
+import { simulateEconomy } from '../../lib/economy/simulate.js';
+import { startTestApp, textUpdate } from '../support/app.js';
+import { uniqueTelegramId } from '../support/db.js';
+import { drainJobs } from '../support/jobs.js';
+import { ledgerMismatches } from '../support/ledger.js';
+
+const ADMIN = uniqueTelegramId();
+const TZ = 'America/Mexico_City';
+let offset = 0;
+const clock = () => new Date(Date.now() + offset);
+const API_TOKEN = 'panel-token-for-the-economy-tests-0123456789';
+const t = await startTestApp({ ADMIN_USER_IDS: String(ADMIN), BOT_TIMEZONE: TZ, ADMIN_API_TOKEN: API_TOKEN }, { clock });
+setApp(t.app);
+
+/** Calls api/admin/economy.ts as Vercel would, collecting the response. */
+async function panel(query: Record<string, string>, auth: string | null = `Bearer ${API_TOKEN}`, method = 'GET') {
+  const out = { status: 0, headers: {} as Record<string, string>, body: undefined as unknown };
+  const res = {
+    setHeader: (k: string, v: string) => void (out.headers[k.toLowerCase()] = v),
+    status(code: number) {
+      out.status = code;
+      return res;
+    },
+    send(body: unknown) {
+      out.body = body;
+      return res;
+    },
+  };
+  await economyHandler({ method, headers: auth ? { authorization: auth } : {}, query } as never, res as never);
+  return out;
+}
+const sim = await simulateEconomy(t.app.db, { users: 300, days: 10, now: clock(), timeZone: TZ, seed: 11, farmer: true });
+const lastText = (chat: number) => t.telegram.sentTexts(chat).at(-1) ?? '';
+const say = async (from: number, text: string) => {
+  const r = await t.post(textUpdate(from, text, { firstName: 'Admin' }));
+  expect(r.status).toBe(200);
+  return lastText(from);
+};
+
+describe('economy for admins', () => {
+  it('non-admins are refused, in Spanish, and see nothing', async () => {
+    const user = uniqueTelegramId();
+    expect(await say(user, '/economia')).toBe('Ese comando es solo para administradores.');
+    expect(await say(user, '/revertir trivia 2026-11-01 2026-11-02 porque sí')).toBe('Ese comando es solo para administradores.');
+    expect(t.telegram.callsOf('sendPhoto').filter((c) => Number(c.payload.chat_id) === user)).toEqual([]);
+  });
+
+  it('/economia: money supply, per source and sink, top earners, and a PNG chart uploaded with sendPhoto', async () => {
+    const text = await say(ADMIN, '/economia');
+    expect(text).toContain('📊 <b>Economía');
+    expect(text).toContain(`(30 días)`);
+    expect(text).toMatch(/En circulación: <b>[\d,]+<\/b> besitos/);
+    expect(text).toContain('• regalo diario:');
+    expect(text).toContain('• trivia:');
+    expect(text).toContain('• tienda:');
+    expect(text).toMatch(/1\. @granja_\w+ \(#\d+\) — [\d,]+/);
+    const photo = t.telegram.callsOf('sendPhoto').at(-1)!;
+    expect(Number(photo.payload.chat_id)).toBe(ADMIN);
+    expect(photo.payload.caption).toContain('Besitos ganados');
+    const file = photo.payload.photo as { filename: string; type: string; size: number; bytes: Buffer };
+    expect(file.filename).toBe('economia.png');
+    expect(file.bytes.subarray(0, 8).toString('hex')).toBe('89504e470d0a1a0a'); // PNG signature
+    expect(file.size).toBeGreaterThan(10_000);
+  });
+
+  it('/economia with a bad number of days explains the usage', async () => {
+    expect(await say(ADMIN, '/economia mucho')).toContain('Indica cuántos días quieres ver');
+    expect(await say(ADMIN, '/economia 400')).toContain('Indica cuántos días quieres ver');
+  });
+
+  it('the hourly job flags the farmer, tells the admin once, and a second run adds nothing', async () => {
+    const before = t.telegram.sentTexts(ADMIN).length;
+    await drainJobs(t.app, () => (offset += 120_000));
+    const notices = t.telegram.sentTexts(ADMIN).slice(before).filter((x) => x.includes('🚨 <b>Economía'));
+    expect(notices).toHaveLength(1);
+    expect(notices[0]).toContain('@granja_');
+    expect(notices[0]).toContain('gana muy por encima del resto');
+    expect(notices[0]).toContain('No se aplicó ninguna sanción');
+    const flags = await t.app.db`SELECT user_id, kind, source FROM economy_flags ORDER BY id`;
+    expect(new Set(flags.map((f) => Number(f.user_id)))).toEqual(new Set([sim.farmerId]));
+    // another run (a later hour, or a retry): the same flags, no second notice
+    await schedule(t.app.db, { kind: 'economy.anomalies', key: `economy.anomalies:again:${Date.now()}`, dueAt: clock(), payload: { adminTelegramIds: [ADMIN] } });
+    await drainJobs(t.app, () => (offset += 120_000));
+    expect(t.telegram.sentTexts(ADMIN).slice(before).filter((x) => x.includes('🚨 <b>Economía'))).toHaveLength(1);
+    expect(await t.app.db`SELECT user_id, kind, source FROM economy_flags ORDER BY id`).toEqual(flags);
+  });
+
+  it('/economia alertas lists the open flags; cerrar closes one, once', async () => {
+    const list = await say(ADMIN, '/economia alertas');
+    expect(list).toContain('🚨 <b>Alertas abiertas: 2</b>');
+    const [flag] = await t.app.db<{ id: number }[]>`SELECT id FROM economy_flags ORDER BY id LIMIT 1`;
+    expect(await say(ADMIN, `/economia cerrar ${flag!.id}`)).toBe(`Listo: la alerta #${flag!.id} quedó cerrada.`);
+    expect(await say(ADMIN, `/economia cerrar ${flag!.id}`)).toBe(`La alerta #${flag!.id} no existe o ya estaba cerrada.`);
+    expect(await say(ADMIN, '/economia cerrar x')).toContain('Indica el número de la alerta');
+    expect(await say(ADMIN, '/economia')).toContain('Alertas abiertas: <b>1</b>');
+  });
+
+  it('/revertir a window: the farmer’s trivia taken back with the shortfall reported; asked again, nothing more', async () => {
+    const [{ sum: before }] = (await t.app.db`SELECT besitos AS sum FROM user_balances WHERE user_id = ${sim.farmerId}`) as unknown as [{ sum: number }];
+    const day = (d: number) => new Date(clock().getTime() + d * 86_400_000).toLocaleDateString('en-CA', { timeZone: TZ });
+    const cmd = `/revertir trivia ${day(-11)} ${day(0)} granja de trivia`;
+    const first = await say(ADMIN, cmd);
+    expect(first).toContain('↩️ <b>Reversión hecha</b>');
+    expect(first).toMatch(/Recuperados: <b>[\d,]+<\/b> de [\d,]+ besitos\./);
+    const [{ besitos }] = (await t.app.db`SELECT besitos FROM user_balances WHERE user_id = ${sim.farmerId}`) as unknown as [{ besitos: number }];
+    expect(besitos).toBeLessThan(before);
+    expect(await say(ADMIN, cmd)).toContain('Nada que hacer');
+    expect(await ledgerMismatches(t.app.db, sim.userIds)).toEqual([]);
+  });
+
+  it('/revertir: a window with nothing, an unknown movement, a missing reason, a bad period', async () => {
+    expect(await say(ADMIN, '/revertir trivia 2020-01-01 2020-01-02 nada por aquí')).toBe('No hay nada que revertir: «trivia» del 2020-01-01 al 2020-01-02 no tiene concesiones.');
+    expect(await say(ADMIN, '/revertir 987654321 no existe')).toBe('No existe el movimiento #987654321.');
+    expect(await say(ADMIN, '/revertir 5')).toContain('Escribe también el motivo');
+    expect(await say(ADMIN, '/revertir trivia 2026-13-01 2026-11-02 motivo')).toContain('No entendí el periodo');
+    expect(await say(ADMIN, '/revertir trivia 2026-11-05 2026-11-01 motivo')).toContain('No entendí el periodo');
+    expect(await say(ADMIN, '/revertir')).toContain('/revertir &lt;fuente&gt;');
+  });
+
+  it('the admin rollback is in the audit trail (the admin’s action, with the reason)', async () => {
+    const rows = await t.app.db`SELECT a.params, a.status FROM actions a JOIN users u ON u.id = a.user_id WHERE u.telegram_id = ${ADMIN} AND a.name = 'economy.rollback'`;
+    expect(rows.length).toBeGreaterThanOrEqual(2);
+    expect(rows.map((r) => (r.params as { reason: string }).reason)).toContain('granja de trivia');
+  });
+
+  it('the admin panel gets the same data as JSON (and the chart as PNG), only with the token', async () => {
+    expect((await panel({}, null)).status).toBe(401);
+    expect((await panel({}, 'Bearer wrong-token-of-the-same-kind-0123456789')).status).toBe(401);
+    expect((await panel({}, `Bearer ${API_TOKEN}`, 'POST')).status).toBe(405);
+    const bad = await panel({ days: 'diez' });
+    expect(bad.status).toBe(400);
+    expect(JSON.parse(String(bad.body)).error).toBe('bad_days');
+    const ok = await panel({ days: '10' });
+    expect(ok.status).toBe(200);
+    expect(ok.headers['content-type']).toContain('application/json');
+    const d = JSON.parse(String(ok.body));
+    expect(d.days).toHaveLength(10);
+    expect(d.supply.now).toBeGreaterThan(0);
+    expect(d.supply.endOfDay.at(-1)).toBe(d.supply.now);
+    expect(d.earned.map((s: { source: string }) => s.source)).toEqual(expect.arrayContaining(['daily', 'trivia', 'mission', 'story']));
+    expect(d.topEarners[0].label).toMatch(/^@granja_/);
+    expect(d.flags.open).toBeGreaterThanOrEqual(1);
+    const png = await panel({ days: '10', format: 'png' });
+    expect(png.headers['content-type']).toBe('image/png');
+    expect((png.body as Buffer).subarray(0, 4).toString('hex')).toBe('89504e47');
+  });
+});

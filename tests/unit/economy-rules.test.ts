@@ -1,0 +1,87 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { capBreaches, findOutliers, populationStats, quantile } from '../../lib/economy/rules.js';
+import { rng } from '../../lib/economy/simulate.js';
+import { dashboardSvg } from '../../lib/economy/chart.js';
+import { parseLocalMoment } from '../../lib/economy/index.js';
+
+describe('economy rules (pure)', () => {
+  it('quantiles interpolate; stats of an empty population are zeros with a scale of 1', () => {
+    expect(quantile([1, 2, 3, 4], 0.5)).toBe(2.5);
+    expect(quantile([], 0.5)).toBe(0);
+    expect(populationStats([])).toMatchObject({ n: 0, median: 0, scale: 1 });
+  });
+
+  it('MAD of 0 (everyone earned the same) does not make every small difference an outlier', () => {
+    const amounts = new Map<number, number>(Array.from({ length: 500 }, (_, i) => [i + 1, 70]));
+    amounts.set(9001, 90); // a bit more than everybody: not an anomaly
+    expect(populationStats([...amounts.values()]).mad).toBe(0);
+    expect(findOutliers(amounts)).toEqual([]);
+    amounts.set(9002, 2_000); // 28× everyone: an anomaly
+    expect(findOutliers(amounts).map((o) => o.userId)).toEqual([9002]);
+  });
+
+  it('a planted farmer among 1,000 heterogeneous users is the only outlier (100 seeds)', () => {
+    for (let seed = 1; seed <= 100; seed++) {
+      const r = rng(seed);
+      const amounts = new Map<number, number>();
+      for (let u = 1; u <= 1_000; u++) {
+        const activity = 0.15 + 0.8 * r() ** 0.6;
+        let total = 0;
+        for (let d = 0; d < 7; d++) if (r() < activity) total += 10 + 5 * Math.floor(r() * 4) + (r() < 0.3 ? 20 : 0) + (r() < 0.3 ? Math.floor(r() * 16) : 0);
+        amounts.set(u, total);
+      }
+      amounts.set(0, 7 * 300);
+      expect(findOutliers(amounts).map((o) => o.userId)).toEqual([0]);
+    }
+  });
+
+  it('small populations and small amounts are never flagged', () => {
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 0, max: 99 }), { minLength: 1, maxLength: 300 }), (xs) => {
+        expect(findOutliers(new Map(xs.map((x, i) => [i, x])))).toEqual([]);
+      }),
+    );
+    expect(findOutliers(new Map(Array.from({ length: 19 }, (_, i) => [i, i === 0 ? 10_000 : 10])))).toEqual([]);
+  });
+
+  it('cap breaches: more grants or more besitos in a day than the cap; sources without a cap are not checked', () => {
+    const days = [
+      { userId: 1, source: 'daily', day: '2026-11-20', grants: 1, besitos: 10 },
+      { userId: 2, source: 'daily', day: '2026-11-20', grants: 2, besitos: 20 },
+      { userId: 3, source: 'reaction', day: '2026-11-20', grants: 3, besitos: 6 },
+      { userId: 4, source: 'reaction', day: '2026-11-20', grants: 3, besitos: 9 },
+      { userId: 5, source: 'story', day: '2026-11-20', grants: 50, besitos: 500 },
+    ];
+    const caps = { daily: { grantsPerDay: 1 }, reaction: { besitosPerDay: 6 } };
+    expect(capBreaches(days, caps).map((b) => b.userId)).toEqual([2, 4]);
+  });
+
+  it('local moments: a day, a day as an end (the whole day included), a time; nonsense is null', () => {
+    const tz = 'America/Mexico_City';
+    expect(parseLocalMoment('2026-11-20', tz)!.toISOString()).toBe('2026-11-20T06:00:00.000Z');
+    expect(parseLocalMoment('2026-11-20', tz, true)!.toISOString()).toBe('2026-11-21T06:00:00.000Z');
+    expect(parseLocalMoment('2026-11-20T13:30', tz)!.toISOString()).toBe('2026-11-20T19:30:00.000Z');
+    for (const bad of ['ayer', '2026-13-01', '2026-02-30', '2026-11-20T25:00', '']) expect(parseLocalMoment(bad, tz)).toBeNull();
+  });
+
+  it('the chart SVG escapes source names and draws one bar group per day', () => {
+    const days = ['2026-11-01', '2026-11-02'];
+    const svg = dashboardSvg({
+      generatedAt: '',
+      timeZone: 'UTC',
+      days,
+      supply: { now: 30, holders: 2, endOfDay: [10, 30] },
+      earned: [{ source: '<script>', perDay: [10, 20], total: 30 }],
+      spent: [],
+      transferred: { source: 'gift', perDay: [0, 0], total: 0 },
+      reversed: { source: 'reversal', perDay: [0, 0], total: 0 },
+      totals: { earned: 30, spent: 0, net: 30 },
+      topEarners: [],
+      flags: { open: 0, latest: [] },
+    });
+    expect(svg).not.toContain('<script>');
+    expect(svg).toContain('&lt;script&gt;');
+    expect(svg.match(/<rect /g)!.length).toBeGreaterThanOrEqual(3);
+  });
+});
