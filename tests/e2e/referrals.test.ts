@@ -3,6 +3,7 @@ import { uniqueTelegramId } from '../support/db.js';
 import { callbackUpdate, startTestApp, textUpdate } from '../support/app.js';
 import { buttonsOf, lastTo } from '../support/users.js';
 import { ledgerMismatches } from '../support/ledger.js';
+import { unmatchedGrants } from '../../lib/economy/repository.js';
 
 /**
  * Referrals through the webhook (api/telegram.ts's handler, real Update JSON): t.me/<bot>?start=ref_<code>
@@ -105,6 +106,13 @@ describe('referrals through the webhook', () => {
     await t.post(textUpdate(ana.tg, '/perfil'));
     expect(lastTo(t.telegram, 'sendMessage', ana.tg, /Invitaciones/)!.payload.text).toMatch(/Invitaste a <b>1<\/b>: 1 ya juega · ganaste <b>50<\/b> besitos/);
     expect(await ledgerMismatches(db, [ana.id, bea.id])).toEqual([]);
+    // The economy's anomaly detector finds each referral grant explained by its referral.
+    const unexplained = await unmatchedGrants(db, new Date(Date.now() - 3_600_000), new Date(Date.now() + 60_000));
+    expect(unexplained.filter((u) => u.source === 'referral')).toEqual([]);
+    await db`UPDATE referrals SET status = 'pending' WHERE referee_id = ${bea.id}`; // a grant whose referral is not rewarded …
+    const flagged = await unmatchedGrants(db, new Date(Date.now() - 3_600_000), new Date(Date.now() + 60_000));
+    expect(flagged.filter((u) => u.source === 'referral').map((u) => u.userId).sort()).toEqual([ana.id, bea.id].sort()); // … is flagged
+    await db`UPDATE referrals SET status = 'rewarded' WHERE referee_id = ${bea.id}`;
   });
 
   it('farming earns nothing: self-referral, an existing user, a ring of three, erase and come back, an unknown code', async () => {
