@@ -121,7 +121,7 @@ async function measured(admin: Sql, url: string, clients: number, op: (db: Sql, 
 function viaLibrary(admin: Sql, url: string, clients: number, hot: boolean, tag: string): Promise<Run> {
   return measured(admin, url, clients, (db, w, i) => {
     const userId = hot ? HOT_USER : 1 + Math.floor(Math.random() * USERS);
-    const p = { userId, amount: 1, source: 'bench', idempotencyKey: `lib:${tag}:${w}:${i}` };
+    const p = { userId, amount: 1, source: 'admin', idempotencyKey: `lib:${tag}:${w}:${i}` };
     return i % 2 === 0 ? grantBesitos(db, p) : spendBesitos(db, p);
   }, 'lib');
 }

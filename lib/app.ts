@@ -12,6 +12,7 @@ import { giftSummaryJob } from './bot/gift-pacing.js';
 import { withReplyConventions } from './bot/reply.js';
 import { withTelegramRetries, type RetryPolicy } from './bot/telegram-retry.js';
 import { personPseudonym } from './users/pseudonym.js';
+import { setEconomyTimeZone } from './besitos/policy.js';
 import { handleTelegramWebhook, type WebhookRequest, type WebhookResponse } from './webhook/handle.js';
 import { invoiceKey, plansFrom, publishPostJob, vipJobKinds } from './admin/index.js';
 import { createBus, fromHandlers, type Bus, type BusOverrides, type SubscriberHandler } from './bus/index.js';
@@ -110,6 +111,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
   if (!config.TELEGRAM_BOT_TOKEN) throw new Error('TELEGRAM_BOT_TOKEN is required');
   if (!config.TELEGRAM_WEBHOOK_SECRET) throw new Error('TELEGRAM_WEBHOOK_SECRET is required');
   const log = overrides.log ?? createLogger(config.LOG_LEVEL);
+  setEconomyTimeZone(config.timeZone); // the days and weeks of the caps (lib/besitos/policy.ts)
   const db = overrides.db ?? createDb(config.DATABASE_URL!, { max: config.DATABASE_POOL_MAX });
   const kv = overrides.kv ?? (await createKeyValueStore(config));
   const clock = overrides.clock ?? systemClock;

@@ -105,6 +105,10 @@ export async function grantDailyGift(deps: DailyDeps, userId: number, requestKey
       idempotencyKey: `daily:${userId}:${day}`,
       description: `Regalo diario (racha ${streak})`,
       metadata: { day, streak },
+      // The cap (one a day per person, lib/besitos/policy.ts) is counted in the grant's own statement.
+      person,
+      now,
+      timeZone: deps.timeZone,
     });
     // A concurrent request claimed today between our read and the grant: start over and read its row.
     if (grant.replayed) throw new RetryTransaction('daily gift claimed concurrently');

@@ -21,3 +21,19 @@ export class IdempotencyConflict extends LedgerError {}
 export class TransactionNotFound extends LedgerError {}
 export class AlreadyReversed extends LedgerError {}
 export class ReversalNotPossible extends LedgerError {}
+/**
+ * A grant over its source's cap (lib/besitos/policy.ts): refused, nothing written. `unit` says which
+ * limit (besitos or number of grants), `used` what the period had already, `resetsAt` when it opens again.
+ */
+export class CapReached extends LedgerError {
+  constructor(
+    readonly source: string,
+    readonly period: 'day' | 'week',
+    readonly unit: 'besitos' | 'grants',
+    readonly limit: number,
+    readonly used: number,
+    readonly resetsAt: Date,
+  ) {
+    super(`cap reached: ${source} allows ${limit} ${unit} per ${period} (used ${used})`);
+  }
+}

@@ -3,8 +3,11 @@ import { RetryTransaction, withTransaction } from '../db/transaction.js';
 import { isTransientDbError } from '../db/errors.js';
 import { newEvent, publish } from '../bus/outbox.js';
 import { noteWrittenEvents } from '../bus/written.js';
+import { addDays, localDate, startOfLocalDay } from '../time/zone.js';
+import { assertSink, economyTimeZone, policyKey, sourcePolicy, type CapPeriod } from './policy.js';
 import {
   AlreadyReversed,
+  CapReached,
   IdempotencyConflict,
   InsufficientFunds,
   InvalidAmount,
@@ -42,10 +45,17 @@ export interface LedgerResult {
 export interface MoveParams {
   userId: number;
   amount: number;
+  /** A source (grants) or a sink (spends) of lib/besitos/policy.ts. */
   source: string;
   idempotencyKey: string;
   description?: string;
   metadata?: Record<string, unknown>;
+  /** The abuse pseudonym (lib/users/pseudonym.ts): caps count per person when given, else per user. */
+  person?: string | null;
+  /** The injected clock's time: which local day and week the caps count in. Default: now. */
+  now?: Date;
+  /** Zone of the caps' days and weeks. Default: the app's BOT_TIMEZONE (policy.ts). */
+  timeZone?: string;
 }
 
 interface Row {
@@ -135,6 +145,8 @@ async function move(db: Queryable, kind: 'grant' | 'spend', p: MoveParams): Prom
   assertAmount(p.amount);
   assertKey(p.idempotencyKey);
   assertSource(p.source);
+  const caps = kind === 'grant' ? capLimits(p) : null;
+  if (kind === 'spend') assertSink(p.source);
   const delta = kind === 'grant' ? p.amount : -p.amount;
   const lifetimeDelta = kind === 'grant' ? p.amount : 0;
   const event = newEvent(
@@ -146,10 +158,11 @@ async function move(db: Queryable, kind: 'grant' | 'spend', p: MoveParams): Prom
     const [res] = await db<{ existing: Row | null; inserted: Row | null; has_account: boolean; balance: number | null }[]>`
       WITH existing AS (
         SELECT * FROM transactions WHERE idempotency_key = ${p.idempotencyKey}
-      ), upd AS (
+      ), ${caps ? capCte(db, p, caps) : db``} upd AS (
         UPDATE user_balances
            SET besitos = besitos + ${delta}, lifetime_besitos = lifetime_besitos + ${lifetimeDelta}, updated_at = now()
          WHERE user_id = ${p.userId} AND besitos + ${delta} >= 0 AND NOT EXISTS (SELECT 1 FROM existing)
+               ${caps ? db`AND EXISTS (SELECT 1 FROM cap)` : db``}
         RETURNING besitos
       ), ins AS (
         INSERT INTO transactions (user_id, amount, type, source, description, metadata, balance_after, idempotency_key)
@@ -176,8 +189,161 @@ async function move(db: Queryable, kind: 'grant' | 'spend', p: MoveParams): Prom
       return { entry: toEntry(res.inserted), replayed: false };
     }
     if (!res.has_account) throw new UnknownAccount(p.userId);
+    if (caps) {
+      // Refused by a cap, or the key was used by a grant that committed while this one waited for the
+      // counter: a fresh read tells which.
+      const [raced] = await db<Row[]>`SELECT * FROM transactions WHERE idempotency_key = ${p.idempotencyKey}`;
+      if (raced) return checkReplay(toEntry(raced), p.userId, p.amount);
+      throw await capRefusal(db, p, caps);
+    }
     throw new InsufficientFunds(p.amount, res.balance === null ? null : Number(res.balance));
   });
+}
+
+interface CapLimits {
+  subject: string;
+  source: string;
+  day: string;
+  week: string;
+  dayBesitos: number | null;
+  dayGrants: number | null;
+  weekBesitos: number | null;
+  weekGrants: number | null;
+  timeZone: string;
+}
+
+/** The local day and ISO week (Monday) of an instant, as YYYY-MM-DD. */
+export function capPeriods(now: Date, timeZone: string): { day: string; week: string } {
+  const day = localDate(now, timeZone);
+  const weekday = (new Date(`${day}T00:00:00Z`).getUTCDay() + 6) % 7; // Monday = 0
+  return { day, week: addDays(day, -weekday) };
+}
+
+/** The caps this grant must respect, or null when its source has none (then no counter is touched). */
+function capLimits(p: MoveParams): CapLimits | null {
+  const policy = sourcePolicy(p.source);
+  const { day: d, week: w } = policy.caps;
+  if (!d && !w) return null;
+  const timeZone = p.timeZone ?? economyTimeZone();
+  return {
+    subject: p.person ? p.person : `user:${p.userId}`,
+    source: policyKey(p.source), // caps count per family: reaction:post:1 and reaction:post:2 share one
+    ...capPeriods(p.now ?? new Date(), timeZone),
+    dayBesitos: d?.besitos ?? null,
+    dayGrants: d?.grants ?? null,
+    weekBesitos: w?.besitos ?? null,
+    weekGrants: w?.grants ?? null,
+    timeZone,
+  };
+}
+
+/**
+ * The cap check and count, in the grant's statement: the balance row is locked first (every ledger
+ * write locks it first, so grants of two sources in one transaction can't deadlock with another's),
+ * then one guarded upsert of the (subject, source) counter. It writes only if the grant fits every
+ * cap of both periods; the balance update requires it, so an over-cap grant writes nothing.
+ */
+function capCte(db: Queryable, p: MoveParams, c: CapLimits) {
+  type Fragment = ReturnType<typeof db>;
+  const dayB: Fragment = db`(CASE WHEN excluded.day > c.day THEN 0 ELSE c.day_besitos END) + excluded.day_besitos`;
+  const dayG: Fragment = db`(CASE WHEN excluded.day > c.day THEN 0 ELSE c.day_grants END) + 1`;
+  const weekB: Fragment = db`(CASE WHEN excluded.week > c.week THEN 0 ELSE c.week_besitos END) + excluded.week_besitos`;
+  const weekG: Fragment = db`(CASE WHEN excluded.week > c.week THEN 0 ELSE c.week_grants END) + 1`;
+  const within = (expr: Fragment, limit: number | null): Fragment => (limit === null ? db`` : db`AND ${expr} <= ${limit}`);
+  const firstCap = Math.min(c.dayBesitos ?? Infinity, c.weekBesitos ?? Infinity); // an empty period's first grant
+  return db`bal AS (
+        SELECT 1 FROM user_balances WHERE user_id = ${p.userId} FOR UPDATE
+      ), cap AS (
+        INSERT INTO besitos_caps AS c (subject, source, day, day_besitos, day_grants, week, week_besitos, week_grants)
+        SELECT ${c.subject}, ${c.source}, ${c.day}::date, ${p.amount}, 1, ${c.week}::date, ${p.amount}, 1
+         WHERE NOT EXISTS (SELECT 1 FROM existing) AND EXISTS (SELECT 1 FROM bal)
+               ${within(db`${p.amount}::bigint`, firstCap === Infinity ? null : firstCap)}
+        ON CONFLICT (subject, source) DO UPDATE SET
+          day = GREATEST(c.day, excluded.day), day_besitos = ${dayB}, day_grants = ${dayG},
+          week = GREATEST(c.week, excluded.week), week_besitos = ${weekB}, week_grants = ${weekG},
+          updated_at = now()
+         WHERE true ${within(dayB, c.dayBesitos)} ${within(dayG, c.dayGrants)} ${within(weekB, c.weekBesitos)} ${within(weekG, c.weekGrants)}
+        RETURNING 1
+      ),`;
+}
+
+interface CapRow {
+  day: string | Date;
+  day_besitos: number;
+  day_grants: number;
+  week: string | Date;
+  week_besitos: number;
+  week_grants: number;
+}
+
+const dateKey = (d: string | Date) => (typeof d === 'string' ? d.slice(0, 10) : d.toISOString().slice(0, 10));
+
+/** What the subject already has in this grant's periods (0 for a period the row is not in). */
+function usage(row: CapRow | undefined, c: { day: string; week: string }) {
+  const sameDay = row && dateKey(row.day) >= c.day;
+  const sameWeek = row && dateKey(row.week) >= c.week;
+  return {
+    day: { besitos: sameDay ? Number(row!.day_besitos) : 0, grants: sameDay ? Number(row!.day_grants) : 0 },
+    week: { besitos: sameWeek ? Number(row!.week_besitos) : 0, grants: sameWeek ? Number(row!.week_grants) : 0 },
+  };
+}
+
+async function capRefusal(db: Queryable, p: MoveParams, c: CapLimits): Promise<CapReached> {
+  const [row] = await db<CapRow[]>`
+    SELECT day::text, day_besitos, day_grants, week::text, week_besitos, week_grants
+      FROM besitos_caps WHERE subject = ${c.subject} AND source = ${c.source}`;
+  const used = usage(row, c);
+  const nextDay = startOfLocalDay(addDays(c.day, 1), c.timeZone);
+  const nextWeek = startOfLocalDay(addDays(c.week, 7), c.timeZone);
+  const checks: [CapPeriod, 'besitos' | 'grants', number | null, number, number, Date][] = [
+    ['day', 'grants', c.dayGrants, used.day.grants, 1, nextDay],
+    ['day', 'besitos', c.dayBesitos, used.day.besitos, p.amount, nextDay],
+    ['week', 'grants', c.weekGrants, used.week.grants, 1, nextWeek],
+    ['week', 'besitos', c.weekBesitos, used.week.besitos, p.amount, nextWeek],
+  ];
+  // The longest wait wins: a full week cap is what the user must be told about, even if today's is full too.
+  const over = checks.filter(([, , limit, u, add]) => limit !== null && u + add > limit).sort((a, b) => b[5].getTime() - a[5].getTime());
+  const [period, unit, limit, u, , resetsAt] = over[0] ?? checks[1]!;
+  return new CapReached(c.source, period, unit, limit ?? 0, u, resetsAt);
+}
+
+export interface CapUsage {
+  source: string;
+  day: { besitos: number; grants: number; limits: { besitos: number | null; grants: number | null } };
+  week: { besitos: number; grants: number; limits: { besitos: number | null; grants: number | null } };
+  /** Besitos one more grant may still give now (Infinity when the source has no besitos cap). */
+  besitosLeft: number;
+  /** Grants still allowed now (Infinity when the source has no count cap). */
+  grantsLeft: number;
+}
+
+/**
+ * How much of a source's caps a person (or user) has used in the current day and week, without
+ * writing: for a feature that wants to say "te quedan 2 reacciones hoy", or a dashboard. Advisory only:
+ * the grant's own statement is what enforces the cap.
+ */
+export async function capUsage(
+  db: Queryable,
+  q: { userId: number; person?: string | null; source: string; now?: Date; timeZone?: string },
+): Promise<CapUsage> {
+  const policy = sourcePolicy(q.source);
+  const periods = capPeriods(q.now ?? new Date(), q.timeZone ?? economyTimeZone());
+  const subject = q.person ? q.person : `user:${q.userId}`;
+  const [row] = await db<CapRow[]>`
+    SELECT day::text, day_besitos, day_grants, week::text, week_besitos, week_grants
+      FROM besitos_caps WHERE subject = ${subject} AND source = ${policyKey(q.source)}`;
+  const used = usage(row, periods);
+  const lim = (x: number | undefined) => x ?? null;
+  const left = (limit: number | undefined, u: number) => (limit === undefined ? Infinity : Math.max(0, limit - u));
+  const d = policy.caps.day;
+  const w = policy.caps.week;
+  return {
+    source: q.source,
+    day: { ...used.day, limits: { besitos: lim(d?.besitos), grants: lim(d?.grants) } },
+    week: { ...used.week, limits: { besitos: lim(w?.besitos), grants: lim(w?.grants) } },
+    besitosLeft: Math.min(left(d?.besitos, used.day.besitos), left(w?.besitos, used.week.besitos)),
+    grantsLeft: Math.min(left(d?.grants, used.day.grants), left(w?.grants, used.week.grants)),
+  };
 }
 
 export function grantBesitos(db: Queryable, p: MoveParams): Promise<LedgerResult> {
@@ -220,6 +386,7 @@ export async function transferBesitos(db: Queryable, p: TransferParams): Promise
   assertAmount(p.amount);
   assertKey(p.idempotencyKey);
   assertSource(p.source);
+  assertSink(p.source);
   if (p.fromUserId === p.toUserId) throw new InvalidTransfer('cannot transfer to the same user');
   const outKey = `${p.idempotencyKey}:out`;
   const inKey = `${p.idempotencyKey}:in`;

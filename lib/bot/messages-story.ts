@@ -48,12 +48,13 @@ export const storyMessages = {
   triviaQuestion: (question: string, difficulty: string, seconds: number) =>
     `❓ <b>Trivia</b> (${DIFFICULTY[difficulty] ?? difficulty})\n\n${escapeHtml(question)}\n\n⏱ Tienes ${seconds} segundos.`,
   triviaNone: () => 'No hay trivias nuevas por ahora. Avanza en /historia para desbloquear más.',
-  triviaResult: (r: { correct: boolean; late: boolean; reward: number; answer: string }) =>
-    r.late
+  triviaResult: (r: { correct: boolean; late: boolean; reward: number; answer: string; capped?: string | null }) =>
+    (r.late
       ? `⌛ Llegó tarde: ${r.correct ? 'era correcta, pero' : 'y además'} pasó el tiempo. Sin premio esta vez.`
       : r.correct
         ? `✅ ¡Correcto!${r.reward ? ` +${n(r.reward)} 💋` : ''}`
-        : `❌ La respuesta era «${escapeHtml(r.answer)}».${r.reward ? ` Te llevas ${n(r.reward)} por intentarlo.` : ''}`,
+        : `❌ La respuesta era «${escapeHtml(r.answer)}».${r.reward ? ` Te llevas ${n(r.reward)} por intentarlo.` : ''}`) +
+    (r.capped ? `\n${escapeHtml(r.capped)}` : ''),
   triviaAnswered: (question: string, chosen: string) => `❓ ${escapeHtml(question)}\n\n➡️ ${escapeHtml(chosen)}`,
   triviaAlready: () => 'Ya respondiste esta pregunta.',
   triviaMore: () => 'Otra con /trivia.',

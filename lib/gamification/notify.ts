@@ -8,6 +8,8 @@ const payload = z.object({
   title: z.string().min(1).max(200),
   reward_besitos: z.number().int().min(0),
   item_names: z.array(z.string()).default([]),
+  /** The reward's besitos were refused by the source's cap (lib/besitos/policy.ts): why, in Spanish. */
+  capped: z.string().max(300).optional(),
 });
 type Notice = z.output<typeof payload>;
 
@@ -15,7 +17,9 @@ const escapeHtml = (t: string) => t.replace(/&/g, '&amp;').replace(/</g, '&lt;')
 
 export function noticeText(n: Notice): string {
   const items = n.item_names.length ? ` y ${n.item_names.map((i) => `<b>${escapeHtml(i)}</b>`).join(', ')}` : '';
-  const reward = n.reward_besitos > 0 ? `\nRecibes <b>${n.reward_besitos} besitos</b>${items}.` : items ? `\nRecibes${items}.` : '';
+  const reward =
+    (n.reward_besitos > 0 ? `\nRecibes <b>${n.reward_besitos} besitos</b>${items}.` : items ? `\nRecibes${items}.` : '') +
+    (n.capped ? `\n${escapeHtml(n.capped)}` : '');
   return n.what === 'achievement'
     ? `🏆 ¡Logro desbloqueado: <b>${escapeHtml(n.title)}</b>!${reward}\nMira todos tus logros con /logros.`
     : `🎯 ¡Misión cumplida: <b>${escapeHtml(n.title)}</b>!${reward}\nTus misiones: /misiones.`;

@@ -2,6 +2,8 @@ import type { BusEvent, EventOf } from '../bus/events.js';
 import { newEvent, publish } from '../bus/outbox.js';
 import { fromHandlers, type HandlerContext, type SubscriberHandler, type Tx } from '../bus/subscriber.js';
 import { grantBesitos } from '../besitos/ledger.js';
+import { CapReached } from '../besitos/errors.js';
+import { capReachedText } from '../besitos/policy.js';
 import { localDate, systemClock, type Clock } from '../time/zone.js';
 import type { Achievement, CatalogueIndex, FactKind, Mission } from './catalogue.js';
 import type { CatalogueSource } from './content.js';
@@ -53,6 +55,8 @@ export interface GamificationDeps {
 class Progress {
   private readonly factCache = new Map<FactKind, Fact[]>();
   private unlocked: Set<string> | null = null;
+  /** Why the last reward paid no besitos (a cap), for the congratulation. */
+  private capped: string | null = null;
   constructor(
     private readonly tx: Tx,
     private readonly userId: number,
@@ -70,12 +74,22 @@ class Progress {
     return list;
   }
 
-  private async reward(what: 'mission' | 'achievement', key: string, idem: string, besitos: number, items: string[]): Promise<void> {
-    if (besitos > 0)
-      await grantBesitos(this.tx, { userId: this.userId, amount: besitos, source: what, idempotencyKey: `${what}:${idem}`, description: key });
+  /** Pays a reward; returns the besitos paid (0 when the source's cap refused them: lib/besitos/policy.ts). */
+  private async reward(what: 'mission' | 'achievement', key: string, idem: string, besitos: number, items: string[]): Promise<number> {
+    let paid = 0;
+    if (besitos > 0) {
+      try {
+        await grantBesitos(this.tx, { userId: this.userId, amount: besitos, source: what, idempotencyKey: `${what}:${idem}`, description: key, now: this.now, timeZone: this.timeZone });
+        paid = besitos;
+      } catch (err) {
+        if (!(err instanceof CapReached)) throw err;
+        this.capped = capReachedText(err, this.timeZone, this.now);
+      }
+    }
     for (const item of items)
       if (this.cat.items.has(item))
         await addItems(this.tx, { userId: this.userId, itemKey: item, quantity: 1, kind: 'reward', idempotencyKey: `${what}:${idem}:${item}`, now: this.now });
+    return paid;
   }
 
   async mission(m: Mission, fact: Fact): Promise<Fact | null> {
@@ -92,9 +106,10 @@ class Progress {
       await publish(this.tx, newEvent('gamification.mission_assigned', { mission_key: m.key, mission_type: m.type, expires_at: expiresAt?.toISOString() ?? null }, this.userId, this.now));
     if (!saved.completed) return null;
     const idem = `${this.userId}:${m.key}:${period.key}`;
-    await this.reward('mission', m.key, idem, m.reward.besitos, m.reward.items);
-    await publish(this.tx, newEvent('gamification.mission_completed', { mission_key: m.key, reward_besitos: m.reward.besitos }, this.userId, this.now));
-    await scheduleNotice(this.tx, `mission:${idem}`, { user_id: this.userId, what: 'mission', title: m.title, reward_besitos: m.reward.besitos, item_names: this.itemNames(m.reward.items) }, this.now);
+    this.capped = null;
+    const paid = await this.reward('mission', m.key, idem, m.reward.besitos, m.reward.items);
+    await publish(this.tx, newEvent('gamification.mission_completed', { mission_key: m.key, reward_besitos: paid }, this.userId, this.now));
+    await scheduleNotice(this.tx, `mission:${idem}`, { user_id: this.userId, what: 'mission', title: m.title, reward_besitos: paid, item_names: this.itemNames(m.reward.items), ...(this.capped ? { capped: this.capped } : {}) }, this.now);
     return { kind: 'mission_completed', sourceId: `mission:${m.key}:${period.key}`, at: fact.at, subject: m.key, amount: 1 };
   }
 
@@ -145,9 +160,10 @@ class Progress {
   private async unlockedNow(a: Achievement): Promise<void> {
     this.unlocked!.add(a.key);
     const items = a.reward.item ? [a.reward.item] : [];
-    await this.reward('achievement', a.key, `${this.userId}:${a.key}`, a.reward.besitos, items);
-    await publish(this.tx, newEvent('gamification.achievement_unlocked', { achievement_key: a.key, reward_besitos: a.reward.besitos }, this.userId, this.now));
-    await scheduleNotice(this.tx, `achievement:${this.userId}:${a.key}`, { user_id: this.userId, what: 'achievement', title: a.title, reward_besitos: a.reward.besitos, item_names: this.itemNames(items) }, this.now);
+    this.capped = null;
+    const paid = await this.reward('achievement', a.key, `${this.userId}:${a.key}`, a.reward.besitos, items);
+    await publish(this.tx, newEvent('gamification.achievement_unlocked', { achievement_key: a.key, reward_besitos: paid }, this.userId, this.now));
+    await scheduleNotice(this.tx, `achievement:${this.userId}:${a.key}`, { user_id: this.userId, what: 'achievement', title: a.title, reward_besitos: paid, item_names: this.itemNames(items), ...(this.capped ? { capped: this.capped } : {}) }, this.now);
     for (const d of this.cat.dependents.get(a.key) ?? []) await this.achievement(d);
   }
 

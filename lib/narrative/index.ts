@@ -2,6 +2,8 @@ import { z } from 'zod';
 import { createEvent } from '../bus/events.js';
 import { publish } from '../bus/outbox.js';
 import { grantBesitos } from '../besitos/ledger.js';
+import { CapReached } from '../besitos/errors.js';
+import { capReachedText, economyTimeZone } from '../besitos/policy.js';
 import { defineCommand, runCommand, type RunResult } from '../commands/index.js';
 import type { ContentIndex } from '../content/store.js';
 import type { ContentCache } from '../content/versions.js';
@@ -86,6 +88,8 @@ export interface StoryResult {
   /** For /actividad: what the user did, in Spanish. */
   label: string;
   balance: number | null;
+  /** A reward of this move refused by the story's cap (lib/besitos/policy.ts), in Spanish. */
+  capped?: string;
 }
 
 /**
@@ -133,8 +137,8 @@ export function storyCommand(content: ContentIndex, timeZone = 'UTC') {
       const a = expand(content, action);
       const outcome = decide(content, progress, player, a);
       if (isRefusal(outcome)) throw new StoryRefused(outcome);
-      const { balance } = await applyMove(tx, userId, outcome.progress, outcome.effects, now, { catalogue: catalogueOf(content), timeZone });
-      return { screen: outcome.screen, label: labelOf(content, progress, a), balance };
+      const { balance, capped } = await applyMove(tx, userId, outcome.progress, outcome.effects, now, { catalogue: catalogueOf(content), timeZone });
+      return { screen: outcome.screen, label: labelOf(content, progress, a), balance, ...(capped ? { capped } : {}) };
     },
   });
 }
@@ -195,7 +199,7 @@ export async function nextTrivia(db: Queryable, content: ContentIndex, userId: n
 }
 
 export type TriviaAnswerResult =
-  | { kind: 'answered'; correct: boolean; late: boolean; reward: number; answer: string; balance: number | null }
+  | { kind: 'answered'; correct: boolean; late: boolean; reward: number; answer: string; balance: number | null; capped?: string | null }
   | { kind: 'already'; correct: boolean | null }
   | { kind: 'unknown' };
 
@@ -216,25 +220,34 @@ export function triviaCommand(content: ContentIndex) {
       // A trivia power-up in force (gamification: item effect trivia_multiplier) multiplies the reward.
       const base = v.rewards?.besitos ?? 0;
       const multiplier = base > 0 ? await triviaMultiplier(tx, userId, now) : 1;
-      const reward = base * multiplier;
       let balance: number | null = null;
+      let reward = base * multiplier;
+      let capped: string | null = null;
       if (reward > 0) {
-        const r = await grantBesitos(tx, {
-          userId,
-          amount: reward,
-          source: 'trivia',
-          idempotencyKey: `story:${userId}:trivia:${t.key}`,
-          description: `Trivia: ${t.question.slice(0, 80)}${multiplier > 1 ? ` (×${multiplier})` : ''}`,
-          metadata: multiplier > 1 ? { base, multiplier } : {},
-        });
-        balance = r.entry.balanceAfter;
+        try {
+          const r = await grantBesitos(tx, {
+            userId,
+            amount: reward,
+            source: 'trivia',
+            idempotencyKey: `story:${userId}:trivia:${t.key}`,
+            description: `Trivia: ${t.question.slice(0, 80)}${multiplier > 1 ? ` (×${multiplier})` : ''}`,
+            metadata: multiplier > 1 ? { base, multiplier } : {},
+            now,
+          });
+          balance = r.entry.balanceAfter;
+        } catch (err) {
+          // Over the trivia cap (lib/besitos/policy.ts): the answer counts, the besitos don't.
+          if (!(err instanceof CapReached)) throw err;
+          capped = capReachedText(err, economyTimeZone(), now);
+          reward = 0;
+        }
       }
       await saveTriviaAnswer(tx, userId, { key: t.key, option: p.option, correct: v.correct, late: v.late, reward, now });
       await publish(
         tx,
         createEvent('gamification.trivia_answered', { trivia_key: t.key, correct: v.correct, reward_besitos: reward, response_ms: v.responseMs }, userId, now),
       );
-      return { kind: 'answered', correct: v.correct, late: v.late, reward, answer: t.answer, balance, label: `Trivia: ${v.correct ? 'acierto' : 'fallo'}${v.late ? ' (tarde)' : ''}` };
+      return { kind: 'answered', correct: v.correct, late: v.late, reward, answer: t.answer, balance, capped, label: `Trivia: ${v.correct ? 'acierto' : 'fallo'}${v.late ? ' (tarde)' : ''}` };
     },
   });
 }

@@ -2,6 +2,8 @@ import type postgres from 'postgres';
 import { createEvent } from '../bus/events.js';
 import { publish } from '../bus/outbox.js';
 import { grantBesitos, spendBesitos } from '../besitos/ledger.js';
+import { CapReached } from '../besitos/errors.js';
+import { capReachedText, economyTimeZone } from '../besitos/policy.js';
 import type { Queryable } from '../db/client.js';
 import { applyStoryRewards, holdingsColumns, readHoldings, type CatalogueIndex, type Holdings } from '../gamification/index.js';
 import { newProgress, type Effect, type Player, type Progress } from './rules.js';
@@ -99,8 +101,9 @@ export async function applyMove(
   effects: Effect[],
   now: Date,
   gamification?: { catalogue: CatalogueIndex; timeZone: string },
-): Promise<{ balance: number | null }> {
+): Promise<{ balance: number | null; capped: string | null }> {
   let balance: number | null = null;
+  let capped: string | null = null;
   // Items and achievements the move grants go to gamification first: it takes the user's gamification
   // lock before anything here touches the balance (the subscriber's order: lock, then balance).
   if (gamification) {
@@ -120,15 +123,23 @@ export async function applyMove(
       });
       balance = r.entry.balanceAfter;
     } else if (e.kind === 'grant' && e.amount > 0) {
-      const r = await grantBesitos(tx, {
-        userId,
-        amount: e.amount,
-        source: STORY_SOURCE,
-        idempotencyKey: `story:${userId}:${e.reason}`,
-        description: e.description,
-        metadata: e.items.length || e.achievements.length ? { items: e.items, achievements: e.achievements } : {},
-      });
-      balance = r.entry.balanceAfter;
+      try {
+        const r = await grantBesitos(tx, {
+          userId,
+          amount: e.amount,
+          source: STORY_SOURCE,
+          idempotencyKey: `story:${userId}:${e.reason}`,
+          description: e.description,
+          metadata: e.items.length || e.achievements.length ? { items: e.items, achievements: e.achievements } : {},
+          now,
+          ...(gamification ? { timeZone: gamification.timeZone } : {}),
+        });
+        balance = r.entry.balanceAfter;
+      } catch (err) {
+        // Over the story's cap (lib/besitos/policy.ts): the story goes on, this reward is not paid.
+        if (!(err instanceof CapReached)) throw err;
+        capped = capReachedText(err, gamification?.timeZone ?? economyTimeZone(), now);
+      }
     }
   }
   // Items and achievements: also recorded with the progress (what the story gave; gamification owns them).
@@ -140,7 +151,7 @@ export async function applyMove(
   const events = effects.flatMap((e) => (e.kind === 'event' ? [createEvent(e.type, e.data as never, userId, now)] : []));
   if (events.length) await publish(tx, ...events);
   await saveProgress(tx, userId, progress);
-  return { balance };
+  return { balance, capped };
 }
 
 // ---- trivia ----

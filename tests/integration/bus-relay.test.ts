@@ -45,7 +45,8 @@ useApp(app);
 /** A fresh source name per test: statistics rows are per (day, source). */
 /** The app's wiring of module subscribers, for the bare buses below. */
 const subscribers = moduleSubscribers({ telegram: new Telegram('1:unused', { webhookReply: false }), catalogue: fixedCatalogue(parseCatalogue({})) });
-const newSource = () => `t_${randomBytes(5).toString('hex')}`;
+// A detail of the policy's 'admin' source (lib/besitos/policy.ts: `family:detail` names are of the family).
+const newSource = () => `admin:t_${randomBytes(5).toString('hex')}`;
 
 async function newUser(): Promise<number> {
   return (await registerUser(db, { id: uniqueTelegramId(), first_name: 'Bus' })).id;

@@ -192,7 +192,7 @@ describe('ledger (real Postgres)', () => {
           const key = `fz:${users[0]}:${n++}`;
           try {
             if (o.kind === 'grant') {
-              const run = () => grantBesitos(db, { userId: users[o.u]!, amount: o.amount, source: 'mission', idempotencyKey: key });
+              const run = () => grantBesitos(db, { userId: users[o.u]!, amount: o.amount, source: 'admin', idempotencyKey: key });
               const r = await run();
               expectedTotal += o.amount;
               done.push({ txId: r.entry.id, key, run });

@@ -44,7 +44,7 @@ describe('lifetime besitos count what was earned, not what was passed around', (
               const key = `lt:${r}:${i + j}`;
               try {
                 if (o.kind === 'grant') {
-                  const g = await grantBesitos(db, { userId: users[o.u]!, amount: o.amount, source: 'mission', idempotencyKey: key });
+                  const g = await grantBesitos(db, { userId: users[o.u]!, amount: o.amount, source: 'admin', idempotencyKey: key });
                   expected.set(users[o.u]!, expected.get(users[o.u]!)! + o.amount);
                   moves.push({ id: g.entry.id, grantTo: users[o.u]!, amount: o.amount });
                 } else if (o.kind === 'gift' && o.u !== o.v) {

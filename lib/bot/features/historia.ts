@@ -153,6 +153,7 @@ historiaFeature.command(['historia', 'story'], async (cx) => {
   if (peek) return sendScreen(ctx, content, me.id, peek);
   const run = await move(ctx, content, me, { type: 'open' });
   if (run?.result) await sendScreen(ctx, content, me.id, run.result.screen);
+  if (run?.result?.capped) await ctx.reply(run.result.capped);
 });
 
 historiaFeature.action(/^h:/, async (cx) => {
@@ -197,6 +198,7 @@ historiaFeature.action(/^h:/, async (cx) => {
     await quietly(ctx, 'close keyboard', () => ctx.editMessageReplyMarkup(undefined));
   }
   await sendScreen(ctx, content, me.id, run.result.screen);
+  if (run.result.capped) await ctx.reply(run.result.capped);
 });
 
 /** A riddle answer: any text (not a command) in a private chat while the current fragment is a riddle. */
@@ -212,4 +214,5 @@ historiaFeature.on('text', async (cx, next) => {
   if (content.fragment(p.current)?.game?.kind !== 'riddle') return next();
   const run = await move(ctx, content, me, { type: 'riddle', text });
   if (run?.result) await sendScreen(ctx, content, me.id, run.result.screen);
+  if (run?.result?.capped) await ctx.reply(run.result.capped);
 });
