@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { CapReached } from '../besitos/errors.js';
 import { grantBesitos } from '../besitos/ledger.js';
 import { newEvent, publish } from '../bus/outbox.js';
 import { registerCommand } from '../commands/index.js';
@@ -133,23 +134,33 @@ export async function qualifyReferral(tx: Tx, refereeId: number, now: Date, time
     return;
   }
   const decision = decideQualify('pending', Number(state?.rewarded_today ?? 0), settings.dailyCap, settings.rewards);
-  const status = decision.reward ? 'rewarded' : 'capped';
   const updated = await tx`
-    UPDATE referrals SET status = ${status}, rewarded_at = ${now}, reward_day = ${day}
+    UPDATE referrals SET status = ${decision.reward ? 'rewarded' : 'capped'}, rewarded_at = ${now}, reward_day = ${day}
      WHERE referee_id = ${refereeId} AND status = 'pending' RETURNING referee_id`;
   if (updated.length === 0) return;
-  if (!decision.reward) {
-    await publish(tx, newEvent('gamification.referral_not_rewarded', { referrer_id: referrerId, reason: 'capped' }, refereeId, now));
-    return;
+  let paid = false;
+  if (decision.reward) {
+    const { referee, referrer } = decision.rewards;
+    try {
+      // Both or neither: the economy policy's caps on 'referral' (lib/besitos/policy.ts) may refuse one.
+      await tx.savepoint(async (sp) => {
+        const grant = (userId: number, amount: number, side: 'referee' | 'referrer', description: string) =>
+          amount > 0 ? grantBesitos(sp, { userId, amount, source: REFERRAL_SOURCE, idempotencyKey: `referral:${refereeId}:${side}`, description, now, timeZone }) : null;
+        await grant(refereeId, referee, 'referee', 'Bienvenida por invitación');
+        await grant(referrerId, referrer, 'referrer', 'Invitaste a alguien que ya juega');
+      });
+      paid = true;
+    } catch (err) {
+      if (!(err instanceof CapReached)) throw err;
+      await tx`UPDATE referrals SET status = 'capped' WHERE referee_id = ${refereeId}`;
+    }
+    if (paid) {
+      await publish(tx, newEvent('gamification.referral_rewarded', { referrer_id: referrerId, referee_reward: referee, referrer_reward: referrer }, refereeId, now));
+      await schedule(tx, { kind: referralNoticeJob.kind, key: `referral.notice:${refereeId}:referee`, dueAt: now, payload: { user_id: refereeId, role: 'referee', besitos: referee } });
+      await schedule(tx, { kind: referralNoticeJob.kind, key: `referral.notice:${refereeId}:referrer`, dueAt: now, payload: { user_id: referrerId, role: 'referrer', besitos: referrer } });
+    }
   }
-  const { referee, referrer } = decision.rewards;
-  if (referee > 0)
-    await grantBesitos(tx, { userId: refereeId, amount: referee, source: REFERRAL_SOURCE, idempotencyKey: `referral:${refereeId}:referee`, description: 'Bienvenida por invitación' });
-  if (referrer > 0)
-    await grantBesitos(tx, { userId: referrerId, amount: referrer, source: REFERRAL_SOURCE, idempotencyKey: `referral:${refereeId}:referrer`, description: 'Invitaste a alguien que ya juega' });
-  await publish(tx, newEvent('gamification.referral_rewarded', { referrer_id: referrerId, referee_reward: referee, referrer_reward: referrer }, refereeId, now));
-  await schedule(tx, { kind: referralNoticeJob.kind, key: `referral.notice:${refereeId}:referee`, dueAt: now, payload: { user_id: refereeId, role: 'referee', besitos: referee } });
-  await schedule(tx, { kind: referralNoticeJob.kind, key: `referral.notice:${refereeId}:referrer`, dueAt: now, payload: { user_id: referrerId, role: 'referrer', besitos: referrer } });
+  if (!paid) await publish(tx, newEvent('gamification.referral_not_rewarded', { referrer_id: referrerId, reason: 'capped' }, refereeId, now));
 }
 
 const noticePayload = z.object({ user_id: z.number().int().positive(), role: z.enum(['referee', 'referrer']), besitos: z.number().int().min(0) });

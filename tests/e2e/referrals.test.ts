@@ -189,6 +189,27 @@ describe('referrals through the webhook', () => {
     expect(await ledgerMismatches(db, [ana.id, ...friends.map((f) => f.id)])).toEqual([]);
   });
 
+  it("the economy policy's cap on 'referral' grants (5 a day per person) refuses both sides together, never one", async () => {
+    // Bea was invited today (one referral grant), then invites 5 friends: her 5th reward as a referrer
+    // would be her 6th referral grant of the day.
+    const ana = await person();
+    const bea = await person({ start: `ref_${await codeOf(ana)}` });
+    await t.post(textUpdate(bea.tg, '/regalo'));
+    await settle();
+    expect(await referralGrants(bea)).toBe(1);
+    const code = await codeOf(bea);
+    const friends: Person[] = [];
+    for (let i = 0; i < 5; i++) friends.push(await person({ start: `ref_${code}` }));
+    for (const f of friends) await t.post(textUpdate(f.tg, '/regalo'));
+    await settle();
+    const statuses = (await Promise.all(friends.map(referralRows))).map((r) => r[0]!.status);
+    expect(statuses).toEqual(['rewarded', 'rewarded', 'rewarded', 'rewarded', 'capped']);
+    expect(await referralGrants(bea)).toBe(5);
+    expect(await referralGrants(friends[4]!)).toBe(0); // the referee of the refused one got nothing either
+    expect(await balance(bea)).toBe(10 + 25 + 4 * 50);
+    expect(await ledgerMismatches(db, [bea.id, ...friends.map((f) => f.id)])).toEqual([]);
+  });
+
   it('the reward raced with /borrar (of the referee, of the referrer): paid to live accounts only, or not at all — never half', async () => {
     for (let round = 0; round < 4; round++) {
       const ana = await person();
