@@ -116,11 +116,12 @@ export const vipRemoveJob: JobHandler<{ subscriptionId: number }> = {
 /**
  * /borrar of a VIP: the renewal of a Stars subscription is cancelled (or Telegram would keep charging
  * an account that no longer exists) and the person leaves the VIP channels. The payload holds the
- * Telegram id the erased row no longer has; the job row is pruned a week after it ran.
+ * Telegram id the erased row no longer has, only until the job ran (personalPayload: blanked then).
  */
 export const vipErasedJob: JobHandler<{ telegramId: number; chargeId: string | null }> = {
   kind: 'vip.erased',
   payload: z.object({ telegramId: z.number().int().positive(), chargeId: z.string().min(1).max(256).nullable() }),
+  personalPayload: true,
   async run(tx, p, ctx) {
     if (!ctx.telegram) return;
     if (p.chargeId) {

@@ -1,10 +1,12 @@
 import { z } from 'zod';
 import type { InlineKeyboardButton, InlineKeyboardMarkup } from 'telegraf/types';
-import { cancel, reschedule, schedule, type JobHandler } from '../scheduler/index.js';
+import { cancel, reschedule, schedule, type JobHandler, type Tx } from '../scheduler/index.js';
+import { displayName, findUsersByIds } from '../users/lookup.js';
+import { usersMessages } from './messages-users.js';
 import { registerErasureHook } from '../users/privacy.js';
 import type { BotContext } from './context.js';
 import { sessionKey } from '../users/session.js';
-import { LIMITS } from './reply.js';
+import { LIMITS, nameHtml } from './reply.js';
 import { isTransientTelegramError } from './telegram-retry.js';
 
 /**
@@ -54,11 +56,29 @@ export function cb(...parts: (string | number)[]): string {
 export const deadlinePart = (at: Date) => Math.ceil(at.getTime() / 1000).toString(36);
 export const parseDeadline = (part: string | undefined) => (part && /^[0-9a-z]{1,8}$/.test(part) ? new Date(parseInt(part, 36) * 1000) : undefined);
 
+/**
+ * A person's name inside a text that waits in a job (a keyboard's closing text): the job keeps the
+ * internal id only and the name is looked up when it runs, so a person who erases their data leaves
+ * no name in anyone's jobs (an erased person reads as "alguien"). Use it where the text is built
+ * (`t.giftDone(amount, nameRef(userId), …)`), and keep the real name for the message sent now.
+ */
+export const nameRef = (userId: number) => `\u2063[u${userId}]\u2063`;
+const NAME_REF = /\u2063\[u(\d{1,15})\]\u2063/g;
+
+/** Puts the names back (HTML-escaped, as the messages do) when the job runs. */
+async function renderNameRefs(tx: Tx, text: string): Promise<string> {
+  const ids = [...new Set([...text.matchAll(NAME_REF)].map((m) => Number(m[1])))];
+  if (ids.length === 0) return text;
+  const users = await findUsersByIds(tx, ids);
+  return text.replace(NAME_REF, (_, id: string) => nameHtml(displayName(users.get(Number(id))) ?? usersMessages.someone()));
+}
+
 /** The scheduled close of a keyboard: the message gets `text` (when given) and no buttons. */
 const closePayload = z.object({
   /** null: the owner's private chat, looked up when the job runs (so no job holds a Telegram id). */
   chatId: z.number().int().nullable(),
   messageId: z.number().int(),
+  /** Names of others only as nameRef(id), never spelled out (see nameRef). */
   text: z.string().max(8192).nullable(),
   /** Internal id of the user the keyboard belongs to: /borrar deletes their jobs. */
   owner: z.number().int(),
@@ -94,7 +114,7 @@ export const keyboardCloseJob: JobHandler<ClosePayload> = {
       chatId = Number(u.telegram_id);
     }
     try {
-      if (p.text !== null) await ctx.telegram.editMessageText(chatId, p.messageId, undefined, p.text, { parse_mode: 'HTML' });
+      if (p.text !== null) await ctx.telegram.editMessageText(chatId, p.messageId, undefined, await renderNameRefs(tx, p.text), { parse_mode: 'HTML' });
       else await ctx.telegram.editMessageReplyMarkup(chatId, p.messageId, undefined, undefined);
     } catch (err) {
       if (isTransientTelegramError(err)) throw err; // retried by the scheduler
@@ -184,7 +204,8 @@ export async function openKeyboard(
   nonce: number,
   text: string,
   buttons: InlineKeyboardButton[][],
-  opts: { expiresAt?: Date } = {},
+  /** closeText: the text as the expiry job keeps it (others' names as nameRef); default `text`. */
+  opts: { expiresAt?: Date; closeText?: string } = {},
 ): Promise<void> {
   const chatId = ctx.chat!.id;
   const key = registryKey(slot, ctx);
@@ -199,7 +220,7 @@ export async function openKeyboard(
     .catch((err) => ctx.deps.log.warn({ msg: 'keyboard: registry not written', error: String(err) }));
   if (opts.expiresAt) {
     const note = ctx.t.keyboardExpiredNote(opts.expiresAt, ctx.deps.settings.timeZone);
-    await closeKeyboardAt(ctx, { chatId, messageId: sent.message_id, at: opts.expiresAt, text: `${text}\n\n${note}` });
+    await closeKeyboardAt(ctx, { chatId, messageId: sent.message_id, at: opts.expiresAt, text: `${opts.closeText ?? text}\n\n${note}` });
   }
   if (previous && !previous.ended && previous.nonce !== nonce && previous.messageId !== sent.message_id) {
     await cancelClose(ctx, previous.chatId ?? chatId, previous.messageId);

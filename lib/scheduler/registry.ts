@@ -37,6 +37,12 @@ export interface JobHandler<P = unknown> {
   kind: string;
   payload: z.ZodType<P>;
   run(tx: Tx, payload: P, ctx: JobContext): Promise<void>;
+  /**
+   * The payload holds personal data the job needs to do its work (e.g. the Telegram id of a person who
+   * erased their data): it is blanked (`{}`) in the run's transaction when the job is done, and when it
+   * fails for good, so it lives only as long as the work is pending.
+   */
+  personalPayload?: boolean;
   /** Runs before giving up (default 5). */
   maxAttempts?: number;
   /** Seconds before retry n (n ≥ 1); default 30 s, 60 s, 120 s … capped at one hour. */

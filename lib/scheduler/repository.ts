@@ -85,20 +85,22 @@ export async function claimDue(db: Sql, now: Date, leaseSeconds: number, limit: 
  * First statement of a run's transaction: marks the job done if this runner still holds its lease,
  * and locks the row until the handler's effect commits with it. False: the lease was lost.
  */
-export async function completeJob(tx: Queryable, job: ClaimedJob, now: Date): Promise<boolean> {
+export async function completeJob(tx: Queryable, job: ClaimedJob, now: Date, blankPayload = false): Promise<boolean> {
   const rows = await tx`
-    UPDATE scheduled_jobs SET state = 'done', lease_id = NULL, last_error = NULL, finished_at = ${now}, updated_at = ${now}
+    UPDATE scheduled_jobs SET state = 'done', lease_id = NULL, last_error = NULL, finished_at = ${now}, updated_at = ${now},
+           payload = CASE WHEN ${blankPayload} THEN '{}'::jsonb ELSE payload END
      WHERE id = ${job.id} AND lease_id = ${job.lease_id} AND state = 'running'
     RETURNING id`;
   return rows.length === 1;
 }
 
 /** A failed run: back to pending at `retryAt` (with a trigger for then), or failed for good when `retryAt` is null. */
-export async function recordFailure(db: Sql, job: ClaimedJob, now: Date, error: string, retryAt: Date | null): Promise<boolean> {
+export async function recordFailure(db: Sql, job: ClaimedJob, now: Date, error: string, retryAt: Date | null, blankPayload = false): Promise<boolean> {
   const rows = await db`
     WITH job AS (
       UPDATE scheduled_jobs
          SET state = ${retryAt ? 'pending' : 'failed'}, run_at = ${retryAt ?? now}, lease_id = NULL,
+             payload = CASE WHEN ${blankPayload && !retryAt} THEN '{}'::jsonb ELSE payload END,
              last_error = ${error}, updated_at = ${now}, finished_at = ${retryAt ? null : now}
        WHERE id = ${job.id} AND lease_id = ${job.lease_id} AND state = 'running'
       RETURNING id

@@ -81,7 +81,7 @@ export async function runClaimed(deps: RunnerDeps, job: ClaimedJob): Promise<Run
     const parsed = handler.payload.safeParse(job.payload);
     if (!parsed.success) throw new InvalidJobPayload(job.kind, parsed.error.issues.map((i) => i.message).join('; '));
     outcome = await withTransaction(deps.db, async (tx) => {
-      if (!(await completeJob(tx, job, deps.clock()))) return 'lost' as const;
+      if (!(await completeJob(tx, job, deps.clock(), handler.personalPayload))) return 'lost' as const;
       await deps.beforeRun?.(job);
       await handler.run(tx, parsed.data, ctx);
       return 'done' as const;
@@ -96,7 +96,7 @@ export async function runClaimed(deps: RunnerDeps, job: ClaimedJob): Promise<Run
       const failedAt = deps.clock();
       const retryAt = permanent ? null : new Date(failedAt.getTime() + backoff(job.attempts) * 1000);
       try {
-        const recorded = await recordFailure(deps.db, job, failedAt, errorText(err), retryAt);
+        const recorded = await recordFailure(deps.db, job, failedAt, errorText(err), retryAt, handler?.personalPayload);
         outcome = !recorded ? 'lost' : retryAt ? 'retry' : 'failed';
       } catch (recordErr) {
         deps.log.warn({ msg: 'job failure not recorded, left to its lease', ...line, error: errorText(recordErr) });

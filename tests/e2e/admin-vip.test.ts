@@ -226,5 +226,9 @@ describe('VIP in Telegram Stars through the webhook', () => {
     await eraseUser(app.db, app.kv, { userId: u.id, telegramId: tg });
     await Promise.all([app.scheduler.sweep(), app.scheduler.sweep()]);
     expect(telegram.callsOf('editUserStarSubscription').map((c) => c.payload)).toEqual([{ user_id: tg, telegram_payment_charge_id: `eb-${tg}`, is_canceled: true }]);
+    // The job needed the Telegram id the erased row no longer has: once it ran, its row keeps none (issue 16).
+    const jobs = await app.db<{ state: string; payload: unknown }[]>`SELECT state, payload FROM scheduled_jobs WHERE kind = 'vip.erased'`;
+    expect(jobs.length).toBeGreaterThan(0);
+    expect(jobs.filter((j) => JSON.stringify(j.payload).includes(String(tg)))).toEqual([]);
   });
 });

@@ -19,8 +19,11 @@ const admin = await userWithBesitos(db, 0);
 let seq = 0;
 const rollback = (p: RollbackParams, key = `rb:${++seq}:${Math.random()}`) => runAdminCommand(db, economyRollbackCommand, admin, key, p, new Date());
 
-/** A source name of this test only, so windows never catch another test's grants. */
-const src = () => `bug${++seq}`;
+/**
+ * A source name of this test only, so windows never catch another test's grants: a detail of the
+ * policy's 'admin' source (lib/besitos/policy.ts refuses grants from sources it doesn't name).
+ */
+const src = () => `admin:bug${++seq}`;
 
 async function grant(userId: number, amount: number, source: string) {
   return (await grantBesitos(db, { userId, amount, source, idempotencyKey: `g:${source}:${userId}:${++seq}` })).entry;

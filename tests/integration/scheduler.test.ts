@@ -49,6 +49,20 @@ handlers.register({
   },
 });
 
+/** A job whose payload holds personal data (issue 16): blanked once it ran, or failed for good, never while retrying. */
+let personalFails = 0;
+handlers.register({
+  kind: 'test.personal',
+  payload: z.object({ telegramId: z.number().int() }),
+  personalPayload: true,
+  async run(tx, payload, ctx) {
+    if (ctx.attempt <= personalFails) throw new Error('boom');
+    await tx`INSERT INTO job_effects (key, n, late_ms) VALUES (${ctx.key}, ${payload.telegramId}, 0)`;
+  },
+  maxAttempts: 2,
+  backoffSeconds: () => 1,
+});
+
 const deps = (extra: Partial<RunnerDeps> = {}): RunnerDeps => ({ db, log: silentLogger, clock, timeZone: 'UTC', handlers, ...extra });
 const scheduler = createScheduler(deps());
 
@@ -190,6 +204,22 @@ describe('running', () => {
     await scheduler.sweep();
     expect(runs).toEqual([{ key: 'second-time', lateMs: MIN, attempt: 2 }]);
     expect(await effects('second-time')).toBe(1);
+  });
+
+  it('a personal payload is blanked in the run that completes the job, and when it fails for good; kept while it retries', async () => {
+    const put = (key: string) => db.begin((tx) => schedule(tx, { kind: 'test.personal', key, dueAt: T0, payload: { telegramId: 777000111 } }, handlers));
+    await put('personal:ok');
+    await scheduler.sweep();
+    expect(await job('personal:ok')).toMatchObject({ state: 'done', payload: {} });
+    expect(await effects('personal:ok')).toBe(1); // the handler had the payload
+    personalFails = 99;
+    await put('personal:fails');
+    expect(await scheduler.sweep()).toMatchObject({ retried: 1 });
+    expect(await job('personal:fails')).toMatchObject({ state: 'pending', payload: { telegramId: 777000111 } });
+    now = at(MIN);
+    expect(await scheduler.sweep()).toMatchObject({ failed: 1 });
+    expect(await job('personal:fails')).toMatchObject({ state: 'failed', payload: {} });
+    personalFails = 0;
   });
 
   it('a payload that no longer validates fails at once, without retries', async () => {

@@ -15,7 +15,7 @@ import { giftCommand, type GiftParams, type GiftResult } from '../../commands/gi
 import { displayName, findUserByTelegramId, findUserByUsername, findUsersByIds, type UserRef } from '../../users/lookup.js';
 import { sessionField, sessionKey } from '../../users/session.js';
 import type { BotContext } from '../context.js';
-import { cb, closeKeyboardAt, deadlinePart, doneKeyboard, keyboardSlot, latePress, openKeyboard, parseDeadline, whyInactive } from '../keyboard.js';
+import { cb, closeKeyboardAt, deadlinePart, doneKeyboard, keyboardSlot, latePress, nameRef, openKeyboard, parseDeadline, whyInactive } from '../keyboard.js';
 import { isTransientTelegramError } from '../telegram-retry.js';
 import { countUndo, GIFT_MOVES_PER_WINDOW, giftMovesLeft, paceNotification, takeGiftMove } from '../gift-pacing.js';
 
@@ -97,7 +97,7 @@ regalarFeature.command(['regalar', 'gift'], async (ctx) => {
     nonce,
     ctx.t.giftConfirm(parsed.amount, toName),
     [[Markup.button.callback(ctx.t.giftConfirmYes(), cb('g', 'y', nonce, until)), Markup.button.callback(ctx.t.giftConfirmNo(), cb('g', 'n', nonce, until))]],
-    { expiresAt },
+    { expiresAt, closeText: ctx.t.giftConfirm(parsed.amount, nameRef(to.id)) },
   );
 });
 
@@ -172,7 +172,7 @@ regalarFeature.action(/^g:y:(\d{1,15})(?::([0-9a-z]{1,8}))?$/, async (ctx) => {
   const edited = await afterEffect(ctx, 'editMessageText', () => ctx.editMessageText(done, { parse_mode: 'HTML', ...undoButton }));
   if (!edited) await afterEffect(ctx, 'reply', () => ctx.reply(done, { parse_mode: 'HTML', ...undoButton }));
   await doneKeyboard(ctx, GIFT_SLOT, nonce);
-  if (edited) await closeUndoAt(ctx, run.action.id, undoUntil, ctx.t.giftDone(gift.amount, to.name, result.senderBalance, null, ctx.deps.settings.timeZone));
+  if (edited) await closeUndoAt(ctx, run.action.id, undoUntil, ctx.t.giftDone(gift.amount, nameRef(to.id), result.senderBalance, null, ctx.deps.settings.timeZone));
   if (notifies) await notifyPaced(ctx, me.id, to, ctx.t.giftReceived(gift.amount, displayName(me) ?? ctx.t.someone()));
 });
 
@@ -228,7 +228,7 @@ async function replayGift(ctx: GiftCtx, me: NonNullable<BotContext['state']['use
       : // Window closed: no button, and no sentence offering the undo.
         ctx.editMessageText(ctx.t.giftDone(params.amount, toName, result.senderBalance, null, tz), { parse_mode: 'HTML' }),
   );
-  if (open) await closeUndoAt(ctx, action.id, open, ctx.t.giftDone(params.amount, toName, result.senderBalance, null, tz));
+  if (open) await closeUndoAt(ctx, action.id, open, ctx.t.giftDone(params.amount, nameRef(to.id), result.senderBalance, null, tz));
   if (notifies) await notifyPaced(ctx, me.id, to, ctx.t.giftReceived(params.amount, displayName(me) ?? ctx.t.someone()));
 }
 
