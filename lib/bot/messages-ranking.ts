@@ -33,8 +33,15 @@ export const rk = {
         ? 'Aún no estás en el ranking de esta semana: gana besitos con /regalo, /misiones, /trivia o /historia.'
         : 'Aún no estás en el ranking: gana besitos con /regalo, /misiones, /trivia o /historia.';
     const note = v.source === 'postgres' ? '\n\n<i>Calculado al momento: el marcador rápido no está disponible ahora.</i>' : '';
-    return `${title}\n${what}\n\n${body}\n\n${mine}\nEn el ranking se muestra solo tu nombre de pila, nunca tu @usuario.${note}`;
+    const privacy = v.anonymous
+      ? 'En el ranking apareces como «Anónimo».'
+      : 'En el ranking se muestra solo tu nombre de pila, nunca tu @usuario; puedes aparecer como «Anónimo».';
+    return `${title}\n${what}\n\n${body}\n\n${mine}\n${privacy}${note}`;
   },
   weekButton: '📅 Semanal',
+  hideButton: '🙈 Aparecer como «Anónimo»',
+  showButton: '🙂 Mostrar mi nombre',
+  nowAnonymous: 'Listo: en el ranking apareces como «Anónimo».',
+  nowNamed: 'Listo: en el ranking se verá tu nombre de pila.',
   allButton: '🏛️ Histórico',
 };

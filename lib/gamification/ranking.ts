@@ -1,3 +1,5 @@
+import { z } from 'zod';
+import { registerCommand } from '../commands/index.js';
 import type { Queryable, Sql } from '../db/client.js';
 import type { BusEvent } from '../bus/events.js';
 import type { Tx } from '../bus/subscriber.js';
@@ -166,6 +168,8 @@ export interface RankingView {
   me: { position: number; score: number } | null;
   /** 'redis': from the sorted sets; 'postgres': computed from the ledger (store down or being rebuilt). */
   source: 'redis' | 'postgres';
+  /** The user chose to appear as «Anónimo» (/ranking's button). */
+  anonymous: boolean;
 }
 
 interface RawBoard {
@@ -226,14 +230,12 @@ export async function rankingView(
     source = 'postgres';
   }
   const ids = raw.top.map((m) => Number(m.member)).filter((n) => Number.isSafeInteger(n) && n > 0);
-  const names = new Map(
-    (ids.length
-      ? await db<{ id: string; first_name: string | null; anonymous: boolean }[]>`
-          SELECT id, first_name, COALESCE((metadata->>'ranking_anonymous')::boolean, false) AS anonymous
-            FROM users WHERE id IN ${db(ids)} AND deleted_at IS NULL`
-      : []
-    ).map((r) => [Number(r.id), rankingName(r.first_name, r.anonymous)]),
-  );
+  // The top's names and the user's own choice, in one statement.
+  const rows = await db<{ id: string; first_name: string | null; anonymous: boolean }[]>`
+    SELECT id, first_name, COALESCE((metadata->>'ranking_anonymous')::boolean, false) AS anonymous
+      FROM users WHERE id IN ${db([...new Set([...ids, p.userId])])} AND deleted_at IS NULL`;
+  const anonymous = rows.some((r) => Number(r.id) === p.userId && r.anonymous);
+  const names = new Map(rows.filter((r) => ids.includes(Number(r.id))).map((r) => [Number(r.id), rankingName(r.first_name, r.anonymous)]));
   // Erased users (or anything that is not a live user) are never shown, and leave the set.
   const gone = raw.top.filter((m) => !names.has(Number(m.member)));
   if (gone.length && source === 'redis') await kv.zrem(key, ...gone.map((m) => m.member)).catch(() => {});
@@ -244,7 +246,7 @@ export async function rankingView(
     const goneAbove = raw.top.slice(0, raw.rank).filter((m) => !names.has(Number(m.member))).length;
     me = { position: raw.rank + 1 - goneAbove, score: raw.score };
   }
-  return { board: p.board, monday: week?.monday ?? null, top, me, source };
+  return { board: p.board, monday: week?.monday ?? null, top, me, source, anonymous };
 }
 
 class RebuildInProgress extends Error {
@@ -253,3 +255,15 @@ class RebuildInProgress extends Error {
     this.name = 'RebuildInProgress';
   }
 }
+
+/** The user's choice of how /ranking names them: their first name, or «Anónimo». A command (keyed by the press). */
+export const rankingVisibilityCommand = registerCommand<{ anonymous: boolean }, { anonymous: boolean }>({
+  name: 'ranking.visibility',
+  params: z.object({ anonymous: z.boolean() }),
+  async execute({ tx, userId }, p) {
+    await tx`
+      UPDATE users SET metadata = jsonb_set(metadata, '{ranking_anonymous}', to_jsonb(${p.anonymous}::boolean))
+       WHERE id = ${userId} AND deleted_at IS NULL`;
+    return { anonymous: p.anonymous };
+  },
+});

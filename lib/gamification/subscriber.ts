@@ -225,15 +225,17 @@ export function createGamificationSubscriber(deps: GamificationDeps): Subscriber
   const full = { catalogue: deps.catalogue, clock: deps.clock ?? systemClock, kv: deps.kv };
   const progress = (tx: Tx, event: BusEvent, ctx: HandlerContext) => advance(tx, event, ctx, full);
   return fromHandlers({
+    // The statistics row (one per day and source, shared by everyone) is taken last: a transaction
+    // holding it never waits for a user's or a referrer's lock (that order deadlocked the referrals).
     'gamification.besitos_earned': async (tx, e, ctx) => {
-      await countMove(tx, e, ctx);
       await progress(tx, e, ctx);
       await updateRankings(tx, full.kv, e, ctx.timeZone, ctx.log);
+      await countMove(tx, e, ctx);
     },
     'gamification.besitos_spent': async (tx, e, ctx) => {
-      await countMove(tx, e, ctx);
       await progress(tx, e, ctx);
       await updateRankings(tx, full.kv, e, ctx.timeZone, ctx.log);
+      await countMove(tx, e, ctx);
     },
     'narrative.fragment_completed': progress,
     'narrative.level_completed': progress,

@@ -15,7 +15,7 @@ export const kinds: UpdateKind[] = [
     check: (_h, calls) => {
       const sent = calls.find((c) => c.method === 'sendMessage');
       expect(String(sent?.payload.text)).toMatch(/Ranking semanal/);
-      expect(buttonsOf(sent)).toEqual(['rk:w', 'rk:a']);
+      expect(buttonsOf(sent)).toEqual(['rk:w', 'rk:a', 'rk:n:1:w']);
     },
   },
   {
