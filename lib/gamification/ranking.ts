@@ -61,7 +61,8 @@ export async function boardFromPostgres(db: Queryable, board: Board, now: Date, 
   return (await scoresFromPostgres(db, board, now, timeZone)).sort(compareEntries);
 }
 
-const CHUNK = 1_000;
+const CHUNK = 2_000;
+const PARALLEL = 8;
 
 /**
  * Loads a board from Postgres into its sorted set and sets its marker. One rebuild at a time per
@@ -75,8 +76,10 @@ export async function rebuildBoard(db: Queryable, kv: KeyValueStore, board: Boar
     const entries = await scoresFromPostgres(db, board, now, timeZone);
     // Members not in Postgres any more (erased, or a reversed week) go: replace the set.
     await kv.del(key);
-    for (let i = 0; i < entries.length; i += CHUNK)
-      await kv.zadd(key, entries.slice(i, i + CHUNK).map((e) => ({ member: String(e.userId), score: e.score })));
+    // Chunks in flight together (a few at a time): one round trip per chunk would make a 100,000-member board slow.
+    const chunks: ScoredMember[][] = [];
+    for (let i = 0; i < entries.length; i += CHUNK) chunks.push(entries.slice(i, i + CHUNK).map((e) => ({ member: String(e.userId), score: e.score })));
+    for (let i = 0; i < chunks.length; i += PARALLEL) await Promise.all(chunks.slice(i, i + PARALLEL).map((c) => kv.zadd(key, c)));
     const ttl = board === 'week' ? WEEK_TTL_SECONDS : ALL_MARKER_TTL_SECONDS;
     if (board === 'week' && entries.length > 0) await kv.expire(key, WEEK_TTL_SECONDS);
     await kv.set(builtMarker(key), String(now.getTime()), { ttlSeconds: ttl });
