@@ -9,6 +9,7 @@ import { systemClock, type Clock } from './time/zone.js';
 import { createBot, type Bot } from './bot/index.js';
 import { keyboardCloseJob } from './bot/keyboard.js';
 import { giftSummaryJob } from './bot/gift-pacing.js';
+import { reactionRefreshJob } from './bot/features/reacciones.js';
 import { withReplyConventions } from './bot/reply.js';
 import { withTelegramRetries, type RetryPolicy } from './bot/telegram-retry.js';
 import { personPseudonym } from './users/pseudonym.js';
@@ -33,7 +34,7 @@ import { anomalyJob, anomalyScheduler } from './economy/anomalies.js';
  * Job kinds of the modules (lib/scheduler): each module exports its JobHandler(s) and lists them here,
  * as it registers state providers and subscribers. Registered once per process.
  */
-const jobKinds: JobHandler<any>[] = [dailyMaintenance, keyboardCloseJob, giftSummaryJob as JobHandler<any>, noticeJob, ...vipJobKinds, publishPostJob as JobHandler<any>, anomalyJob as JobHandler<any>];
+const jobKinds: JobHandler<any>[] = [dailyMaintenance, keyboardCloseJob, giftSummaryJob as JobHandler<any>, reactionRefreshJob as JobHandler<any>, noticeJob, ...vipJobKinds, publishPostJob as JobHandler<any>, anomalyJob as JobHandler<any>];
 
 export interface App {
   config: Config;

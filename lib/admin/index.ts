@@ -18,7 +18,7 @@ export { findVip, type VipRecord } from './repository.js';
 export * from './commands.js';
 export * from './channels.js';
 export { vipJobKinds, removeFromVipChannels } from './jobs.js';
-export { publishPostJob } from './posts.js';
+export { publishPostJob, findPost, postMarkup, type PostRow } from './posts.js';
 
 /** What the VIP features need from configuration. */
 export interface VipSettings {

@@ -84,6 +84,16 @@ function isPermanent(err: unknown): err is TelegramError {
   return err instanceof TelegramError && (err.code === 400 || err.code === 403);
 }
 
+/**
+ * The ❤️ reaction button under every post (lib/bot/features/reacciones.ts: a press reacts, another takes
+ * it back), labelled with the live count; the post's own link buttons above it, one per row.
+ */
+export function postMarkup(post: Pick<PostRow, 'id' | 'buttons'>, reactions: number) {
+  return {
+    inline_keyboard: [...post.buttons.map((b) => [b]), [{ text: reactions > 0 ? `❤️ ${reactions}` : '❤️', callback_data: `rx:${post.id}` }]],
+  };
+}
+
 export const publishPostJob: JobHandler<{ postId: number; retry?: number }> = {
   kind: 'post.publish',
   payload: z.object({ postId: z.number().int().positive(), retry: z.number().int().min(1).max(20).optional() }),
@@ -94,7 +104,7 @@ export const publishPostJob: JobHandler<{ postId: number; retry?: number }> = {
     const post = norm(row);
     if (post.publish_at && post.publish_at.getTime() > ctx.now.getTime() + 1000) return; // moved later: its job will come
     if (!ctx.telegram) throw new Error('no Bot API client for posts');
-    const reply_markup = post.buttons.length ? { inline_keyboard: post.buttons.map((b) => [b]) } : undefined;
+    const reply_markup = postMarkup(post, 0);
     const common = { chat_id: post.chat_id, protect_content: post.protect, reply_markup, parse_mode: 'HTML' as const };
     let messageId: number;
     try {

@@ -3,6 +3,7 @@ import { escapeHtml } from './html.js';
 import type { KeyboardEnd } from './keyboard.js';
 import { nameHtml } from './reply.js';
 import { usersMessages } from './messages-users.js';
+import { reactionMessages } from './messages-reactions.js';
 import { storyMessages } from './messages-story.js';
 
 /** Every text the bot sends. Spanish is the default (and, for now, only) locale. */
@@ -172,6 +173,7 @@ export const es = {
   /** Appended to a confirmation closed at its deadline by the scheduler (lib/bot/keyboard.ts). */
   keyboardExpiredNote: (at: Date, tz: string) => `<i>⌛ Caducó a las ${formatTime(at, tz)}.</i>`,
   ...usersMessages,
+  ...reactionMessages,
   ...storyMessages,
 };
 

@@ -24,9 +24,10 @@ import { invitarFeature } from './invitar.js';
 import { rankingFeature } from './ranking.js';
 import { vipAdminFeature } from './vip-admin.js';
 import { vipFeature } from './vip.js';
+import { reaccionesFeature } from './reacciones.js';
 
 /** Every feature, in the order they get a chance at an update. Add new ones here. */
-export const features: Composer<BotContext>[] = [commandCaseFeature, privateOnlyFeature, startFeature, helpFeature, balanceFeature, historyFeature, dailyFeature, eventosFeature, estadoFeature, perfilFeature, regalarFeature, gamificacionFeature, rankingFeature, invitarFeature, actividadFeature, privacidadFeature, vipFeature, vipAdminFeature, channelsFeature, publicarFeature, historiaFeature, nivelesFeature, triviaFeature, economiaFeature];
+export const features: Composer<BotContext>[] = [commandCaseFeature, privateOnlyFeature, startFeature, helpFeature, balanceFeature, historyFeature, dailyFeature, eventosFeature, estadoFeature, perfilFeature, regalarFeature, gamificacionFeature, rankingFeature, invitarFeature, actividadFeature, privacidadFeature, vipFeature, vipAdminFeature, channelsFeature, publicarFeature, historiaFeature, nivelesFeature, triviaFeature, economiaFeature, reaccionesFeature];
 
 /**
  * The command menu registered with setMyCommands (scripts/set-commands.ts): Spanish names; the English
