@@ -52,7 +52,7 @@ WITH existing AS (
 ), upd AS (
   UPDATE user_balances
      SET besitos = besitos + ${delta}, lifetime_besitos = lifetime_besitos + ${lifetime}, updated_at = now()
-   WHERE user_id = :uid AND besitos + ${delta} >= 0 AND NOT EXISTS (SELECT 1 FROM existing)
+   WHERE user_id = :uid AND besitos - held + ${delta} >= 0 AND NOT EXISTS (SELECT 1 FROM existing)
   RETURNING besitos
 ), ins AS (
   INSERT INTO transactions (user_id, amount, type, source, description, metadata, balance_after, idempotency_key)
@@ -71,7 +71,7 @@ SELECT (SELECT to_jsonb(existing) FROM existing) AS existing,
        (SELECT to_jsonb(ins) FROM ins) AS inserted,
        ledger_abort_if((SELECT count(*) FROM upd) > 0 AND (SELECT count(*) FROM ins) = 0, 'idempotency race') AS aborted,
        EXISTS (SELECT 1 FROM user_balances WHERE user_id = :uid) AS has_account,
-       (SELECT besitos FROM user_balances WHERE user_id = :uid) AS balance;
+       (SELECT besitos - held FROM user_balances WHERE user_id = :uid) AS balance;
 `;
 }
 

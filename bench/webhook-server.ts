@@ -64,7 +64,21 @@ if (mode.startsWith('dianabot')) {
           },
         })
       : undefined;
-  const app = await createApp(config, { kv, log, ...(db ? { db } : {}) });
+  // The variant side of a same-run comparison (bench/webhook.ts BENCH_VARIANT_OFF): issue 18's changes switched off.
+  const off = new Set((process.env.BENCH_VARIANT_OFF ?? '').split(',').filter(Boolean));
+  const known = ['claim-state', 'group-done'];
+  for (const name of off) if (!known.includes(name)) throw new Error(`BENCH_VARIANT_OFF: unknown change ${name} (known: ${known.join(', ')})`);
+  const app = await createApp(config, {
+    kv,
+    log,
+    ...(db ? { db } : {}),
+    // claim-state: the inbox claim and the user-state load as two statements, as before.
+    // group-done: every handled update marked done by its own statement, as before.
+    webhook: {
+      ...(off.has('claim-state') ? { claimWithState: undefined } : {}),
+      ...(off.has('group-done') ? { complete: undefined } : {}),
+    },
+  });
   // Diagnostics only (BENCH_VARIANT=nobus): the same app without the after-commit outbox relay.
   if (process.env.BENCH_VARIANT === 'nobus') (app.bus as { afterCommit: () => Promise<void> }).afterCommit = async () => {};
   setApp(app);

@@ -33,7 +33,14 @@ const ROUNDS = QUICK ? 1 : 3;
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
 
-const userId = () => 5_000_001 + Math.floor(Math.random() * USERS);
+/**
+ * Each measured side gets its own 1,000 users (a fresh range per side and round), so that every side
+ * meets the same workload: users who said /start, whose first /daily of the day is granted. With one
+ * shared range the side measured first paid for nearly every granted /daily (≈ 12 statements each)
+ * and the later sides met only "already claimed".
+ */
+let userBase = 5_000_001;
+const userId = () => userBase + Math.floor(Math.random() * USERS);
 export function mixedUpdate() {
   const r = Math.random();
   if (r < 0.25) return textUpdate(userId(), '/daily');
@@ -78,7 +85,12 @@ export type Mode = 'baseline' | 'dianabot' | 'dianabot-qstash' | 'variant';
  * BENCH_WEBHOOK_MODES=baseline,dianabot-qstash,variant picks the sides.
  */
 const VARIANT_CONFIG = process.env.BENCH_VARIANT_CONFIG ?? '';
-const MODES = (process.env.BENCH_WEBHOOK_MODES?.split(',') ?? ['baseline', 'dianabot-qstash', 'dianabot', ...(VARIANT_CONFIG ? ['variant'] : [])]) as Mode[];
+/**
+ * BENCH_VARIANT_OFF=claim-state,group-done (comma-separated) builds the variant side with these changes of
+ * issue 18 switched off (bench/webhook-server.ts lists them), for a same-run "without".
+ */
+const VARIANT_OFF = process.env.BENCH_VARIANT_OFF ?? '';
+const MODES = (process.env.BENCH_WEBHOOK_MODES?.split(',') ?? ['baseline', 'dianabot-qstash', 'dianabot', ...(VARIANT_CONFIG || VARIANT_OFF ? ['variant'] : [])]) as Mode[];
 let busEnv = '{}';
 /** The QStash stand-in's settings for dianabot-qstash servers (bench/story.ts shares startServer). */
 export const setBusEnv = (env: Record<string, string>) => void (busEnv = JSON.stringify(env));
@@ -88,7 +100,7 @@ export async function startServer(mode: Mode, dbUrl: string, apiRoot: string, pr
   if (profile) execArgv.push('--cpu-prof', `--cpu-prof-dir=${path.join(HERE, '.profiles')}`);
   const child = fork(path.join(HERE, 'webhook-server.ts'), [mode === 'variant' ? 'dianabot-qstash' : mode, dbUrl, apiRoot, REDIS_URL, `bench:${process.pid}:${Date.now()}:`, busEnv], {
     execArgv,
-    env: { ...process.env, BENCH_EXTRA_CONFIG: mode === 'variant' ? VARIANT_CONFIG : '' },
+    env: { ...process.env, BENCH_EXTRA_CONFIG: mode === 'variant' ? VARIANT_CONFIG : '', BENCH_VARIANT_OFF: mode === 'variant' ? VARIANT_OFF : '' },
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
   });
   const port = await new Promise<number>((resolve, reject) => {
@@ -144,12 +156,14 @@ interface Result {
   machineCpuMs: number;
 }
 
+let sideCounter = 0;
 async function measure(mode: Mode, dbUrl: string, dbName: string, stub: BotApiStub, profile: boolean): Promise<Result> {
   const admin = createDb(dbUrl, { max: 1 });
   const server = await startServer(mode, dbUrl, stub.url, profile);
   try {
     // Warm-up: every user says /start once (registration, JIT, pools), then a short mixed burst.
-    const ids = Array.from({ length: USERS }, (_, i) => 5_000_001 + i);
+    userBase = 5_000_001 + USERS * sideCounter++;
+    const ids = Array.from({ length: USERS }, (_, i) => userBase + i);
     await closedLoop(CONCURRENCY, 0.001, async () => {});
     for (let i = 0; i < ids.length; i += CONCURRENCY) {
       await Promise.all(ids.slice(i, i + CONCURRENCY).map((id) => post(server.port, textUpdate(id, '/start'))));
@@ -245,7 +259,7 @@ export async function benchWebhook(): Promise<Ratio[]> {
     const d = summary(rounds.dianabot ?? rounds['dianabot-qstash']!);
     if (rounds.variant) {
       const v = summary(rounds.variant);
-      console.log(`  variant ${VARIANT_CONFIG}: ${describe(v)}`);
+      console.log(`  variant ${[VARIANT_CONFIG, VARIANT_OFF && `off: ${VARIANT_OFF}`].filter(Boolean).join(" ")}: ${describe(v)}`);
       console.log(`  variant/baseline ${fmt(v.throughput / b.throughput, 2)}×, dianabot-qstash/variant ${fmt(q.throughput / v.throughput, 2)}× (the change measured in this run)`);
     }
     const ratio = q.throughput / b.throughput;

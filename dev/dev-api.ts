@@ -20,6 +20,7 @@ import { readRequestBody } from './vercel-adapter.js';
  *   GET  /dev/chats/:id/messages        the chat so far (a user's private chat, or the group)
  *   POST /dev/chats/:id/messages {text, from?, reply_to?}   a user types (in the group: `from`), maybe replying
  *   POST /dev/chats/:id/callback {message_id, data, from?}  a user presses an inline button
+ *   POST /dev/chats/:id/reaction {message_id, from, emoji|null}  in the group: a reaction put on or taken back (message_reaction)
  *   POST /dev/chats/:id/pay {message_id} | {link}      the user pays a Stars invoice (pre-checkout, then the payment)
  *   POST /dev/users/:id/block {blocked}        the user blocks / unblocks the bot (my_chat_member)
  *   GET  /dev/users/:id/ledger          balance and ledger, read from the database
@@ -293,6 +294,17 @@ export function createDevApi(deps: { app: App; emulator: TelegramEmulator; publi
       try {
         const r = await emulator.pressButton(who, Number(body.message_id), String(body.data ?? ''), id);
         return json(res, 200, r);
+      } catch (err) {
+        throw new HttpError(400, (err as Error).message);
+      }
+    }
+    if (method === 'POST' && (m = /^\/dev\/chats\/(-?\d+)\/reaction$/.exec(pathname))) {
+      const id = chatId(m[1]!);
+      const body = await bodyOf(req);
+      const who = actor(id, body.from);
+      const emoji = body.emoji === null || body.emoji === undefined ? null : String(body.emoji).slice(0, 8);
+      try {
+        return json(res, 200, await emulator.react(who, id, Number(body.message_id), emoji));
       } catch (err) {
         throw new HttpError(400, (err as Error).message);
       }

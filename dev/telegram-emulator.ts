@@ -53,6 +53,8 @@ export interface EmulatedMessage {
   invoice?: InvoiceInfo;
   edit_date?: number;
   deleted?: boolean;
+  /** Reactions in the test group: user id → emoji (the page shows them under the message). */
+  reactions?: Record<string, string>;
   /** Who wrote a user message (groups have several). */
   sender?: { id: number; first_name: string; username?: string };
   /** The message this one answers (reply_to_message). */
@@ -669,6 +671,37 @@ export class TelegramEmulator {
       },
     };
     return { update_id: update.update_id, message, delivery: await this.deliver(update, chatId) };
+  }
+
+  /**
+   * A user of the test group puts a reaction on a message (`emoji`) or takes theirs back (null). The bot is
+   * the group's administrator here, so Telegram tells it with a `message_reaction` update (Bot API 7.0:
+   * the user, the old and the new reaction lists).
+   */
+  async react(userId: number, chatId: number, messageId: number, emoji: string | null): Promise<{ update_id: number; delivery: Delivery }> {
+    const user = this.userOrThrow(userId);
+    if (!this.groups.has(chatId)) throw new Error('reactions come from the test group (where the bot is an administrator)');
+    const m = this.findMessage(chatId, messageId);
+    if (!m || m.deleted) throw new Error('no such message in this chat');
+    const reactions = (m.reactions ??= {});
+    const old = reactions[String(userId)] ?? null;
+    if (old === emoji) throw new Error('that reaction is already there');
+    if (emoji) reactions[String(userId)] = emoji;
+    else delete reactions[String(userId)];
+    this.emit({ type: 'message', chat_id: chatId, message: m });
+    const asReaction = (e: string | null) => (e ? [{ type: 'emoji', emoji: e }] : []);
+    const update = {
+      update_id: this.nextUpdateId++,
+      message_reaction: {
+        chat: this.chatOf(chatId),
+        message_id: messageId,
+        user: asTelegramUser(user),
+        date: Math.floor(Date.now() / 1000),
+        old_reaction: asReaction(old),
+        new_reaction: asReaction(emoji),
+      },
+    };
+    return { update_id: update.update_id, delivery: await this.deliver(update, chatId) };
   }
 
   /** A user presses an inline button (callback_data) under one of the bot's messages. */

@@ -1,25 +1,27 @@
 import { Telegram } from 'telegraf';
-import type { UserFromGetMe } from 'telegraf/types';
+import type { Update, UserFromGetMe } from 'telegraf/types';
 import type { Config } from './config.js';
 import { getConfig } from './config.js';
 import { createDb, type Sql } from './db/client.js';
 import { createKeyValueStore, type KeyValueStore } from './kv/index.js';
 import { createLogger, type Logger } from './log.js';
 import { systemClock, type Clock } from './time/zone.js';
-import { createBot, type Bot } from './bot/index.js';
+import { claimWithUserState, createBot, type Bot } from './bot/index.js';
 import { keyboardCloseJob } from './bot/keyboard.js';
 import { giftSummaryJob } from './bot/gift-pacing.js';
 import { reactionRefreshJob } from './bot/features/reacciones.js';
 import { withReplyConventions } from './bot/reply.js';
 import { withTelegramRetries, type RetryPolicy } from './bot/telegram-retry.js';
 import { personPseudonym } from './users/pseudonym.js';
+import { createInboxCompleter } from './webhook/completion.js';
 import { setEconomyTimeZone } from './besitos/policy.js';
-import { handleTelegramWebhook, type WebhookRequest, type WebhookResponse } from './webhook/handle.js';
+import { handleTelegramWebhook, type WebhookDeps, type WebhookRequest, type WebhookResponse } from './webhook/handle.js';
 import { invoiceKey, plansFrom, publishPostJob, vipJobKinds } from './admin/index.js';
 import { createBus, fromHandlers, type Bus, type BusOverrides, type SubscriberHandler } from './bus/index.js';
 import type { SubscriberName } from './bus/subscriptions.js';
 import { createCommandResultNotifier } from './bot/command-results.js';
 import { createCommandsSubscriber } from './commands/subscriber.js';
+import { auctionEndJob, auctionNoticeJob } from './gamification/auctions/index.js';
 import { createGamificationSubscriber, fixedCatalogue, noticeJob, versionedCatalogue, type CatalogueIndex, type CatalogueSource } from './gamification/index.js';
 import { narrativeSubscriber } from './narrative/subscriber.js';
 import { versionedStoryContent, type StoryContent } from './narrative/index.js';
@@ -29,12 +31,16 @@ import { createScheduler, jobHandlers, type JobHandler, type RunnerDeps, type Sc
 import { createSchedulerSubscriber } from './scheduler/subscriber.js';
 import { dailyMaintenance, maintenanceScheduler } from './maintenance/index.js';
 import { anomalyJob, anomalyScheduler } from './economy/anomalies.js';
+import { registerGrantProof } from './economy/repository.js';
 
 /**
  * Job kinds of the modules (lib/scheduler): each module exports its JobHandler(s) and lists them here,
  * as it registers state providers and subscribers. Registered once per process.
  */
-const jobKinds: JobHandler<any>[] = [dailyMaintenance, keyboardCloseJob, giftSummaryJob as JobHandler<any>, reactionRefreshJob as JobHandler<any>, noticeJob, ...vipJobKinds, publishPostJob as JobHandler<any>, anomalyJob as JobHandler<any>];
+// A reaction grant is proven by its reactions row (lib/gamification/reactions.ts), for the anomaly job.
+registerGrantProof('reaction', (db) => db`EXISTS (SELECT 1 FROM reactions r WHERE r.transaction_id = t.id)`);
+
+const jobKinds: JobHandler<any>[] = [dailyMaintenance, keyboardCloseJob, giftSummaryJob as JobHandler<any>, reactionRefreshJob as JobHandler<any>, noticeJob, auctionEndJob as JobHandler<any>, auctionNoticeJob as JobHandler<any>, ...vipJobKinds, publishPostJob as JobHandler<any>, anomalyJob as JobHandler<any>];
 
 export interface App {
   config: Config;
@@ -63,6 +69,8 @@ export interface AppOverrides {
   /** The gamification catalogue (default: the active content version's); tests of other modules pass an empty one. */
   gamificationCatalogue?: () => CatalogueIndex;
   scheduler?: Partial<Pick<RunnerDeps, 'handlers' | 'leaseSeconds' | 'batchSize' | 'concurrency' | 'beforeRun'>>;
+  /** Webhook internals a benchmark switches off to measure a change in the same run (bench/webhook.ts BENCH_VARIANT_OFF). */
+  webhook?: Partial<Pick<WebhookDeps, 'claimWithState' | 'complete'>>;
 }
 
 /**
@@ -162,6 +170,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     { token: config.TELEGRAM_BOT_TOKEN, apiRoot: config.TELEGRAM_API_ROOT, botInfo: botInfoFrom(config), retryPolicy: overrides.retryPolicy },
   );
   const secret = config.TELEGRAM_WEBHOOK_SECRET;
+  const complete = createInboxCompleter(db);
   // Subscribers that answer users (async commands) send through their own client, with the bot's retry policy.
   // telegraf is already loaded for the bot: constructing a client costs no request and no import.
   const telegram = new Telegram(config.TELEGRAM_BOT_TOKEN, { apiRoot: config.TELEGRAM_API_ROOT, webhookReply: false });
@@ -203,7 +212,18 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     scheduler,
     webhook: (req) =>
       handleTelegramWebhook(
-        { db, bot, secret, maxAttempts: config.WEBHOOK_MAX_ATTEMPTS, log, afterCommit: bus.afterCommit, pseudonym: (id) => personPseudonym(config.pseudonymSecret, id) },
+        {
+          db,
+          bot,
+          secret,
+          maxAttempts: config.WEBHOOK_MAX_ATTEMPTS,
+          log,
+          afterCommit: bus.afterCommit,
+          pseudonym: (id) => personPseudonym(config.pseudonymSecret, id),
+          claimWithState: (update, claim) => claimWithUserState(bot, update as unknown as Update, claim),
+          complete,
+          ...overrides.webhook,
+        },
         req,
       ),
     async close() {

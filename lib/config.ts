@@ -144,7 +144,9 @@ export class ConfigError extends Error {
 
 /** Parses an environment; throws ConfigError naming every bad variable. */
 export function parseConfig(env: Record<string, string | undefined>): Config {
-  const result = configSchema.safeParse(env);
+  // Parsed once per process: zod's compiled fast path (generated with `new Function` on the first
+  // parse, worth it for schemas parsed on every update) would cost a cold start more than it saves.
+  const result = configSchema.safeParse(env, { jitless: true });
   if (!result.success) {
     throw new ConfigError(
       result.error.issues.map((i) => `${i.path.join('.') || '(env)'}: ${i.message}`),

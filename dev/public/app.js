@@ -244,7 +244,14 @@ function renderMessage(m) {
   if (m.media && !m.document) bubble.append(el('div', { class: 'muted' }, `[${m.media.kind}]\n${m.media.summary}`));
   if (m.invoice) bubble.append(renderInvoice(m));
   bubble.append(el('div', { class: 'meta' }, `${m.edit_date ? 'editado · ' : ''}${timeOf(m.edit_date || m.date)}`));
+  const counts = Object.values(m.reactions ?? {}).reduce((acc, e) => ((acc[e] = (acc[e] ?? 0) + 1), acc), {});
+  if (Object.keys(counts).length) bubble.append(el('div', { class: 'reactions', 'data-testid': 'reactions' }, Object.entries(counts).map(([e, n]) => `${e} ${n}`).join('  ')));
   const reply = el('button', { type: 'button', class: 'reply-btn', title: 'Responder a este mensaje', 'aria-label': 'Responder', onclick: () => startReply(m) }, '↩');
+  if (isGroup(m.chat_id)) {
+    // In the group the bot is an administrator: a reaction reaches it (message_reaction) and may earn besitos.
+    const mineR = m.reactions?.[String(state.speaker)];
+    bubble.append(el('button', { type: 'button', class: 'react-btn', 'data-testid': 'react', title: mineR ? 'Quitar tu reacción' : 'Reaccionar con ❤️', onclick: () => react(m, mineR ? null : '❤') }, mineR ? `${mineR} ✕` : '❤️ +'));
+  }
   const mine = m.from === 'user' && (m.sender?.id ?? m.chat_id) === actingUser();
   return el('div', { class: `msg ${mine || (m.from === 'user' && !isGroup(m.chat_id)) ? 'user' : m.from === 'user' ? 'other' : 'bot'}`, dataset: { id: String(m.message_id) }, 'data-testid': m.from === 'bot' ? 'bot-message' : 'user-message' }, bubble, reply, renderKeyboard(m));
 }
@@ -479,6 +486,15 @@ async function press(messageId, data, btn) {
     notice(`Botón: ${err.message}`, 'error');
   } finally {
     btn.classList.remove('loading');
+  }
+}
+
+async function react(m, emoji) {
+  try {
+    const r = await api(`/dev/chats/${state.current}/reaction`, { message_id: m.message_id, from: state.speaker, emoji });
+    if (r.delivery.status >= 400 || r.delivery.status === 0) notice(`El webhook respondió ${r.delivery.status || 'sin conexión'}: ${r.delivery.body}`, 'error');
+  } catch (err) {
+    notice(`Reacción: ${err.message}`, 'error');
   }
 }
 

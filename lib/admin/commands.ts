@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { lazy } from '../lazy.js';
 import { defineCommand, registerCommand } from '../commands/index.js';
 import { setChannelKind } from './channels.js';
 import { cancelPost, createPost, movePost, postButton } from './posts.js';
@@ -9,7 +10,7 @@ import { endVip, extendVip, insertPayment, linkPayment, markRefunded, setRenewal
  * actions) and an idempotency key from the update, written in one transaction with the effect.
  */
 
-export const paymentParams = z.object({
+export const paymentParams = lazy(() => z.object({
   chargeId: z.string().min(1).max(256),
   /** The plan the signed payload names; null for a payload we never issued. */
   plan: z.string().max(32).nullable(),
@@ -22,7 +23,7 @@ export const paymentParams = z.object({
   /** Unix seconds (Telegram's subscription_expiration_date). */
   subscriptionExpiration: z.number().int().positive().nullable(),
   updateId: z.number().int().nullable(),
-});
+}));
 export type PaymentParams = z.output<typeof paymentParams>;
 
 export type PaymentResult =
@@ -64,7 +65,7 @@ export const vipPaymentCommand = registerCommand<PaymentParams, PaymentResult>({
   },
 });
 
-export const renewalParams = z.object({ canceled: z.boolean() });
+export const renewalParams = lazy(() => z.object({ canceled: z.boolean() }));
 /** /vip "Cancelar renovación" / "Reactivar renovación" (after editUserStarSubscription succeeded). */
 export const vipRenewalCommand = registerCommand<z.output<typeof renewalParams>, { expiresAt: string } | null>({
   name: 'vip.renewal',
@@ -75,9 +76,9 @@ export const vipRenewalCommand = registerCommand<z.output<typeof renewalParams>,
   },
 });
 
-const reason = z.string().trim().min(3).max(200);
+const reason = lazy(() => z.string().trim().min(3).max(200));
 
-export const grantParams = z.object({ targetUserId: z.number().int().positive(), days: z.number().int().min(1).max(3660), reason });
+export const grantParams = lazy(() => z.object({ targetUserId: z.number().int().positive(), days: z.number().int().min(1).max(3660), reason }));
 export const vipGrantCommand = registerCommand<z.output<typeof grantParams>, { expiresAt: string; started: boolean }>({
   name: 'admin.vip_grant',
   params: grantParams,
@@ -87,7 +88,7 @@ export const vipGrantCommand = registerCommand<z.output<typeof grantParams>, { e
   },
 });
 
-export const revokeParams = z.object({ targetUserId: z.number().int().positive(), reason });
+export const revokeParams = lazy(() => z.object({ targetUserId: z.number().int().positive(), reason }));
 export const vipRevokeCommand = registerCommand<z.output<typeof revokeParams>, { revoked: boolean }>({
   name: 'admin.vip_revoke',
   params: revokeParams,
@@ -96,7 +97,7 @@ export const vipRevokeCommand = registerCommand<z.output<typeof revokeParams>, {
   },
 });
 
-export const refundParams = z.object({ chargeId: z.string().min(1).max(256), targetUserId: z.number().int().positive(), reason });
+export const refundParams = lazy(() => z.object({ chargeId: z.string().min(1).max(256), targetUserId: z.number().int().positive(), reason }));
 /** Recorded after refundStarPayment succeeded: the charge refunded, the access it bought ended. */
 export const vipRefundCommand = registerCommand<z.output<typeof refundParams>, { refunded: boolean; accessEnded: boolean }>({
   name: 'admin.vip_refund',
@@ -108,7 +109,7 @@ export const vipRefundCommand = registerCommand<z.output<typeof refundParams>, {
   },
 });
 
-export const channelKindParams = z.object({ chatId: z.number().int(), kind: z.enum(['free', 'vip']) });
+export const channelKindParams = lazy(() => z.object({ chatId: z.number().int(), kind: z.enum(['free', 'vip']) }));
 /** An admin says what a channel is for (audit trail: the admin's action). */
 export const channelKindCommand = registerCommand<z.output<typeof channelKindParams>, { title: string | null; username: string | null; missing: string[] } | null>({
   name: 'admin.channel_kind',
@@ -119,7 +120,7 @@ export const channelKindCommand = registerCommand<z.output<typeof channelKindPar
   },
 });
 
-const postDraftInput = z.object({
+const postDraftInput = lazy(() => z.object({
   chatId: z.number().int(),
   text: z.string().min(1).max(4096),
   mediaType: z.enum(['photo', 'video']).nullable(),
@@ -127,7 +128,7 @@ const postDraftInput = z.object({
   buttons: z.array(postButton).max(8),
   protect: z.boolean(),
   publishAt: z.iso.datetime().nullable(),
-});
+}));
 /** /publicar: the post and its publishing job, as the admin's command. */
 export const postCreateCommand = registerCommand<z.output<typeof postDraftInput>, { id: number }>({
   name: 'admin.post_create',

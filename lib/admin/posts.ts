@@ -1,5 +1,6 @@
 import { TelegramError } from 'telegraf';
 import { z } from 'zod';
+import { lazy } from '../lazy.js';
 import { createEvent } from '../bus/events.js';
 import { publish } from '../bus/outbox.js';
 import type { Queryable } from '../db/client.js';
@@ -13,8 +14,8 @@ import { callApi } from '../telegram/api.js';
  * Moving or deleting a post before it is published moves or cancels its job.
  */
 
-export const postButton = z.object({ text: z.string().trim().min(1).max(64), url: z.url().refine((u) => /^(https|tg):/.test(u), 'https o tg') });
-export const postDraft = z.object({
+export const postButton = lazy(() => z.object({ text: z.string().trim().min(1).max(64), url: z.url().refine((u) => /^(https|tg):/.test(u), 'https o tg') }));
+export const postDraft = lazy(() => z.object({
   chatId: z.number().int(),
   text: z.string().trim().min(1).max(4096),
   mediaType: z.enum(['photo', 'video']).nullable(),
@@ -22,7 +23,7 @@ export const postDraft = z.object({
   buttons: z.array(postButton).max(8),
   protect: z.boolean(),
   publishAt: z.date().nullable(),
-}).refine((d) => !d.mediaType || d.text.length <= 1024, { message: 'con foto o video el texto admite 1024 caracteres' });
+}).refine((d) => !d.mediaType || d.text.length <= 1024, { message: 'con foto o video el texto admite 1024 caracteres' }));
 export type PostDraft = z.output<typeof postDraft>;
 
 export interface PostRow {

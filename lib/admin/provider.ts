@@ -1,21 +1,24 @@
 import { z } from 'zod';
+import { lazy } from '../lazy.js';
 import { registerErasureHook } from '../users/privacy.js';
 import { stateProviders } from '../users/state.js';
 import { schedule } from '../scheduler/index.js';
 import { endVip } from './repository.js';
 import './jobs.js';
 
-const section = z
-  .object({
-    status: z.string(),
-    plan: z.string(),
-    expires_at: z.coerce.date(),
-    recurring: z.boolean(),
-    renewal_canceled: z.boolean(),
-  })
-  .nullable();
+const section = lazy(() =>
+  z
+    .object({
+      status: z.string(),
+      plan: z.string(),
+      expires_at: z.coerce.date(),
+      recurring: z.boolean(),
+      renewal_canceled: z.boolean(),
+    })
+    .nullable(),
+);
 
-const fmt = new Intl.DateTimeFormat('es-MX', { day: 'numeric', month: 'long', year: 'numeric' });
+const fmt = lazy(() => new Intl.DateTimeFormat('es-MX', { day: 'numeric', month: 'long', year: 'numeric' }));
 
 /**
  * The VIP section of the user's state: loaded only for /perfil and /exportar (users.status already

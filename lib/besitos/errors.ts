@@ -21,6 +21,7 @@ export class IdempotencyConflict extends LedgerError {}
 export class TransactionNotFound extends LedgerError {}
 export class AlreadyReversed extends LedgerError {}
 export class ReversalNotPossible extends LedgerError {}
+export class HoldNotPending extends LedgerError {}
 /**
  * A grant over its source's cap (lib/besitos/policy.ts): refused, nothing written. `unit` says which
  * limit (besitos or number of grants), `used` what the period had already, `resetsAt` when it opens again.

@@ -1,3 +1,4 @@
+import type postgres from 'postgres';
 import type { Queryable } from '../db/client.js';
 import { RetryTransaction, withTransaction } from '../db/transaction.js';
 import { isTransientDbError } from '../db/errors.js';
@@ -5,6 +6,7 @@ import { newEvent, publish } from '../bus/outbox.js';
 import { noteWrittenEvents } from '../bus/written.js';
 import { addDays, localDate, startOfLocalDay } from '../time/zone.js';
 import { assertSink, economyTimeZone, policyKey, sourcePolicy, type CapPeriod } from './policy.js';
+import { applyTakes, bonusExpiry, lockOpenLots, openLots, setExpireSpend, sumTakes, takeFromLots, type LotTake } from './lots.js';
 import {
   AlreadyReversed,
   CapReached,
@@ -19,7 +21,8 @@ import {
 
 export const MAX_AMOUNT = 1_000_000;
 
-export type TransactionType = 'grant' | 'spend' | 'transfer_in' | 'transfer_out' | 'reversal';
+/** 'tax': besitos burned as a commission (an auction's 10%), written when a hold is posted (holds.ts). */
+export type TransactionType = 'grant' | 'spend' | 'transfer_in' | 'transfer_out' | 'reversal' | 'tax';
 
 export interface LedgerEntry {
   id: number;
@@ -40,6 +43,8 @@ export interface LedgerResult {
   entry: LedgerEntry;
   /** true when the idempotency key had been used: nothing was written, this is the first result. */
   replayed: boolean;
+  /** Rows the `alongside` statement wrote (0 on a replay or when it wrote none); absent without one. */
+  alongsideRows?: number;
 }
 
 export interface MoveParams {
@@ -56,6 +61,17 @@ export interface MoveParams {
   now?: Date;
   /** Zone of the caps' days and weeks. Default: the app's BOT_TIMEZONE (policy.ts). */
   timeZone?: string;
+  /**
+   * A write of the caller's that belongs to this movement, sent in the same statement (one round trip
+   * fewer): an `INSERT … SELECT … FROM ins … RETURNING 1`, where `ins` is the new ledger row (no row on a
+   * replay or a refused spend). Its count comes back as `alongsideRows`; the caller decides what a 0 means.
+   */
+  alongside?: postgres.PendingQuery<postgres.Row[]>;
+  /**
+   * Grants: bonus besitos, expiring `economyPolicy.bonus.expireDays` after `now` if unspent (default:
+   * the source's policy, e.g. 'event'). Opens a lot (lib/besitos/lots.ts).
+   */
+  bonus?: boolean;
 }
 
 interface Row {
@@ -140,7 +156,7 @@ async function retryStatement<T>(db: Queryable, fn: () => Promise<T>): Promise<T
  * event. Safe under READ COMMITTED with no lock held across a round trip; if a concurrent writer
  * used the same key first, ledger_abort_if aborts the whole statement and it runs again as a replay.
  */
-async function move(db: Queryable, kind: 'grant' | 'spend', p: MoveParams): Promise<LedgerResult> {
+async function move(db: Queryable, kind: 'grant' | 'spend', p: MoveParams, opts: { lotsDone?: boolean } = {}): Promise<LedgerResult> {
   assertUserId(p.userId);
   assertAmount(p.amount);
   assertKey(p.idempotencyKey);
@@ -155,14 +171,15 @@ async function move(db: Queryable, kind: 'grant' | 'spend', p: MoveParams): Prom
     p.userId,
   );
   return retryStatement(db, async () => {
-    const [res] = await db<{ existing: Row | null; inserted: Row | null; has_account: boolean; balance: number | null }[]>`
+    const [res] = await db<{ existing: Row | null; inserted: Row | null; has_account: boolean; balance: number | null; alongside_rows?: number }[]>`
       WITH existing AS (
         SELECT * FROM transactions WHERE idempotency_key = ${p.idempotencyKey}
       ), ${caps ? capCte(db, p, caps) : db``} upd AS (
         UPDATE user_balances
            SET besitos = besitos + ${delta}, lifetime_besitos = lifetime_besitos + ${lifetimeDelta}, updated_at = now()
-         WHERE user_id = ${p.userId} AND besitos + ${delta} >= 0 AND NOT EXISTS (SELECT 1 FROM existing)
+         WHERE user_id = ${p.userId} AND besitos - held + ${delta} >= 0 AND NOT EXISTS (SELECT 1 FROM existing)
                ${caps ? db`AND EXISTS (SELECT 1 FROM cap)` : db``}
+               ${kind === 'spend' && !opts.lotsDone ? db`AND bonus_besitos = 0` : db``}
         RETURNING besitos
       ), ins AS (
         INSERT INTO transactions (user_id, amount, type, source, description, metadata, balance_after, idempotency_key)
@@ -176,17 +193,19 @@ async function move(db: Queryable, kind: 'grant' | 'spend', p: MoveParams): Prom
                jsonb_set(${db.json(event as never)}::jsonb, '{data}',
                  (${db.json(event.data as never)}::jsonb) || jsonb_build_object('transaction_id', ins.id, 'balance_after', ins.balance_after))
           FROM ins
-      )
+      )${p.alongside ? db`, alongside AS (${p.alongside})` : db``}
       SELECT (SELECT to_jsonb(existing) FROM existing) AS existing,
              (SELECT to_jsonb(ins) FROM ins) AS inserted,
              ledger_abort_if((SELECT count(*) FROM upd) > 0 AND (SELECT count(*) FROM ins) = 0, 'idempotency race') AS aborted,
              EXISTS (SELECT 1 FROM user_balances WHERE user_id = ${p.userId}) AS has_account,
-             (SELECT besitos FROM user_balances WHERE user_id = ${p.userId}) AS balance`;
+             (SELECT besitos - held FROM user_balances WHERE user_id = ${p.userId}) AS balance
+             ${p.alongside ? db`, (SELECT count(*) FROM alongside)::int AS alongside_rows` : db``}`;
     if (!res) throw new Error('ledger statement returned no row');
-    if (res.existing) return checkReplay(toEntry(res.existing), p.userId, p.amount);
+    const alongside = p.alongside ? { alongsideRows: Number(res.alongside_rows ?? 0) } : {};
+    if (res.existing) return { ...checkReplay(toEntry(res.existing), p.userId, p.amount), ...alongside };
     if (res.inserted) {
       noteWrittenEvents(event.event_id);
-      return { entry: toEntry(res.inserted), replayed: false };
+      return { entry: toEntry(res.inserted), replayed: false, ...alongside };
     }
     if (!res.has_account) throw new UnknownAccount(p.userId);
     if (caps) {
@@ -196,9 +215,49 @@ async function move(db: Queryable, kind: 'grant' | 'spend', p: MoveParams): Prom
       if (raced) return checkReplay(toEntry(raced), p.userId, p.amount);
       throw await capRefusal(db, p, caps);
     }
+    // A user with bonus lots (or one whose balance fell short): the spend takes from the lots first,
+    // in a transaction that locks the balance row and says which it was.
+    if (kind === 'spend' && !opts.lotsDone) return spendWithLots(db, p);
     throw new InsufficientFunds(p.amount, res.balance === null ? null : Number(res.balance));
   });
 }
+
+/**
+ * A spend from a balance holding bonus lots: soonest-expiring lots first, then the non-expiring part
+ * (lib/besitos/lots.ts). The balance row is locked first; bonus_besitos drops before besitos so that
+ * bonus_besitos ≤ besitos holds at every statement.
+ */
+async function spendWithLots(db: Queryable, p: MoveParams): Promise<LedgerResult> {
+  return withTransaction(db, async (tx) => {
+    const [b] = await tx<{ besitos: number; bonus_besitos: number }[]>`
+      SELECT besitos, bonus_besitos FROM user_balances WHERE user_id = ${p.userId} FOR UPDATE`;
+    if (!b) throw new UnknownAccount(p.userId);
+    const [raced] = await tx<Row[]>`SELECT * FROM transactions WHERE idempotency_key = ${p.idempotencyKey}`;
+    if (raced) return checkReplay(toEntry(raced), p.userId, p.amount);
+    if (Number(b.besitos) < p.amount) throw new InsufficientFunds(p.amount, Number(b.besitos));
+    if (Number(b.bonus_besitos) === 0) return move(tx, 'spend', p, { lotsDone: true });
+    const takes = takeFromLots(await lockOpenLots(tx, p.userId), p.amount);
+    await tx`UPDATE user_balances SET bonus_besitos = bonus_besitos - ${sumTakes(takes)} WHERE user_id = ${p.userId}`;
+    const r = await move(tx, 'spend', p, { lotsDone: true });
+    await applyTakes(tx, r.entry.id, takes);
+    return r;
+  });
+}
+
+/** A lot's expiry (lots.ts expireJob): what it still holds leaves through an 'expire' spend, once. */
+setExpireSpend(async (tx, lot, now) => {
+  await tx`UPDATE user_balances SET bonus_besitos = bonus_besitos - ${lot.amount} WHERE user_id = ${lot.userId}`;
+  const r = await move(
+    tx,
+    'spend',
+    { userId: lot.userId, amount: lot.amount, source: 'expire', idempotencyKey: `expire:lot:${lot.id}`, description: 'Besitos bonus caducados', metadata: { lot_id: lot.id } },
+    { lotsDone: true },
+  );
+  if (r.replayed) throw new RetryTransaction(`lot ${lot.id} expired concurrently`);
+  await applyTakes(tx, r.entry.id, [{ lotId: lot.id, amount: lot.amount, expiresAt: now }]);
+  await tx`UPDATE besitos_lots SET expired_at = ${now} WHERE id = ${lot.id}`;
+  return { balanceAfter: r.entry.balanceAfter };
+});
 
 interface CapLimits {
   subject: string;
@@ -346,8 +405,18 @@ export async function capUsage(
   };
 }
 
-export function grantBesitos(db: Queryable, p: MoveParams): Promise<LedgerResult> {
-  return move(db, 'grant', p);
+export async function grantBesitos(db: Queryable, p: MoveParams): Promise<LedgerResult> {
+  const bonus = p.bonus ?? sourcePolicy(p.source).bonus;
+  if (!bonus) return move(db, 'grant', p);
+  // A bonus grant: the grant's statement (caps included), then its lot, in one transaction.
+  return withTransaction(db, async (tx) => {
+    const r = await move(tx, 'grant', p);
+    if (r.replayed) return r;
+    const now = p.now ?? new Date();
+    await openLots(tx, p.userId, r.entry.id, [{ amount: p.amount, expiresAt: bonusExpiry(now) }], now, p.timeZone ?? economyTimeZone());
+    await tx`UPDATE user_balances SET bonus_besitos = bonus_besitos + ${p.amount} WHERE user_id = ${p.userId}`;
+    return r;
+  });
 }
 
 export function spendBesitos(db: Queryable, p: MoveParams): Promise<LedgerResult> {
@@ -362,6 +431,9 @@ export interface TransferParams {
   idempotencyKey: string;
   description?: string;
   metadata?: Record<string, unknown>;
+  /** Clock and zone for the receiver's carried lots' jobs (default: now, the app's zone). */
+  now?: Date;
+  timeZone?: string;
 }
 
 export interface TransferResult {
@@ -401,8 +473,8 @@ export async function transferBesitos(db: Queryable, p: TransferParams): Promise
   return withTransaction(db, async (tx) => {
     const replay = fromReplay(await findByKeys(tx, [outKey, inKey]));
     if (replay) return replay;
-    const locked = await tx<{ user_id: number; besitos: number }[]>`
-      SELECT user_id, besitos FROM user_balances
+    const locked = await tx<{ user_id: number; besitos: number; bonus_besitos: number }[]>`
+      SELECT user_id, besitos - held AS besitos, bonus_besitos FROM user_balances
        WHERE user_id IN ${tx([p.fromUserId, p.toUserId])}
        ORDER BY user_id FOR UPDATE`;
     const sender = locked.find((r) => r.user_id === p.fromUserId);
@@ -416,9 +488,12 @@ export async function transferBesitos(db: Queryable, p: TransferParams): Promise
     const raced = fromReplay(await findByKeys(tx, [outKey, inKey]));
     if (raced) return raced;
     if (sender.besitos < p.amount) throw new InsufficientFunds(p.amount, sender.besitos);
+    // The sender's bonus lots go first, and travel: the receiver gets lots with the same expiry.
+    const takes = Number(sender.bonus_besitos) > 0 ? takeFromLots(await lockOpenLots(tx, p.fromUserId), p.amount) : [];
+    const carried = sumTakes(takes);
     const [debitBalance] = await tx<{ besitos: number }[]>`
-      UPDATE user_balances SET besitos = besitos - ${p.amount}, updated_at = now()
-       WHERE user_id = ${p.fromUserId} AND besitos >= ${p.amount} RETURNING besitos`;
+      UPDATE user_balances SET besitos = besitos - ${p.amount}, bonus_besitos = bonus_besitos - ${carried}, updated_at = now()
+       WHERE user_id = ${p.fromUserId} AND besitos - held >= ${p.amount} RETURNING besitos`;
     if (!debitBalance) throw new InsufficientFunds(p.amount, sender.besitos);
     const [creditBalance] = await tx<{ besitos: number }[]>`
       UPDATE user_balances SET besitos = besitos + ${p.amount}, updated_at = now()
@@ -431,6 +506,12 @@ export async function transferBesitos(db: Queryable, p: TransferParams): Promise
       RETURNING *`;
     const debit = toEntry(rows.find((r) => r.idempotency_key === outKey)!);
     const credit = toEntry(rows.find((r) => r.idempotency_key === inKey)!);
+    if (carried > 0) {
+      await applyTakes(tx, debit.id, takes);
+      const now = p.now ?? new Date();
+      await openLots(tx, p.toUserId, credit.id, takes.map((t) => ({ amount: t.amount, expiresAt: t.expiresAt })), now, p.timeZone ?? economyTimeZone());
+      await tx`UPDATE user_balances SET bonus_besitos = bonus_besitos + ${carried} WHERE user_id = ${p.toUserId}`;
+    }
     await publish(
       tx,
       newEvent('gamification.besitos_spent', ledgerEventData(debit), p.fromUserId),
@@ -454,6 +535,55 @@ export interface ReverseParams {
   transactionId: number;
   idempotencyKey: string;
   reason?: string;
+  /** Clock and zone for lots given back (their jobs); default now and the app's zone. */
+  now?: Date;
+  timeZone?: string;
+}
+
+/**
+ * What a reversal leg does to lots (lib/besitos/lots.ts). Taking back a credit: first from the lots
+ * that credit opened, then from the non-expiring part, then from other lots soonest first. Giving
+ * back a debit: new lots with the expiry of the lots the debit took from; the rest non-expiring.
+ * Read under the balance lock; nothing is written here.
+ */
+export async function reversalLots(tx: Queryable, leg: { id: number; userId: number; amount: number }): Promise<{ takes: LotTake[]; reopen: { amount: number; expiresAt: Date }[] }> {
+  if (leg.amount < 0) {
+    const moved = await tx<{ amount: number; expires_at: Date }[]>`
+      SELECT -m.amount AS amount, l.expires_at FROM besitos_lot_moves m JOIN besitos_lots l ON l.id = m.lot_id
+       WHERE m.transaction_id = ${leg.id} AND m.amount < 0 ORDER BY l.expires_at, l.id`;
+    return { takes: [], reopen: moved.map((m) => ({ amount: Number(m.amount), expiresAt: new Date(m.expires_at) })) };
+  }
+  const plan = await planCreditReversals(tx, leg.userId, [{ id: leg.id, amount: leg.amount }]);
+  return { takes: plan.get(leg.id) ?? [], reopen: [] };
+}
+
+/**
+ * For taking back credits of one user (in order; the rollback of a window takes several at once):
+ * which lots each one takes — the lots it opened first, then the non-expiring part, then other lots
+ * soonest first. Call with the balance row locked; applies nothing (the caller lowers bonus_besitos by
+ * the sum and calls applyTakes with each reversal row's id). Users without bonus: one read, no takes.
+ */
+export async function planCreditReversals(tx: Queryable, userId: number, credits: { id: number; amount: number }[]): Promise<Map<number, LotTake[]>> {
+  const out = new Map<number, LotTake[]>();
+  const [b] = await tx<{ besitos: number; bonus_besitos: number }[]>`SELECT besitos, bonus_besitos FROM user_balances WHERE user_id = ${userId}`;
+  if (!b || Number(b.bonus_besitos) === 0) return out;
+  const lots = await lockOpenLots(tx as never, userId);
+  const opened = await tx<{ id: number; transaction_id: number }[]>`
+    SELECT id, transaction_id FROM besitos_lots WHERE transaction_id IN ${tx(credits.map((c) => c.id))}`;
+  let plain = Number(b.besitos) - Number(b.bonus_besitos);
+  for (const c of credits) {
+    const own = new Set(opened.filter((o) => Number(o.transaction_id) === c.id).map((o) => Number(o.id)));
+    const fromOwn = takeFromLots(lots.filter((l) => own.has(l.id)), c.amount);
+    let rest = c.amount - sumTakes(fromOwn);
+    const fromPlain = Math.min(rest, plain);
+    plain -= fromPlain;
+    rest -= fromPlain;
+    const fromOthers = rest > 0 ? takeFromLots(lots.filter((l) => !own.has(l.id)), rest) : [];
+    const takes = [...fromOwn, ...fromOthers];
+    for (const t of takes) lots.find((l) => l.id === t.lotId)!.remaining -= t.amount; // later credits see what is left
+    out.set(c.id, takes);
+  }
+  return out;
 }
 
 export interface ReverseResult {
@@ -495,12 +625,14 @@ export async function reverseTransaction(db: Queryable, p: ReverseParams): Promi
       const delta = -leg.amount;
       // Lifetime counts what was earned from sources: only undoing a grant takes from it.
       const lifetimeDelta = leg.type === 'grant' ? -leg.amount : 0;
+      const lots = await reversalLots(tx, leg);
       const [bal] = await tx<{ besitos: number }[]>`
         UPDATE user_balances
            SET besitos = besitos + ${delta},
+               bonus_besitos = bonus_besitos - ${sumTakes(lots.takes)} + ${sumTakes(lots.reopen)},
                lifetime_besitos = GREATEST(lifetime_besitos + ${lifetimeDelta}, 0),
                updated_at = now()
-         WHERE user_id = ${leg.userId} AND besitos + ${delta} >= 0
+         WHERE user_id = ${leg.userId} AND besitos - held + ${delta} >= 0
         RETURNING besitos`;
       if (!bal) {
         throw new ReversalNotPossible(`user ${leg.userId} no longer has the ${leg.amount} besitos to take back`);
@@ -513,6 +645,8 @@ export async function reverseTransaction(db: Queryable, p: ReverseParams): Promi
         RETURNING *`;
       const entry = toEntry(row!);
       reversals.push(entry);
+      await applyTakes(tx, entry.id, lots.takes);
+      if (lots.reopen.length) await openLots(tx, leg.userId, entry.id, lots.reopen, p.now ?? new Date(), p.timeZone ?? economyTimeZone());
       await publish(
         tx,
         newEvent(delta > 0 ? 'gamification.besitos_earned' : 'gamification.besitos_spent', ledgerEventData(entry), leg.userId),
@@ -525,13 +659,15 @@ export async function reverseTransaction(db: Queryable, p: ReverseParams): Promi
 export interface Balance {
   besitos: number;
   lifetimeBesitos: number;
+  /** Besitos under an active hold (an auction bid): still the user's, not spendable. */
+  held: number;
 }
 
 export async function getBalance(db: Queryable, userId: number): Promise<Balance> {
-  const [row] = await db<{ besitos: number; lifetime_besitos: number }[]>`
-    SELECT besitos, lifetime_besitos FROM user_balances WHERE user_id = ${userId}`;
+  const [row] = await db<{ besitos: number; lifetime_besitos: number; held: number }[]>`
+    SELECT besitos, lifetime_besitos, held FROM user_balances WHERE user_id = ${userId}`;
   if (!row) throw new UnknownAccount(userId);
-  return { besitos: Number(row.besitos), lifetimeBesitos: Number(row.lifetime_besitos) };
+  return { besitos: Number(row.besitos), lifetimeBesitos: Number(row.lifetime_besitos), held: Number(row.held) };
 }
 
 export interface HistoryPage {

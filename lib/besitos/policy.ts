@@ -24,10 +24,11 @@
  *     Check before granting without writing: `capHeadroom(db, …)` in ledger.ts.
  */
 import { z } from 'zod';
+import { lazy } from '../lazy.js';
 import { formatWhen } from '../time/format.js';
 import type { CapReached } from './errors.js';
 
-const cap = z
+const cap = lazy(() => z
   .object({
     /** Most besitos per period (inclusive). */
     besitos: z.number().int().positive().optional(),
@@ -35,14 +36,14 @@ const cap = z
     grants: z.number().int().positive().optional(),
   })
   .strict()
-  .refine((c) => c.besitos !== undefined || c.grants !== undefined, 'a cap needs besitos or grants');
+  .refine((c) => c.besitos !== undefined || c.grants !== undefined, 'a cap needs besitos or grants'));
 
-const amount = z.union([
+const amount = lazy(() => z.union([
   z.number().int().positive(),
   z.object({ min: z.number().int().positive(), max: z.number().int().positive() }).strict().refine((a) => a.min <= a.max, 'min > max'),
-]);
+]));
 
-const source = z
+const source = lazy(() => z
   .object({
     label: z.string().min(1),
     /** What one grant gives (a number) or the range content and features may give. */
@@ -51,13 +52,13 @@ const source = z
     /** Grants of this source are bonus (expiring) unless the caller says otherwise. */
     bonus: z.boolean().default(false),
   })
-  .strict();
+  .strict());
 
-const sink = z.object({ label: z.string().min(1) }).strict();
+const sink = lazy(() => z.object({ label: z.string().min(1) }).strict());
 
-const identifier = z.string().regex(/^[a-z][a-z0-9_]{0,31}$/);
+const identifier = lazy(() => z.string().regex(/^[a-z][a-z0-9_]{0,31}$/));
 
-export const economyPolicySchema = z
+export const economyPolicySchema = lazy(() => z
   .object({
     sources: z.record(identifier, source),
     sinks: z.record(identifier, sink),
@@ -66,7 +67,7 @@ export const economyPolicySchema = z
   .strict()
   .superRefine((p, ctx) => {
     if (p.bonus.warnDaysBefore >= p.bonus.expireDays) ctx.addIssue({ code: 'custom', message: 'warnDaysBefore must be shorter than expireDays' });
-  });
+  }));
 
 export type EconomyPolicy = z.output<typeof economyPolicySchema>;
 export type SourcePolicy = EconomyPolicy['sources'][string];
@@ -76,7 +77,7 @@ export type CapPeriod = 'day' | 'week';
  * Seed §4.1: daily 10; missions 20–50; trivia 5–15 (×2 with the power-up); reactions 2, at most 3 a
  * day; achievements 50–200. Caps leave room for an honest very active day and stop repetition.
  */
-export const economyPolicy: EconomyPolicy = economyPolicySchema.parse({
+export const economyPolicy: EconomyPolicy = lazy(() => economyPolicySchema.parse({
   sources: {
     daily: { label: 'Regalo diario', amount: { min: 1, max: 1000 }, caps: { day: { grants: 1 } } },
     mission: { label: 'Misiones', amount: { min: 20, max: 50 }, caps: { day: { besitos: 200 }, week: { besitos: 600 } } },
@@ -98,7 +99,7 @@ export const economyPolicy: EconomyPolicy = economyPolicySchema.parse({
     admin: { label: 'Ajuste de administración' },
   },
   bonus: { expireDays: 30, warnDaysBefore: 3 },
-});
+}, { jitless: true })); // one parse of a constant: no compiled fast path (lib/config.ts)
 // A name may be both a source and a sink: 'story' rewards the reader and sells premium fragments.
 
 export class UnknownSource extends Error {

@@ -1,7 +1,8 @@
 import type { Queryable } from '../db/client.js';
 import { newEvent, publish } from '../bus/outbox.js';
 import { ReversalNotPossible, TransactionNotFound } from './errors.js';
-import { reverseTransaction } from './ledger.js';
+import { planCreditReversals, reverseTransaction } from './ledger.js';
+import { applyTakes, sumTakes, type LotTake } from './lots.js';
 
 /**
  * Rollback of grants an admin decides were wrong (a bug that over-granted, a farmer): compensating
@@ -57,9 +58,11 @@ async function rollbackGrantRows(tx: Queryable, grants: GrantRow[], r: RollbackR
   out.found = grants.length;
   if (grants.length === 0) return out;
   const userIds = [...new Set(grants.map((g) => Number(g.user_id)))].sort((a, b) => a - b);
-  const locked = await tx<{ user_id: string; besitos: string }[]>`
-    SELECT user_id, besitos FROM user_balances WHERE user_id IN ${tx(userIds)} ORDER BY user_id FOR UPDATE`;
+  const locked = await tx<{ user_id: string; besitos: string; held: string }[]>`
+    SELECT user_id, besitos, held FROM user_balances WHERE user_id IN ${tx(userIds)} ORDER BY user_id FOR UPDATE`;
   const balance = new Map(locked.map((b) => [Number(b.user_id), Number(b.besitos)]));
+  // Besitos held by auction bids (lib/besitos/holds.ts) are not taken back: only what is spendable.
+  const heldOf = new Map(locked.map((b) => [Number(b.user_id), Number(b.held)]));
   const ids = grants.map((g) => Number(g.id));
   const done = new Set(
     (
@@ -79,7 +82,7 @@ async function rollbackGrantRows(tx: Queryable, grants: GrantRow[], r: RollbackR
       continue;
     }
     const has = balance.get(userId) ?? 0;
-    const taken = Math.min(has, amount);
+    const taken = Math.max(0, Math.min(has - (heldOf.get(userId) ?? 0), amount));
     balance.set(userId, has - taken);
     items.push({ transaction_id: id, user_id: userId, amount, taken, shortfall: amount - taken, balance_after: has - taken });
     const u = perUser.get(userId) ?? { userId, amount: 0, taken: 0, shortfall: 0, grants: 0 };
@@ -92,12 +95,22 @@ async function rollbackGrantRows(tx: Queryable, grants: GrantRow[], r: RollbackR
   if (items.length === 0) return out;
 
   const takes = [...perUser.values()].filter((u) => u.taken > 0);
+  // Bonus lots (lib/besitos/lots.ts): a rolled-back grant takes back the lot it opened first, then the
+  // non-expiring part, then other lots; bonus_besitos drops with the balance in the same UPDATE.
+  const lotTakes = new Map<number, LotTake[]>();
+  const lotTaken = new Map<number, number>();
+  for (const u of takes) {
+    const plan = await planCreditReversals(tx, u.userId, items.filter((i) => i.user_id === u.userId && i.taken > 0).map((i) => ({ id: i.transaction_id, amount: i.taken })));
+    for (const [id, t] of plan) lotTakes.set(id, t);
+    lotTaken.set(u.userId, [...plan.values()].reduce((sum, t) => sum + sumTakes(t), 0));
+  }
   if (takes.length > 0) {
     const updated = await tx<{ user_id: string }[]>`
       UPDATE user_balances b
-         SET besitos = b.besitos - x.taken, lifetime_besitos = GREATEST(b.lifetime_besitos - x.taken, 0), updated_at = now()
-        FROM jsonb_to_recordset(${tx.json(takes.map((u) => ({ user_id: u.userId, taken: u.taken })) as never)}) AS x(user_id bigint, taken bigint)
-       WHERE b.user_id = x.user_id AND b.besitos >= x.taken
+         SET besitos = b.besitos - x.taken, bonus_besitos = b.bonus_besitos - x.lot_taken,
+             lifetime_besitos = GREATEST(b.lifetime_besitos - x.taken, 0), updated_at = now()
+        FROM jsonb_to_recordset(${tx.json(takes.map((u) => ({ user_id: u.userId, taken: u.taken, lot_taken: lotTaken.get(u.userId) ?? 0 })) as never)}) AS x(user_id bigint, taken bigint, lot_taken bigint)
+       WHERE b.user_id = x.user_id AND b.besitos - b.held >= x.taken
       RETURNING b.user_id`;
     // Cannot happen under the locks; if it ever did, roll everything back rather than leave half a rollback.
     if (updated.length !== takes.length) throw new ReversalNotPossible('a balance changed under the rollback locks');
@@ -114,6 +127,7 @@ async function rollbackGrantRows(tx: Queryable, grants: GrantRow[], r: RollbackR
        ORDER BY x.transaction_id
       RETURNING id, reverses`;
     for (const row of rows) reversalIds.set(Number(row.reverses), Number(row.id));
+    for (const [grantId, t] of lotTakes) await applyTakes(tx as never, reversalIds.get(grantId)!, t);
     const sources = new Map(grants.map((g) => [Number(g.id), (g as GrantRow & { source?: string }).source ?? 'admin']));
     await publish(
       tx,
@@ -154,11 +168,15 @@ export interface WindowRollback extends RollbackRequest {
   to: Date;
 }
 
-/** Every grant of a source with from ≤ created_at < to. A window with no grant: found = 0. */
+/**
+ * Every grant of a source with from ≤ created_at < to. A family name (`reaction`) covers its details
+ * (`reaction:post:42`); a detailed name only itself. A window with no grant: found = 0.
+ */
 export async function rollbackSourceWindow(tx: Queryable, r: WindowRollback): Promise<RollbackOutcome> {
+  const family = r.source.includes(':') ? tx`` : tx`OR source LIKE ${`${r.source.replace(/[\\%_]/g, (c) => `\\${c}`)}:%`}`;
   const grants = await tx<(GrantRow & { source: string })[]>`
     SELECT id, user_id, amount, source FROM transactions
-     WHERE type = 'grant' AND source = ${r.source} AND created_at >= ${r.from} AND created_at < ${r.to}
+     WHERE type = 'grant' AND (source = ${r.source} ${family}) AND created_at >= ${r.from} AND created_at < ${r.to}
      ORDER BY id`;
   return rollbackGrantRows(tx, grants, r);
 }

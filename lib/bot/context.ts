@@ -47,6 +47,12 @@ export interface BotState {
   person?: string;
   /** Base of every idempotency key derived from this update (update:<update_id>). */
   requestKey: string;
+  /**
+   * Which delivery of this update this is (1 = the first), when the webhook's claim statement loaded
+   * the state; unknown otherwise. A first delivery can't have done anything before (issue 18: /daily
+   * answers "already claimed" from the loaded state only then).
+   */
+  deliveryAttempt?: number;
 }
 
 export interface BotContext extends Context {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { lazy } from '../lazy.js';
 import type { Queryable } from '../db/client.js';
 import { kvScript, runScript } from '../kv/script.js';
 import type { KeyValueStore } from '../kv/types.js';
@@ -144,12 +145,12 @@ export async function windowTotals(db: Queryable, from: number, to: number, sinc
   return { gifts: r!.gifts, given: Number(r!.given), undos: r!.undos, takenBack: Number(r!.taken_back) };
 }
 
-const summaryPayload = z.object({
+const summaryPayload = lazy(() => z.object({
   from: z.number().int().positive(),
   to: z.number().int().positive(),
   since: z.iso.datetime(),
   until: z.iso.datetime(),
-});
+}));
 
 /** The window's summary for the receiver, rendered when it runs from the ledger's actions. */
 export const giftSummaryJob: JobHandler<z.infer<typeof summaryPayload>> = {

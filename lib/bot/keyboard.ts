@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { lazy } from '../lazy.js';
 import type { InlineKeyboardButton, InlineKeyboardMarkup } from 'telegraf/types';
 import { cancel, reschedule, schedule, type JobHandler, type Tx } from '../scheduler/index.js';
 import { displayName, findUsersByIds } from '../users/lookup.js';
@@ -74,7 +75,7 @@ async function renderNameRefs(tx: Tx, text: string): Promise<string> {
 }
 
 /** The scheduled close of a keyboard: the message gets `text` (when given) and no buttons. */
-const closePayload = z.object({
+const closePayload = lazy(() => z.object({
   /** null: the owner's private chat, looked up when the job runs (so no job holds a Telegram id). */
   chatId: z.number().int().nullable(),
   messageId: z.number().int(),
@@ -84,7 +85,7 @@ const closePayload = z.object({
   owner: z.number().int(),
   /** Only while this action is still 'done' (an undo button: not once it was undone). */
   actionId: z.number().int().optional(),
-});
+}));
 type ClosePayload = z.infer<typeof closePayload>;
 
 type Who = Pick<BotContext, 'from'> & { state: object };
@@ -159,14 +160,14 @@ registerErasureHook({
 const cancelClose = (ctx: Pick<BotContext, 'deps'> & Who, chatId: number, messageId: number) =>
   cancel(ctx.deps.db, closeJobKey(ctx, chatId, messageId)).catch((err) => ctx.deps.log.warn({ msg: 'keyboard: close job not cancelled', error: String(err) }));
 
-const entry = z.object({
+const entry = lazy(() => z.object({
   nonce: z.number(),
   /** Not stored any more (the key names the chat; a private chat's id is the Telegram id). */
   chatId: z.number().optional(),
   messageId: z.number(),
   /** Set when the flow finished: a later press of the same keyboard is told how. */
   ended: z.enum(['done', 'cancelled']).optional(),
-});
+}));
 
 // Under the account's session prefix (sess:<account>:…, lib/users/session.ts), so /borrar removes it
 // with the sessions; it holds ids only (no message text: that would keep others' names around).

@@ -1,4 +1,4 @@
-import { formatDate, formatStamp, formatTime } from '../time/format.js';
+import { formatDate, formatStamp, theTime } from '../time/format.js';
 import { escapeHtml } from './html.js';
 import { nameHtml } from './reply.js';
 
@@ -67,7 +67,7 @@ export const usersMessages = {
   /** `undoUntil`: the end of the undo window, named as a time so the text stays true after it (null: closed). */
   giftDone: (amount: number, to: string, left: number, undoUntil: Date | null, tz: string) =>
     `🎁 Le regalaste <b>${n(amount)}</b> a <b>${nameHtml(to)}</b>. Te quedan ${n(left)}.` +
-    (undoUntil ? `\nPuedes deshacerlo hasta las ${formatTime(undoUntil, tz)}.` : ''),
+    (undoUntil ? `\nPuedes deshacerlo hasta ${theTime(undoUntil, tz)}.` : ''),
   giftInProgress: () => 'Ese regalo ya se está enviando ⏳ Ya no se puede cancelar; si quieres, deshazlo después.',
   giftAlreadyDone: () => 'Ese regalo ya se había enviado 👍',
   giftReceived: (amount: number, from: string) => `💝 <b>${nameHtml(from)}</b> te regaló <b>${n(amount)}</b>.`,

@@ -1,4 +1,4 @@
-import { formatStamp, formatTime, formatWhen } from '../time/format.js';
+import { formatStamp, formatTime, formatWhen, theTime } from '../time/format.js';
 import { escapeHtml } from './html.js';
 import type { KeyboardEnd } from './keyboard.js';
 import { nameHtml } from './reply.js';
@@ -16,6 +16,7 @@ export const SOURCE_LABELS: Record<string, string> = {
   achievement: 'Logro',
   shop: 'Tienda',
   auction: 'Subasta',
+  tax: 'Comisión de subasta (quemada)',
   admin: 'Ajuste del equipo',
   referral: 'Invitación',
 };
@@ -71,6 +72,7 @@ export const es = {
     '/logros — tus logros y los próximos\n' +
     '/tienda — cosméticos, llaves y pistas, potenciadores\n' +
     '/mochila — tus objetos (y usarlos)\n' +
+    '/subastas — subastas de objetos exclusivos; /pujar N para pujar\n' +
     '/actividad — tus últimas acciones\n' +
     '/privacidad — tus datos: exportar (/exportar) o borrar (/borrar)\n' +
     '/ayuda — esta ayuda\n\n' +
@@ -82,8 +84,10 @@ export const es = {
     `${name ? `¡Hola, ${nameHtml(name)}! ` : '¡Hola! '}💋 Por ahora converso con comandos y botones. ` +
     'Prueba uno de estos, o escribe /ayuda para verlos todos.',
   mainButtons: { daily: '🎁 Regalo diario', balance: '💰 Mis besitos', help: '❓ Ayuda' },
-  balance: (besitos: number, lifetime: number) =>
-    `💰 Tienes <b>${es.besitos(besitos)}</b>.\nEn total has ganado ${es.besitos(lifetime)}.`,
+  balance: (besitos: number, lifetime: number, held = 0) =>
+    `💰 Tienes <b>${es.besitos(besitos)}</b>.` +
+    (held > 0 ? `\n🔒 ${es.besitos(held)} apartados en pujas de /subastas: puedes gastar <b>${es.besitos(besitos - held)}</b>.` : '') +
+    `\nEn total has ganado ${es.besitos(lifetime)}.`,
   dailyGranted: (amount: number, streak: number, balance: number | null, next: Date, tz: string, now: Date) =>
     `🎁 ¡Recibiste <b>${es.besitos(amount)}</b>!` +
     (balance !== null ? ` Ahora tienes ${es.besitos(balance)}.` : '') +
@@ -161,7 +165,7 @@ export const es = {
       case 'expired':
         return deadline ? `Esta confirmación caducó ${formatWhen(deadline, tz, now)} ⌛` : 'Esta confirmación caducó ⌛';
       case 'undoClosed':
-        return deadline ? `El plazo para deshacer terminó a las ${formatTime(deadline, tz)} ⌛` : 'El plazo para deshacer ya terminó ⌛';
+        return deadline ? `El plazo para deshacer terminó a ${theTime(deadline, tz)} ⌛` : 'El plazo para deshacer ya terminó ⌛';
       case 'notYours':
         return 'Ese botón no es tuyo.';
       default:
@@ -171,7 +175,7 @@ export const es = {
   /** Appended to a confirmation replaced by a newer one (its buttons are removed). */
   keyboardSuperseded: () => '<i>↪️ Reemplazada por una confirmación más nueva.</i>',
   /** Appended to a confirmation closed at its deadline by the scheduler (lib/bot/keyboard.ts). */
-  keyboardExpiredNote: (at: Date, tz: string) => `<i>⌛ Caducó a las ${formatTime(at, tz)}.</i>`,
+  keyboardExpiredNote: (at: Date, tz: string) => `<i>⌛ Caducó a ${theTime(at, tz)}.</i>`,
   ...usersMessages,
   ...reactionMessages,
   ...storyMessages,

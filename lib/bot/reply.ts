@@ -17,7 +17,8 @@ export { escapeHtml };
  */
 export const LIMITS = { text: 4096, caption: 1024, callbackAnswer: 200, callbackData: 64, name: 32 } as const;
 
-const segmenter = new Intl.Segmenter('es', { granularity: 'grapheme' });
+/** Built on the first name that needs shortening: ICU's segmenter costs milliseconds to create (cold start). */
+let segmenter: Intl.Segmenter | undefined;
 
 /**
  * A user-supplied name (first name, @username someone typed) for display: one line, at most `max`
@@ -27,7 +28,7 @@ export function shortName(name: string, max: number = LIMITS.name): string {
   const flat = name.replace(/\s+/g, ' ').trim();
   if (flat.length <= max) return flat;
   let out = '';
-  for (const { segment } of segmenter.segment(flat)) {
+  for (const { segment } of (segmenter ??= new Intl.Segmenter('es', { granularity: 'grapheme' })).segment(flat)) {
     if (out.length + segment.length > max - 1) break;
     out += segment;
   }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { lazy } from '../lazy.js';
 
 /**
  * Unlock conditions as strategies (seed: Strategy pattern). A condition is plain JSON in the content,
@@ -80,26 +81,29 @@ export class ConditionRegistry {
   readonly schema: z.ZodType<Condition>;
 
   constructor() {
-    const self = this;
-    const nested: z.ZodType<Condition> = z.lazy(() => self.schema);
-    const combinators: Record<string, z.ZodType<Condition>> = {
-      all: z.strictObject({ kind: z.literal('all'), of: z.array(nested).min(1).max(16) }),
-      any: z.strictObject({ kind: z.literal('any'), of: z.array(nested).min(1).max(16) }),
-      not: z.strictObject({ kind: z.literal('not'), condition: nested }),
-    };
-    this.schema = z.looseObject({ kind: z.string() }).transform((value, ctx) => {
-      const schema = combinators[value.kind] ?? self.kinds.get(value.kind)?.schema;
-      if (!schema) {
-        const known = [...Object.keys(combinators), ...self.kinds.keys()].sort().join(', ');
-        ctx.addIssue({ code: 'custom', path: ['kind'], message: `unknown condition kind "${value.kind}" (known: ${known})` });
-        return z.NEVER;
-      }
-      const parsed = schema.safeParse(value);
-      if (!parsed.success) {
-        for (const issue of parsed.error.issues) ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message });
-        return z.NEVER;
-      }
-      return parsed.data as Condition;
+    // Built on first use (lib/lazy.ts): a cold start whose update checks no condition does not pay for it.
+    this.schema = lazy(() => {
+      const self = this;
+      const nested: z.ZodType<Condition> = z.lazy(() => self.schema);
+      const combinators: Record<string, z.ZodType<Condition>> = {
+        all: z.strictObject({ kind: z.literal('all'), of: z.array(nested).min(1).max(16) }),
+        any: z.strictObject({ kind: z.literal('any'), of: z.array(nested).min(1).max(16) }),
+        not: z.strictObject({ kind: z.literal('not'), condition: nested }),
+      };
+      return z.looseObject({ kind: z.string() }).transform((value, ctx) => {
+        const schema = combinators[value.kind] ?? self.kinds.get(value.kind)?.schema;
+        if (!schema) {
+          const known = [...Object.keys(combinators), ...self.kinds.keys()].sort().join(', ');
+          ctx.addIssue({ code: 'custom', path: ['kind'], message: `unknown condition kind "${value.kind}" (known: ${known})` });
+          return z.NEVER;
+        }
+        const parsed = schema.safeParse(value);
+        if (!parsed.success) {
+          for (const issue of parsed.error.issues) ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message });
+          return z.NEVER;
+        }
+        return parsed.data as Condition;
+      });
     });
   }
 

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { lazy } from '../lazy.js';
 
 /**
  * The gamification catalogue (seed §2.3 missions, achievements, items): authored in
@@ -6,8 +7,8 @@ import { z } from 'zod';
  * that it can join the content model's versions as separate sections.
  */
 
-export const gamificationKey = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,47}$/, 'keys are lowercase letters, digits, _ and -, at most 48 chars');
-const instant = z.iso.datetime({ offset: true });
+export const gamificationKey = lazy(() => z.string().regex(/^[a-z0-9][a-z0-9_-]{0,47}$/, 'keys are lowercase letters, digits, _ and -, at most 48 chars'));
+const instant = lazy(() => z.iso.datetime({ offset: true }));
 
 /** What gamification learns from bus events (lib/gamification/rules.ts factsFromEvent). */
 export const FACT_KINDS = [
@@ -30,20 +31,20 @@ export type FactKind = (typeof FACT_KINDS)[number];
  * `streak_days` consecutive local days, or the `sum` of their amounts; optionally only facts about
  * one `subject`, and (achievements) only within a window of `within_hours`.
  */
-export const requirementSchema = z.strictObject({
+export const requirementSchema = lazy(() => z.strictObject({
   fact: z.enum(FACT_KINDS),
   count: z.number().int().min(1).max(1_000_000),
   measure: z.enum(['count', 'distinct', 'streak_days', 'sum']).default('count'),
   subject: z.string().min(1).max(128).optional(),
   within_hours: z.number().int().min(1).max(24 * 366).optional(),
-});
+}));
 export type Requirement = z.output<typeof requirementSchema>;
 
 export const MISSION_TYPES = ['daily', 'weekly', 'narrative', 'special'] as const;
 /** Seed §4.1: daily missions give 20 besitos, weekly ones 50; narrative and special ones say theirs. */
 export const DEFAULT_MISSION_REWARD = { daily: 20, weekly: 50 } as const;
 
-export const missionSchema = z
+export const missionSchema = lazy(() => z
   .strictObject({
     key: gamificationKey,
     title: z.string().min(1).max(80),
@@ -68,7 +69,7 @@ export const missionSchema = z
     ...m,
     recurrence: m.recurrence ?? (m.type === 'daily' ? 'daily' : m.type === 'weekly' ? 'weekly' : 'once'),
     reward: { ...m.reward, besitos: m.reward.besitos ?? DEFAULT_MISSION_REWARD[m.type as 'daily' | 'weekly'] },
-  }));
+  })));
 export type Mission = z.output<typeof missionSchema>;
 export type Recurrence = Mission['recurrence'];
 
@@ -77,7 +78,7 @@ export type Rarity = (typeof RARITIES)[number];
 /** Achievement rewards by rarity (50–200 besitos). */
 export const ACHIEVEMENT_REWARD: Record<Rarity, number> = { common: 50, rare: 100, epic: 150, legendary: 200 };
 
-export const achievementSchema = z
+export const achievementSchema = lazy(() => z
   .strictObject({
     key: gamificationKey,
     title: z.string().min(1).max(80),
@@ -92,23 +93,23 @@ export const achievementSchema = z
     /** Hidden achievements are not listed under "next" in /logros until unlocked. */
     hidden: z.boolean().default(false),
   })
-  .transform((a) => ({ ...a, reward: { ...a.reward, besitos: a.reward.besitos ?? ACHIEVEMENT_REWARD[a.rarity] } }));
+  .transform((a) => ({ ...a, reward: { ...a.reward, besitos: a.reward.besitos ?? ACHIEVEMENT_REWARD[a.rarity] } })));
 export type Achievement = z.output<typeof achievementSchema>;
 
 export const ITEM_CATEGORIES = ['cosmetic', 'narrative', 'powerup'] as const;
 export type ItemCategory = (typeof ITEM_CATEGORIES)[number];
 
-export const itemEffectSchema = z.discriminatedUnion('kind', [
+export const itemEffectSchema = lazy(() => z.discriminatedUnion('kind', [
   /** Multiplies trivia rewards for a while (the narrative module reads the active effects). */
   z.strictObject({ kind: z.literal('trivia_multiplier'), multiplier: z.number().int().min(2).max(5), minutes: z.number().int().min(1).max(24 * 60) }),
   /** Opens a story fragment (a narrative key). */
   z.strictObject({ kind: z.literal('unlock_fragment'), fragment: gamificationKey }),
   /** A clue: its text is shown when used. */
   z.strictObject({ kind: z.literal('clue'), text: z.string().min(1).max(1000) }),
-]);
+]));
 export type ItemEffect = z.output<typeof itemEffectSchema>;
 
-export const itemSchema = z
+export const itemSchema = lazy(() => z
   .strictObject({
     key: gamificationKey,
     name: z.string().min(1).max(60),
@@ -126,10 +127,10 @@ export const itemSchema = z
     /** Not sold in /tienda (rewards only). */
     hidden: z.boolean().default(false),
   })
-  .refine((i) => !i.consumable || i.effect !== undefined, { message: 'a consumable needs an effect', path: ['effect'] });
+  .refine((i) => !i.consumable || i.effect !== undefined, { message: 'a consumable needs an effect', path: ['effect'] }));
 export type Item = z.output<typeof itemSchema>;
 
-export const catalogueSchema = z
+export const catalogueSchema = lazy(() => z
   .strictObject({
     missions: z.array(missionSchema).default([]),
     achievements: z.array(achievementSchema).default([]),
@@ -137,7 +138,7 @@ export const catalogueSchema = z
   })
   .superRefine((c, ctx) => {
     for (const problem of crossCheckCatalogue(c)) ctx.addIssue({ code: 'custom', message: problem.message, path: problem.path });
-  });
+  }));
 export type Catalogue = z.output<typeof catalogueSchema>;
 
 export interface CatalogueProblem {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { lazy } from '../lazy.js';
 import { conditionSchema, type Condition } from '../conditions/index.js';
 import { achievementSchema, crossCheckCatalogue, itemSchema, missionSchema } from './gamification.js';
 
@@ -9,21 +10,21 @@ import { achievementSchema, crossCheckCatalogue, itemSchema, missionSchema } fro
  * checked by `crossCheck` (and, more deeply, by the story linter, lib/content/lint.ts).
  */
 
-export const keySchema = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,47}$/, 'keys are lowercase letters, digits, _ and -, at most 48 chars');
-export const flagSchema = z.string().regex(/^[a-z0-9_:.-]{1,48}$/, 'flags are short lowercase names');
+export const keySchema = lazy(() => z.string().regex(/^[a-z0-9][a-z0-9_-]{0,47}$/, 'keys are lowercase letters, digits, _ and -, at most 48 chars'));
+export const flagSchema = lazy(() => z.string().regex(/^[a-z0-9_:.-]{1,48}$/, 'flags are short lowercase names'));
 /** Telegram HTML (<b>, <i>, <u>, <s>, <a>, <code>, <pre>, <blockquote>, <tg-spoiler>); at most one message. */
-const html = z.string().min(1).max(4096);
+const html = lazy(() => z.string().min(1).max(4096));
 
 /** What completing something grants. Items and achievements are applied by gamification once it exists; until then they are validated and recorded. */
-export const rewardsSchema = z.strictObject({
+export const rewardsSchema = lazy(() => z.strictObject({
   besitos: z.number().int().min(0).max(10_000).default(0),
   items: z.array(keySchema).max(10).default([]),
   achievements: z.array(keySchema).max(10).default([]),
-});
+}));
 const rewards = rewardsSchema.default({ besitos: 0, items: [], achievements: [] });
 
 /** Photo / animation / video, by https URL (the linter refuses http) or by a Telegram file_id. */
-export const mediaSchema = z
+export const mediaSchema = lazy(() => z
   .strictObject({
     type: z.enum(['photo', 'animation', 'video']),
     url: z.url().optional(),
@@ -31,9 +32,9 @@ export const mediaSchema = z
     /** Caption sent with the media (Telegram limit 1024); the fragment text follows as its own message. */
     caption: z.string().min(1).max(1024).optional(),
   })
-  .refine((m) => Boolean(m.url) !== Boolean(m.file_id), 'media needs exactly one of url or file_id');
+  .refine((m) => Boolean(m.url) !== Boolean(m.file_id), 'media needs exactly one of url or file_id'));
 
-export const decisionSchema = z.strictObject({
+export const decisionSchema = lazy(() => z.strictObject({
   key: keySchema,
   /** Button text (Telegram shows about 64 characters). */
   label: z.string().min(1).max(64),
@@ -46,10 +47,10 @@ export const decisionSchema = z.strictObject({
   rewards,
   /** true: the choice can be taken only once per user. */
   once: z.boolean().default(false),
-});
+}));
 
 /** A riddle answered in text; the answer is compared after `normalizeAnswer`. */
-export const riddleSchema = z.strictObject({
+export const riddleSchema = lazy(() => z.strictObject({
   kind: z.literal('riddle'),
   question: html,
   answers: z.array(z.string().min(1).max(100)).min(1).max(10),
@@ -58,10 +59,10 @@ export const riddleSchema = z.strictObject({
   attempts: z.number().int().min(1).max(10).optional(),
   success: z.strictObject({ next: keySchema, rewards }),
   failure: z.strictObject({ next: keySchema, rewards }).optional(),
-});
+}));
 
 /** A Telegram dice throw (sendDice): the value picks the branch. Branches must cover 1..max of the emoji. */
-export const diceSchema = z.strictObject({
+export const diceSchema = lazy(() => z.strictObject({
   kind: z.literal('dice'),
   emoji: z.enum(['🎲', '🎯', '🏀', '⚽', '🎳', '🎰']).default('🎲'),
   prompt: z.string().min(1).max(300).optional(),
@@ -69,14 +70,14 @@ export const diceSchema = z.strictObject({
     .array(z.strictObject({ min: z.number().int().min(1).max(64), max: z.number().int().min(1).max(64), next: keySchema, rewards }))
     .min(1)
     .max(8),
-});
+}));
 
-export const miniGameSchema = z.discriminatedUnion('kind', [riddleSchema, diceSchema]);
+export const miniGameSchema = lazy(() => z.discriminatedUnion('kind', [riddleSchema, diceSchema]));
 
 /** The highest value Telegram's sendDice gives for each emoji. */
 export const DICE_MAX: Record<z.output<typeof diceSchema>['emoji'], number> = { '🎲': 6, '🎯': 6, '🏀': 5, '⚽': 5, '🎳': 6, '🎰': 64 };
 
-export const fragmentSchema = z.strictObject({
+export const fragmentSchema = lazy(() => z.strictObject({
   key: keySchema,
   level: z.number().int().min(1).max(100),
   title: z.string().min(1).max(120),
@@ -97,18 +98,18 @@ export const fragmentSchema = z.strictObject({
   decisions: z.array(decisionSchema).max(8).default([]),
   /** mini_game: the game that decides the way on. */
   game: miniGameSchema.optional(),
-});
+}));
 
-export const levelSchema = z.strictObject({
+export const levelSchema = lazy(() => z.strictObject({
   number: z.number().int().min(1).max(100),
   title: z.string().min(1).max(120),
   vip: z.boolean().default(false),
   unlock: conditionSchema.optional(),
   /** Telegram HTML shown when the user enters the level. */
   intro: html,
-});
+}));
 
-export const triviaSchema = z.strictObject({
+export const triviaSchema = lazy(() => z.strictObject({
   key: keySchema,
   question: z.string().min(1).max(300),
   options: z.array(z.string().min(1).max(100)).min(2).max(6),
@@ -119,9 +120,9 @@ export const triviaSchema = z.strictObject({
   timeLimitSeconds: z.number().int().min(5).max(600).default(30),
   /** The question becomes available once this fragment is completed (absent: from the start). */
   availableAfter: keySchema.optional(),
-});
+}));
 
-export const contentSchema = z.strictObject({
+export const contentSchema = lazy(() => z.strictObject({
   /** The first fragment of the story. */
   start: keySchema,
   levels: z.array(levelSchema).min(1),
@@ -131,7 +132,7 @@ export const contentSchema = z.strictObject({
   missions: z.array(missionSchema).default([]),
   achievements: z.array(achievementSchema).default([]),
   items: z.array(itemSchema).default([]),
-});
+}));
 
 export type Rewards = z.output<typeof rewardsSchema>;
 export type Media = z.output<typeof mediaSchema>;

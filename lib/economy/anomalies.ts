@@ -6,7 +6,7 @@ import { schedule, type JobHandler } from '../scheduler/index.js';
 import { localDate } from '../time/zone.js';
 import { findUsersByIds } from '../users/lookup.js';
 import { economyCaps } from './policy.js';
-import { earningsInWindow, grantDays, unmatchedGrants, upsertFlags, type FlagInput, type FlagRow } from './repository.js';
+import { earningsInWindow, grantPeriods, unmatchedGrants, upsertFlags, type FlagInput, type FlagRow } from './repository.js';
 import { capBreaches, defaultOutlierSettings, findOutliers, type CapTable, type OutlierSettings } from './rules.js';
 import { economyTexts, userLabel } from './texts.js';
 
@@ -76,17 +76,19 @@ export async function detectAnomalies(db: Queryable, o: DetectOptions): Promise<
     }
   }
 
-  const days = await grantDays(db, windowStart, windowEnd, o.timeZone, Object.keys(caps));
+  // A week that began before the window is only partly seen: its total can only be lower than the truth,
+  // so a breach found is real; one hidden before the window was flagged in an earlier window.
+  const totals = await grantPeriods(db, windowStart, windowEnd, o.timeZone, Object.keys(caps));
   const breaches = new Map<string, FlagInput>();
-  for (const b of capBreaches(days, caps)) {
+  for (const b of capBreaches(totals, caps)) {
     const k = `${b.userId}:${b.source}`;
     const f = breaches.get(k);
-    const day = { day: b.day, grants: b.grants, besitos: b.besitos };
+    const period = { period: b.period, key: b.key, grants: b.grants, besitos: b.besitos, cap: b.cap };
     if (f) {
-      f.amount += b.besitos;
-      (f.detail.days as unknown[]).push(day);
+      f.amount = Math.max(f.amount, b.besitos);
+      (f.detail.periods as unknown[]).push(period);
     } else {
-      breaches.set(k, { ...base, userId: b.userId, kind: 'over_cap', source: b.source, amount: b.besitos, score: null, detail: { cap: b.cap, days: [day] } });
+      breaches.set(k, { ...base, userId: b.userId, kind: 'over_cap', source: b.source, amount: b.besitos, score: null, detail: { periods: [period] } });
     }
   }
   flags.push(...breaches.values());

@@ -85,7 +85,7 @@ export function dashboardSvg(d: EconomyDashboard, title = 'Economía de besitos'
   // day labels (at most ~15)
   const every = Math.max(1, Math.ceil(n / 15));
   d.days.forEach((day, i) => {
-    if (i % every !== 0 && i !== n - 1) return;
+    if ((n - 1 - i) % every !== 0) return; // anchored at today, evenly spaced
     out.push(`<text x="${(PAD.left + i * slot + slot / 2).toFixed(1)}" y="${H - PAD.bottom + 16}" font-size="11" text-anchor="middle" fill="#495057">${shortDay(day)}</text>`);
   });
   // legend

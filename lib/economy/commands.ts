@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { lazy } from '../lazy.js';
 import { rollbackSourceWindow, rollbackTransaction, type RollbackOutcome } from '../besitos/rollback.js';
 import { defineCommand, registerCommand } from '../commands/index.js';
 import { resolveFlag } from './repository.js';
@@ -8,8 +9,8 @@ import { resolveFlag } from './repository.js';
  * audit trail (who, when, why, what came of it) and the update's key makes a redelivery a replay.
  */
 
-const reason = z.string().trim().min(3).max(300);
-export const rollbackParams = z.discriminatedUnion('mode', [
+const reason = lazy(() => z.string().trim().min(3).max(300));
+export const rollbackParams = lazy(() => z.discriminatedUnion('mode', [
   z.object({ mode: z.literal('transaction'), transactionId: z.number().int().positive(), reason }),
   z.object({
     mode: z.literal('window'),
@@ -18,7 +19,7 @@ export const rollbackParams = z.discriminatedUnion('mode', [
     to: z.iso.datetime(),
     reason,
   }),
-]);
+]));
 export type RollbackParams = z.output<typeof rollbackParams>;
 
 /** Kept in the action's result: totals and the first users (the full list is in economy_rollback_items). */

@@ -4,7 +4,7 @@ import { findUsersByIds } from '../users/lookup.js';
 import { openFlags, type FlagRow } from './repository.js';
 import { userLabel } from './texts.js';
 
-/** One series per source (earned) or sink (spent), one value per day of the period. */
+/** One series per source (earned) or sink (spent) family (`reaction:post:42` counts as `reaction`), one value per day of the period. */
 export interface Series {
   source: string;
   perDay: number[];
@@ -77,7 +77,7 @@ export async function economyDashboard(db: Queryable, o: DashboardOptions): Prom
 
   const [sums, [supply], [after], top, flags] = await Promise.all([
     db<{ day: string; type: string; source: string; amount: string; reverses_grant: boolean }[]>`
-      SELECT to_char(t.created_at AT TIME ZONE ${o.timeZone}, 'YYYY-MM-DD') AS day, t.type, t.source,
+      SELECT to_char(t.created_at AT TIME ZONE ${o.timeZone}, 'YYYY-MM-DD') AS day, t.type, split_part(t.source, ':', 1) AS source,
              sum(t.amount)::bigint AS amount
         FROM transactions t
        WHERE t.created_at >= ${start} AND t.created_at < ${end}

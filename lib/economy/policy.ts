@@ -1,17 +1,19 @@
+import { economyPolicy } from '../besitos/policy.js';
 import type { CapTable } from './rules.js';
 
 /**
- * The caps the anomaly detector checks, per source. The economy policy (issue 23, lib/besitos) is the
- * source of truth for caps; until it is wired here, the caps the ledger already enforces by
- * construction: one daily gift per user and local day (daily_claims' primary key).
+ * The caps the anomaly detector checks: the economy policy's (lib/besitos/policy.ts), per source family,
+ * per local day and ISO week. The ledger refuses a grant over its cap, so a breach found here means a
+ * grant went around the policy (a bug, a direct write).
  */
-let caps: CapTable = { daily: { grantsPerDay: 1 } };
-
 export function economyCaps(): CapTable {
-  return caps;
+  if (override) return override;
+  return Object.fromEntries(Object.entries(economyPolicy.sources).map(([key, s]) => [key, { day: s.caps.day, week: s.caps.week }]));
 }
 
-/** For the policy module (and tests): replaces the table the detector reads. */
-export function setEconomyCaps(next: CapTable): void {
-  caps = next;
+let override: CapTable | null = null;
+
+/** Tests: replaces the table the detector reads (null: the policy's again). */
+export function setEconomyCaps(next: CapTable | null): void {
+  override = next;
 }

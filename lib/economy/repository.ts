@@ -1,6 +1,6 @@
 import type postgres from 'postgres';
 import type { Queryable } from '../db/client.js';
-import type { DayTotal } from './rules.js';
+import type { PeriodTotal } from './rules.js';
 
 /** What the ledger says a user earned from one source in a window (grants and gifts received, reversed grants left out). */
 export interface EarningRow {
@@ -15,25 +15,30 @@ const notReversed = (db: Queryable) => db`NOT EXISTS (SELECT 1 FROM transactions
 
 export async function earningsInWindow(db: Queryable, start: Date, end: Date): Promise<EarningRow[]> {
   const rows = await db<{ user_id: string; source: string; besitos: string; grants: number }[]>`
-    SELECT t.user_id, t.source, sum(t.amount)::bigint AS besitos, count(*)::int AS grants
+    SELECT t.user_id, split_part(t.source, ':', 1) AS source, sum(t.amount)::bigint AS besitos, count(*)::int AS grants
       FROM transactions t
      WHERE t.created_at >= ${start} AND t.created_at < ${end}
        AND t.type IN ('grant', 'transfer_in') AND ${notReversed(db)}
-     GROUP BY t.user_id, t.source`;
+     GROUP BY 1, 2`;
   return rows.map((r) => ({ userId: Number(r.user_id), source: r.source, besitos: Number(r.besitos), grants: r.grants }));
 }
 
-/** Grants per user, source and local day, for the sources that have a cap. */
-export async function grantDays(db: Queryable, start: Date, end: Date, timeZone: string, sources: string[]): Promise<DayTotal[]> {
-  if (sources.length === 0) return [];
-  const rows = await db<{ user_id: string; source: string; day: string; grants: number; besitos: string }[]>`
-    SELECT t.user_id, t.source, to_char(t.created_at AT TIME ZONE ${timeZone}, 'YYYY-MM-DD') AS day,
-           count(*)::int AS grants, sum(t.amount)::bigint AS besitos
-      FROM transactions t
-     WHERE t.created_at >= ${start} AND t.created_at < ${end}
-       AND t.type = 'grant' AND t.source IN ${db(sources)} AND ${notReversed(db)}
-     GROUP BY 1, 2, 3`;
-  return rows.map((r) => ({ userId: Number(r.user_id), source: r.source, day: r.day, grants: r.grants, besitos: Number(r.besitos) }));
+/** Grants per user, source family and local day / ISO week (Monday), for the families that have a cap. */
+export async function grantPeriods(db: Queryable, start: Date, end: Date, timeZone: string, families: string[]): Promise<PeriodTotal[]> {
+  if (families.length === 0) return [];
+  const rows = await db<{ user_id: string; source: string; period: 'day' | 'week'; key: string; grants: number; besitos: string }[]>`
+    WITH g AS (
+      SELECT t.user_id, split_part(t.source, ':', 1) AS source, t.amount, (t.created_at AT TIME ZONE ${timeZone}) AS local
+        FROM transactions t
+       WHERE t.created_at >= ${start} AND t.created_at < ${end}
+         AND t.type = 'grant' AND split_part(t.source, ':', 1) IN ${db(families)} AND ${notReversed(db)}
+    )
+    SELECT user_id, source, 'day' AS period, to_char(local, 'YYYY-MM-DD') AS key, count(*)::int AS grants, sum(amount)::bigint AS besitos
+      FROM g GROUP BY 1, 2, 4
+    UNION ALL
+    SELECT user_id, source, 'week', to_char(date_trunc('week', local), 'YYYY-MM-DD'), count(*)::int, sum(amount)::bigint
+      FROM g GROUP BY 1, 2, 4`;
+  return rows.map((r) => ({ userId: Number(r.user_id), source: r.source, period: r.period, key: r.key, grants: r.grants, besitos: Number(r.besitos) }));
 }
 
 /**
@@ -42,9 +47,11 @@ export async function grantDays(db: Queryable, start: Date, end: Date, timeZone:
  * command's action row, whose completed_at is that transaction's now() — the grant's created_at.
  * Sources without a proof here are not checked (a new source adds its proof with registerGrantProof).
  */
-export type GrantProof = (db: Queryable) => postgres.PendingQuery<postgres.Row[]> | postgres.Fragment;
+export type GrantProof = (db: Queryable, w: { start: Date; end: Date }) => postgres.PendingQuery<postgres.Row[]> | postgres.Fragment;
 
-const byCommand: GrantProof = (db) => db`EXISTS (SELECT 1 FROM actions a WHERE a.user_id = t.user_id AND a.completed_at = t.created_at AND a.status IN ('done', 'undone'))`;
+// The window bounds let the planner hash the window's actions once instead of probing each user's history per grant.
+const byCommand: GrantProof = (db, w) =>
+  db`EXISTS (SELECT 1 FROM actions a WHERE a.user_id = t.user_id AND a.completed_at = t.created_at AND a.completed_at >= ${w.start} AND a.completed_at < ${w.end} AND a.status IN ('done', 'undone'))`;
 
 export const grantProofs = new Map<string, GrantProof>([
   ['daily', (db) => db`EXISTS (SELECT 1 FROM daily_claims d WHERE d.transaction_id = t.id)`],
@@ -74,8 +81,8 @@ export async function unmatchedGrants(db: Queryable, start: Date, end: Date): Pr
       SELECT t.user_id, count(*)::int AS grants, sum(t.amount)::bigint AS besitos, (array_agg(t.id ORDER BY t.id))[1:20] AS ids
         FROM transactions t
        WHERE t.created_at >= ${start} AND t.created_at < ${end}
-         AND t.type = 'grant' AND t.source = ${source} AND ${notReversed(db)}
-         AND NOT ${proof(db)}
+         AND t.type = 'grant' AND split_part(t.source, ':', 1) = ${source} AND ${notReversed(db)}
+         AND NOT ${proof(db, { start, end })}
        GROUP BY t.user_id`;
     for (const r of rows) out.push({ userId: Number(r.user_id), source, grants: r.grants, besitos: Number(r.besitos), transactionIds: r.ids.map(Number) });
   }

@@ -74,31 +74,35 @@ export function findOutliers(amounts: Map<number, number>, s: OutlierSettings = 
   return out.sort((a, b) => b.score - a.score);
 }
 
-/** Caps per source the detector checks (from the economy policy): grants per local day and besitos per local day. */
-export interface SourceCap {
-  grantsPerDay?: number;
-  besitosPerDay?: number;
+/** A cap as the economy policy states it (lib/besitos/policy.ts): most grants and/or besitos in a period. */
+export interface PeriodCap {
+  grants?: number;
+  besitos?: number;
 }
-export type CapTable = Record<string, SourceCap>;
+/** Caps per source family, per local day and ISO week. */
+export type CapTable = Record<string, { day?: PeriodCap; week?: PeriodCap }>;
 
-export interface DayTotal {
+export interface PeriodTotal {
   userId: number;
+  /** The source family (`reaction` for `reaction:post:42`): caps count per family. */
   source: string;
-  day: string;
+  period: 'day' | 'week';
+  /** The local date of the day, or of the Monday the week starts. */
+  key: string;
   grants: number;
   besitos: number;
 }
 
-export interface CapBreach extends DayTotal {
-  cap: SourceCap;
+export interface CapBreach extends PeriodTotal {
+  cap: PeriodCap;
 }
 
-/** Days on which a user got more from a source than its cap allows: impossible if every grant went through the policy. */
-export function capBreaches(days: DayTotal[], caps: CapTable): CapBreach[] {
-  return days.flatMap((d) => {
-    const cap = caps[d.source];
+/** Periods in which a user got more from a source than its cap allows: impossible if every grant went through the policy. */
+export function capBreaches(totals: PeriodTotal[], caps: CapTable): CapBreach[] {
+  return totals.flatMap((t) => {
+    const cap = caps[t.source]?.[t.period];
     if (!cap) return [];
-    const over = (cap.grantsPerDay !== undefined && d.grants > cap.grantsPerDay) || (cap.besitosPerDay !== undefined && d.besitos > cap.besitosPerDay);
-    return over ? [{ ...d, cap }] : [];
+    const over = (cap.grants !== undefined && t.grants > cap.grants) || (cap.besitos !== undefined && t.besitos > cap.besitos);
+    return over ? [{ ...t, cap }] : [];
   });
 }

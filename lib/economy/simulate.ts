@@ -126,10 +126,12 @@ export async function simulateEconomy(db: Queryable, o: SimulationOptions): Prom
         if (!isFarmer && rand() > activity[i]!) return;
         const t0 = rand() * 0.8;
         events.push({ at: at(t0), kind: 'daily', user: u, amount: 10 });
-        const trivia = isFarmer ? 55 + Math.floor(rand() * 10) : Math.floor(rand() * 4 * playfulness[i]!);
+        // The farmer scripts trivia up to the policy's daily cap (15 answers of 10): never over a cap, every
+        // grant proven by its command — only the rate gives them away.
+        const trivia = isFarmer ? 15 : Math.floor(rand() * 4 * playfulness[i]!);
         for (let k = 0; k < trivia; k++) {
           if (isFarmer || rand() < 0.6)
-            events.push({ at: at(t0 + ((k + 1) * (0.95 - t0)) / (trivia + 1)), kind: 'grant', user: u, source: 'trivia', amount: 5, subject: `t${di}_${k}`, proof: true });
+            events.push({ at: at(t0 + ((k + 1) * (0.95 - t0)) / (trivia + 1)), kind: 'grant', user: u, source: 'trivia', amount: isFarmer ? 10 : 5, subject: `t${di}_${k}`, proof: true });
         }
         if (rand() < 0.5 * playfulness[i]!) events.push({ at: at(t0 + 0.02), kind: 'grant', user: u, source: 'story', amount: 3 + Math.floor(rand() * 13), subject: `f${di}`, proof: true });
         if (rand() < 0.3) events.push({ at: at(t0 + 0.03), kind: 'grant', user: u, source: 'mission', amount: 20, subject: 'mision_diaria', proof: true });

@@ -38,8 +38,9 @@ export function userLabel(u: Pick<UserRef, 'username' | 'firstName'> | null | un
   return `${one.length > 32 ? `${one.slice(0, 31)}…` : one} (#${id})`;
 }
 
-const nf = new Intl.NumberFormat('es-MX');
-export const num = (n: number) => nf.format(n);
+/** Created on first use: an Intl formatter costs milliseconds of ICU loading at import (cold start). */
+let nf: Intl.NumberFormat | undefined;
+export const num = (n: number) => (nf ??= new Intl.NumberFormat('es-MX')).format(n);
 
 export function flagLine(f: FlagRow, label: string): string {
   const what = FLAG_KIND_NAMES[f.kind];
@@ -49,7 +50,10 @@ export function flagLine(f: FlagRow, label: string): string {
     f.kind === 'outlier'
       ? `${num(d.per_day ?? 0)}/día frente a una mediana de ${num(d.median_per_day ?? 0)}/día`
       : f.kind === 'over_cap'
-        ? `${(d.days ?? []).length} día(s) por encima del tope`
+        ? (d.periods ?? [])
+            .map((x: { period: string; key: string; grants: number; besitos: number }) => `${x.period === 'day' ? 'el' : 'la semana del'} ${x.key}: ${x.grants} concesión(es), ${num(x.besitos)} besitos`)
+            .slice(0, 3)
+            .join('; ')
         : `${num(d.grants ?? 0)} concesión(es)`;
   return `#${f.id} · ${escapeHtml(label)} — ${what} (${src}): <b>${num(f.amount)}</b> besitos, ${extra}`;
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { lazy } from '../lazy.js';
 import type { ConditionRegistry } from '../conditions/registry.js';
 
 /**
@@ -7,12 +8,12 @@ import type { ConditionRegistry } from '../conditions/registry.js';
  * and `achievements` come from `conditionSnapshot` (lib/gamification/index.ts).
  */
 
-const key = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,47}$/);
+const key = lazy(() => z.string().regex(/^[a-z0-9][a-z0-9_-]{0,47}$/));
 
 export function registerGamificationConditions(r: ConditionRegistry): void {
   r.register({
     kind: 'item_owned',
-    schema: z.strictObject({ kind: z.literal('item_owned'), item: key, quantity: z.number().int().min(1).max(1000).default(1) }),
+    schema: lazy(() => z.strictObject({ kind: z.literal('item_owned'), item: key, quantity: z.number().int().min(1).max(1000).default(1) })),
     evaluate: (c, s) => (s.items.get(c.item) ?? 0) >= c.quantity,
     explain: (c, _s, scope) => {
       const name = scope.names?.item?.(c.item);
@@ -24,7 +25,7 @@ export function registerGamificationConditions(r: ConditionRegistry): void {
 
   r.register({
     kind: 'achievement_unlocked',
-    schema: z.strictObject({ kind: z.literal('achievement_unlocked'), achievement: key }),
+    schema: lazy(() => z.strictObject({ kind: z.literal('achievement_unlocked'), achievement: key })),
     evaluate: (c, s) => s.achievements.has(c.achievement),
     explain: (c, _s, scope) => {
       const name = scope.names?.achievement?.(c.achievement);

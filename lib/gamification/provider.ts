@@ -39,5 +39,8 @@ registerErasureHook({
     achievements: await db`SELECT achievement_key, progress, target, unlocked_at FROM user_achievements WHERE user_id = ${ids.userId} ORDER BY achievement_key`,
     inventory: await db`SELECT item_key, quantity, bought, acquired_at FROM user_inventory WHERE user_id = ${ids.userId} ORDER BY item_key`,
     item_moves: await db`SELECT item_key, kind, quantity, price, created_at FROM item_moves WHERE user_id = ${ids.userId} ORDER BY id`,
+    // What the missions and achievements were computed from (one row per event and kind), and power-ups in force.
+    facts: await db`SELECT kind, subject, amount, at FROM gamification_facts WHERE user_id = ${ids.userId} ORDER BY at, kind`,
+    effects: await db`SELECT kind, multiplier, until FROM user_effects WHERE user_id = ${ids.userId} ORDER BY kind`,
   }),
 });

@@ -112,13 +112,16 @@ export async function reactionCount(db: Queryable, target: ReactionTarget): Prom
 }
 
 /**
- * /borrar: the account's reactions go (they say what the person reacted to); the counts on buttons
- * drop by theirs at the next refresh. The cap counter is named by the pseudonym and stays (issue 16).
+ * /borrar: the account's reactions are taken back (the counts on buttons drop at the next refresh);
+ * unpaid ones go, paid ones stay as the proof of their ledger grant (internal ids only, like the
+ * ledger: the anomaly job checks every reaction grant has its row). The cap counter is named by the
+ * pseudonym and stays (issue 16).
  */
 registerErasureHook({
   name: 'reactions',
   erase: async (tx, ids) => {
-    await tx`DELETE FROM reactions WHERE user_id = ${ids.userId}`;
+    await tx`DELETE FROM reactions WHERE user_id = ${ids.userId} AND NOT rewarded`;
+    await tx`UPDATE reactions SET active = false, updated_at = now() WHERE user_id = ${ids.userId}`;
   },
   export: async (db, ids) => db`SELECT target, active, rewarded, day::text, created_at FROM reactions WHERE user_id = ${ids.userId} ORDER BY id`,
 });

@@ -42,6 +42,61 @@ export async function loadFacts(db: Queryable, userId: number, kind: FactKind, f
   return rows.map((r) => ({ kind, sourceId: r.source_id, at: new Date(r.at), subject: r.subject, amount: Number(r.amount) }));
 }
 
+/** What the subscriber knows of a user once it holds the user's lock (one statement, see loadSnapshot). */
+export interface Snapshot {
+  /** false: the user was erased (/borrar); nothing was stored. */
+  active: boolean;
+  /** Facts of the event not stored before (a replayed or duplicated event has none). */
+  fresh: Fact[];
+  /** The user's facts of the event's kinds, the fresh ones included. */
+  facts: Map<FactKind, Fact[]>;
+  achievements: Map<string, { progress: number; unlocked: boolean }>;
+  /** By `${mission_key}\u0000${period}`, for the periods the event's facts fall in. */
+  missions: Map<string, { status: 'active' | 'completed'; progress: number }>;
+}
+
+export const missionSlot = (key: string, period: string) => `${key}\u0000${period}`;
+
+/**
+ * Stores the event's facts once and reads, in the same statement, everything evaluating them needs:
+ * the user's facts of those kinds, achievements, and missions of the periods concerned. Sent right
+ * behind lockUser (pipelined: one round trip), it starts only once the lock is granted, so it sees
+ * every event of this user committed before. Nothing is stored for an erased user.
+ * The rows it inserts are not visible to its own reads (one snapshot): they are added in memory.
+ */
+export async function loadSnapshot(tx: Tx, userId: number, facts: Fact[], periods: string[]): Promise<Snapshot> {
+  const kinds = [...new Set(facts.map((f) => f.kind))];
+  const [row] = await tx<{ active: boolean; fresh: [string, string][]; facts: [FactKind, string, string, string | null, number][]; achievements: [string, number, boolean][]; missions: [string, string, 'active' | 'completed', number][] }[]>`
+    WITH u AS (SELECT EXISTS (SELECT 1 FROM users WHERE id = ${userId} AND deleted_at IS NULL) AS active),
+    ins AS (
+      INSERT INTO gamification_facts (user_id, kind, source_id, at, subject, amount)
+      SELECT ${userId}, f.kind, f.source_id, f.at, f.subject, f.amount
+        FROM unnest(${facts.map((f) => f.kind)}::text[], ${facts.map((f) => f.sourceId)}::text[], ${facts.map((f) => f.at.toISOString())}::timestamptz[],
+                    ${facts.map((f) => f.subject) as string[]}::text[], ${facts.map((f) => f.amount)}::bigint[]) AS f(kind, source_id, at, subject, amount)
+       WHERE (SELECT active FROM u)
+      ON CONFLICT DO NOTHING RETURNING kind, source_id)
+    SELECT (SELECT active FROM u) AS active,
+      (SELECT COALESCE(json_agg(json_build_array(kind, source_id)), '[]') FROM ins) AS fresh,
+      (SELECT COALESCE(json_agg(json_build_array(kind, source_id, at, subject, amount)), '[]')
+         FROM gamification_facts WHERE user_id = ${userId} AND kind = ANY(${kinds}::text[])) AS facts,
+      (SELECT COALESCE(json_agg(json_build_array(achievement_key, progress, unlocked_at IS NOT NULL)), '[]')
+         FROM user_achievements WHERE user_id = ${userId}) AS achievements,
+      (SELECT COALESCE(json_agg(json_build_array(mission_key, period, status, progress)), '[]')
+         FROM user_missions WHERE user_id = ${userId} AND period = ANY(${periods}::text[])) AS missions`;
+  const freshKeys = new Set(row!.fresh.map(([k, s]) => `${k}\u0000${s}`));
+  const fresh = facts.filter((f) => freshKeys.has(`${f.kind}\u0000${f.sourceId}`));
+  const byKind = new Map<FactKind, Fact[]>(kinds.map((k) => [k, []]));
+  for (const [kind, sourceId, at, subject, amount] of row!.facts) byKind.get(kind)!.push({ kind, sourceId, at: new Date(at), subject, amount: Number(amount) });
+  for (const f of fresh) byKind.get(f.kind)!.push(f);
+  return {
+    active: row!.active,
+    fresh,
+    facts: byKind,
+    achievements: new Map(row!.achievements.map(([k, progress, unlocked]) => [k, { progress: Number(progress), unlocked }])),
+    missions: new Map(row!.missions.map(([k, period, status, progress]) => [missionSlot(k, period), { status, progress: Number(progress) }])),
+  };
+}
+
 export interface UserMissionRow {
   mission_key: string;
   period: string;
@@ -52,37 +107,6 @@ export interface UserMissionRow {
   reward_besitos: number;
   assigned_at: Date;
   completed_at: Date | null;
-}
-
-/**
- * Writes a mission's progress for a period. Returns whether the row is new (assigned now) and
- * whether this call completed it (only one caller can: the status guard).
- */
-export async function saveMissionProgress(
-  tx: Tx,
-  p: { userId: number; key: string; period: string; progress: number; target: number; expiresAt: Date | null; reward: number; complete: boolean; now: Date },
-): Promise<{ assigned: boolean; completed: boolean }> {
-  const status = p.complete ? 'completed' : 'active';
-  const [row] = await tx<{ assigned: boolean; completed: boolean }[]>`
-    WITH before AS (
-      SELECT status FROM user_missions WHERE user_id = ${p.userId} AND mission_key = ${p.key} AND period = ${p.period}
-    ), up AS (
-      INSERT INTO user_missions AS m (user_id, mission_key, period, status, progress, target, expires_at, reward_besitos, assigned_at, completed_at)
-      VALUES (${p.userId}, ${p.key}, ${p.period}, ${status}, ${p.progress}, ${p.target}, ${p.expiresAt}, ${p.reward}, ${p.now}, ${p.complete ? p.now : null})
-      ON CONFLICT (user_id, mission_key, period) DO UPDATE
-         SET progress = GREATEST(m.progress, excluded.progress), status = excluded.status, completed_at = excluded.completed_at, target = excluded.target
-       WHERE m.status = 'active'
-      RETURNING status
-    )
-    SELECT NOT EXISTS (SELECT 1 FROM before) AS assigned,
-           COALESCE((SELECT status FROM up) = 'completed' AND COALESCE((SELECT status FROM before), 'active') = 'active', false) AS completed`;
-  return { assigned: Boolean(row?.assigned), completed: Boolean(row?.completed) };
-}
-
-export async function missionStatus(tx: Queryable, userId: number, key: string, period: string): Promise<'active' | 'completed' | null> {
-  const [row] = await tx<{ status: 'active' | 'completed' }[]>`
-    SELECT status FROM user_missions WHERE user_id = ${userId} AND mission_key = ${key} AND period = ${period}`;
-  return row?.status ?? null;
 }
 
 export async function userMissions(db: Queryable, userId: number, periods: { key: string; period: string }[]): Promise<UserMissionRow[]> {
@@ -108,32 +132,10 @@ export async function userAchievements(db: Queryable, userId: number): Promise<M
   return new Map(rows.map((r) => [r.achievement_key, r]));
 }
 
-/** Stores progress; with `unlock`, unlocks it unless already unlocked. Returns whether this call unlocked it. */
-export async function saveAchievementProgress(
-  tx: Tx,
-  p: { userId: number; key: string; progress: number; target: number; reward: number; unlock: boolean; now: Date },
-): Promise<boolean> {
-  const unlockedAt = p.unlock ? p.now : null;
-  const rows = await tx<{ unlocked: boolean }[]>`
-    WITH before AS (
-      SELECT unlocked_at FROM user_achievements WHERE user_id = ${p.userId} AND achievement_key = ${p.key}
-    ), up AS (
-      INSERT INTO user_achievements AS a (user_id, achievement_key, progress, target, unlocked_at, reward_besitos, updated_at)
-      VALUES (${p.userId}, ${p.key}, ${p.progress}, ${p.target}, ${unlockedAt}, ${p.reward}, ${p.now})
-      ON CONFLICT (user_id, achievement_key) DO UPDATE
-         SET progress = GREATEST(a.progress, excluded.progress), target = excluded.target,
-             unlocked_at = excluded.unlocked_at, reward_besitos = excluded.reward_besitos, updated_at = excluded.updated_at
-       WHERE a.unlocked_at IS NULL
-      RETURNING unlocked_at
-    )
-    SELECT (SELECT unlocked_at FROM up) IS NOT NULL AND (SELECT unlocked_at FROM before) IS NULL AS unlocked`;
-  return Boolean(rows[0]?.unlocked);
-}
-
 /** Adds units to the inventory once per idempotency key; returns false on a replay. */
 export async function addItems(
   tx: Tx,
-  p: { userId: number; itemKey: string; quantity: number; kind: 'purchase' | 'reward'; price?: number; idempotencyKey: string; now: Date },
+  p: { userId: number; itemKey: string; quantity: number; kind: 'purchase' | 'reward' | 'auction'; price?: number; idempotencyKey: string; now: Date },
 ): Promise<boolean> {
   const [move] = await tx<{ id: number }[]>`
     INSERT INTO item_moves (user_id, item_key, kind, quantity, price, idempotency_key, created_at)
@@ -184,4 +186,54 @@ export function readHoldings(row: { gam_items?: Record<string, number> | string 
     achievements: new Set(row?.gam_achievements ?? []),
     opened: new Set(row?.gam_opened ?? []),
   };
+}
+
+export interface MissionWrite {
+  key: string;
+  period: string;
+  progress: number;
+  target: number;
+  expiresAt: Date | null;
+  reward: number;
+  complete: boolean;
+}
+
+export interface AchievementWrite {
+  key: string;
+  progress: number;
+  target: number;
+  reward: number;
+  unlock: boolean;
+}
+
+/**
+ * An event's mission and achievement rows in one statement each (sent together with the event's
+ * outbox rows). The caller decided them under the user's lock from a fresh snapshot; the guards
+ * (only active missions, only locked achievements change) hold anyway.
+ */
+export function writeProgress(tx: Tx, userId: number, missions: MissionWrite[], achievements: AchievementWrite[], now: Date): Promise<unknown>[] {
+  const out: Promise<unknown>[] = [];
+  if (missions.length)
+    out.push(tx`
+      INSERT INTO user_missions AS m (user_id, mission_key, period, status, progress, target, expires_at, reward_besitos, assigned_at, completed_at)
+      SELECT ${userId}, w.key, w.period, CASE WHEN w.complete = 1 THEN 'completed' ELSE 'active' END, w.progress, w.target, w.expires_at, w.reward, ${now},
+             CASE WHEN w.complete = 1 THEN ${now}::timestamptz END
+        FROM unnest(${missions.map((w) => w.key)}::text[], ${missions.map((w) => w.period)}::text[], ${missions.map((w) => w.progress)}::int[],
+                    ${missions.map((w) => w.target)}::int[], ${missions.map((w) => w.expiresAt?.toISOString() ?? null) as string[]}::timestamptz[],
+                    ${missions.map((w) => w.reward)}::int[], ${missions.map((w) => (w.complete ? 1 : 0))}::int[])
+             AS w(key, period, progress, target, expires_at, reward, complete)
+      ON CONFLICT (user_id, mission_key, period) DO UPDATE
+         SET progress = GREATEST(m.progress, excluded.progress), status = excluded.status, completed_at = excluded.completed_at, target = excluded.target
+       WHERE m.status = 'active'`);
+  if (achievements.length)
+    out.push(tx`
+      INSERT INTO user_achievements AS a (user_id, achievement_key, progress, target, unlocked_at, reward_besitos, updated_at)
+      SELECT ${userId}, w.key, w.progress, w.target, CASE WHEN w.unlock = 1 THEN ${now}::timestamptz END, w.reward, ${now}
+        FROM unnest(${achievements.map((w) => w.key)}::text[], ${achievements.map((w) => w.progress)}::int[], ${achievements.map((w) => w.target)}::int[],
+                    ${achievements.map((w) => w.reward)}::int[], ${achievements.map((w) => (w.unlock ? 1 : 0))}::int[]) AS w(key, progress, target, reward, unlock)
+      ON CONFLICT (user_id, achievement_key) DO UPDATE
+         SET progress = GREATEST(a.progress, excluded.progress), target = excluded.target,
+             unlocked_at = excluded.unlocked_at, reward_besitos = excluded.reward_besitos, updated_at = excluded.updated_at
+       WHERE a.unlocked_at IS NULL`);
+  return out;
 }

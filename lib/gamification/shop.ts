@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { lazy } from '../lazy.js';
 import { spendBesitos } from '../besitos/ledger.js';
 import { newEvent, publish } from '../bus/outbox.js';
 import { registerCommand } from '../commands/index.js';
@@ -14,7 +15,7 @@ export class ShopRefused extends Error {
   }
 }
 
-export const buyParams = z.object({ itemKey: z.string().min(1).max(48), quantity: z.number().int().min(1).max(10).default(1), price: z.number().int().positive() });
+export const buyParams = lazy(() => z.object({ itemKey: z.string().min(1).max(48), quantity: z.number().int().min(1).max(10).default(1), price: z.number().int().positive() }));
 export type BuyParams = z.input<typeof buyParams>;
 export interface BuyResult {
   itemKey: string;
@@ -67,7 +68,7 @@ export function buyCommand(catalogue: CatalogueIndex) {
   });
 }
 
-export const useParams = z.object({ itemKey: z.string().min(1).max(48) });
+export const useParams = lazy(() => z.object({ itemKey: z.string().min(1).max(48) }));
 export type UseParams = z.infer<typeof useParams>;
 export interface UseResult {
   itemKey: string;

@@ -1,5 +1,5 @@
 import type { BusEvent, EventOf } from '../bus/events.js';
-import { newEvent, publish } from '../bus/outbox.js';
+import { newEvent, publish, type EventEnvelope } from '../bus/outbox.js';
 import { fromHandlers, type HandlerContext, type SubscriberHandler, type Tx } from '../bus/subscriber.js';
 import { grantBesitos } from '../besitos/ledger.js';
 import { CapReached } from '../besitos/errors.js';
@@ -12,10 +12,12 @@ import { noticeJob, scheduleNotice } from './notify.js';
 import { updateRankings } from './ranking.js';
 import { qualifyReferral } from './referrals.js';
 import { PLAYED_FACTS } from './rules-referral.js';
-import { addItems, giftReceiverOf, insertFacts, loadFacts, lockUser, saveAchievementProgress, saveMissionProgress, missionStatus, userAchievements } from './repository.js';
+import { addItems, giftReceiverOf, insertFacts, loadFacts, loadSnapshot, lockUser, missionSlot, writeProgress, type AchievementWrite, type MissionWrite, type Snapshot } from './repository.js';
 import { achievementProgress, factsFromEvent, missionDeadline, missionOpenAt, missionProgress, periodOf, type Fact } from './rules.js';
 
 export { noticeJob };
+
+const STATS_SHARDS = 16;
 
 type Move = EventOf<'gamification.besitos_earned'> | EventOf<'gamification.besitos_spent'>;
 
@@ -30,10 +32,12 @@ async function countMove(tx: Tx, event: Move, ctx: HandlerContext): Promise<void
   const earned = column === 'earned' ? amount : 0;
   const spent = column === 'spent' ? amount : 0;
   const reversed = column === 'reversed' ? amount : 0;
+  // Sharded by user (sql/150): concurrent events of different users do not queue on one row.
+  const shard = (event.user_id ?? 0) % STATS_SHARDS;
   await tx`
-    INSERT INTO besitos_source_stats AS s (day, source, earned, earned_count, spent, spent_count, reversed, reversed_count)
-    VALUES (${day}, ${source}, ${earned}, ${earned ? 1 : 0}, ${spent}, ${spent ? 1 : 0}, ${reversed}, ${reversed ? 1 : 0})
-    ON CONFLICT (day, source) DO UPDATE SET
+    INSERT INTO besitos_source_stats AS s (day, source, shard, earned, earned_count, spent, spent_count, reversed, reversed_count)
+    VALUES (${day}, ${source}, ${shard}, ${earned}, ${earned ? 1 : 0}, ${spent}, ${spent ? 1 : 0}, ${reversed}, ${reversed ? 1 : 0})
+    ON CONFLICT (day, source, shard) DO UPDATE SET
       earned = s.earned + excluded.earned,
       earned_count = s.earned_count + excluded.earned_count,
       spent = s.spent + excluded.spent,
@@ -51,32 +55,65 @@ export interface GamificationDeps {
   kv?: KeyValueStore;
 }
 
-/** One event's work for one user: facts to evaluate, facts' cache, achievements known unlocked. */
+/**
+ * One event's work for one user, on the snapshot read once under the user's lock (loadSnapshot):
+ * a mission or achievement is written only when its progress moved, so an event that changes
+ * nothing costs the lock and the snapshot statement alone.
+ */
 class Progress {
-  private readonly factCache = new Map<FactKind, Fact[]>();
-  private unlocked: Set<string> | null = null;
-  /** Why the last reward paid no besitos (a cap), for the congratulation. */
-  private capped: string | null = null;
-  constructor(
+  private readonly unlocked: Set<string>;
+  /** Rows and events decided in memory, written together by flush(). */
+  private readonly missionWrites = new Map<string, MissionWrite>();
+  private readonly achievementWrites = new Map<string, AchievementWrite>();
+  private readonly events: EventEnvelope[] = [];
+  private constructor(
     private readonly tx: Tx,
     private readonly userId: number,
     private readonly cat: CatalogueIndex,
     private readonly timeZone: string,
     private readonly now: Date,
-  ) {}
+    private readonly snap: Snapshot,
+  ) {
+    this.unlocked = new Set([...snap.achievements].filter(([, r]) => r.unlocked).map(([k]) => k));
+  }
+
+  /**
+   * Takes the user's lock and, pipelined behind it (one round trip), stores `facts` once and reads the
+   * snapshot; then the catalogue of the active version the lock statement read. null: user erased.
+   */
+  static async load(tx: Tx, userId: number, catalogue: CatalogueSource | CatalogueIndex, timeZone: string, now: Date, facts: Fact[]): Promise<Progress | null> {
+    const periods = new Set(['once']);
+    for (const f of facts) for (const r of ['daily', 'weekly'] as const) periods.add(periodOf(r, f.at, timeZone).key);
+    const [lock, snap] = await Promise.all([lockUser(tx, userId), loadSnapshot(tx, userId, facts, [...periods])]);
+    if (!lock.active || !snap.active) return null;
+    const cat = typeof catalogue === 'function' ? await catalogue(lock.contentVersion) : catalogue;
+    return new Progress(tx, userId, cat, timeZone, now, snap);
+  }
 
   private async facts(kind: FactKind): Promise<Fact[]> {
-    let list = this.factCache.get(kind);
+    let list = this.snap.facts.get(kind);
     if (!list) {
-      list = await loadFacts(this.tx, this.userId, kind);
-      this.factCache.set(kind, list);
+      list = [...(await loadFacts(this.tx, this.userId, kind)), ...this.pending.filter((f) => f.kind === kind)];
+      this.snap.facts.set(kind, list);
     }
     return list;
   }
 
-  /** Pays a reward; returns the besitos paid (0 when the source's cap refused them: lib/besitos/policy.ts). */
+  /** Reward items, congratulations and completion facts, sent with the rows by flush() (pipelined). */
+  private readonly deferred: (() => Promise<unknown>)[] = [];
+  /** Facts decided here and not yet stored (flush stores them). */
+  private readonly pending: Fact[] = [];
+
+  /** Why the last reward paid no besitos (a cap), for the congratulation. */
+  private capped: string | null = null;
+
+  /**
+   * Pays a reward (rare: a completion or an unlock, so awaited here); returns the besitos paid — 0 when
+   * the source's cap refused them (lib/besitos/policy.ts). Items go with the other writes.
+   */
   private async reward(what: 'mission' | 'achievement', key: string, idem: string, besitos: number, items: string[]): Promise<number> {
     let paid = 0;
+    this.capped = null;
     if (besitos > 0) {
       try {
         await grantBesitos(this.tx, { userId: this.userId, amount: besitos, source: what, idempotencyKey: `${what}:${idem}`, description: key, now: this.now, timeZone: this.timeZone });
@@ -88,28 +125,30 @@ class Progress {
     }
     for (const item of items)
       if (this.cat.items.has(item))
-        await addItems(this.tx, { userId: this.userId, itemKey: item, quantity: 1, kind: 'reward', idempotencyKey: `${what}:${idem}:${item}`, now: this.now });
+        this.deferred.push(() => addItems(this.tx, { userId: this.userId, itemKey: item, quantity: 1, kind: 'reward', idempotencyKey: `${what}:${idem}:${item}`, now: this.now }));
     return paid;
   }
 
   async mission(m: Mission, fact: Fact): Promise<Fact | null> {
     if (!missionOpenAt(m, fact.at)) return null;
     const period = periodOf(m.recurrence, fact.at, this.timeZone);
-    if ((await missionStatus(this.tx, this.userId, m.key, period.key)) === 'completed') return null;
+    const slot = missionSlot(m.key, period.key);
+    const row = this.snap.missions.get(slot);
+    if (row?.status === 'completed') return null;
     const p = missionProgress(m, await this.facts(m.requirement.fact), fact.at, this.timeZone);
+    // Progress unchanged (a fact about another subject, a count already stored): nothing to write.
+    if (row && !p.completed && p.progress <= row.progress) return null;
     const expiresAt = missionDeadline(m, period);
-    const saved = await saveMissionProgress(this.tx, {
-      userId: this.userId, key: m.key, period: period.key, progress: p.progress, target: p.target,
-      expiresAt, reward: m.reward.besitos, complete: p.completed, now: this.now,
-    });
-    if (saved.assigned)
-      await publish(this.tx, newEvent('gamification.mission_assigned', { mission_key: m.key, mission_type: m.type, expires_at: expiresAt?.toISOString() ?? null }, this.userId, this.now));
-    if (!saved.completed) return null;
+    // Under the user's lock the snapshot is exact: no row yet = assigned now; not completed before = completed now.
+    this.missionWrites.set(slot, { key: m.key, period: period.key, progress: Math.max(row?.progress ?? 0, p.progress), target: p.target, expiresAt, reward: m.reward.besitos, complete: p.completed });
+    this.snap.missions.set(slot, { status: p.completed ? 'completed' : 'active', progress: Math.max(row?.progress ?? 0, p.progress) });
+    if (!row) this.events.push(newEvent('gamification.mission_assigned', { mission_key: m.key, mission_type: m.type, expires_at: expiresAt?.toISOString() ?? null }, this.userId, this.now));
+    if (!p.completed) return null;
     const idem = `${this.userId}:${m.key}:${period.key}`;
-    this.capped = null;
     const paid = await this.reward('mission', m.key, idem, m.reward.besitos, m.reward.items);
-    await publish(this.tx, newEvent('gamification.mission_completed', { mission_key: m.key, reward_besitos: paid }, this.userId, this.now));
-    await scheduleNotice(this.tx, `mission:${idem}`, { user_id: this.userId, what: 'mission', title: m.title, reward_besitos: paid, item_names: this.itemNames(m.reward.items), ...(this.capped ? { capped: this.capped } : {}) }, this.now);
+    this.events.push(newEvent('gamification.mission_completed', { mission_key: m.key, reward_besitos: paid }, this.userId, this.now));
+    const missionNotice = { user_id: this.userId, what: 'mission' as const, title: m.title, reward_besitos: paid, item_names: this.itemNames(m.reward.items), ...(this.capped ? { capped: this.capped } : {}) };
+    this.deferred.push(() => scheduleNotice(this.tx, `mission:${idem}`, missionNotice, this.now));
     return { kind: 'mission_completed', sourceId: `mission:${m.key}:${period.key}`, at: fact.at, subject: m.key, amount: 1 };
   }
 
@@ -119,25 +158,25 @@ class Progress {
 
   /** Evaluates an achievement; on unlock, its dependents too. */
   async achievement(a: Achievement): Promise<void> {
-    const unlocked = await this.unlockedSet();
-    if (unlocked.has(a.key)) return;
+    if (this.unlocked.has(a.key)) return;
+    const row = this.snap.achievements.get(a.key);
     const facts = a.requirement ? await this.facts(a.requirement.fact) : [];
-    const p = achievementProgress(a, facts, unlocked, this.timeZone);
-    const unlockedNow = await saveAchievementProgress(this.tx, {
-      userId: this.userId, key: a.key, progress: p.progress, target: p.target, reward: a.reward.besitos, unlock: p.unlocks, now: this.now,
-    });
-    if (unlockedNow) await this.unlockedNow(a);
+    const p = achievementProgress(a, facts, this.unlocked, this.timeZone);
+    if (!p.unlocks && p.progress <= (row?.progress ?? 0)) return; // nothing new to store
+    const progress = Math.max(row?.progress ?? 0, p.progress);
+    this.achievementWrites.set(a.key, { key: a.key, progress, target: p.target, reward: a.reward.besitos, unlock: p.unlocks });
+    this.snap.achievements.set(a.key, { progress, unlocked: p.unlocks });
+    if (p.unlocks) await this.unlockedNow(a);
   }
 
   /** Grants an achievement whatever its requirement (a story decision's reward); once. */
   async grant(a: Achievement): Promise<boolean> {
-    if ((await this.unlockedSet()).has(a.key)) return false;
+    if (this.unlocked.has(a.key)) return false;
     const target = a.requirement?.count ?? Math.max(1, a.prerequisites.length);
-    const unlockedNow = await saveAchievementProgress(this.tx, {
-      userId: this.userId, key: a.key, progress: target, target, reward: a.reward.besitos, unlock: true, now: this.now,
-    });
-    if (unlockedNow) await this.unlockedNow(a);
-    return unlockedNow;
+    this.achievementWrites.set(a.key, { key: a.key, progress: target, target, reward: a.reward.besitos, unlock: true });
+    this.snap.achievements.set(a.key, { progress: target, unlocked: true });
+    await this.unlockedNow(a);
+    return true;
   }
 
   /** Story rewards: items into the backpack (once per reason and item), achievements granted. */
@@ -151,34 +190,46 @@ class Progress {
     }
   }
 
-  private async unlockedSet(): Promise<Set<string>> {
-    this.unlocked ??= new Set([...(await userAchievements(this.tx, this.userId)).values()].filter((r) => r.unlocked_at).map((r) => r.achievement_key));
-    return this.unlocked;
-  }
-
   /** What follows an unlock: the reward, the event, the congratulation, then the dependents. */
   private async unlockedNow(a: Achievement): Promise<void> {
-    this.unlocked!.add(a.key);
+    this.unlocked.add(a.key);
     const items = a.reward.item ? [a.reward.item] : [];
-    this.capped = null;
     const paid = await this.reward('achievement', a.key, `${this.userId}:${a.key}`, a.reward.besitos, items);
-    await publish(this.tx, newEvent('gamification.achievement_unlocked', { achievement_key: a.key, reward_besitos: paid }, this.userId, this.now));
-    await scheduleNotice(this.tx, `achievement:${this.userId}:${a.key}`, { user_id: this.userId, what: 'achievement', title: a.title, reward_besitos: paid, item_names: this.itemNames(items), ...(this.capped ? { capped: this.capped } : {}) }, this.now);
+    this.events.push(newEvent('gamification.achievement_unlocked', { achievement_key: a.key, reward_besitos: paid }, this.userId, this.now));
+    const notice = { user_id: this.userId, what: 'achievement' as const, title: a.title, reward_besitos: paid, item_names: this.itemNames(items), ...(this.capped ? { capped: this.capped } : {}) };
+    this.deferred.push(() => scheduleNotice(this.tx, `achievement:${this.userId}:${a.key}`, notice, this.now));
     for (const d of this.cat.dependents.get(a.key) ?? []) await this.achievement(d);
   }
 
-  /** Stores the facts and advances what they concern; facts from completed missions follow. */
-  async apply(facts: Fact[]): Promise<void> {
-    const queue = await insertFacts(this.tx, this.userId, facts);
+  /** Advances what the event's new facts concern; facts from completed missions follow. */
+  async run(): Promise<void> {
+    const queue = [...this.snap.fresh];
     while (queue.length) {
       const fact = queue.shift()!;
-      this.factCache.delete(fact.kind);
       for (const m of this.cat.missionsByFact.get(fact.kind) ?? []) {
         const done = await this.mission(m, fact);
-        if (done) queue.push(...(await insertFacts(this.tx, this.userId, [done])));
+        if (!done) continue;
+        // Completed once under the lock, so its fact is new: stored with the rest, counted now.
+        this.deferred.push(() => insertFacts(this.tx, this.userId, [done]));
+        this.pending.push(done);
+        this.snap.facts.get(done.kind)?.push(done);
+        queue.push(done);
       }
       for (const a of this.cat.achievementsByFact.get(fact.kind) ?? []) await this.achievement(a);
     }
+    await this.flush();
+  }
+
+  /** The rows, events, rewards and congratulations decided: sent together (pipelined, one round trip). */
+  async flush(): Promise<void> {
+    const writes = writeProgress(this.tx, this.userId, [...this.missionWrites.values()], [...this.achievementWrites.values()], this.now);
+    if (this.events.length) writes.push(publish(this.tx, ...this.events));
+    for (const run of this.deferred) writes.push(run());
+    this.missionWrites.clear();
+    this.achievementWrites.clear();
+    this.events.length = 0;
+    this.deferred.length = 0;
+    await Promise.all(writes);
   }
 }
 
@@ -197,9 +248,10 @@ export async function advance(tx: Tx, event: BusEvent, ctx: HandlerContext, deps
       : {};
   const facts = factsFromEvent(event, lookups);
   if (facts.length === 0) return;
-  const { active, contentVersion } = await lockUser(tx, userId);
-  if (!active) return; // erased (/borrar): nothing to count
-  await new Progress(tx, userId, await deps.catalogue(contentVersion), ctx.timeZone, deps.clock()).apply(facts);
+  // An erased user (/borrar) gets null: nothing counted.
+  const work = await Progress.load(tx, userId, deps.catalogue, ctx.timeZone, deps.clock(), facts);
+  if (!work) return;
+  await work.run();
   // A referee who has played (first fragment, first /regalo): the referral pays, once.
   if (facts.some((f) => (PLAYED_FACTS as readonly string[]).includes(f.kind))) await qualifyReferral(tx, userId, deps.clock(), ctx.timeZone);
 }
@@ -215,9 +267,10 @@ export async function applyStoryRewards(
   r: { userId: number; reason: string; items: string[]; achievements: string[]; catalogue: CatalogueIndex; timeZone: string; now: Date },
 ): Promise<void> {
   if (r.items.length === 0 && r.achievements.length === 0) return;
-  const { active } = await lockUser(tx, r.userId);
-  if (!active) return;
-  await new Progress(tx, r.userId, r.catalogue, r.timeZone, r.now).storyRewards(r.reason, r.items, r.achievements);
+  const progress = await Progress.load(tx, r.userId, r.catalogue, r.timeZone, r.now, []);
+  if (!progress) return;
+  await progress.storyRewards(r.reason, r.items, r.achievements);
+  await progress.flush();
 }
 
 /** Gamification's reactions: besitos statistics, missions and achievements. */

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { lazy } from '../lazy.js';
 import type { ConditionRegistry } from '../conditions/registry.js';
 
 /**
@@ -8,15 +9,15 @@ import type { ConditionRegistry } from '../conditions/registry.js';
  * Pure: evaluators read only the ConditionState snapshot.
  */
 
-const key = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,47}$/);
-const flag = z.string().regex(/^[a-z0-9_:.-]{1,48}$/);
+const key = lazy(() => z.string().regex(/^[a-z0-9][a-z0-9_-]{0,47}$/));
+const flag = lazy(() => z.string().regex(/^[a-z0-9_:.-]{1,48}$/));
 /** Optional author-written Spanish explanation, for flags whose name would spoil the story. */
-const hint = z.string().min(1).max(200).optional();
+const hint = lazy(() => z.string().min(1).max(200).optional());
 
 export function registerNarrativeConditions(r: ConditionRegistry): void {
   r.register({
     kind: 'fragment_completed',
-    schema: z.strictObject({ kind: z.literal('fragment_completed'), fragment: key }),
+    schema: lazy(() => z.strictObject({ kind: z.literal('fragment_completed'), fragment: key })),
     evaluate: (c, s) => s.completed.has(c.fragment),
     explain: (c, _s, scope) => {
       const title = scope.names?.fragment?.(c.fragment);
@@ -28,7 +29,7 @@ export function registerNarrativeConditions(r: ConditionRegistry): void {
 
   r.register({
     kind: 'flag_set',
-    schema: z.strictObject({ kind: z.literal('flag_set'), flag, hint }),
+    schema: lazy(() => z.strictObject({ kind: z.literal('flag_set'), flag, hint })),
     evaluate: (c, s) => s.flags.has(c.flag),
     explain: (c) => c.hint ?? 'Se abre con una decisión que aún no has tomado.',
     explainNot: (c) => c.hint ?? 'Una decisión que tomaste cerró este camino.',
@@ -37,7 +38,7 @@ export function registerNarrativeConditions(r: ConditionRegistry): void {
 
   r.register({
     kind: 'flag_not_set',
-    schema: z.strictObject({ kind: z.literal('flag_not_set'), flag, hint }),
+    schema: lazy(() => z.strictObject({ kind: z.literal('flag_not_set'), flag, hint })),
     evaluate: (c, s) => !s.flags.has(c.flag),
     explain: (c) => c.hint ?? 'Una decisión que tomaste cerró este camino.',
     explainNot: (c) => c.hint ?? 'Se abre con una decisión que aún no has tomado.',
@@ -46,7 +47,7 @@ export function registerNarrativeConditions(r: ConditionRegistry): void {
 
   r.register({
     kind: 'level_reached',
-    schema: z.strictObject({ kind: z.literal('level_reached'), level: z.number().int().min(1).max(100) }),
+    schema: lazy(() => z.strictObject({ kind: z.literal('level_reached'), level: z.number().int().min(1).max(100) })),
     evaluate: (c, s) => s.level >= c.level,
     explain: (c, _s, scope) => {
       const title = scope.names?.level?.(c.level);
@@ -58,7 +59,7 @@ export function registerNarrativeConditions(r: ConditionRegistry): void {
 
   r.register({
     kind: 'vip',
-    schema: z.strictObject({ kind: z.literal('vip') }),
+    schema: lazy(() => z.strictObject({ kind: z.literal('vip') })),
     evaluate: (_c, s) => s.vip,
     explain: () => 'Necesitas ser VIP: mira /vip.',
     explainNot: () => 'Solo para quien aún no es VIP.',
@@ -68,7 +69,7 @@ export function registerNarrativeConditions(r: ConditionRegistry): void {
   // engine's job (one idempotent spendBesitos after the user confirms); this only reads the record.
   r.register({
     kind: 'besitos_paid',
-    schema: z.strictObject({ kind: z.literal('besitos_paid'), price: z.number().int().min(1).max(100_000) }),
+    schema: lazy(() => z.strictObject({ kind: z.literal('besitos_paid'), price: z.number().int().min(1).max(100_000) })),
     evaluate: (_c, s, scope) => s.paid.has(scope.subject),
     explain: (c, s) => `Cuesta ${c.price} besitos (tienes ${s.besitos}).`,
     explainNot: () => 'Ya lo desbloqueaste con besitos.',

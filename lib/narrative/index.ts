@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { lazy } from '../lazy.js';
 import { createEvent } from '../bus/events.js';
 import { publish } from '../bus/outbox.js';
 import { grantBesitos } from '../besitos/ledger.js';
@@ -69,19 +70,19 @@ export class StoryRefused extends Error {
   }
 }
 
-const via = z.discriminatedUnion('kind', [
+const via = lazy(() => z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('decision'), index: z.number().int().min(0).max(7) }),
   z.object({ kind: z.literal('continue') }),
-]);
-const versionTag = z.string().min(1).max(64);
-const step = z.number().int().min(0);
-export const actionSchema: z.ZodType<Action> = z.discriminatedUnion('type', [
+]));
+const versionTag = lazy(() => z.string().min(1).max(64));
+const step = lazy(() => z.number().int().min(0));
+export const actionSchema: z.ZodType<Action> = lazy(() => z.discriminatedUnion('type', [
   z.object({ type: z.literal('open') }),
   z.object({ type: z.literal('press'), version: versionTag, step, via }),
   z.object({ type: z.literal('unlock'), version: versionTag, step, via }),
   z.object({ type: z.literal('riddle'), text: z.string().max(4096) }),
   z.object({ type: z.literal('dice'), version: versionTag, step, value: z.number().int().min(1).max(64) }),
-]);
+]));
 
 export interface StoryResult {
   screen: Screen;

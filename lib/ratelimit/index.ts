@@ -1,4 +1,4 @@
-import { Ratelimit } from '@upstash/ratelimit';
+import type { Ratelimit } from '@upstash/ratelimit';
 import type { KeyValueStore } from '../kv/types.js';
 import type { Logger } from '../log.js';
 
@@ -47,10 +47,10 @@ export function createRateLimiter(kv: KeyValueStore, s: RateLimitSettings, log: 
     get: (key: string) => kv.get(key),
     set: (key: string, value: string) => kv.set(key, value),
   } as unknown as ConstructorParameters<typeof Ratelimit>[0]['redis'];
-  const make = (budget: Budget, tokens: number) =>
-    new Ratelimit({
+  const make = (Limiter: typeof Ratelimit, budget: Budget, tokens: number) =>
+    new Limiter({
       redis,
-      limiter: Ratelimit.slidingWindow(tokens, `${s.windowSeconds} s`),
+      limiter: Limiter.slidingWindow(tokens, `${s.windowSeconds} s`),
       prefix: PREFIX[budget],
       timeout: s.timeoutMs ?? 1000,
       analytics: false,
@@ -58,7 +58,17 @@ export function createRateLimiter(kv: KeyValueStore, s: RateLimitSettings, log: 
       // throttled update. Per instance, so it can only ever save calls, never decide alone.
       ephemeralCache: new Map(),
     });
-  const limiters: Record<Budget, Ratelimit> = { message: make('message', s.messages), callback: make('callback', s.callbacks) };
+  // The library is imported with the first store call, not at start-up: a cold start whose first
+  // update is served from the local allowance below does not load it.
+  let limiters: Promise<Record<Budget, Ratelimit>> | undefined;
+  const loadLimiters = () =>
+    (limiters ??= import('@upstash/ratelimit').then(({ Ratelimit: Limiter }) => ({
+      message: make(Limiter, 'message', s.messages),
+      callback: make(Limiter, 'callback', s.callbacks),
+    })).catch((err: unknown) => {
+      limiters = undefined; // try the import again on the next call (this one fails open)
+      throw err;
+    }));
   const percent = s.localPercent ?? 25;
   const local = new LocalAllowance(s.windowSeconds * 1000, { message: localShare(s.messages, percent), callback: localShare(s.callbacks, percent) });
 
@@ -77,7 +87,7 @@ export function createRateLimiter(kv: KeyValueStore, s: RateLimitSettings, log: 
       entry.pending = 0;
       let res: Awaited<ReturnType<Ratelimit['limit']>>;
       try {
-        res = await limiters[budget].limit(who, { rate });
+        res = await (await loadLimiters())[budget].limit(who, { rate });
       } catch (err) {
         log.warn({ msg: 'rate limit store unavailable, serving the update', budget, who, error: String(err) });
         return { allowed: true, notify: false, failedOpen: true };

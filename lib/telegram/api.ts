@@ -11,6 +11,7 @@ import type {
 } from '@grammyjs/types';
 import type { Context, Telegram } from 'telegraf';
 import { z } from 'zod';
+import { lazy } from '../lazy.js';
 
 /**
  * One typed layer over the Bot API newer than telegraf 4.16.3's types (Bot API 7.1): Stars
@@ -36,9 +37,9 @@ export function currentUpdate(ctx: Context): Update {
 
 // The fields read from the network are validated; each schema is checked against the Bot API type
 // (a field renamed upstream breaks the build here, not a payment at run time).
-const user = z.object({ id: z.number().int(), is_bot: z.boolean(), first_name: z.string() }).loose();
+const user = lazy(() => z.object({ id: z.number().int(), is_bot: z.boolean(), first_name: z.string() }).loose());
 
-export const successfulPaymentSchema = z
+export const successfulPaymentSchema = lazy(() => z
   .object({
     currency: z.string(),
     total_amount: z.number().int().nonnegative(),
@@ -49,9 +50,9 @@ export const successfulPaymentSchema = z
     is_recurring: z.literal(true).optional(),
     is_first_recurring: z.literal(true).optional(),
   })
-  .loose() satisfies z.ZodType<SuccessfulPayment>;
+  .loose() satisfies z.ZodType<SuccessfulPayment>);
 
-export const refundedPaymentSchema = z
+export const refundedPaymentSchema = lazy(() => z
   .object({
     currency: z.literal('XTR'),
     total_amount: z.number().int().nonnegative(),
@@ -59,9 +60,9 @@ export const refundedPaymentSchema = z
     telegram_payment_charge_id: z.string().min(1).max(256),
     provider_payment_charge_id: z.string().optional(),
   })
-  .loose() satisfies z.ZodType<RefundedPayment>;
+  .loose() satisfies z.ZodType<RefundedPayment>);
 
-export const preCheckoutQuerySchema = z
+export const preCheckoutQuerySchema = lazy(() => z
   .object({
     id: z.string(),
     from: user,
@@ -69,15 +70,15 @@ export const preCheckoutQuerySchema = z
     total_amount: z.number().int().nonnegative(),
     invoice_payload: z.string(),
   })
-  .loose() satisfies z.ZodType<Omit<PreCheckoutQuery, 'from'>>;
+  .loose() satisfies z.ZodType<Omit<PreCheckoutQuery, 'from'>>);
 
-export const subscriptionUpdateSchema = z
+export const subscriptionUpdateSchema = lazy(() => z
   .object({
     user,
     invoice_payload: z.string(),
     state: z.enum(['canceled', 'active', 'failed']),
   })
-  .loose() satisfies z.ZodType<Omit<BotSubscriptionUpdated, 'user'>>;
+  .loose() satisfies z.ZodType<Omit<BotSubscriptionUpdated, 'user'>>);
 
 export type SuccessfulPaymentData = z.output<typeof successfulPaymentSchema>;
 export type RefundedPaymentData = z.output<typeof refundedPaymentSchema>;

@@ -76,9 +76,13 @@ export function formatDay(at: Date, tz: string, now: Date): string {
  * when to come back).
  */
 export function formatWhen(at: Date, tz: string, now: Date, opts: { zone?: boolean } = {}): string {
+  return `${formatDay(at, tz, now)} a ${theTime(at, tz)}${opts.zone ? ` (${zoneLabel(tz)})` : ''}`;
+}
+
+/** A clock time with its article, for "a …" / "hasta …": "la 01:05" (la una), "las 17:05". */
+export function theTime(at: Date, tz: string): string {
   const time = formatTime(at, tz);
-  const prep = time.startsWith('01:') ? 'a la' : 'a las';
-  return `${formatDay(at, tz, now)} ${prep} ${time}${opts.zone ? ` (${zoneLabel(tz)})` : ''}`;
+  return `${time.startsWith('01:') ? 'la' : 'las'} ${time}`;
 }
 
 /** A line of a list (history, activity, the chat page's ledger): "hoy 17:05", "ayer 09:12", "26 nov 17:05". */

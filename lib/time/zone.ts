@@ -22,9 +22,18 @@ function formatter(timeZone: string): Intl.DateTimeFormat {
   return f;
 }
 
-function parts(at: Date, timeZone: string) {
+type Parts = { y: number; m: number; d: number; h: number; min: number; s: number };
+/** The last second formatted per zone: an update asks for "today" several times (formatToParts is ~10 µs). */
+const lastParts = new Map<string, { second: number; parts: Parts }>();
+
+function parts(at: Date, timeZone: string): Parts {
+  const second = Math.floor(at.getTime() / 1000);
+  const last = lastParts.get(timeZone);
+  if (last && last.second === second) return last.parts;
   const p = Object.fromEntries(formatter(timeZone).formatToParts(at).map((x) => [x.type, x.value]));
-  return { y: +p.year!, m: +p.month!, d: +p.day!, h: +p.hour!, min: +p.minute!, s: +p.second! };
+  const result = { y: +p.year!, m: +p.month!, d: +p.day!, h: +p.hour!, min: +p.minute!, s: +p.second! };
+  lastParts.set(timeZone, { second, parts: result });
+  return result;
 }
 
 /** The local calendar date (YYYY-MM-DD) of an instant in a zone. */

@@ -14,6 +14,10 @@ export interface UserState extends UserRecord {
   lastActiveAt: Date;
   besitos: number;
   lifetimeBesitos: number;
+  /** Of besitos, the bonus part that expires (lib/besitos/lots.ts); 0 for most users. */
+  bonusBesitos: number;
+  /** Besitos under an active hold (auction bids): part of `besitos`, not spendable. */
+  held: number;
   /** Consecutive days of /daily up to today or yesterday (0 when broken or never claimed). */
   streak: number;
   lastDailyDay: string | null;
@@ -93,6 +97,8 @@ interface Row {
   created: boolean;
   besitos: number;
   lifetime_besitos: number;
+  bonus_besitos: number;
+  held: number;
   daily_day: string | null;
   daily_streak: number | null;
   content_version: string | null;
@@ -108,6 +114,50 @@ interface Row {
  */
 export async function loadUserState(db: Queryable, p: TelegramProfile, opts: LoadOptions): Promise<UserState> {
   const providers = (opts.providers ?? stateProviders).eager;
+  for (let attempt = 0; attempt < 4; attempt++) {
+    const rows = await stateStatement<Row>(db, p, opts, providers, null);
+    const row = rows[0];
+    if (row) return toState(row, providers, opts);
+    await throwIfErased(db, opts);
+    // Otherwise empty only when a concurrent first insert committed after this statement's snapshot.
+  }
+  throw new Error(`could not load telegram user ${p.id}`);
+}
+
+/**
+ * The webhook's first statement (issue 18): claims the update in the inbox and, only if the claim
+ * succeeded, registers/refreshes the sender and loads their state — one round trip instead of two.
+ * `claim` is the inbox's `INSERT … ON CONFLICT … RETURNING` (lib/webhook/handle.ts); every write of
+ * the state part is gated on it, so a duplicate delivery changes nothing. Returns the claim's row
+ * (undefined: not claimed) and the state, or null when the state part found no row (an erased person,
+ * or the insert race of loadUserState): the caller then loads it on its own, as before.
+ */
+export async function claimAndLoadUserState<C extends object>(
+  db: Queryable,
+  claim: postgres.PendingQuery<postgres.Row[]>,
+  p: TelegramProfile,
+  opts: LoadOptions,
+): Promise<{ claim: C | undefined; state: UserState | null }> {
+  const providers = (opts.providers ?? stateProviders).eager;
+  const [row] = await stateStatement<Row & { claim_row: C }>(db, p, opts, providers, claim);
+  if (!row) return { claim: undefined, state: null };
+  return { claim: row.claim_row, state: row.id === null ? null : toState(row, providers, opts) };
+}
+
+async function throwIfErased(db: Queryable, opts: LoadOptions): Promise<void> {
+  if (!opts.person) return;
+  const after = opts.buttonPress ? -1 : (opts.updateId ?? 0);
+  const [erased] = await db`SELECT 1 FROM erasures WHERE person = ${opts.person} AND update_id > ${after}`;
+  if (erased) throw new AccountErased('update sent before the erasure');
+}
+
+function stateStatement<R extends object>(
+  db: Queryable,
+  p: TelegramProfile,
+  opts: LoadOptions,
+  providers: StateProvider<any>[],
+  claim: postgres.PendingQuery<postgres.Row[]> | null,
+) {
   const every = opts.activeEverySeconds ?? 60;
   const username = p.username ?? null;
   const firstName = p.first_name ?? null;
@@ -121,12 +171,16 @@ export async function loadUserState(db: Queryable, p: TelegramProfile, opts: Loa
   const cols = providers.length
     ? db.unsafe(providers.map((_, i) => `, prov_${i}.v AS p_${i}`).join(''))
     : db``;
-  for (let attempt = 0; attempt < 4; attempt++) {
-    // Provider expressions are built as fragments and joined LATERAL so they can use u.id.
-    const lateral = providers.map((prov, i) => db`LEFT JOIN LATERAL (SELECT (${prov.select!(db as postgres.Sql<{}>)}) AS v) prov_${db.unsafe(String(i))} ON true`);
-    const rows = await db<Row[]>`
-      WITH existing AS (
-        SELECT * FROM users WHERE telegram_id = ${p.id}
+  // Provider expressions are built as fragments and joined LATERAL so they can use u.id.
+  const lateral = providers.map((prov, i) => db`LEFT JOIN LATERAL (SELECT (${prov.select!(db as postgres.Sql<{}>)}) AS v) prov_${db.unsafe(String(i))} ON true`);
+  // With a claim, the state part reads and writes only when the claim returned a row.
+  const claimCte = claim ? db`claim AS (${claim}), ` : db``;
+  const gate = claim ? db`AND EXISTS (SELECT 1 FROM claim)` : db``;
+  const from = claim ? db`(SELECT to_jsonb(claim) AS claim_row FROM claim LIMIT 1) c LEFT JOIN u ON true` : db`u`;
+  const claimCol = claim ? db`, c.claim_row` : db``;
+  return db<R[]>`
+      WITH ${claimCte}existing AS (
+        SELECT * FROM users WHERE telegram_id = ${p.id} ${gate}
       ), upd AS (
         UPDATE users SET username = ${username}, first_name = ${firstName}, last_name = ${lastName}, language_code = ${lang},
                last_active_at = CASE WHEN last_active_at < now() - ${every} * interval '1 second' THEN now() ELSE last_active_at END
@@ -140,7 +194,7 @@ export async function loadUserState(db: Queryable, p: TelegramProfile, opts: Loa
         INSERT INTO users (telegram_id, username, first_name, last_name, language_code)
         SELECT ${p.id}, ${username}, ${firstName}, ${lastName}, ${lang}
          WHERE NOT EXISTS (SELECT 1 FROM existing)
-           ${blocked}
+           ${blocked} ${gate}
         ON CONFLICT (telegram_id) DO NOTHING
         RETURNING *
       ), bal AS (
@@ -152,22 +206,14 @@ export async function loadUserState(db: Queryable, p: TelegramProfile, opts: Loa
       )
       SELECT u.id, u.telegram_id, u.username, u.first_name, u.last_name, u.language_code, u.status, u.created_at,
              u.last_active_at, u.created,
-             COALESCE(b.besitos, 0) AS besitos, COALESCE(b.lifetime_besitos, 0) AS lifetime_besitos,
+             COALESCE(b.besitos, 0) AS besitos, COALESCE(b.lifetime_besitos, 0) AS lifetime_besitos, COALESCE(b.bonus_besitos, 0) AS bonus_besitos,
+             COALESCE(b.held, 0) AS held,
              d.day::text AS daily_day, d.streak AS daily_streak,
-             (SELECT version_id FROM content_active WHERE singleton) AS content_version ${cols}
-        FROM u
+             (SELECT version_id FROM content_active WHERE singleton) AS content_version ${cols} ${claimCol}
+        FROM ${from}
         LEFT JOIN user_balances b ON b.user_id = u.id
         LEFT JOIN LATERAL (SELECT day, streak FROM daily_claims WHERE user_id = u.id ORDER BY day DESC LIMIT 1) d ON true
         ${lateral.length ? lateral.reduce((a, f) => db`${a} ${f}`) : db``}`;
-    const row = rows[0];
-    if (row) return toState(row, providers, opts);
-    if (opts.person) {
-      const [erased] = await db`SELECT 1 FROM erasures WHERE person = ${opts.person} AND update_id > ${after}`;
-      if (erased) throw new AccountErased('update sent before the erasure');
-    }
-    // Otherwise empty only when a concurrent first insert committed after this statement's snapshot.
-  }
-  throw new Error(`could not load telegram user ${p.id}`);
 }
 
 function toState(row: Row, providers: StateProvider<any>[], opts: LoadOptions): UserState {
@@ -192,6 +238,8 @@ function toState(row: Row, providers: StateProvider<any>[], opts: LoadOptions): 
     created: row.created,
     besitos: Number(row.besitos),
     lifetimeBesitos: Number(row.lifetime_besitos),
+    bonusBesitos: Number(row.bonus_besitos ?? 0),
+    held: Number(row.held),
     streak: alive ? Number(row.daily_streak) : 0,
     lastDailyDay: day,
     contentVersion: row.content_version === null ? null : Number(row.content_version),

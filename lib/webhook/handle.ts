@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Update } from 'telegraf/types';
+import type { PendingQuery, Row } from 'postgres';
 import type { Sql } from '../db/client.js';
 import { isTransientDbError } from '../db/errors.js';
 import type { Bot } from '../bot/index.js';
@@ -9,6 +10,7 @@ import { KeyValueUnavailable } from '../kv/types.js';
 import type { Logger } from '../log.js';
 import { secretMatches } from './secret.js';
 import { trackWrittenEvents } from '../bus/written.js';
+import { markDone } from './completion.js';
 import { MalformedUpdate, parseUpdateBody, summarizeUpdate, type UpdateSummary } from './update.js';
 
 export interface WebhookDeps {
@@ -22,6 +24,13 @@ export interface WebhookDeps {
    * by Telegram id, and a failed update of a person who erased their data keeps no payload.
    */
   pseudonym?: (telegramId: number) => string;
+  /**
+   * Sends the inbox claim together with the sender's state load (lib/bot claimWithUserState): the
+   * claim's row, or null when the update has no state to load (then the claim is sent alone).
+   */
+  claimWithState?: (update: Record<string, unknown>, claim: PendingQuery<Row[]>) => Promise<{ attempts: number } | undefined> | null;
+  /** Records a handled update as done (lib/webhook/completion.ts: group commit); default one statement per update. */
+  complete?: (updateId: number) => Promise<void>;
   /** Runs after an update's effects are durable, with the outbox events it wrote (the event relay hooks in here). */
   afterCommit?: (eventIds: string[]) => Promise<void>;
 }
@@ -79,8 +88,7 @@ export async function handleTelegramWebhook(deps: WebhookDeps, req: WebhookReque
 
   const bodyHash = hashBody(req.body, update);
   let claim: { attempts: number } | undefined;
-  try {
-    [claim] = await deps.db<{ attempts: number }[]>`
+  const claimStatement = () => deps.db`
     INSERT INTO telegram_updates (update_id, kind, from_id, status, attempts, locked_until, payload, body_hash)
     VALUES (${summary.updateId}, ${summary.kind}, ${summary.fromId}, 'processing', 1,
             now() + ${LEASE_SECONDS} * interval '1 second', ${deps.db.json(update as never)}, ${bodyHash})
@@ -92,6 +100,20 @@ export async function handleTelegramWebhook(deps: WebhookDeps, req: WebhookReque
        -- An update_id is bound to its first body: a redelivery with another body is not handled.
        AND (telegram_updates.body_hash IS NULL OR telegram_updates.body_hash = EXCLUDED.body_hash)
     RETURNING attempts`;
+  try {
+    // Updates with a sender: the claim and the sender's state load are one statement (the state part
+    // writes nothing unless the claim succeeded). If that statement fails for a reason other than an
+    // outage (the state part refused something), the claim is made alone and the bot meets the
+    // failure where it always did, recorded against a claimed update.
+    const together = deps.claimWithState?.(update, claimStatement());
+    if (together) {
+      claim = await together.catch((err) => {
+        if (isTransient(err)) throw err;
+        return claimStatement().then(([row]) => row as { attempts: number } | undefined);
+      });
+    } else {
+      [claim] = (await claimStatement()) as unknown as { attempts: number }[];
+    }
   } catch (err) {
     // An update Postgres refuses to store (a NUL or lone surrogate in a string, absurd nesting, an id
     // that is not an integer) would fail the same way on every redelivery: acknowledge it, loudly,
@@ -125,9 +147,7 @@ export async function handleTelegramWebhook(deps: WebhookDeps, req: WebhookReque
 
   try {
     const eventIds = await trackWrittenEvents(() => deps.bot.handleUpdate(update as unknown as Update));
-    await deps.db`
-      UPDATE telegram_updates SET status = 'done', from_id = NULL, payload = NULL, body_hash = NULL, error = NULL, locked_until = NULL, updated_at = now()
-       WHERE update_id = ${summary.updateId}`;
+    await (deps.complete ? deps.complete(summary.updateId) : markDone(deps.db, [summary.updateId]));
     deps.log.info({ msg: 'update handled', ...base, outcome: 'done', attempts: claim.attempts, ms: Math.round(performance.now() - started) });
     if (deps.afterCommit) {
       await deps.afterCommit(eventIds).catch((err) => deps.log.warn({ msg: 'after-commit hook failed', ...base, error: String(err) }));

@@ -121,6 +121,22 @@ describe('the Bot API emulator answers like Telegram', () => {
     await expect(emulator.pressButton(chat, m.message_id, 'pick:zzz')).rejects.toThrow(/no button/);
   });
 
+  it('reactions in the test group reach the bot as message_reaction (Bot API 7.0), put on and taken back', async () => {
+    const group = emulator.ensureGroup();
+    const m = await tg.sendMessage(group.id, 'Nuevo capítulo');
+    const drained = (await tg.callApi('getUpdates', { timeout: 0 } as never)) as any[];
+    const offset = drained.length ? drained.at(-1).update_id + 1 : 0;
+    await emulator.react(chat, group.id, m.message_id, '❤');
+    expect(emulator.messages(group.id).find((x) => x.message_id === m.message_id)!.reactions).toEqual({ [String(chat)]: '❤' });
+    await emulator.react(chat, group.id, m.message_id, null);
+    const updates = (await tg.callApi('getUpdates', { offset, timeout: 0 } as never)) as any[];
+    expect(updates.map((u) => u.message_reaction)).toMatchObject([
+      { chat: { id: group.id, type: 'supergroup' }, message_id: m.message_id, user: { id: chat }, old_reaction: [], new_reaction: [{ type: 'emoji', emoji: '❤' }] },
+      { old_reaction: [{ type: 'emoji', emoji: '❤' }], new_reaction: [] },
+    ]);
+    await expect(emulator.react(chat, chat, m.message_id, '❤')).rejects.toThrow(/test group/);
+  });
+
   it('a user who blocks the bot: my_chat_member kicked, 403 on sends, unblocked by writing again', async () => {
     const id = 55_000_001;
     emulator.addUser({ id, first_name: 'Bloq', username: 'bloq_user' });

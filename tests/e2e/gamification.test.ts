@@ -72,6 +72,18 @@ describe('gamification through the webhook', () => {
     const [uses] = await t.app.db`SELECT count(*)::int AS n FROM item_moves WHERE user_id = ${user!.id} AND kind = 'use'`;
     expect(uses!.n).toBe(1);
 
+    // The power-up at work: a trivia answered now pays double (aroma_carta: 5 → 10).
+    await t.post(textUpdate(tg, '/historia'));
+    const cont = buttonsOf(lastTo(t.telegram, 'sendMessage', tg)).find((d) => d.startsWith('h:c:'))!;
+    await t.post(callbackUpdate(tg, cont)); // completes the prologue, which opens the first question
+    await t.post(textUpdate(tg, '/trivia'));
+    const question = lastTo(t.telegram, 'sendMessage', tg);
+    const right = buttonsOf(question).find((d) => d.startsWith('tv:') && d.endsWith(':aroma_carta:2'))!;
+    expect(right).toBeTruthy();
+    await t.post(callbackUpdate(tg, right));
+    const [trivia] = await t.app.db`SELECT amount::int, metadata FROM transactions WHERE user_id = ${user!.id} AND source = 'trivia'`;
+    expect(trivia).toMatchObject({ amount: 10, metadata: { base: 5, multiplier: 2 } });
+
     await t.post(textUpdate(tg, '/perfil'));
     expect(lastTo(t.telegram, 'sendMessage', tg, /Misiones cumplidas/)).toBeTruthy();
   });

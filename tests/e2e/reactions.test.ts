@@ -6,6 +6,7 @@ import { ledgerMismatches } from '../support/ledger.js';
 import { buttonsOf, cbAnswers, lastTo } from '../support/users.js';
 import { REACTION_BESITOS, REACTIONS_PER_DAY } from '../../lib/gamification/index.js';
 import { EDIT_EVERY_SECONDS } from '../../lib/bot/features/reacciones.js';
+import { unmatchedGrants } from '../../lib/economy/repository.js';
 
 /**
  * Reaction rewards (issue 23) through the webhook: the ❤️ button under the bot's own channel posts
@@ -155,8 +156,11 @@ describe('reaction rewards', () => {
     expect(answerOf(fifth)).toMatch(/^❤️ Reacción guardada, sin besitos\. Ya alcanzaste el máximo de hoy/);
     expect(await balance(back)).toBe(0);
     // The erased account's reactions are gone with it (they named the account), and the person is nowhere.
-    const [left] = await db<{ n: number }[]>`SELECT count(*)::int AS n FROM reactions WHERE user_id = ${cris.id}`;
-    expect(left!.n).toBe(0);
+    // Taken back; the paid ones stay (internal ids only) as the proof of their grants.
+    const left = await db<{ active: boolean; rewarded: boolean }[]>`SELECT active, rewarded FROM reactions WHERE user_id = ${cris.id}`;
+    expect(left.length).toBe(REACTIONS_PER_DAY);
+    expect(left.every((r) => !r.active && r.rewarded)).toBe(true);
+    expect((await unmatchedGrants(db, new Date(0), new Date(now + 86_400_000))).filter((u) => u.source === 'reaction')).toEqual([]);
     // Tomorrow (local time) pays again.
     now += 24 * 3_600_000;
     const p = await publish('Post de mañana');

@@ -100,6 +100,17 @@ describe('rollback', () => {
     expect(await ledgerMismatches(db, users)).toEqual([]);
   });
 
+  it('a family name covers its details (reaction → reaction:post:N); a detailed name only itself', async () => {
+    const u = await userWithBesitos(db, 0);
+    const start = new Date(Date.now() - 1000).toISOString();
+    await grant(u, 2, 'reaction:post:1');
+    await grant(u, 2, 'reaction:post:2');
+    const end = () => new Date(Date.now() + 1000).toISOString();
+    expect(await rollback({ mode: 'window', source: 'reaction:post:1', from: start, to: end(), reason: 'solo una publicación' })).toMatchObject({ found: 1, taken: 2 });
+    expect(await rollback({ mode: 'window', source: 'reaction', from: start, to: end(), reason: 'todas las reacciones' })).toMatchObject({ found: 2, rolledBack: 1, alreadyDone: 1, taken: 2 });
+    expect((await getBalance(db, u)).besitos).toBe(0);
+  });
+
   it('a window with nothing in it: found 0, nothing written', async () => {
     const before = await db`SELECT count(*)::int AS n FROM transactions`;
     const r = await rollback({ mode: 'window', source: 'nadie', from: '2020-01-01T00:00:00.000Z', to: '2020-01-02T00:00:00.000Z', reason: 'ventana vacía' });

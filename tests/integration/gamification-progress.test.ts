@@ -192,6 +192,10 @@ describe('gamification state: /perfil, /exportar, /borrar', () => {
       expect.objectContaining({ achievement_key: 'first', progress: 1, unlocked_at: expect.any(Date) }),
     ]);
     expect(exported.inventory).toHaveLength(1);
+    // The facts progress is computed from go out too (the fragment completed), without event ids.
+    expect(exported.facts).toEqual([expect.objectContaining({ kind: 'fragment_completed', amount: 1 })]);
+    expect(exported.facts![0]).not.toHaveProperty('source_id');
+    expect(exported.effects).toEqual([]);
     const [u] = await db<{ telegram_id: number }[]>`SELECT telegram_id FROM users WHERE id = ${user}`;
     await eraseUser(db, createMemoryStore(), { userId: user, telegramId: Number(u!.telegram_id) });
     for (const table of ['gamification_facts', 'user_missions', 'user_achievements', 'user_inventory'])

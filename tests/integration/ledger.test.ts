@@ -102,7 +102,7 @@ describe('ledger (real Postgres)', () => {
     expect(r1.replayed).toBe(false);
     expect(r2.replayed).toBe(true);
     expect(r2.reversals[0]!.id).toBe(r1.reversals[0]!.id);
-    expect(await getBalance(db, u)).toEqual({ besitos: 0, lifetimeBesitos: 0 });
+    expect(await getBalance(db, u)).toEqual({ besitos: 0, lifetimeBesitos: 0, held: 0 });
     await expect(reverseTransaction(db, { transactionId: g.entry.id, idempotencyKey: `rv:${u}:other` })).rejects.toBeInstanceOf(AlreadyReversed);
     await expect(db`UPDATE transactions SET amount = 1 WHERE id = ${g.entry.id}`).rejects.toThrow(/append-only/);
     await expect(db`DELETE FROM transactions WHERE id = ${g.entry.id}`).rejects.toThrow(/append-only/);

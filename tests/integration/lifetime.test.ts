@@ -78,8 +78,8 @@ describe('lifetime besitos count what was earned, not what was passed around', (
     for (let i = 0; i < 20; i++) {
       await transferBesitos(db, { fromUserId: i % 2 ? b : a, toUserId: i % 2 ? a : b, amount: 10, source: 'gift', idempotencyKey: `pp:${a}:${i}` });
     }
-    expect(await getBalance(db, a)).toEqual({ besitos: 10, lifetimeBesitos: 10 });
-    expect(await getBalance(db, b)).toEqual({ besitos: 0, lifetimeBesitos: 0 });
+    expect(await getBalance(db, a)).toEqual({ besitos: 10, lifetimeBesitos: 10, held: 0 });
+    expect(await getBalance(db, b)).toEqual({ besitos: 0, lifetimeBesitos: 0, held: 0 });
   });
 
   it('migration 032 recomputes existing rows from the ledger (gifts received no longer count)', async () => {

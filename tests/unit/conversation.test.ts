@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { cb } from '../../lib/bot/keyboard.js';
 import { fitHtml, LIMITS, shortName, visibleLength } from '../../lib/bot/reply.js';
-import { formatDay, formatStamp, formatWhen, zoneLabel } from '../../lib/time/format.js';
+import { formatDay, formatStamp, formatWhen, theTime, zoneLabel } from '../../lib/time/format.js';
 
 const MX = 'America/Mexico_City';
 
@@ -43,6 +43,9 @@ describe('one date and time formatter', () => {
     expect(formatWhen(new Date('2026-11-26T06:00:00Z'), MX, now, { zone: true })).toBe('mañana a las 00:00 (hora del centro de México)');
     expect(formatWhen(new Date('2026-11-25T23:54:00Z'), MX, now)).toBe('hoy a las 17:54');
     expect(formatWhen(new Date('2026-11-26T07:05:00Z'), MX, now)).toBe('mañana a la 01:05');
+    // "hasta la 01:05" / "hasta las 02:05": the article agrees with the hour in every sentence.
+    expect(theTime(new Date('2026-11-26T07:05:00Z'), MX)).toBe('la 01:05');
+    expect(theTime(new Date('2026-11-26T08:05:00Z'), MX)).toBe('las 02:05');
     expect(formatDay(new Date('2026-11-28T18:00:00Z'), MX, now)).toBe('el sábado 28 de noviembre');
     expect(formatDay(new Date('2027-01-02T18:00:00Z'), MX, now)).toBe('el sábado 2 de enero de 2027');
     expect(formatStamp(new Date('2026-11-25T23:53:00Z'), MX, now)).toBe('hoy 17:53');

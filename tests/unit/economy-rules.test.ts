@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { capBreaches, findOutliers, populationStats, quantile } from '../../lib/economy/rules.js';
 import { rng } from '../../lib/economy/simulate.js';
 import { dashboardSvg } from '../../lib/economy/chart.js';
-import { parseLocalMoment } from '../../lib/economy/index.js';
+import { economyCaps, parseLocalMoment } from '../../lib/economy/index.js';
 
 describe('economy rules (pure)', () => {
   it('quantiles interpolate; stats of an empty population are zeros with a scale of 1', () => {
@@ -45,16 +45,25 @@ describe('economy rules (pure)', () => {
     expect(findOutliers(new Map(Array.from({ length: 19 }, (_, i) => [i, i === 0 ? 10_000 : 10])))).toEqual([]);
   });
 
-  it('cap breaches: more grants or more besitos in a day than the cap; sources without a cap are not checked', () => {
-    const days = [
-      { userId: 1, source: 'daily', day: '2026-11-20', grants: 1, besitos: 10 },
-      { userId: 2, source: 'daily', day: '2026-11-20', grants: 2, besitos: 20 },
-      { userId: 3, source: 'reaction', day: '2026-11-20', grants: 3, besitos: 6 },
-      { userId: 4, source: 'reaction', day: '2026-11-20', grants: 3, besitos: 9 },
-      { userId: 5, source: 'story', day: '2026-11-20', grants: 50, besitos: 500 },
+  it('cap breaches: more grants or more besitos in a day or week than the cap; sources without a cap are not checked', () => {
+    const t = (userId: number, source: string, period: 'day' | 'week', grants: number, besitos: number) => ({ userId, source, period, key: '2026-11-20', grants, besitos });
+    const totals = [
+      t(1, 'daily', 'day', 1, 10),
+      t(2, 'daily', 'day', 2, 20),
+      t(3, 'reaction', 'day', 3, 6),
+      t(4, 'reaction', 'day', 3, 9),
+      t(5, 'story', 'day', 50, 500),
+      t(6, 'mission', 'week', 20, 601),
+      t(7, 'mission', 'day', 20, 200),
     ];
-    const caps = { daily: { grantsPerDay: 1 }, reaction: { besitosPerDay: 6 } };
-    expect(capBreaches(days, caps).map((b) => b.userId)).toEqual([2, 4]);
+    const caps = { daily: { day: { grants: 1 } }, reaction: { day: { besitos: 6 } }, mission: { day: { besitos: 200 }, week: { besitos: 600 } } };
+    expect(capBreaches(totals, caps).map((b) => b.userId)).toEqual([2, 4, 6]);
+  });
+
+  it('the caps checked are the economy policy’s', () => {
+    const caps = economyCaps();
+    expect(caps.daily).toEqual({ day: { grants: 1 }, week: undefined });
+    expect(caps.trivia?.day?.grants).toBeGreaterThan(0);
   });
 
   it('local moments: a day, a day as an end (the whole day included), a time; nonsense is null', () => {

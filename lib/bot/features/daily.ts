@@ -1,5 +1,5 @@
 import { Composer } from 'telegraf';
-import { peekDailyGift, rememberDailyClaim, type DailyDeps, type DailyResult } from '../../besitos/daily.js';
+import { claimedTodayFromState, peekDailyGift, rememberDailyClaim, type DailyDeps, type DailyResult } from '../../besitos/daily.js';
 import { runCommand } from '../../commands/index.js';
 import { dailyCommand } from '../../commands/daily.js';
 import type { BotContext, BotState } from '../context.js';
@@ -21,8 +21,10 @@ async function claimDaily(ctx: Pick<BotContext, 'deps' | 't' | 'reply'> & { stat
   const { db, kv, clock, log, settings } = ctx.deps;
   const deps: DailyDeps = { db, kv, clock, timeZone: settings.timeZone, amount: settings.dailyAmount, log: (l) => log.warn({ msg: 'daily', ...l }) };
   const requestKey = state.requestKey;
-  // Already claimed today by another request, per the cache: nothing changes, so no command runs.
-  let r: DailyResult | null = await peekDailyGift(deps, user, requestKey);
+  // Already claimed today by another request, per the loaded state or the cache: nothing changes, so no command runs.
+  const loaded = state.userState;
+  let r: DailyResult | null =
+    (loaded && claimedTodayFromState(deps, loaded, state.deliveryAttempt === 1)) || (await peekDailyGift(deps, user, requestKey));
   if (!r) {
     const command = dailyCommand(deps, state.person ?? null);
     const run = await runCommand(db, command, { userId: user.id, idempotencyKey: requestKey, params: {}, now: clock() });

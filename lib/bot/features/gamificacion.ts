@@ -25,7 +25,7 @@ const buyKey = (userId: number, nonce: number) => `shop:${userId}:${nonce}`;
  * The catalogue of the active content version (the one the update's state load read, so an unchanged
  * version costs no round trip). A button drawn under an older version is checked against this one.
  */
-async function catalogueFor(ctx: Pick<BotContext, 'deps'> & { state: { userState?: { contentVersion: number | null } } }): Promise<CatalogueIndex> {
+export async function catalogueFor(ctx: Pick<BotContext, 'deps'> & { state: { userState?: { contentVersion: number | null } } }): Promise<CatalogueIndex> {
   const v = ctx.state.userState?.contentVersion;
   return ctx.deps.catalogue ? ctx.deps.catalogue(v) : catalogueOf(await ctx.deps.story.current(v));
 }

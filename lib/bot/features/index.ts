@@ -2,6 +2,7 @@ import type { Composer } from 'telegraf';
 import type { BotContext } from '../context.js';
 import { actividadFeature } from './actividad.js';
 import { balanceFeature } from './balance.js';
+import { bonoFeature } from './bono.js';
 import { commandCaseFeature } from './conversation.js';
 import { dailyFeature } from './daily.js';
 import { economiaFeature } from './economia.js';
@@ -17,6 +18,7 @@ import { privacidadFeature } from './privacidad.js';
 import { privateOnlyFeature } from './private-only.js';
 import { regalarFeature } from './regalar.js';
 import { startFeature } from './start.js';
+import { subastasFeature } from './subastas.js';
 import { triviaFeature } from './trivia.js';
 import { channelsFeature } from './channels.js';
 import { publicarFeature } from './publicar.js';
@@ -27,7 +29,7 @@ import { vipFeature } from './vip.js';
 import { reaccionesFeature } from './reacciones.js';
 
 /** Every feature, in the order they get a chance at an update. Add new ones here. */
-export const features: Composer<BotContext>[] = [commandCaseFeature, privateOnlyFeature, startFeature, helpFeature, balanceFeature, historyFeature, dailyFeature, eventosFeature, estadoFeature, perfilFeature, regalarFeature, gamificacionFeature, rankingFeature, invitarFeature, actividadFeature, privacidadFeature, vipFeature, vipAdminFeature, channelsFeature, publicarFeature, historiaFeature, nivelesFeature, triviaFeature, economiaFeature, reaccionesFeature];
+export const features: Composer<BotContext>[] = [commandCaseFeature, privateOnlyFeature, startFeature, helpFeature, balanceFeature, historyFeature, dailyFeature, eventosFeature, estadoFeature, perfilFeature, regalarFeature, gamificacionFeature, subastasFeature, rankingFeature, invitarFeature, actividadFeature, privacidadFeature, vipFeature, vipAdminFeature, channelsFeature, publicarFeature, historiaFeature, nivelesFeature, triviaFeature, economiaFeature, bonoFeature, reaccionesFeature];
 
 /**
  * The command menu registered with setMyCommands (scripts/set-commands.ts): Spanish names; the English
@@ -49,6 +51,8 @@ export const commandMenu = [
   { command: 'mochila', description: 'Tus objetos' },
   { command: 'ranking', description: 'Quién ha ganado más besitos' },
   { command: 'invitar', description: 'Invita a tus amistades y ganad besitos' },
+  { command: 'subastas', description: 'Subastas abiertas: puja por objetos exclusivos' },
+  { command: 'pujar', description: 'Puja en una subasta: /pujar 150' },
   { command: 'actividad', description: 'Tus últimas acciones' },
   { command: 'privacidad', description: 'Tus datos: qué guardamos, exportar, borrar' },
   { command: 'vip', description: 'Hazte VIP con Telegram Stars' },

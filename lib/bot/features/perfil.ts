@@ -1,6 +1,7 @@
 import { Composer, Markup } from 'telegraf';
 import { loadFullSections, stateProviders } from '../../users/state.js';
 import { displayName } from '../../users/lookup.js';
+import { expiringBonus, expiringLines } from '../../besitos/lots.js';
 import type { BotContext } from '../context.js';
 
 /** /perfil: the user's state — besitos, lifetime, streak, member since, status, provider sections. */
@@ -18,6 +19,11 @@ perfilFeature.command(['perfil', 'profile'], async (ctx) => {
     const body = p.render ? p.render(value) : null;
     if (body) sections.push(`<b>${p.title}</b>\n${body}`);
     for (const b of p.buttons ?? []) extraButtons.push(Markup.button.callback(b.text, b.data));
+  }
+  // Bonus besitos that expire: read only for users who hold some (state.bonusBesitos).
+  if (me.bonusBesitos > 0) {
+    const lines = expiringLines(await expiringBonus(ctx.deps.db, me.id), ctx.deps.settings.timeZone, ctx.deps.clock());
+    if (lines.length) sections.unshift(`<b>Besitos bonus</b>\n${lines.join('\n')}`);
   }
   const text = ctx.t.profile({
     name: displayName(me),

@@ -17,7 +17,7 @@ async function toFirstDecision(h: BudgetHarness) {
 export const kinds: UpdateKind[] = [
   {
     name: '/historia (continue)',
-    budget: { sql: 4, kv: 0, botApi: 1 },
+    budget: { sql: 3, kv: 0, botApi: 1 },
     prepare: toFirstDecision,
     update: (h) => textUpdate(h.tg, '/historia'),
     check: (_h, calls) => expect(buttonsOf(calls.find((c) => c.method === 'sendMessage')).some((d) => d.startsWith('h:d:'))).toBe(true),
@@ -27,7 +27,7 @@ export const kinds: UpdateKind[] = [
     // The update's inbox (2) and state load (1); the move's transaction (9, begin/commit included: the
     // action, the user's lock, progress read, the reward, the events, the progress, the action's result);
     // the after-commit relay (4). Bot API: the notice, the old buttons removed, the next fragment.
-    budget: { sql: 16, kv: 0, botApi: 3 },
+    budget: { sql: 15, kv: 0, botApi: 3 },
     prepare: toFirstDecision,
     update: (h) => callbackUpdate(h.tg, h.memo.decision!),
     check: (_h, calls) => expect(calls.map((c) => c.method)).toEqual(['answerCallbackQuery', 'editMessageReplyMarkup', 'sendMessage']),

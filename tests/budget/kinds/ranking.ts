@@ -9,7 +9,7 @@ export const kinds: UpdateKind[] = [
     name: '/ranking',
     // The inbox (2) and state load (1), then the names of the top members (1). The board's marker, the
     // top, the user's rank and score: four commands sent at once (one round trip). Prepare builds the board.
-    budget: { sql: 4, kv: 4, botApi: 1 },
+    budget: { sql: 3, kv: 4, botApi: 1 },
     prepare: async (h) => void (await h.post(textUpdate(h.tg, '/ranking'))),
     update: (h) => textUpdate(h.tg, '/ranking'),
     check: (_h, calls) => {
@@ -20,7 +20,7 @@ export const kinds: UpdateKind[] = [
   },
   {
     name: 'ranking board (button)',
-    budget: { sql: 4, kv: 4, botApi: 2 },
+    budget: { sql: 3, kv: 4, botApi: 2 },
     prepare: async (h) => void (await h.post(callbackUpdate(h.tg, 'rk:a'))),
     update: (h) => callbackUpdate(h.tg, 'rk:a'),
     check: (_h, calls) => {
