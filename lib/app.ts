@@ -86,7 +86,7 @@ export function moduleSubscribers(deps: {
 }): Record<Exclude<SubscriberName, 'audit'>, SubscriberHandler> {
   return {
     commands: createCommandsSubscriber(createCommandResultNotifier(deps)),
-    gamification: createGamificationSubscriber({ clock: deps.clock, catalogue: deps.catalogue }),
+    gamification: createGamificationSubscriber({ clock: deps.clock, catalogue: deps.catalogue, kv: deps.kv }),
     narrative: narrativeSubscriber,
     // Administration's reactions (subscriptions, channels, auctions) arrive with the admin module.
     admin: fromHandlers({}),

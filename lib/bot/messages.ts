@@ -18,6 +18,7 @@ export const SOURCE_LABELS: Record<string, string> = {
   auction: 'Subasta',
   tax: 'Comisión de subasta (quemada)',
   admin: 'Ajuste del equipo',
+  referral: 'Invitación',
 };
 
 /** Spanish names of the event types (seed §7.1), for admins (/eventos). */
@@ -36,6 +37,10 @@ export const EVENT_LABELS: Record<string, string> = {
   'gamification.mission_completed': 'Misión completada',
   'gamification.auction_won': 'Subasta ganada',
   'gamification.trivia_answered': 'Trivia respondida',
+  'gamification.referral_recorded': 'Invitación registrada',
+  'gamification.referral_refused': 'Invitación rechazada',
+  'gamification.referral_rewarded': 'Invitación recompensada',
+  'gamification.referral_not_rewarded': 'Invitación sin recompensa',
   'admin.subscription_started': 'Suscripción VIP iniciada',
   'admin.subscription_expiring': 'Suscripción por vencer',
   'admin.subscription_expired': 'Suscripción vencida',

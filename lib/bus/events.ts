@@ -63,6 +63,15 @@ export const eventDataSchemas = lazyValues({
     response_ms: count.nullable(),
   }),
 
+  // Referrals (lib/gamification/referrals.ts). user_id is the referee's; referrer_id the internal id of who invited.
+  'gamification.referral_recorded': () => z.object({ referrer_id: id }),
+  'gamification.referral_refused': () => z.object({
+    reason: z.enum(['unknown_code', 'self', 'not_new', 'already_referred', 'cycle']),
+    referrer_id: id.nullable(),
+  }),
+  'gamification.referral_rewarded': () => z.object({ referrer_id: id, referee_reward: count, referrer_reward: count }),
+  'gamification.referral_not_rewarded': () => z.object({ referrer_id: id, reason: z.enum(['capped', 'lapsed']) }),
+
   // Administration
   'admin.subscription_started': () => z.object({
     subscription_id: id,

@@ -4,6 +4,7 @@ import { userAchievements, userMissions } from './repository.js';
 import { missionDeadline, missionOpenAt, periodOf } from './rules.js';
 
 import './provider.js';
+import './provider-social.js';
 
 export { catalogueOf, fixedCatalogue, parseCatalogue, versionedCatalogue, type CatalogueSource } from './content.js';
 export { applyStoryRewards, createGamificationSubscriber, noticeJob } from './subscriber.js';

@@ -42,6 +42,5 @@ registerErasureHook({
     // What the missions and achievements were computed from (one row per event and kind), and power-ups in force.
     facts: await db`SELECT kind, subject, amount, at FROM gamification_facts WHERE user_id = ${ids.userId} ORDER BY at, kind`,
     effects: await db`SELECT kind, multiplier, until FROM user_effects WHERE user_id = ${ids.userId} ORDER BY kind`,
-    referrals: await db`SELECT referee_id, referrer_id, status, created_at, rewarded_at FROM referrals WHERE referee_id = ${ids.userId} OR referrer_id = ${ids.userId}`,
   }),
 });

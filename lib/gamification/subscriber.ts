@@ -7,7 +7,11 @@ import { capReachedText } from '../besitos/policy.js';
 import { localDate, systemClock, type Clock } from '../time/zone.js';
 import type { Achievement, CatalogueIndex, FactKind, Mission } from './catalogue.js';
 import type { CatalogueSource } from './content.js';
+import type { KeyValueStore } from '../kv/types.js';
 import { noticeJob, scheduleNotice } from './notify.js';
+import { updateRankings } from './ranking.js';
+import { qualifyReferral } from './referrals.js';
+import { PLAYED_FACTS } from './rules-referral.js';
 import { addItems, giftReceiverOf, insertFacts, loadFacts, loadSnapshot, lockUser, missionSlot, writeProgress, type AchievementWrite, type MissionWrite, type Snapshot } from './repository.js';
 import { achievementProgress, factsFromEvent, missionDeadline, missionOpenAt, missionProgress, periodOf, type Fact } from './rules.js';
 
@@ -47,6 +51,8 @@ export interface GamificationDeps {
   /** The catalogue of a content version (lib/gamification/content.ts versionedCatalogue). */
   catalogue: CatalogueSource;
   clock?: Clock;
+  /** The rankings' sorted sets (lib/gamification/ranking.ts); without it, only Postgres is updated. */
+  kv?: KeyValueStore;
 }
 
 /**
@@ -233,7 +239,7 @@ class Progress {
  * progress is recomputed from the set, and a completion pays through lib/besitos and writes its event
  * in this same transaction.
  */
-export async function advance(tx: Tx, event: BusEvent, ctx: HandlerContext, deps: Required<GamificationDeps>): Promise<void> {
+export async function advance(tx: Tx, event: BusEvent, ctx: HandlerContext, deps: Required<Omit<GamificationDeps, 'kv'>>): Promise<void> {
   const userId = event.user_id;
   if (!userId) return;
   const lookups =
@@ -243,7 +249,11 @@ export async function advance(tx: Tx, event: BusEvent, ctx: HandlerContext, deps
   const facts = factsFromEvent(event, lookups);
   if (facts.length === 0) return;
   // An erased user (/borrar) gets null: nothing counted.
-  await (await Progress.load(tx, userId, deps.catalogue, ctx.timeZone, deps.clock(), facts))?.run();
+  const work = await Progress.load(tx, userId, deps.catalogue, ctx.timeZone, deps.clock(), facts);
+  if (!work) return;
+  await work.run();
+  // A referee who has played (first fragment, first /regalo): the referral pays, once.
+  if (facts.some((f) => (PLAYED_FACTS as readonly string[]).includes(f.kind))) await qualifyReferral(tx, userId, deps.clock(), ctx.timeZone);
 }
 
 /**
@@ -265,15 +275,20 @@ export async function applyStoryRewards(
 
 /** Gamification's reactions: besitos statistics, missions and achievements. */
 export function createGamificationSubscriber(deps: GamificationDeps): SubscriberHandler {
-  const full = { catalogue: deps.catalogue, clock: deps.clock ?? systemClock };
+  const full = { catalogue: deps.catalogue, clock: deps.clock ?? systemClock, kv: deps.kv };
   const progress = (tx: Tx, event: BusEvent, ctx: HandlerContext) => advance(tx, event, ctx, full);
   return fromHandlers({
-    // The statistics row and the progress statements are sent together (pipelined: no extra round trip).
+    // The statistics row (one per day and source, shared by everyone) is taken last: a transaction
+    // holding it never waits for a user's or a referrer's lock (that order deadlocked the referrals).
     'gamification.besitos_earned': async (tx, e, ctx) => {
-      await Promise.all([countMove(tx, e, ctx), progress(tx, e, ctx)]);
+      await progress(tx, e, ctx);
+      await updateRankings(tx, full.kv, e, ctx.timeZone, ctx.log);
+      await countMove(tx, e, ctx);
     },
     'gamification.besitos_spent': async (tx, e, ctx) => {
-      await Promise.all([countMove(tx, e, ctx), progress(tx, e, ctx)]);
+      await progress(tx, e, ctx);
+      await updateRankings(tx, full.kv, e, ctx.timeZone, ctx.log);
+      await countMove(tx, e, ctx);
     },
     'narrative.fragment_completed': progress,
     'narrative.level_completed': progress,

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Redis as IORedis } from 'ioredis';
-import { isScriptReply, KeyValueUnavailable, type KeyValueStore } from './types.js';
+import { isScriptReply, KeyValueUnavailable, scoredPairs, type KeyValueStore } from './types.js';
 
 /** A plain Redis server (REDIS_URL), for self-hosting with `npm start`. */
 export async function createRedisStore(url: string): Promise<KeyValueStore> {
@@ -52,6 +52,14 @@ export interface IoredisLike {
   eval(script: string, numKeys: number, ...keysAndArgs: (string | number)[]): Promise<unknown>;
   evalsha(sha1: string, numKeys: number, ...keysAndArgs: (string | number)[]): Promise<unknown>;
   scan(cursor: string | number, ...args: (string | number)[]): Promise<[string, string[]]>;
+  expire(key: string, seconds: number): Promise<number>;
+  zadd(key: string, ...args: (string | number)[]): Promise<number | string>;
+  zincrby(key: string, increment: number, member: string): Promise<string>;
+  zrevrange(key: string, start: number, stop: number, withScores: 'WITHSCORES'): Promise<string[]>;
+  zrevrank(key: string, member: string): Promise<number | null>;
+  zscore(key: string, member: string): Promise<string | null>;
+  zrem(key: string, ...members: string[]): Promise<number>;
+  zcard(key: string): Promise<number>;
 }
 
 /**
@@ -103,6 +111,24 @@ export function storeOverIoredis(
       } while (cursor !== '0');
       return n;
     },
+    expire: async (key, seconds) => (await wrap(() => client.expire(key, seconds))) === 1,
+    async zadd(key, members, opts = {}) {
+      if (members.length === 0) return 0;
+      const args = members.flatMap((m) => [m.score, m.member]);
+      return Number(await wrap(() => (opts.onlyIfAbsent ? client.zadd(key, 'NX', ...args) : client.zadd(key, ...args))));
+    },
+    zincrby: async (key, increment, member) => Number(await wrap(() => client.zincrby(key, increment, member))),
+    zrevrange: async (key, start, stop) => scoredPairs(await wrap(() => client.zrevrange(key, start, stop, 'WITHSCORES'))),
+    zrevrank: async (key, member) => {
+      const r = await wrap(() => client.zrevrank(key, member));
+      return r === null || r === undefined ? null : Number(r);
+    },
+    zscore: async (key, member) => {
+      const r = await wrap(() => client.zscore(key, member));
+      return r === null || r === undefined ? null : Number(r);
+    },
+    zrem: (key, ...members) => (members.length === 0 ? Promise.resolve(0) : wrap(() => client.zrem(key, ...members))),
+    zcard: (key) => wrap(() => client.zcard(key)),
     close: extra.close,
   };
 }

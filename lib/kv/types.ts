@@ -19,7 +19,37 @@ export interface KeyValueStore {
   evalsha(sha1: string, keys: string[], args: (string | number)[]): Promise<unknown>;
   /** Deletes every key matching a glob pattern (SCAN + DEL). For /borrar, never for hot paths. */
   delMatching(pattern: string): Promise<number>;
+  /** EXPIRE: sets a key's time to live; false when the key does not exist. */
+  expire(key: string, seconds: number): Promise<boolean>;
+
+  // Sorted sets (rankings). Scores are integers here (besitos): no float rounding to reason about.
+  /** ZADD (with NX when onlyIfAbsent): how many members were added. */
+  zadd(key: string, members: readonly ScoredMember[], opts?: { onlyIfAbsent?: boolean }): Promise<number>;
+  /** ZINCRBY: the member's new score. */
+  zincrby(key: string, increment: number, member: string): Promise<number>;
+  /** ZREVRANGE … WITHSCORES: members from rank start to stop (inclusive), highest score first. */
+  zrevrange(key: string, start: number, stop: number): Promise<ScoredMember[]>;
+  /** ZREVRANK: 0 for the highest score; null when absent. */
+  zrevrank(key: string, member: string): Promise<number | null>;
+  /** ZSCORE: null when absent. */
+  zscore(key: string, member: string): Promise<number | null>;
+  /** ZREM: how many members were removed. */
+  zrem(key: string, ...members: string[]): Promise<number>;
+  /** ZCARD: the number of members. */
+  zcard(key: string): Promise<number>;
   close?(): Promise<void>;
+}
+
+export interface ScoredMember {
+  member: string;
+  score: number;
+}
+
+/** [member, score, member, score …] as Redis answers WITHSCORES (strings) into pairs. */
+export function scoredPairs(flat: readonly (string | number)[]): ScoredMember[] {
+  const out: ScoredMember[] = [];
+  for (let i = 0; i + 1 < flat.length; i += 2) out.push({ member: String(flat[i]), score: Number(flat[i + 1]) });
+  return out;
 }
 
 export class KeyValueUnavailable extends Error {

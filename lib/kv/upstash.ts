@@ -1,5 +1,5 @@
 import { Redis } from '@upstash/redis';
-import { isScriptReply, KeyValueUnavailable, type KeyValueStore } from './types.js';
+import { isScriptReply, KeyValueUnavailable, scoredPairs, type KeyValueStore } from './types.js';
 
 /** Upstash Redis over HTTP (Vercel deployments, or self-hosting with UPSTASH_REDIS_REST_URL). */
 export function createUpstashStore(url: string, token: string): KeyValueStore {
@@ -53,5 +53,25 @@ export function upstashStore(client: Redis): KeyValueStore {
       } while (cursor !== '0');
       return n;
     },
+    expire: async (key, seconds) => (await wrap(() => client.expire(key, seconds))) === 1,
+    async zadd(key, members, opts = {}) {
+      if (members.length === 0) return 0;
+      const [first, ...rest] = members.map((m) => ({ score: m.score, member: m.member }));
+      const n = await wrap(() => (opts.onlyIfAbsent ? client.zadd(key, { nx: true }, first!, ...rest) : client.zadd(key, first!, ...rest)));
+      return Number(n ?? 0);
+    },
+    zincrby: async (key, increment, member) => Number(await wrap(() => client.zincrby(key, increment, member))),
+    zrevrange: async (key, start, stop) =>
+      scoredPairs(await wrap(() => client.zrange<(string | number)[]>(key, start, stop, { rev: true, withScores: true }))),
+    zrevrank: async (key, member) => {
+      const r = await wrap(() => client.zrevrank(key, member));
+      return r === null || r === undefined ? null : Number(r);
+    },
+    zscore: async (key, member) => {
+      const r = await wrap(() => client.zscore(key, member));
+      return r === null || r === undefined ? null : Number(r);
+    },
+    zrem: (key, ...members) => (members.length === 0 ? Promise.resolve(0) : wrap(() => client.zrem(key, ...members))),
+    zcard: (key) => wrap(() => client.zcard(key)),
   };
 }

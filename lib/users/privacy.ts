@@ -24,6 +24,8 @@ export interface ErasureHook {
   name: string;
   erase?: (tx: postgres.TransactionSql<{}>, ids: ErasureIds) => Promise<void>;
   keyPatterns?: (ids: ErasureIds) => string[];
+  /** Key-value cleanup beyond whole keys (e.g. leaving a ranking's sorted set), after the commit. */
+  afterErase?: (kv: KeyValueStore, ids: ErasureIds) => Promise<void>;
   /** Extra data for /exportar under this name. */
   export?: (db: Queryable, ids: ErasureIds) => Promise<unknown>;
 }
@@ -96,6 +98,7 @@ export async function eraseUser(db: Sql, kv: KeyValueStore, ids: ErasureIds, log
     // First close the sessions to writes (a handler of this user still running can't leave one), then delete.
     await kv.set(sessionTombstone({ id: ids.userId, createdAt }), '1', { ttlSeconds: 600 });
     for (const pattern of personalKeyPatterns(owned)) keysDeleted += await kv.delMatching(pattern);
+    for (const hook of erasureHooks) await hook.afterErase?.(kv, owned);
   } catch (err) {
     // Everything there expires on its own (sessions within a day, caches within two days).
     log?.warn({ msg: 'erasure: key-value store unavailable, entries left to expire', user: ids.userId, error: String(err) });

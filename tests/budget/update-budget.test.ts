@@ -48,6 +48,14 @@ function countingStore(store: KeyValueStore): KeyValueStore {
       });
     },
     delMatching: (pattern) => (count(`SCAN+DEL ${pattern}`), store.delMatching(pattern)),
+    expire: (key, seconds) => (count(`EXPIRE ${key}`), store.expire(key, seconds)),
+    zadd: (key, members, opts) => (count(`ZADD ${key}`), store.zadd(key, members, opts)),
+    zincrby: (key, inc, member) => (count(`ZINCRBY ${key}`), store.zincrby(key, inc, member)),
+    zrevrange: (key, start, stop) => (count(`ZREVRANGE ${key}`), store.zrevrange(key, start, stop)),
+    zrevrank: (key, member) => (count(`ZREVRANK ${key}`), store.zrevrank(key, member)),
+    zscore: (key, member) => (count(`ZSCORE ${key}`), store.zscore(key, member)),
+    zrem: (key, ...members) => (count(`ZREM ${key}`), store.zrem(key, ...members)),
+    zcard: (key) => (count(`ZCARD ${key}`), store.zcard(key)),
     close: store.close?.bind(store),
   };
 }

@@ -15,6 +15,14 @@ export function prefixedStore(store: KeyValueStore, prefix: string): KeyValueSto
     eval: (script, keys, args) => store.eval(script, keys.map(k), args),
     evalsha: (sha1, keys, args) => store.evalsha(sha1, keys.map(k), args),
     delMatching: (pattern) => store.delMatching(k(pattern)),
+    expire: (key, seconds) => store.expire(k(key), seconds),
+    zadd: (key, members, opts) => store.zadd(k(key), members, opts),
+    zincrby: (key, inc, member) => store.zincrby(k(key), inc, member),
+    zrevrange: (key, start, stop) => store.zrevrange(k(key), start, stop),
+    zrevrank: (key, member) => store.zrevrank(k(key), member),
+    zscore: (key, member) => store.zscore(k(key), member),
+    zrem: (key, ...members) => store.zrem(k(key), ...members),
+    zcard: (key) => store.zcard(k(key)),
     close: store.close?.bind(store),
   };
 }

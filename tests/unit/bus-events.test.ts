@@ -20,6 +20,11 @@ const samples: { [T in EventType]: EventData<T> } = {
   'gamification.mission_completed': { mission_key: 'diaria_3_trivias', reward_besitos: 20 },
   'gamification.auction_won': { auction_id: 7, item_key: 'foto_exclusiva', amount: 300, transaction_id: 99 },
   'gamification.trivia_answered': { trivia_key: 'q17', correct: true, reward_besitos: 10, response_ms: 4200 },
+  // Referrals (issue #20)
+  'gamification.referral_recorded': { referrer_id: 5 },
+  'gamification.referral_refused': { reason: 'cycle', referrer_id: 5 },
+  'gamification.referral_rewarded': { referrer_id: 5, referee_reward: 25, referrer_reward: 50 },
+  'gamification.referral_not_rewarded': { referrer_id: 5, reason: 'capped' },
   'admin.subscription_started': { subscription_id: 3, plan: 'vip_mensual', starts_at: at, expires_at: '2026-12-25T10:00:00.000Z' },
   'admin.subscription_expiring': { subscription_id: 3, expires_at: '2026-12-25T10:00:00.000Z', days_left: 3 },
   'admin.subscription_expired': { subscription_id: 3, expired_at: '2026-12-25T10:00:00.000Z' },
@@ -32,10 +37,12 @@ const samples: { [T in EventType]: EventData<T> } = {
 };
 
 describe('event catalogue', () => {
-  it('has the 20 event types of seed §7.1 plus our internal ones', () => {
+  it('has the 20 event types of seed §7.1, the referral ones (issue #20) and our internal ones', () => {
     expect(INTERNAL_EVENT_TYPES).toEqual(['system.command_requested', 'system.job_due']);
-    expect(EVENT_TYPES.filter((t) => !INTERNAL_EVENT_TYPES.includes(t))).toHaveLength(20);
-    expect(EVENT_TYPES).toHaveLength(20 + INTERNAL_EVENT_TYPES.length);
+    const referral = EVENT_TYPES.filter((t) => t.startsWith('gamification.referral_'));
+    expect(referral).toHaveLength(4);
+    expect(EVENT_TYPES.filter((t) => !INTERNAL_EVENT_TYPES.includes(t) && !referral.includes(t))).toHaveLength(20);
+    expect(EVENT_TYPES).toHaveLength(20 + referral.length + INTERNAL_EVENT_TYPES.length);
     expect(Object.keys(samples).sort()).toEqual([...EVENT_TYPES].sort());
   });
 

@@ -22,12 +22,14 @@ import { subastasFeature } from './subastas.js';
 import { triviaFeature } from './trivia.js';
 import { channelsFeature } from './channels.js';
 import { publicarFeature } from './publicar.js';
+import { invitarFeature } from './invitar.js';
+import { rankingFeature } from './ranking.js';
 import { vipAdminFeature } from './vip-admin.js';
 import { vipFeature } from './vip.js';
 import { reaccionesFeature } from './reacciones.js';
 
 /** Every feature, in the order they get a chance at an update. Add new ones here. */
-export const features: Composer<BotContext>[] = [commandCaseFeature, privateOnlyFeature, startFeature, helpFeature, balanceFeature, historyFeature, dailyFeature, eventosFeature, estadoFeature, perfilFeature, regalarFeature, gamificacionFeature, subastasFeature, actividadFeature, privacidadFeature, vipFeature, vipAdminFeature, channelsFeature, publicarFeature, historiaFeature, nivelesFeature, triviaFeature, economiaFeature, bonoFeature, reaccionesFeature];
+export const features: Composer<BotContext>[] = [commandCaseFeature, privateOnlyFeature, startFeature, helpFeature, balanceFeature, historyFeature, dailyFeature, eventosFeature, estadoFeature, perfilFeature, regalarFeature, gamificacionFeature, subastasFeature, rankingFeature, invitarFeature, actividadFeature, privacidadFeature, vipFeature, vipAdminFeature, channelsFeature, publicarFeature, historiaFeature, nivelesFeature, triviaFeature, economiaFeature, bonoFeature, reaccionesFeature];
 
 /**
  * The command menu registered with setMyCommands (scripts/set-commands.ts): Spanish names; the English
@@ -47,6 +49,8 @@ export const commandMenu = [
   { command: 'logros', description: 'Tus logros' },
   { command: 'tienda', description: 'La tienda de Diana' },
   { command: 'mochila', description: 'Tus objetos' },
+  { command: 'ranking', description: 'Quién ha ganado más besitos' },
+  { command: 'invitar', description: 'Invita a tus amistades y ganad besitos' },
   { command: 'subastas', description: 'Subastas abiertas: puja por objetos exclusivos' },
   { command: 'pujar', description: 'Puja en una subasta: /pujar 150' },
   { command: 'actividad', description: 'Tus últimas acciones' },

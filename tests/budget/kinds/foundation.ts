@@ -54,9 +54,10 @@ export const kinds: UpdateKind[] = [
   },
   {
     name: '/perfil',
-    // 6: the story's section (lib/narrative/provider.ts) and the gamification section (missions,
-    // achievements, items counted in one statement): one lazy statement each, read only by /perfil.
-    budget: { sql: 5, kv: 0, botApi: 1 },
+    // 6: the story's section (lib/narrative/provider.ts), the gamification section (missions,
+    // achievements, items counted in one statement) and the invitations section (the code, created on
+    // first view, and the counts in one statement): one lazy statement each, read only by /perfil.
+    budget: { sql: 6, kv: 0, botApi: 1 },
     update: (h) => textUpdate(h.tg, '/perfil'),
     check: (_h, calls) => sent(calls, 'sendMessage', /besitos/i),
   },

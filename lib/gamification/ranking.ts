@@ -1,0 +1,272 @@
+import { z } from 'zod';
+import { registerCommand } from '../commands/index.js';
+import type { Queryable, Sql } from '../db/client.js';
+import type { BusEvent } from '../bus/events.js';
+import type { Tx } from '../bus/subscriber.js';
+import { KeyValueUnavailable, type KeyValueStore, type ScoredMember } from '../kv/types.js';
+import type { Logger } from '../log.js';
+import { lockUser } from './repository.js';
+import {
+  ALL_MARKER_TTL_SECONDS,
+  boardKey,
+  builtMarker,
+  compareEntries,
+  rankingName,
+  rebuildLock,
+  TOP,
+  WEEK_TTL_SECONDS,
+  weekOf,
+  type Board,
+  type RankEntry,
+} from './rules-ranking.js';
+
+/**
+ * Rankings (/ranking). What counts (rules-ranking.ts): ledger grants, and reversals of grants.
+ *: Redis sorted sets kept in step by the gamification subscriber, rebuilt from
+ * Postgres (the ledger) when a board's marker is missing: Redis emptied, the in-memory store after a
+ * start, the all-time marker's daily expiry. Postgres stays the record: with the store down,
+ * /ranking computes the same board from SQL.
+ *
+ * The subscriber writes absolute scores read from Postgres (ZADD, not ZINCRBY): a replayed, late or
+ * duplicated event writes the same number again, and the per-user gamification lock (lockUser) makes
+ * a user's events write in commit order. An erased user (/borrar) is removed, and never shown: names
+ * are read with `deleted_at IS NULL`, so a member that slipped in is dropped (and removed) at read.
+ */
+
+/** A board's scores over Postgres, for rebuilds and the fallback (live users with a positive score). */
+async function scoresFromPostgres(db: Queryable, board: Board, now: Date, timeZone: string): Promise<RankEntry[]> {
+  const rows =
+    board === 'all'
+      ? await db<{ user_id: string; score: string }[]>`
+          SELECT b.user_id, b.lifetime_besitos AS score
+            FROM user_balances b JOIN users u ON u.id = b.user_id AND u.deleted_at IS NULL
+           WHERE b.lifetime_besitos > 0`
+      : await (async () => {
+          const w = weekOf(now, timeZone);
+          return db<{ user_id: string; score: string }[]>`
+            SELECT t.user_id, sum(t.amount) AS score
+              FROM transactions t
+              JOIN users u ON u.id = t.user_id AND u.deleted_at IS NULL
+              LEFT JOIN transactions o ON o.id = t.reverses
+             WHERE t.created_at >= ${w.start} AND t.created_at < ${w.end}
+               AND (t.type = 'grant' OR (t.type = 'reversal' AND o.type = 'grant'))
+             GROUP BY t.user_id
+            HAVING sum(t.amount) > 0`;
+        })();
+  return rows.map((r) => ({ userId: Number(r.user_id), score: Number(r.score) }));
+}
+
+/** The board computed from Postgres, sorted as Redis sorts it (what the tests compare the sets with). */
+export async function boardFromPostgres(db: Queryable, board: Board, now: Date, timeZone: string): Promise<RankEntry[]> {
+  return (await scoresFromPostgres(db, board, now, timeZone)).sort(compareEntries);
+}
+
+const CHUNK = 2_000;
+const PARALLEL = 8;
+
+/**
+ * Loads a board from Postgres into its sorted set and sets its marker. One rebuild at a time per
+ * board (a short lock key); returns false when another instance is rebuilding it.
+ */
+export async function rebuildBoard(db: Queryable, kv: KeyValueStore, board: Board, now: Date, timeZone: string): Promise<boolean> {
+  const week = board === 'week' ? weekOf(now, timeZone) : null;
+  const key = boardKey(board, week);
+  if (!(await kv.set(rebuildLock(key), '1', { onlyIfAbsent: true, ttlSeconds: 60 }))) return false;
+  try {
+    const entries = await scoresFromPostgres(db, board, now, timeZone);
+    // Members not in Postgres any more (erased, or a reversed week) go: replace the set.
+    await kv.del(key);
+    // Chunks in flight together (a few at a time): one round trip per chunk would make a 100,000-member board slow.
+    const chunks: ScoredMember[][] = [];
+    for (let i = 0; i < entries.length; i += CHUNK) chunks.push(entries.slice(i, i + CHUNK).map((e) => ({ member: String(e.userId), score: e.score })));
+    for (let i = 0; i < chunks.length; i += PARALLEL) await Promise.all(chunks.slice(i, i + PARALLEL).map((c) => kv.zadd(key, c)));
+    const ttl = board === 'week' ? WEEK_TTL_SECONDS : ALL_MARKER_TTL_SECONDS;
+    if (board === 'week' && entries.length > 0) await kv.expire(key, WEEK_TTL_SECONDS);
+    await kv.set(builtMarker(key), String(now.getTime()), { ttlSeconds: ttl });
+    return true;
+  } finally {
+    await kv.del(rebuildLock(key)).catch(() => {});
+  }
+}
+
+/**
+ * The subscriber's step for a ledger event: a grant (or the reversal of one) sets the user's scores
+ * on both boards from Postgres. Runs under the user's gamification lock, with the user row held
+ * FOR KEY SHARE (what /borrar's FOR UPDATE waits for), so an erasure either comes after this
+ * transaction (and its ZREM after these ZADDs) or makes this one remove the user.
+ * A store that is down is logged and skipped: the money is in Postgres, the boards catch up at the
+ * user's next earning or the next rebuild.
+ */
+export async function updateRankings(tx: Tx, kv: KeyValueStore | undefined, event: BusEvent, timeZone: string, log: Logger): Promise<void> {
+  if (!kv || !event.user_id) return;
+  if (event.type !== 'gamification.besitos_earned' && event.type !== 'gamification.besitos_spent') return;
+  if (event.type === 'gamification.besitos_spent' && event.data.reversal_of === undefined) return; // a spend earns nothing
+  const userId = event.user_id;
+  await lockUser(tx, userId);
+  const [row] = await tx<{ counts: boolean; active: boolean; lifetime: string | null; monday: string; weekly: string }[]>`
+    WITH t AS (
+      SELECT t.created_at, (t.type = 'grant' OR (t.type = 'reversal' AND o.type = 'grant')) AS counts,
+             (date_trunc('week', t.created_at AT TIME ZONE ${timeZone})) AS local_monday
+        FROM transactions t LEFT JOIN transactions o ON o.id = t.reverses
+       WHERE t.id = ${event.data.transaction_id} AND t.user_id = ${userId}
+    )
+    SELECT t.counts,
+           EXISTS (SELECT 1 FROM users WHERE id = ${userId} AND deleted_at IS NULL FOR KEY SHARE) AS active,
+           (SELECT lifetime_besitos FROM user_balances WHERE user_id = ${userId}) AS lifetime,
+           to_char(t.local_monday, 'YYYY-MM-DD') AS monday,
+           (SELECT COALESCE(sum(t2.amount), 0)
+              FROM transactions t2 LEFT JOIN transactions o ON o.id = t2.reverses
+             WHERE t2.user_id = ${userId}
+               AND t2.created_at >= (t.local_monday AT TIME ZONE ${timeZone})
+               AND t2.created_at < ((t.local_monday + interval '7 days') AT TIME ZONE ${timeZone})
+               AND (t2.type = 'grant' OR (t2.type = 'reversal' AND o.type = 'grant'))) AS weekly
+      FROM t`;
+  if (!row || !row.counts) return;
+  const member = String(userId);
+  const all = boardKey('all', null);
+  const week = boardKey('week', { monday: row.monday });
+  try {
+    if (!row.active) {
+      await Promise.all([kv.zrem(all, member), kv.zrem(week, member)]);
+      return;
+    }
+    const lifetime = Number(row.lifetime ?? 0);
+    const weekly = Number(row.weekly);
+    await Promise.all([
+      lifetime > 0 ? kv.zadd(all, [{ member, score: lifetime }]) : kv.zrem(all, member),
+      weekly > 0 ? kv.zadd(week, [{ member, score: weekly }]) : kv.zrem(week, member),
+      kv.expire(week, WEEK_TTL_SECONDS),
+    ]);
+  } catch (err) {
+    if (!(err instanceof KeyValueUnavailable)) throw err;
+    log.warn({ msg: 'ranking: key-value store unavailable, board left to catch up', user: userId, event: event.event_id });
+  }
+}
+
+/**
+ * /borrar: the user leaves the all-time board and this week's and last week's (older weeks expire).
+ * The erasure knows no time zone: the weeks are those of every zone (UTC ± a day) — a ZREM of an
+ * absent member is harmless.
+ */
+export async function removeFromRankings(kv: KeyValueStore, userId: number, now: Date): Promise<void> {
+  const member = String(userId);
+  const keys = new Set([boardKey('all', null)]);
+  for (const days of [-8, -7, -6, -1, 0, 1]) keys.add(boardKey('week', weekOf(new Date(now.getTime() + days * 86_400_000), 'UTC')));
+  await Promise.all([...keys].map((k) => kv.zrem(k, member)));
+}
+
+export interface RankingRow {
+  position: number;
+  name: string;
+  score: number;
+  me: boolean;
+}
+
+export interface RankingView {
+  board: Board;
+  /** The Monday of the week shown (board 'week'). */
+  monday: string | null;
+  top: RankingRow[];
+  /** The user's own place; null: not on the board yet (nothing earned in the period). */
+  me: { position: number; score: number } | null;
+  /** 'redis': from the sorted sets; 'postgres': computed from the ledger (store down or being rebuilt). */
+  source: 'redis' | 'postgres';
+  /** The user chose to appear as «Anónimo» (/ranking's button). */
+  anonymous: boolean;
+}
+
+interface RawBoard {
+  top: ScoredMember[];
+  rank: number | null;
+  score: number | null;
+}
+
+/** Extra members read beyond the top 10, to fill in for erased ones dropped at read. */
+const SPARE = 5;
+
+async function readBoard(kv: KeyValueStore, key: string, userId: number): Promise<RawBoard & { built: boolean }> {
+  const member = String(userId);
+  const [built, top, rank, score] = await Promise.all([
+    kv.get(builtMarker(key)),
+    kv.zrevrange(key, 0, TOP + SPARE - 1),
+    kv.zrevrank(key, member),
+    kv.zscore(key, member),
+  ]);
+  return { built: built !== null, top, rank, score };
+}
+
+async function readFromPostgres(db: Queryable, board: Board, userId: number, now: Date, timeZone: string): Promise<RawBoard> {
+  const all = await boardFromPostgres(db, board, now, timeZone);
+  const at = all.findIndex((e) => e.userId === userId);
+  return {
+    top: all.slice(0, TOP + SPARE).map((e) => ({ member: String(e.userId), score: e.score })),
+    rank: at < 0 ? null : at,
+    score: at < 0 ? null : all[at]!.score,
+  };
+}
+
+/**
+ * A board for /ranking: top 10 with names, and the user's own place. From Redis; a missing board is
+ * rebuilt from Postgres first; with the store down (or while another instance rebuilds) the same
+ * board is computed from Postgres.
+ */
+export async function rankingView(
+  db: Sql,
+  kv: KeyValueStore,
+  p: { userId: number; board: Board; now: Date; timeZone: string; log?: Logger },
+): Promise<RankingView> {
+  const week = p.board === 'week' ? weekOf(p.now, p.timeZone) : null;
+  const key = boardKey(p.board, week);
+  let raw: RawBoard;
+  let source: RankingView['source'] = 'redis';
+  try {
+    let read = await readBoard(kv, key, p.userId);
+    if (!read.built) {
+      if (await rebuildBoard(db, kv, p.board, p.now, p.timeZone)) read = await readBoard(kv, key, p.userId);
+      else throw new RebuildInProgress();
+    }
+    raw = read;
+  } catch (err) {
+    if (!(err instanceof KeyValueUnavailable) && !(err instanceof RebuildInProgress)) throw err;
+    p.log?.warn({ msg: 'ranking: served from Postgres', reason: err instanceof RebuildInProgress ? 'rebuilding' : 'store unavailable', user: p.userId });
+    raw = await readFromPostgres(db, p.board, p.userId, p.now, p.timeZone);
+    source = 'postgres';
+  }
+  const ids = raw.top.map((m) => Number(m.member)).filter((n) => Number.isSafeInteger(n) && n > 0);
+  // The top's names and the user's own choice, in one statement.
+  const rows = await db<{ id: string; first_name: string | null; anonymous: boolean }[]>`
+    SELECT id, first_name, COALESCE((metadata->>'ranking_anonymous')::boolean, false) AS anonymous
+      FROM users WHERE id IN ${db([...new Set([...ids, p.userId])])} AND deleted_at IS NULL`;
+  const anonymous = rows.some((r) => Number(r.id) === p.userId && r.anonymous);
+  const names = new Map(rows.filter((r) => ids.includes(Number(r.id))).map((r) => [Number(r.id), rankingName(r.first_name, r.anonymous)]));
+  // Erased users (or anything that is not a live user) are never shown, and leave the set.
+  const gone = raw.top.filter((m) => !names.has(Number(m.member)));
+  if (gone.length && source === 'redis') await kv.zrem(key, ...gone.map((m) => m.member)).catch(() => {});
+  const live = raw.top.filter((m) => names.has(Number(m.member)));
+  const top = live.slice(0, TOP).map((m, i) => ({ position: i + 1, name: names.get(Number(m.member))!, score: m.score, me: Number(m.member) === p.userId }));
+  let me: RankingView['me'] = null;
+  if (raw.rank !== null && raw.score !== null && raw.score > 0) {
+    const goneAbove = raw.top.slice(0, raw.rank).filter((m) => !names.has(Number(m.member))).length;
+    me = { position: raw.rank + 1 - goneAbove, score: raw.score };
+  }
+  return { board: p.board, monday: week?.monday ?? null, top, me, source, anonymous };
+}
+
+class RebuildInProgress extends Error {
+  constructor() {
+    super('ranking board being rebuilt by another instance');
+    this.name = 'RebuildInProgress';
+  }
+}
+
+/** The user's choice of how /ranking names them: their first name, or «Anónimo». A command (keyed by the press). */
+export const rankingVisibilityCommand = registerCommand<{ anonymous: boolean }, { anonymous: boolean }>({
+  name: 'ranking.visibility',
+  params: z.object({ anonymous: z.boolean() }),
+  async execute({ tx, userId }, p) {
+    await tx`
+      UPDATE users SET metadata = jsonb_set(metadata, '{ranking_anonymous}', to_jsonb(${p.anonymous}::boolean))
+       WHERE id = ${userId} AND deleted_at IS NULL`;
+    return { anonymous: p.anonymous };
+  },
+});
