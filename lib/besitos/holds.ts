@@ -1,7 +1,7 @@
 import type { Queryable } from '../db/client.js';
 import { withTransaction } from '../db/transaction.js';
 import { newEvent, publish } from '../bus/outbox.js';
-import { assertAmount, type LedgerEntry } from './ledger.js';
+import { assertAmount, toEntry, type LedgerEntry, type Row as TransactionRow } from './ledger.js';
 import { applyTakes, lockOpenLots, sumTakes, takeFromLots } from './lots.js';
 import { HoldNotPending, IdempotencyConflict, InsufficientFunds, UnknownAccount } from './errors.js';
 
@@ -191,36 +191,6 @@ export interface PostHoldResult {
   replayed: boolean;
 }
 
-interface TxRow {
-  id: number;
-  user_id: number;
-  amount: number;
-  type: LedgerEntry['type'];
-  source: string;
-  description: string | null;
-  metadata: Record<string, unknown>;
-  balance_after: number;
-  idempotency_key: string;
-  reverses: number | null;
-  counterparty_id: number | null;
-  created_at: Date | string;
-}
-
-const toEntry = (r: TxRow): LedgerEntry => ({
-  id: Number(r.id),
-  userId: Number(r.user_id),
-  amount: Number(r.amount),
-  type: r.type,
-  source: r.source,
-  description: r.description,
-  metadata: r.metadata ?? {},
-  balanceAfter: Number(r.balance_after),
-  idempotencyKey: r.idempotency_key,
-  reverses: r.reverses === null ? null : Number(r.reverses),
-  counterpartyId: r.counterparty_id === null ? null : Number(r.counterparty_id),
-  createdAt: new Date(r.created_at),
-});
-
 /**
  * Posts a pending hold: the held besitos leave the balance as ledger rows — a 'spend' and, with `tax`,
  * a 'tax' row — with gamification.besitos_spent for each, in one transaction. Posting the same hold
@@ -236,7 +206,7 @@ export async function postHold(db: Queryable, p: PostHoldParams): Promise<PostHo
     const hold = toHold(row);
     const keys = [`${p.idempotencyKey}:spend`, `${p.idempotencyKey}:tax`];
     if (hold.status === 'posted') {
-      const rows = await tx<TxRow[]>`SELECT * FROM transactions WHERE idempotency_key IN ${tx(keys)} ORDER BY id`;
+      const rows = await tx<TransactionRow[]>`SELECT * FROM transactions WHERE idempotency_key IN ${tx(keys)} ORDER BY id`;
       return { hold, entries: rows.map(toEntry), replayed: true };
     }
     if (hold.status !== 'pending') throw new HoldNotPending(`hold ${p.holdId} is ${hold.status}`);
@@ -256,7 +226,7 @@ export async function postHold(db: Queryable, p: PostHoldParams): Promise<PostHo
         UPDATE user_balances
            SET besitos = besitos - ${part.amount}, held = held - ${part.amount}, bonus_besitos = bonus_besitos - ${sumTakes(takes)}, updated_at = now()
          WHERE user_id = ${hold.userId} RETURNING besitos`;
-      const [ins] = await tx<TxRow[]>`
+      const [ins] = await tx<TransactionRow[]>`
         INSERT INTO transactions (user_id, amount, type, source, description, metadata, balance_after, idempotency_key, created_at)
         VALUES (${hold.userId}, ${-part.amount}, ${part.type}, ${part.source}, ${p.description ?? null},
                 ${tx.json({ ...(p.metadata ?? {}), hold_id: hold.id } as never)}, ${bal!.besitos}, ${part.key}, ${now})

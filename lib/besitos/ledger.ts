@@ -74,7 +74,8 @@ export interface MoveParams {
   bonus?: boolean;
 }
 
-interface Row {
+/** A `transactions` row as SELECT * returns it (holds.ts reads the same rows). */
+export interface Row {
   id: number;
   user_id: number;
   amount: number;
@@ -89,7 +90,7 @@ interface Row {
   created_at: Date | string;
 }
 
-function toEntry(r: Row): LedgerEntry {
+export function toEntry(r: Row): LedgerEntry {
   return {
     id: Number(r.id),
     userId: Number(r.user_id),
