@@ -1,36 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { afterAll, describe, expect, inject, it } from 'vitest';
-import { createMemoryStore } from '../../lib/kv/memory.js';
+import { describe, expect, it } from 'vitest';
 import { createRedisStore } from '../../lib/kv/redis.js';
-import { createUpstashStore } from '../../lib/kv/upstash.js';
 import { KeyValueUnavailable, type KeyValueStore } from '../../lib/kv/types.js';
-import { startUpstashShim, type UpstashShim } from '../support/upstash-shim.js';
+import { useKvBackends } from '../support/kv-backends.js';
 
 /** The sorted-set commands of the key-value port (rankings), one contract on every adapter. */
-const redisUrl = inject('redisUrl');
-const shims: UpstashShim[] = [];
-const stores: KeyValueStore[] = [];
-afterAll(async () => {
-  for (const s of stores) await s.close?.();
-  for (const s of shims) await s.stop();
-});
-
-const backends: [string, () => Promise<KeyValueStore>][] = [
-  ['memory (ioredis-mock)', async () => createMemoryStore()],
-  ...(redisUrl
-    ? ([
-        ['redis (ioredis)', () => createRedisStore(redisUrl)],
-        [
-          'upstash (@upstash/redis through the REST shim)',
-          async () => {
-            const shim = await startUpstashShim(redisUrl);
-            shims.push(shim);
-            return createUpstashStore(shim.url, shim.token);
-          },
-        ],
-      ] as [string, () => Promise<KeyValueStore>][])
-    : []),
-];
+const { backends, stores } = useKvBackends();
 
 describe.each(backends)('sorted sets: %s', (_name, make) => {
   const p = `t:${randomUUID()}:`;

@@ -1,40 +1,17 @@
 import { randomUUID } from 'node:crypto';
-import { afterAll, describe, expect, inject, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { createMemoryStore } from '../../lib/kv/memory.js';
 import { createRedisStore } from '../../lib/kv/redis.js';
 import { createUpstashStore } from '../../lib/kv/upstash.js';
 import type { KeyValueStore } from '../../lib/kv/types.js';
 import { createLogger } from '../../lib/log.js';
 import { createRateLimiter } from '../../lib/ratelimit/index.js';
 import { sessionField, SessionStore } from '../../lib/users/session.js';
-import { startUpstashShim, type UpstashShim } from '../support/upstash-shim.js';
+import { startUpstashShim } from '../support/upstash-shim.js';
+import { useKvBackends } from '../support/kv-backends.js';
 import { skipped } from '../support/skips.js';
 
-const redisUrl = inject('redisUrl');
-const shims: UpstashShim[] = [];
-const stores: KeyValueStore[] = [];
-afterAll(async () => {
-  for (const s of stores) await s.close?.();
-  for (const s of shims) await s.stop();
-});
-
-const backends: [string, () => Promise<KeyValueStore>][] = [
-  ['memory (ioredis-mock)', async () => createMemoryStore()],
-  ...(redisUrl
-    ? ([
-        ['redis (ioredis)', () => createRedisStore(redisUrl)],
-        [
-          'upstash (@upstash/redis through the REST shim)',
-          async () => {
-            const shim = await startUpstashShim(redisUrl);
-            shims.push(shim);
-            return createUpstashStore(shim.url, shim.token);
-          },
-        ],
-      ] as [string, () => Promise<KeyValueStore>][])
-    : []),
-];
+const { redisUrl, backends, stores, shims } = useKvBackends();
 
 const logLines: Record<string, unknown>[] = [];
 const log = createLogger('debug', (s) => logLines.push(JSON.parse(s)));
