@@ -14,6 +14,7 @@
  * Invariant: user_balances.bonus_besitos = Σ open lots' remaining ≤ besitos (tests/support/ledger.ts).
  */
 import { z } from 'zod';
+import { lazy } from '../lazy.js';
 import type postgres from 'postgres';
 import { jobHandlers, schedule, type JobHandler } from '../scheduler/index.js';
 import { formatWhen } from '../time/format.js';
@@ -144,7 +145,7 @@ export function setExpireSpend(fn: typeof expireSpend): void {
 /** How long an expiry waits for a hold on the lot's besitos to end before it looks again. */
 export const HELD_RETRY_MS = 3_600_000;
 
-const expirePayload = z.object({ lot_id: z.number().int().positive() });
+const expirePayload = lazy(() => z.object({ lot_id: z.number().int().positive() }));
 
 /**
  * A lot's expiry: locks the balance row, then the lot; what it still holds leaves through an
@@ -187,10 +188,10 @@ export const expireJob: JobHandler<z.output<typeof expirePayload>> = {
   },
 };
 
-const noticePayload = z.discriminatedUnion('what', [
+const noticePayload = lazy(() => z.discriminatedUnion('what', [
   z.object({ user_id: z.number().int().positive(), what: z.literal('warn'), until: z.string().datetime() }),
   z.object({ user_id: z.number().int().positive(), what: z.literal('expired'), amount: z.number().int().positive(), balance: z.number().int().min(0) }),
-]);
+]));
 
 export function expiredText(amount: number, balance: number): string {
   return `⌛ Caducaron <b>${amount} besitos bonus</b> que no llegaste a usar. Tu saldo ahora: <b>${balance}</b> besitos.`;

@@ -1,5 +1,6 @@
 import { TelegramError } from 'telegraf';
 import { z } from 'zod';
+import { lazy } from '../lazy.js';
 import type { Queryable } from '../db/client.js';
 import type { Logger } from '../log.js';
 import { schedule, type JobHandler } from '../scheduler/index.js';
@@ -135,7 +136,7 @@ export async function notifyAdmins(
   return sent;
 }
 
-const payload = z.object({ adminTelegramIds: z.array(z.number().int().positive()).max(100) });
+const payload = lazy(() => z.object({ adminTelegramIds: z.array(z.number().int().positive()).max(100) }));
 
 /**
  * Hourly (lib/scheduler): detection, flags and the admins' notice commit with the job; a notice that

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { lazy } from '../lazy.js';
 import { CapReached } from '../besitos/errors.js';
 import { grantBesitos } from '../besitos/ledger.js';
 import { newEvent, publish } from '../bus/outbox.js';
@@ -51,7 +52,7 @@ export async function refereeIsNew(db: Queryable, p: { userId: number; createdNo
   return Boolean(row?.fresh) && !row?.known;
 }
 
-export const recordParams = z.object({ code: z.string().regex(/^[a-z0-9]{8}$/), isNew: z.boolean() });
+export const recordParams = lazy(() => z.object({ code: z.string().regex(/^[a-z0-9]{8}$/), isNew: z.boolean() }));
 export type RecordParams = z.output<typeof recordParams>;
 export type RecordResult = { ok: true; referrerName: string } | { ok: false; reason: ReferralRefusal };
 
@@ -163,7 +164,7 @@ export async function qualifyReferral(tx: Tx, refereeId: number, now: Date, time
   if (!paid) await publish(tx, newEvent('gamification.referral_not_rewarded', { referrer_id: referrerId, reason: 'capped' }, refereeId, now));
 }
 
-const noticePayload = z.object({ user_id: z.number().int().positive(), role: z.enum(['referee', 'referrer']), besitos: z.number().int().min(0) });
+const noticePayload = lazy(() => z.object({ user_id: z.number().int().positive(), role: z.enum(['referee', 'referrer']), besitos: z.number().int().min(0) }));
 
 export function referralNoticeText(n: z.output<typeof noticePayload>): string {
   return n.role === 'referee'

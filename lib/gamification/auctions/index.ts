@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { lazy } from '../../lazy.js';
 import { moveHold, voidHold, voidHoldsOf } from '../../besitos/holds.js';
 import { registerCommand } from '../../commands/index.js';
 import type { Queryable } from '../../db/client.js';
@@ -41,14 +42,14 @@ export class AuctionRefused extends Error {
 
 // ── Creating and cancelling (admins) ─────────────────────────────────────────────────────────────
 
-export const createParams = z.object({
+export const createParams = lazy(() => z.object({
   itemKey: z.string().min(1).max(48),
   itemName: z.string().min(1).max(120),
   minBid: z.number().int().min(1).max(MAX_BID),
   increment: z.number().int().min(1).max(MAX_BID),
   startsAt: z.iso.datetime(),
   endsAt: z.iso.datetime(),
-});
+}));
 export type CreateParams = z.output<typeof createParams>;
 
 /** An admin's new auction and its end job, in one transaction (the admin's action: audit trail). */
@@ -94,7 +95,7 @@ export const cancelAuctionCommand = registerCommand<{ auctionId: number }, { can
 
 // ── Bidding ──────────────────────────────────────────────────────────────────────────────────────
 
-export const bidParams = z.object({ auctionId: z.number().int().positive(), amount: z.number().int().min(1).max(MAX_BID) });
+export const bidParams = lazy(() => z.object({ auctionId: z.number().int().positive(), amount: z.number().int().min(1).max(MAX_BID) }));
 export type BidParams = z.output<typeof bidParams>;
 
 export interface BidResult {

@@ -1,9 +1,10 @@
 import { z } from 'zod';
+import { lazy } from '../../lazy.js';
 import { formatWhen } from '../../time/format.js';
 import { jobHandlers, schedule, type JobHandler, type Tx } from '../../scheduler/index.js';
 
 /** What an auction tells a user: outbid (hold released), won, lost, cancelled, leader gone, summary for the admin. */
-export const auctionNotice = z.discriminatedUnion('kind', [
+export const auctionNotice = lazy(() => z.discriminatedUnion('kind', [
   z.object({
     kind: z.literal('outbid'),
     auctionId: z.number().int(),
@@ -26,7 +27,7 @@ export const auctionNotice = z.discriminatedUnion('kind', [
     tax: z.number().int(),
     bids: z.number().int(),
   }),
-]);
+]));
 export type AuctionNotice = z.output<typeof auctionNotice>;
 
 const escapeHtml = (t: string) => t.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
@@ -60,7 +61,7 @@ export function noticeText(x: AuctionNotice, tz: string, now: Date): string {
   }
 }
 
-const payload = z.object({ userId: z.number().int().positive(), notice: auctionNotice });
+const payload = lazy(() => z.object({ userId: z.number().int().positive(), notice: auctionNotice }));
 
 /**
  * An auction's notice, sent by the scheduler: written in the transaction that causes it (unique key,
