@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { lazy } from '../lazy.js';
 import { registerCommand } from '../commands/index.js';
 import type { Queryable, Sql } from '../db/client.js';
 import type { BusEvent } from '../bus/events.js';
@@ -262,7 +263,7 @@ class RebuildInProgress extends Error {
 /** The user's choice of how /ranking names them: their first name, or «Anónimo». A command (keyed by the press). */
 export const rankingVisibilityCommand = registerCommand<{ anonymous: boolean }, { anonymous: boolean }>({
   name: 'ranking.visibility',
-  params: z.object({ anonymous: z.boolean() }),
+  params: lazy(() => z.object({ anonymous: z.boolean() })),
   async execute({ tx, userId }, p) {
     await tx`
       UPDATE users SET metadata = jsonb_set(metadata, '{ranking_anonymous}', to_jsonb(${p.anonymous}::boolean))
