@@ -4,6 +4,7 @@
  * Through lib/besitos at 8 connections over 10,000 users, interleaved in the same run (best of REPS):
  *  - plain grant (source 'admin': no cap, no lot) — the baseline;
  *  - capped grant (source 'story': day cap 300 besitos, counted in the grant's own statement);
+ *  - first-time grant (source 'achievement' with `firstTime`: the person's claim in person_rewards too);
  *  - bonus grant (source 'event': opens a lot and schedules its expiry and warning, one transaction);
  *  - spend by a user without lots (one statement) — the spend baseline;
  *  - spend by a user holding lots (takes soonest-expiring lots first, in a transaction).
@@ -22,7 +23,8 @@ const START = 1_000_000;
 const now = new Date('2026-11-26T18:00:00Z');
 
 async function seed(db: Sql) {
-  await db`INSERT INTO users (telegram_id, first_name) SELECT g, 'Bench' FROM generate_series(1, ${USERS}) g`;
+  // Each with an abuse pseudonym, as the webhook writes it (sql/190): caps count per person.
+  await db`INSERT INTO users (telegram_id, first_name, person) SELECT g, 'Bench', 'bench-person-' || g FROM generate_series(1, ${USERS}) g`;
   await db`INSERT INTO user_balances (user_id, besitos, lifetime_besitos) SELECT id, ${START}, ${START} FROM users`;
   await db`INSERT INTO transactions (user_id, amount, type, source, balance_after, idempotency_key)
            SELECT id, ${START}, 'grant', 'admin', ${START}, 'seed:' || id FROM users`;
@@ -45,6 +47,9 @@ const randomUser = (from: number, to: number) => from + Math.floor(Math.random()
 const ops: Record<string, Op> = {
   'plain grant': (db, w, i, tag) => grantBesitos(db, { userId: randomUser(1, USERS), amount: 1, source: 'admin', idempotencyKey: `pg:${tag}:${w}:${i}` }),
   'capped grant': (db, w, i, tag) => grantBesitos(db, { userId: randomUser(1, USERS), amount: 1, source: 'story', idempotencyKey: `cg:${tag}:${w}:${i}`, now }),
+  // A first-time reward (an achievement's): also claims (person, reward) in person_rewards, same statement.
+  'first-time grant': (db, w, i, tag) =>
+    grantBesitos(db, { userId: randomUser(1, USERS), amount: 1, source: 'achievement', idempotencyKey: `fg:${tag}:${w}:${i}`, firstTime: `achievement:bench:${tag}:${w}:${i}`, now }),
   'bonus grant': (db, w, i, tag) => grantBesitos(db, { userId: randomUser(WITH_LOTS + 1, USERS), amount: 1, source: 'event', idempotencyKey: `bg:${tag}:${w}:${i}`, now }),
   'plain spend': (db, w, i, tag) => spendBesitos(db, { userId: randomUser(WITH_LOTS + 1, USERS), amount: 1, source: 'shop', idempotencyKey: `ps:${tag}:${w}:${i}` }),
   'spend from lots': (db, w, i, tag) => spendBesitos(db, { userId: randomUser(1, WITH_LOTS), amount: 1, source: 'shop', idempotencyKey: `ls:${tag}:${w}:${i}` }),
@@ -72,8 +77,9 @@ export async function benchEconomy(): Promise<Ratio[]> {
     for (const [name, v] of Object.entries(best)) console.log(`  ${name.padEnd(16)} ${fmt(v).padStart(7)} ops/s`);
     const capped = best['capped grant']! / best['plain grant']!;
     const bonus = best['bonus grant']! / best['plain grant']!;
+    const first = best['first-time grant']! / best['plain grant']!;
     const lots = best['spend from lots']! / best['plain spend']!;
-    console.log(`  capped/plain grant ${fmt(capped, 2)}× | bonus/plain grant ${fmt(bonus, 2)}× | spend from lots/plain spend ${fmt(lots, 2)}×`);
+    console.log(`  capped/plain grant ${fmt(capped, 2)}× | first-time/plain grant ${fmt(first, 2)}× | bonus/plain grant ${fmt(bonus, 2)}× | spend from lots/plain spend ${fmt(lots, 2)}×`);
     const [bad] = await db<{ n: number }[]>`
       SELECT count(*)::int AS n FROM user_balances b
         LEFT JOIN (SELECT user_id, sum(amount) AS s FROM transactions GROUP BY user_id) t USING (user_id)
@@ -82,6 +88,7 @@ export async function benchEconomy(): Promise<Ratio[]> {
     console.log(`  invariants after the runs (balance = Σ transactions, bonus = Σ open lots): ${bad?.n === 0 ? 'hold for every account' : `${bad?.n} accounts MISMATCH`}`);
     return [
       { name: 'economy capped grant / plain grant', value: capped, target: '≥ 0.7', pass: capped >= 0.7, detail: `${fmt(best['capped grant']!)} vs ${fmt(best['plain grant']!)} ops/s` },
+      { name: 'economy first-time grant / plain grant', value: first, target: 'reported', pass: true, detail: `${fmt(best['first-time grant']!)} vs ${fmt(best['plain grant']!)} ops/s` },
       { name: 'economy bonus grant / plain grant', value: bonus, target: 'reported', pass: true, detail: `${fmt(best['bonus grant']!)} vs ${fmt(best['plain grant']!)} ops/s` },
       { name: 'economy spend from lots / plain spend', value: lots, target: 'reported', pass: true, detail: `${fmt(best['spend from lots']!)} vs ${fmt(best['plain spend']!)} ops/s` },
     ];
