@@ -2,7 +2,8 @@ import type { BusEvent, EventOf } from '../bus/events.js';
 import { newEvent, publish, type EventEnvelope } from '../bus/outbox.js';
 import { fromHandlers, type HandlerContext, type SubscriberHandler, type Tx } from '../bus/subscriber.js';
 import { grantBesitos } from '../besitos/ledger.js';
-import { CapReached } from '../besitos/errors.js';
+import { AlreadyRewarded, CapReached } from '../besitos/errors.js';
+import { alreadyRewardedText, claimFirstTime } from '../besitos/first-time.js';
 import { capReachedText } from '../besitos/policy.js';
 import { localDate, systemClock, type Clock } from '../time/zone.js';
 import type { Achievement, CatalogueIndex, FactKind, Mission } from './catalogue.js';
@@ -13,7 +14,7 @@ import { updateRankings } from './ranking.js';
 import { qualifyReferral } from './referrals.js';
 import { PLAYED_FACTS } from './rules-referral.js';
 import { addItems, giftReceiverOf, insertFacts, loadFacts, loadSnapshot, lockUser, missionSlot, writeProgress, type AchievementWrite, type MissionWrite, type Snapshot } from './repository.js';
-import { achievementProgress, factsFromEvent, missionDeadline, missionOpenAt, missionProgress, periodOf, type Fact } from './rules.js';
+import { achievementProgress, factsFromEvent, missionDeadline, missionOpenAt, missionProgress, periodOf, type EventLookups, type Fact } from './rules.js';
 
 export { noticeJob };
 
@@ -104,24 +105,33 @@ class Progress {
   /** Facts decided here and not yet stored (flush stores them). */
   private readonly pending: Fact[] = [];
 
-  /** Why the last reward paid no besitos (a cap), for the congratulation. */
+  /** Why the last reward paid no besitos (a cap, or an earlier account of the person had it), for the congratulation. */
   private capped: string | null = null;
 
   /**
    * Pays a reward (rare: a completion or an unlock, so awaited here); returns the besitos paid — 0 when
-   * the source's cap refused them (lib/besitos/policy.ts). Items go with the other writes.
+   * the source's cap refused them (lib/besitos/policy.ts) or the person had it on an earlier account
+   * (`firstTime`, lib/besitos/first-time.ts: then no items either). Items go with the other writes.
    */
-  private async reward(what: 'mission' | 'achievement', key: string, idem: string, besitos: number, items: string[]): Promise<number> {
+  private async reward(what: 'mission' | 'achievement', key: string, idem: string, firstTime: string, besitos: number, items: string[]): Promise<number> {
     let paid = 0;
+    let already = false;
     this.capped = null;
     if (besitos > 0) {
       try {
-        await grantBesitos(this.tx, { userId: this.userId, amount: besitos, source: what, idempotencyKey: `${what}:${idem}`, description: key, now: this.now, timeZone: this.timeZone });
+        await grantBesitos(this.tx, { userId: this.userId, amount: besitos, source: what, idempotencyKey: `${what}:${idem}`, firstTime, description: key, now: this.now, timeZone: this.timeZone });
         paid = besitos;
       } catch (err) {
-        if (!(err instanceof CapReached)) throw err;
-        this.capped = capReachedText(err, this.timeZone, this.now);
+        if (err instanceof AlreadyRewarded) already = true;
+        else if (!(err instanceof CapReached)) throw err;
+        else this.capped = capReachedText(err, this.timeZone, this.now);
       }
+    } else if (items.length) {
+      already = !(await claimFirstTime(this.tx, { userId: this.userId, reward: firstTime }));
+    }
+    if (already) {
+      this.capped = alreadyRewardedText();
+      return paid;
     }
     for (const item of items)
       if (this.cat.items.has(item))
@@ -145,7 +155,7 @@ class Progress {
     if (!row) this.events.push(newEvent('gamification.mission_assigned', { mission_key: m.key, mission_type: m.type, expires_at: expiresAt?.toISOString() ?? null }, this.userId, this.now));
     if (!p.completed) return null;
     const idem = `${this.userId}:${m.key}:${period.key}`;
-    const paid = await this.reward('mission', m.key, idem, m.reward.besitos, m.reward.items);
+    const paid = await this.reward('mission', m.key, idem, `mission:${m.key}:${period.key}`, m.reward.besitos, m.reward.items);
     this.events.push(newEvent('gamification.mission_completed', { mission_key: m.key, reward_besitos: paid }, this.userId, this.now));
     const missionNotice = { user_id: this.userId, what: 'mission' as const, title: m.title, reward_besitos: paid, item_names: this.itemNames(m.reward.items), ...(this.capped ? { capped: this.capped } : {}) };
     this.deferred.push(() => scheduleNotice(this.tx, `mission:${idem}`, missionNotice, this.now));
@@ -179,9 +189,13 @@ class Progress {
     return true;
   }
 
-  /** Story rewards: items into the backpack (once per reason and item), achievements granted. */
+  /**
+   * Story rewards: items into the backpack (once per reason and item, and once per person: an earlier
+   * account of theirs that had this reward gets none — the move's besitos then go the same way), achievements granted.
+   */
   async storyRewards(reason: string, items: string[], achievements: string[]): Promise<void> {
-    for (const item of items)
+    const fresh = items.length === 0 || (await claimFirstTime(this.tx, { userId: this.userId, reward: `story:${reason}` }));
+    if (fresh) for (const item of items)
       if (this.cat.items.has(item))
         await addItems(this.tx, { userId: this.userId, itemKey: item, quantity: 1, kind: 'reward', idempotencyKey: `story:${this.userId}:${reason}:${item}`, now: this.now });
     for (const key of achievements) {
@@ -194,15 +208,19 @@ class Progress {
   private async unlockedNow(a: Achievement): Promise<void> {
     this.unlocked.add(a.key);
     const items = a.reward.item ? [a.reward.item] : [];
-    const paid = await this.reward('achievement', a.key, `${this.userId}:${a.key}`, a.reward.besitos, items);
+    const paid = await this.reward('achievement', a.key, `${this.userId}:${a.key}`, `achievement:${a.key}`, a.reward.besitos, items);
     this.events.push(newEvent('gamification.achievement_unlocked', { achievement_key: a.key, reward_besitos: paid }, this.userId, this.now));
     const notice = { user_id: this.userId, what: 'achievement' as const, title: a.title, reward_besitos: paid, item_names: this.itemNames(items), ...(this.capped ? { capped: this.capped } : {}) };
     this.deferred.push(() => scheduleNotice(this.tx, `achievement:${this.userId}:${a.key}`, notice, this.now));
     for (const d of this.cat.dependents.get(a.key) ?? []) await this.achievement(d);
   }
 
-  /** Advances what the event's new facts concern; facts from completed missions follow. */
-  async run(): Promise<void> {
+  get referralPending(): boolean {
+    return this.snap.referralPending;
+  }
+
+  /** Advances what the event's new facts concern; facts from completed missions follow. `alongside`: see flush. */
+  async run(alongside?: () => Promise<unknown>): Promise<void> {
     const queue = [...this.snap.fresh];
     while (queue.length) {
       const fact = queue.shift()!;
@@ -217,14 +235,18 @@ class Progress {
       }
       for (const a of this.cat.achievementsByFact.get(fact.kind) ?? []) await this.achievement(a);
     }
-    await this.flush();
+    await this.flush(alongside);
   }
 
-  /** The rows, events, rewards and congratulations decided: sent together (pipelined, one round trip). */
-  async flush(): Promise<void> {
+  /**
+   * The rows, events, rewards and congratulations decided: sent together (pipelined, one round trip),
+   * last of them `alongside` (a statement of the caller's that goes after these writes).
+   */
+  async flush(alongside?: () => Promise<unknown>): Promise<void> {
     const writes = writeProgress(this.tx, this.userId, [...this.missionWrites.values()], [...this.achievementWrites.values()], this.now);
     if (this.events.length) writes.push(publish(this.tx, ...this.events));
     for (const run of this.deferred) writes.push(run());
+    if (alongside) writes.push(alongside());
     this.missionWrites.clear();
     this.achievementWrites.clear();
     this.events.length = 0;
@@ -238,22 +260,27 @@ class Progress {
  * already gives one delivery per event; the facts' keys make it exact for late or replayed copies),
  * progress is recomputed from the set, and a completion pays through lib/besitos and writes its event
  * in this same transaction.
+ * `last` (the besitos statistics) takes a row every user shares: it runs after every lock this event
+ * takes, pipelined with the final writes unless a referral's lock still follows them.
  */
-export async function advance(tx: Tx, event: BusEvent, ctx: HandlerContext, deps: Required<Omit<GamificationDeps, 'kv'>>): Promise<void> {
+export async function advance(tx: Tx, event: BusEvent, ctx: HandlerContext, deps: Required<Omit<GamificationDeps, 'kv'>>, last?: () => Promise<unknown>): Promise<void> {
   const userId = event.user_id;
-  if (!userId) return;
-  const lookups =
-    event.type === 'gamification.besitos_spent' && event.data.source === 'gift' && event.data.reversal_of === undefined
-      ? { giftReceiverId: await giftReceiverOf(tx, event.data.transaction_id) }
-      : {};
-  const facts = factsFromEvent(event, lookups);
-  if (facts.length === 0) return;
+  const facts = userId ? factsFromEvent(event, await lookupsOf(tx, event)) : [];
   // An erased user (/borrar) gets null: nothing counted.
-  const work = await Progress.load(tx, userId, deps.catalogue, ctx.timeZone, deps.clock(), facts);
-  if (!work) return;
-  await work.run();
+  const work = facts.length ? await Progress.load(tx, userId!, deps.catalogue, ctx.timeZone, deps.clock(), facts) : null;
+  if (!work) return void (await last?.());
   // A referee who has played (first fragment, first /regalo): the referral pays, once.
-  if (facts.some((f) => (PLAYED_FACTS as readonly string[]).includes(f.kind))) await qualifyReferral(tx, userId, deps.clock(), ctx.timeZone);
+  const qualifies = work.referralPending && facts.some((f) => (PLAYED_FACTS as readonly string[]).includes(f.kind));
+  await work.run(qualifies ? undefined : last);
+  if (!qualifies) return;
+  await qualifyReferral(tx, userId!, deps.clock(), ctx.timeZone);
+  await last?.();
+}
+
+/** What an event does not say and its facts need: a gift's receiver (not in the ledger event). */
+async function lookupsOf(tx: Tx, event: BusEvent): Promise<EventLookups> {
+  if (event.type !== 'gamification.besitos_spent' || event.data.source !== 'gift' || event.data.reversal_of !== undefined) return {};
+  return { giftReceiverId: await giftReceiverOf(tx, event.data.transaction_id) };
 }
 
 /**
@@ -277,19 +304,19 @@ export async function applyStoryRewards(
 export function createGamificationSubscriber(deps: GamificationDeps): SubscriberHandler {
   const full = { catalogue: deps.catalogue, clock: deps.clock ?? systemClock, kv: deps.kv };
   const progress = (tx: Tx, event: BusEvent, ctx: HandlerContext) => advance(tx, event, ctx, full);
+  // The statistics row (one per day, source and shard, shared by many users) is taken last: a
+  // transaction holding it never waits for a user's or a referrer's lock (that order deadlocked the
+  // referrals), nor for Redis (the rankings come before it).
+  const moved = async (tx: Tx, e: Move, ctx: HandlerContext) => {
+    const stats = () => countMove(tx, e, ctx);
+    if (!full.kv) return advance(tx, e, ctx, full, stats);
+    await progress(tx, e, ctx);
+    await updateRankings(tx, full.kv, e, ctx.timeZone, ctx.log);
+    await stats();
+  };
   return fromHandlers({
-    // The statistics row (one per day and source, shared by everyone) is taken last: a transaction
-    // holding it never waits for a user's or a referrer's lock (that order deadlocked the referrals).
-    'gamification.besitos_earned': async (tx, e, ctx) => {
-      await progress(tx, e, ctx);
-      await updateRankings(tx, full.kv, e, ctx.timeZone, ctx.log);
-      await countMove(tx, e, ctx);
-    },
-    'gamification.besitos_spent': async (tx, e, ctx) => {
-      await progress(tx, e, ctx);
-      await updateRankings(tx, full.kv, e, ctx.timeZone, ctx.log);
-      await countMove(tx, e, ctx);
-    },
+    'gamification.besitos_earned': moved,
+    'gamification.besitos_spent': moved,
     'narrative.fragment_completed': progress,
     'narrative.level_completed': progress,
     'narrative.secret_discovered': progress,
