@@ -28,4 +28,19 @@ export const kinds: UpdateKind[] = [
       expect(String(calls[1]!.payload.text)).toMatch(/Ranking histórico/);
     },
   },
+  {
+    name: 'ranking «Anónimo» (button)',
+    // The choice is the command ranking.visibility (begin, action, UPDATE users.metadata, result, commit: 5),
+    // then the board redrawn as the board button does (the names: 1 statement; 4 commands at once).
+    budget: { sql: 8, kv: 4, botApi: 2 },
+    prepare: async (h) => void (await h.post(textUpdate(h.tg, '/ranking'))),
+    update: (h) => callbackUpdate(h.tg, 'rk:n:1:w'),
+    check: async (h, calls) => {
+      expect(calls.map((c) => c.method)).toEqual(['answerCallbackQuery', 'editMessageText']);
+      expect(calls[0]!.payload.text).toBe('Listo: en el ranking apareces como «Anónimo».');
+      expect(buttonsOf(calls[1])).toEqual(['rk:w', 'rk:a', 'rk:n:0:w']);
+      const [row] = await h.db<{ anonymous: boolean }[]>`SELECT (metadata->>'ranking_anonymous')::boolean AS anonymous FROM users WHERE id = ${await h.userId()}`;
+      expect(row?.anonymous).toBe(true);
+    },
+  },
 ];
