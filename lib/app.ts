@@ -191,7 +191,9 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     // In-process delivery hands a trigger over at once: re-arming an early one would loop.
     { rearmTriggers: () => bus.mode === 'qstash', beforeSweep: recurringJobs(
         maintenanceScheduler(config.timeZone),
-        rankingRebuildScheduler(),
+        // The boards' hourly check heals a shared store (Redis/Upstash) that outlives processes; the
+        // in-memory store starts empty with each process and is built by the first read.
+        ...(kv.kind === 'memory' ? [] : [rankingRebuildScheduler()]),
         // Anomaly flags are for admins: detected when someone can see them (a chat to tell, or the panel's API).
         ...(config.ADMIN_USER_IDS.length > 0 || config.ADMIN_API_TOKEN ? [anomalyScheduler(config.ADMIN_USER_IDS)] : []),
       ) },

@@ -4,11 +4,13 @@ import type { Queryable, Sql } from '../db/client.js';
 import type { BusEvent } from '../bus/events.js';
 import type { Tx } from '../bus/subscriber.js';
 import { KeyValueUnavailable, type KeyValueStore, type ScoredMember } from '../kv/types.js';
+import { kvScript, runScript } from '../kv/script.js';
 import type { Logger } from '../log.js';
 import { lockUser } from './repository.js';
 import {
   ALL_MARKER_TTL_SECONDS,
   boardKey,
+  BOARDS,
   builtMarker,
   compareEntries,
   rankingName,
@@ -294,3 +296,51 @@ export const rankingVisibilityCommand = registerCommand<{ anonymous: boolean }, 
     return { anonymous: p.anonymous };
   },
 });
+
+/** The user's place on each board: null when not on it (nothing earned in the period). */
+export type Places = Record<Board, { position: number; score: number } | null>;
+
+/**
+ * Both boards (KEYS: week set, its marker, all-time set, its marker): per board whether the marker
+ * exists, the member's rank (-1: absent) and score ('' when absent). One table constructor, not a loop:
+ * the in-memory store's Lua (ioredis-mock) returns nothing for a table filled element by element.
+ */
+const PLACES_SCRIPT = kvScript(`
+local function place(key)
+  local rank = redis.call('ZREVRANK', key, ARGV[1])
+  local score = redis.call('ZSCORE', key, ARGV[1])
+  return rank and rank or -1, score and score or ''
+end
+local wr, ws = place(KEYS[1])
+local ar, as = place(KEYS[3])
+return {redis.call('EXISTS', KEYS[2]), wr, ws, redis.call('EXISTS', KEYS[4]), ar, as}`);
+
+async function readPlaces(kv: KeyValueStore, keys: string[], userId: number): Promise<{ built: boolean; place: Places[Board] }[]> {
+  const flat = (await runScript(kv, PLACES_SCRIPT, keys.flatMap((k) => [k, builtMarker(k)]), [String(userId)])) as (number | string)[];
+  return keys.map((_, i) => {
+    const [built, rank, raw] = [Number(flat[i * 3]), Number(flat[i * 3 + 1]), flat[i * 3 + 2]];
+    const score = raw === '' || raw == null ? 0 : Number(raw);
+    return { built: built === 1, place: rank >= 0 && score > 0 ? { position: rank + 1, score } : null };
+  });
+}
+
+/**
+ * /perfil's ranking section: the user's weekly and all-time place in one key-value command (a script
+ * reading both boards). A board not built yet is rebuilt first, as /ranking does. Null when the store
+ * is down or being rebuilt elsewhere: /perfil then points to /ranking, which computes it from Postgres.
+ */
+export async function placesOf(db: Queryable, kv: KeyValueStore, p: { userId: number; now: Date; timeZone: string }): Promise<Places | null> {
+  const keys = BOARDS.map((b) => boardKey(b, b === 'week' ? weekOf(p.now, p.timeZone) : null));
+  try {
+    let read = await readPlaces(kv, keys, p.userId);
+    const missing = BOARDS.filter((_, i) => !read[i]!.built);
+    if (missing.length) {
+      for (const b of missing) if (!(await rebuildBoard(db, kv, b, p.now, p.timeZone))) return null;
+      read = await readPlaces(kv, keys, p.userId);
+    }
+    return Object.fromEntries(BOARDS.map((b, i) => [b, read[i]!.place])) as Places;
+  } catch (err) {
+    if (err instanceof KeyValueUnavailable) return null;
+    throw err;
+  }
+}
