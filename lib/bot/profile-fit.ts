@@ -1,4 +1,7 @@
-/** Telegram refuses a message longer than this (characters of text; HTML tags count here, so this is on the safe side). */
+/**
+ * Telegram refuses a message longer than this. Counted here in UTF-16 units (an emoji is two) and with
+ * the HTML tags, so the check errs on the safe side of however Telegram counts.
+ */
 export const TELEGRAM_TEXT_LIMIT = 4096;
 
 export interface Headed {
@@ -17,9 +20,9 @@ export function fitProfile(header: string, sections: Headed[], cut: string, limi
   const parts = sections.map((s) => ({ title: s.title, lines: s.body.split('\n'), cut: false }));
   const render = () => join(header, parts.map((p) => ({ title: p.title, body: [...p.lines, ...(p.cut ? [cut] : [])].join('\n') })));
   let text = render();
-  while ([...text].length > limit) {
+  while (text.length > limit) {
     const longest = parts.filter((p) => p.lines.length > 0).sort((a, b) => b.lines.join('\n').length - a.lines.join('\n').length)[0];
-    if (!longest) return [...text].slice(0, limit).join(''); // only headings left: cannot happen with our titles
+    if (!longest) return text.slice(0, limit); // only headings left: cannot happen with our titles
     longest.lines.pop();
     longest.cut = true;
     text = render();
