@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import { escapeHtml } from '../bot/html.js';
 import { registerErasureHook } from '../users/privacy.js';
 import { stateProviders, type ProfileSection } from '../users/state.js';
+import { escapeHtml } from './notify.js';
 import { placesOf, type Places } from './ranking.js';
 import { rankingName } from './rules-ranking.js';
 

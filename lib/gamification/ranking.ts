@@ -40,7 +40,7 @@ import {
  * `only`: just these users (a rebuild's second look at the members it is about to change).
  */
 async function scoresFromPostgres(db: Queryable, board: Board, now: Date, timeZone: string, only?: number[]): Promise<RankEntry[]> {
-  const among = only ? db`AND u.id IN ${db(only.length ? only : [0])}` : db``;
+  const among = only ? db`AND u.id = ANY(${db.array(only)}::bigint[])` : db``;
   const rows =
     board === 'all'
       ? await db<{ user_id: string; score: string }[]>`
@@ -69,6 +69,8 @@ export async function boardFromPostgres(db: Queryable, board: Board, now: Date, 
 
 const CHUNK = 2_000;
 const PARALLEL = 8;
+/** Above this many changed members a rebuild writes its snapshot without looking at them again. */
+const SECOND_LOOK_MAX = 5_000;
 
 /** What a rebuild changed in a sorted set (0 and 0: it already equalled Postgres). */
 export interface RebuildResult {
@@ -80,9 +82,9 @@ export interface RebuildResult {
  * Makes a board's sorted set equal Postgres and sets its marker: on a read that finds no marker, and
  * hourly (ranking-rebuild.ts). It writes only the difference — the set is never emptied on the way, so
  * readers never see a blank board — and reads the members it is about to change once more just before
- * writing, so a grant the subscriber wrote while the whole board was being read is not put back to
- * the older score (what remains is a window of milliseconds; the user's next earning or the next
- * rebuild heals it). One rebuild at a time per board (a short lock key); null when another holds it.
+ * writing (up to SECOND_LOOK_MAX of them), so a grant the subscriber wrote while the whole board was
+ * being read is not put back to the older score (what remains is a window of milliseconds; the user's
+ * next earning or the next rebuild heals it). One rebuild at a time per board (a short lock key); null when another holds it.
  */
 export async function rebuildBoard(db: Queryable, kv: KeyValueStore, board: Board, now: Date, timeZone: string): Promise<RebuildResult | null> {
   const week = board === 'week' ? weekOf(now, timeZone) : null;
@@ -96,7 +98,10 @@ export async function rebuildBoard(db: Queryable, kv: KeyValueStore, board: Boar
     for (const [member, score] of wanted) if (inSet.get(member) !== score) changed.add(member);
     for (const member of inSet.keys()) if (!wanted.has(member)) changed.add(member);
     const ids = [...changed].map(Number).filter((id) => Number.isSafeInteger(id) && id > 0);
-    const fresh = ids.length ? await scoresFromPostgres(db, board, now, timeZone, ids) : [];
+    // A board built from nothing (or mostly wrong) is written from the snapshot as it is: a second look
+    // at every member would double the rebuild for a race of milliseconds.
+    const fresh =
+      ids.length === 0 ? [] : ids.length > SECOND_LOOK_MAX ? entries.filter((e) => changed.has(String(e.userId))) : await scoresFromPostgres(db, board, now, timeZone, ids);
     const write = fresh.map((e) => ({ member: String(e.userId), score: e.score }));
     const written = new Set(write.map((m) => m.member));
     // Members not in Postgres any more (erased, a reversed week, anything that is not a user id) go.
