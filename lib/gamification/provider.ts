@@ -1,23 +1,26 @@
 import { z } from 'zod';
+import { lazy } from '../lazy.js';
 import { registerErasureHook } from '../users/privacy.js';
 import { stateProviders, type ProfileSection } from '../users/state.js';
 import { escapeHtml } from './notify.js';
 import { placesOf, type Places } from './ranking.js';
 import { rankingName } from './rules-ranking.js';
 
-const place = z.object({ position: z.number(), score: z.number() }).nullable();
-const section = z.object({
-  missions_completed: z.coerce.number(),
-  missions_active: z.coerce.number(),
-  achievements: z.coerce.number(),
-  achievements_on_the_way: z.coerce.number(),
-  items: z.coerce.number(),
-  item_kinds: z.coerce.number(),
-  effects: z.coerce.number(),
-  first_name: z.string().nullable(),
-  anonymous: z.boolean(),
-  /** Null: not asked (/exportar) or the key-value store is unavailable. */
-  places: z.object({ week: place, all: place }).nullable(),
+const section = lazy(() => {
+  const place = z.object({ position: z.number(), score: z.number() }).nullable();
+  return z.object({
+    missions_completed: z.coerce.number(),
+    missions_active: z.coerce.number(),
+    achievements: z.coerce.number(),
+    achievements_on_the_way: z.coerce.number(),
+    items: z.coerce.number(),
+    item_kinds: z.coerce.number(),
+    effects: z.coerce.number(),
+    first_name: z.string().nullable(),
+    anonymous: z.boolean(),
+    /** Null: not asked (/exportar) or the key-value store is unavailable. */
+    places: z.object({ week: place, all: place }).nullable(),
+  });
 });
 type Section = z.output<typeof section>;
 

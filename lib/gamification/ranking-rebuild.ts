@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { Queryable } from '../db/client.js';
 import { KeyValueUnavailable } from '../kv/types.js';
+import { lazy } from '../lazy.js';
 import { schedule, type JobHandler } from '../scheduler/index.js';
 import { rebuildBoard } from './ranking.js';
 import { BOARDS } from './rules-ranking.js';
@@ -15,7 +16,7 @@ import { BOARDS } from './rules-ranking.js';
  */
 export const rankingRebuildJob: JobHandler<Record<string, never>> = {
   kind: 'gamification.ranking_rebuild',
-  payload: z.object({}).strict() as z.ZodType<Record<string, never>>,
+  payload: lazy(() => z.object({}).strict()) as z.ZodType<Record<string, never>>,
   async run(tx, _payload, ctx) {
     if (!ctx.kv) return;
     for (const board of BOARDS) {
