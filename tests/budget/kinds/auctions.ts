@@ -53,7 +53,7 @@ export const kinds: UpdateKind[] = [
   {
     name: 'auction bid (button)',
     // The bid as above, and the list redrawn with fresh buttons (open auctions, the new balance): +2.
-    budget: { sql: 17, kv: 0, botApi: 2 },
+    budget: { sql: 17, kv: 0, botApi: 1 }, // issue 18: the answer in the webhook response
     prepare: auctionWithLeader,
     update: (h) => callbackUpdate(h.tg, `sb:${h.memo.auction}:15:${h.memo.me}`),
     check: (_h, calls) => told(calls, 'answerCallbackQuery', /Vas ganando/),
