@@ -55,7 +55,10 @@ export interface MoveParams {
   idempotencyKey: string;
   description?: string;
   metadata?: Record<string, unknown>;
-  /** The abuse pseudonym (lib/users/pseudonym.ts): caps count per person when given, else per user. */
+  /**
+   * The abuse pseudonym (lib/users/pseudonym.ts). Caps count per person: this one, else the account's
+   * (users.person), else per account when it has none yet.
+   */
   person?: string | null;
   /** The injected clock's time: which local day and week the caps count in. Default: now. */
   now?: Date;
@@ -261,7 +264,8 @@ setExpireSpend(async (tx, lot, now) => {
 });
 
 interface CapLimits {
-  subject: string;
+  /** The pseudonym the caller passed; null: the account's (capSubject). */
+  person: string | null;
   source: string;
   day: string;
   week: string;
@@ -286,7 +290,7 @@ function capLimits(p: MoveParams): CapLimits | null {
   if (!d && !w) return null;
   const timeZone = p.timeZone ?? economyTimeZone();
   return {
-    subject: p.person ? p.person : `user:${p.userId}`,
+    person: p.person ?? null,
     source: policyKey(p.source), // caps count per family: reaction:post:1 and reaction:post:2 share one
     ...capPeriods(p.now ?? new Date(), timeZone),
     dayBesitos: d?.besitos ?? null,
@@ -295,6 +299,16 @@ function capLimits(p: MoveParams): CapLimits | null {
     weekGrants: w?.grants ?? null,
     timeZone,
   };
+}
+
+/**
+ * Whose caps a grant counts in: the person — the pseudonym the caller passed, else the one on the
+ * account (users.person, written by the webhook's state load and kept after /borrar: sql/190), so a
+ * subscriber's grant and a re-registered account count in the same row — or, for an account that
+ * never came through the webhook since, the account ('user:<id>').
+ */
+function capSubject(db: Queryable, person: string | null | undefined, userId: number) {
+  return person ? db`${person}::text` : db`COALESCE((SELECT person FROM users WHERE id = ${userId}), ${`user:${userId}`}::text)`;
 }
 
 /**
@@ -315,7 +329,7 @@ function capCte(db: Queryable, p: MoveParams, c: CapLimits) {
         SELECT 1 FROM user_balances WHERE user_id = ${p.userId} FOR UPDATE
       ), cap AS (
         INSERT INTO besitos_caps AS c (subject, source, day, day_besitos, day_grants, week, week_besitos, week_grants)
-        SELECT ${c.subject}, ${c.source}, ${c.day}::date, ${p.amount}, 1, ${c.week}::date, ${p.amount}, 1
+        SELECT ${capSubject(db, c.person, p.userId)}, ${c.source}, ${c.day}::date, ${p.amount}, 1, ${c.week}::date, ${p.amount}, 1
          WHERE NOT EXISTS (SELECT 1 FROM existing) AND EXISTS (SELECT 1 FROM bal)
                ${within(db`${p.amount}::bigint`, firstCap === Infinity ? null : firstCap)}
         ON CONFLICT (subject, source) DO UPDATE SET
@@ -351,7 +365,7 @@ function usage(row: CapRow | undefined, c: { day: string; week: string }) {
 async function capRefusal(db: Queryable, p: MoveParams, c: CapLimits): Promise<CapReached> {
   const [row] = await db<CapRow[]>`
     SELECT day::text, day_besitos, day_grants, week::text, week_besitos, week_grants
-      FROM besitos_caps WHERE subject = ${c.subject} AND source = ${c.source}`;
+      FROM besitos_caps WHERE subject = ${capSubject(db, c.person, p.userId)} AND source = ${c.source}`;
   const used = usage(row, c);
   const nextDay = startOfLocalDay(addDays(c.day, 1), c.timeZone);
   const nextWeek = startOfLocalDay(addDays(c.week, 7), c.timeZone);
@@ -388,10 +402,9 @@ export async function capUsage(
 ): Promise<CapUsage> {
   const policy = sourcePolicy(q.source);
   const periods = capPeriods(q.now ?? new Date(), q.timeZone ?? economyTimeZone());
-  const subject = q.person ? q.person : `user:${q.userId}`;
   const [row] = await db<CapRow[]>`
     SELECT day::text, day_besitos, day_grants, week::text, week_besitos, week_grants
-      FROM besitos_caps WHERE subject = ${subject} AND source = ${policyKey(q.source)}`;
+      FROM besitos_caps WHERE subject = ${capSubject(db, q.person, q.userId)} AND source = ${policyKey(q.source)}`;
   const used = usage(row, periods);
   const lim = (x: number | undefined) => x ?? null;
   const left = (limit: number | undefined, u: number) => (limit === undefined ? Infinity : Math.max(0, limit - u));

@@ -13,9 +13,10 @@
  *     Inside your transaction the statement leaves it usable, so catch it and tell the user:
  *     `capReachedText(err, timeZone, now)` (below) gives the Spanish sentence ("Ya alcanzaste el máximo
  *     de hoy…"); the bot maps it by itself when the error reaches lib/bot/errors.ts.
- *   - `person`: pass the abuse pseudonym (ctx.state.person, lib/users/pseudonym.ts) when you have it
- *     (webhook updates): caps are then counted per person, and /borrar + coming back doesn't reset them.
- *     Without it (bus subscribers) they are counted per user id.
+ *   - Caps are counted per person (the abuse pseudonym, lib/users/pseudonym.ts), so /borrar + coming
+ *     back doesn't reset them: the grant's statement reads it from the account (users.person, kept
+ *     after /borrar), so bus subscribers need not know it. `person` (ctx.state.person) may be passed
+ *     when you have it; an account with no pseudonym yet (none since sql/190) counts per user id.
  *   - `now` / `timeZone`: the injected clock's time and BOT_TIMEZONE (days and ISO weeks, Monday first,
  *     are local). Default: the wall clock and the zone the app configured (setEconomyTimeZone).
  *   - Amounts: read yours from here (`sourceAmount('reaction')`); ranges document what content may give.

@@ -54,7 +54,8 @@ export function personalKeyPatterns(ids: ErasureIds & { createdAt: Date }): stri
  * username, language and metadata (the internal id stays, so the append-only ledger keeps its
  * references and totals); action details are blanked; the update inbox rows from this Telegram id lose
  * their sender and payload, and so do failed updates of others that mention the user's id, @username
- * or names; the person's pseudonym and this update's id are recorded (erasures), so updates sent
+ * or names; the person's pseudonym stays on the row (users.person: per-person caps and first-time
+ * rewards, pruned by lib/users/retention.ts) and is recorded with this update's id (erasures), so updates sent
  * before this one can't register the person again. Then the sessions are closed to writes and the
  * key-value entries (sessions, notices, caches) deleted. A later message creates a new user.
  * Returns erased=false when the account was already erased (a second tap on the button).
@@ -68,7 +69,7 @@ export async function eraseUser(db: Sql, kv: KeyValueStore, ids: ErasureIds, log
     createdAt = new Date(u.created_at);
     await tx`
       UPDATE users SET telegram_id = NULL, username = NULL, first_name = NULL, last_name = NULL, language_code = NULL,
-                       metadata = '{}', deleted_at = now()
+                       metadata = '{}', deleted_at = now(), person = COALESCE(person, ${ids.person ?? null}::text)
        WHERE id = ${ids.userId}`;
     await tx`UPDATE actions SET params = '{}', result = NULL, error = NULL WHERE user_id = ${ids.userId}`;
     // Unlinked, not deleted: the rows still stop a redelivery of these updates (e.g. of this very

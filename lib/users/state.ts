@@ -163,6 +163,8 @@ function stateStatement<R extends object>(
   const firstName = p.first_name ?? null;
   const lastName = p.last_name ?? null;
   const lang = p.language_code ?? null;
+  // The pseudonym goes on the row (sql/190): per-person limits find it from the user id alone.
+  const person = opts.person ?? null;
   // Updates sent before the person's erasure (lower update_id), and button presses, can't register them again.
   const after = opts.buttonPress ? -1 : (opts.updateId ?? 0);
   const blocked = opts.person
@@ -183,16 +185,18 @@ function stateStatement<R extends object>(
         SELECT * FROM users WHERE telegram_id = ${p.id} ${gate}
       ), upd AS (
         UPDATE users SET username = ${username}, first_name = ${firstName}, last_name = ${lastName}, language_code = ${lang},
+               person = COALESCE(${person}::text, person),
                last_active_at = CASE WHEN last_active_at < now() - ${every} * interval '1 second' THEN now() ELSE last_active_at END
          WHERE id = (SELECT id FROM existing)
            -- Re-checked on the newest row version if /borrar committed meanwhile: never write names back onto an erased row.
            AND telegram_id = ${p.id}
            AND ((username, first_name, last_name, language_code) IS DISTINCT FROM (${username}::text, ${firstName}::text, ${lastName}::text, ${lang}::text)
+                OR (${person}::text IS NOT NULL AND person IS DISTINCT FROM ${person}::text)
                 OR last_active_at < now() - ${every} * interval '1 second')
         RETURNING *
       ), ins AS (
-        INSERT INTO users (telegram_id, username, first_name, last_name, language_code)
-        SELECT ${p.id}, ${username}, ${firstName}, ${lastName}, ${lang}
+        INSERT INTO users (telegram_id, username, first_name, last_name, language_code, person)
+        SELECT ${p.id}, ${username}, ${firstName}, ${lastName}, ${lang}, ${person}
          WHERE NOT EXISTS (SELECT 1 FROM existing)
            ${blocked} ${gate}
         ON CONFLICT (telegram_id) DO NOTHING

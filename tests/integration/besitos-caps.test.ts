@@ -120,6 +120,26 @@ describe('caps per source (real Postgres)', () => {
     await grantBesitos(db, { userId: c, amount: 2, source: 'reaction', idempotencyKey: `pp:${c}`, person: `other-${c}`, now: noon, timeZone: tz });
   });
 
+  it("without the pseudonym, counts in the account's (users.person): a subscriber's grant and a new account of the same person share one counter", async () => {
+    const a = await userWithBesitos(db);
+    const b = await userWithBesitos(db);
+    const person = `acct-${a}-${b}`;
+    await db`UPDATE users SET person = ${person} WHERE id IN ${db([a, b])}`;
+    const g = (u: number, n: number, p?: string) => grantBesitos(db, { userId: u, amount: 2, source: 'reaction', idempotencyKey: `ap:${u}:${n}`, person: p, now: noon, timeZone: tz });
+    await g(a, 0); // a bus subscriber's grant: no person passed
+    await g(b, 1, person); // the webhook's, with ctx.state.person
+    await g(b, 2);
+    const err = await g(a, 3).catch((e) => e);
+    expect(err).toMatchObject({ name: 'CapReached', used: 3 });
+    expect((await capUsage(db, { userId: b, source: 'reaction', now: noon, timeZone: tz })).day.grants).toBe(3);
+    const rows = await db<{ subject: string }[]>`SELECT subject FROM besitos_caps WHERE subject IN ${db([person, `user:${a}`, `user:${b}`])}`;
+    expect(rows.map((r) => r.subject)).toEqual([person]);
+    // An account with no pseudonym yet still counts on its own.
+    const c = await userWithBesitos(db);
+    await g(c, 4);
+    expect((await db`SELECT 1 FROM besitos_caps WHERE subject = ${`user:${c}`}`).length).toBe(1);
+  });
+
   it('a refused grant inside a transaction leaves the transaction usable (the caller tells the user and goes on)', async () => {
     const u = await userWithBesitos(db);
     await db.begin(async (tx) => {
