@@ -66,7 +66,7 @@ if (mode.startsWith('dianabot')) {
       : undefined;
   // The variant side of a same-run comparison (bench/webhook.ts BENCH_VARIANT_OFF): issue 18's changes switched off.
   const off = new Set((process.env.BENCH_VARIANT_OFF ?? '').split(',').filter(Boolean));
-  const known = ['claim-state', 'group-done', 'lean-transport', 'webhook-reply'];
+  const known = ['claim-state', 'group-done', 'lean-transport', 'webhook-reply', 'relay-lease'];
   for (const name of off) if (!known.includes(name)) throw new Error(`BENCH_VARIANT_OFF: unknown change ${name} (known: ${known.join(', ')})`);
   const app = await createApp(config, {
     kv,
@@ -76,6 +76,8 @@ if (mode.startsWith('dianabot')) {
     // group-done: every handled update marked done by its own statement, as before.
     // lean-transport: Bot API calls through telegraf's node-fetch client, as before.
     ...(off.has('lean-transport') ? { leanTelegramTransport: false } : {}),
+    // relay-lease: the after-commit relay claims its rows in a transaction (4 statements), as before.
+    ...(off.has('relay-lease') ? { bus: { afterCommitInTransaction: true } } : {}),
     webhook: {
       ...(off.has('claim-state') ? { claimWithState: undefined } : {}),
       ...(off.has('group-done') ? { complete: undefined } : {}),
