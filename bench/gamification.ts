@@ -24,6 +24,19 @@ const ROUNDS = QUICK ? 1 : 2;
 const SLICE = 500;
 const TZ = 'America/Mexico_City';
 
+// Diagnostics (BENCH_COUNT_IO=1): statements sent and socket writes to Postgres (≈ round trips: postgres.js
+// sends the queries of one tick in one write), per subscriber side.
+const COUNT = process.env.BENCH_COUNT_IO === '1';
+const io = { statements: 0, writes: 0 };
+if (COUNT) {
+  const net = await import('node:net');
+  const original = net.Socket.prototype.write;
+  net.Socket.prototype.write = function (this: import('node:net').Socket, ...args: unknown[]) {
+    if (this.remotePort === 5432) io.writes++;
+    return (original as (...a: unknown[]) => boolean).apply(this, args);
+  } as typeof original;
+}
+
 function events(firstUser: number, round: number): string[] {
   const start = Date.parse('2026-03-09T12:00:00Z');
   return Array.from({ length: EVENTS }, (_, i) => {
@@ -58,7 +71,7 @@ async function drain(deps: ProcessDeps, subscriber: 'audit' | 'gamification', bo
 async function main() {
   console.log(`# Gamification subscriber vs audit subscriber\n${machine()}\n${EVENTS} events per round, ${USERS} users, ${WORKERS} workers, ${ROUNDS} rounds\n`);
   const bench = await createBenchDatabase('gamification');
-  const db = createDb(bench.url, { max: WORKERS + 2 });
+  const db = createDb(bench.url, { max: WORKERS + 2, ...(COUNT ? { onQuery: () => void io.statements++ } : {}) });
   try {
     const [{ first }] = (await db`
       WITH u AS (INSERT INTO users (telegram_id, first_name) SELECT 900000000 + g, 'Bench' FROM generate_series(1, ${USERS}) g RETURNING id)
@@ -68,6 +81,14 @@ async function main() {
     // The machine is shared (load changes by the minute): the two subscribers take turns on slices of
     // the same events, so each sees the same conditions; totals are summed over all slices.
     const time = { audit: 0, gamification: 0 };
+    const sent = { audit: { statements: 0, writes: 0 }, gamification: { statements: 0, writes: 0 } };
+    const counted = async (side: 'audit' | 'gamification', slice: string[]) => {
+      const before = { ...io };
+      const rate = await drain(deps, side, slice);
+      sent[side].statements += io.statements - before.statements;
+      sent[side].writes += io.writes - before.writes;
+      return rate;
+    };
     let count = 0;
     for (let r = 0; r < ROUNDS; r++) {
       const all = events(first, r);
@@ -75,8 +96,8 @@ async function main() {
       let rg = 0;
       for (let from = 0; from < all.length; from += SLICE) {
         const slice = all.slice(from, from + SLICE);
-        const a = await drain(deps, 'audit', slice);
-        const g = await drain(deps, 'gamification', slice);
+        const a = await counted('audit', slice);
+        const g = await counted('gamification', slice);
         ra += slice.length / a;
         rg += slice.length / g;
       }
@@ -88,6 +109,9 @@ async function main() {
     const audit = count / time.audit;
     const gamification = count / time.gamification;
     const [paid] = (await db`SELECT count(*)::int AS n FROM transactions WHERE source IN ('mission', 'achievement')`) as unknown as [{ n: number }];
+    if (COUNT)
+      for (const side of ['audit', 'gamification'] as const)
+        console.log(`${side}: ${fmt(sent[side].statements / count, 1)} statements, ${fmt(sent[side].writes / count, 1)} writes to Postgres per event`);
     console.log(`\naudit: ${fmt(audit)} events/s\ngamification: ${fmt(gamification)} events/s (${paid.n} rewards paid)\ngamification / audit: ${fmt(gamification / audit, 2)}× (goal ≥ 0.5×)`);
   } finally {
     await db.end({ timeout: 5 });

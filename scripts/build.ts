@@ -26,6 +26,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { analyzeMetafile, build, type BuildOptions, type Metafile, type Plugin } from 'esbuild';
+import { isKnownTimeZone } from '../lib/config.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const DEFAULT_OUT = path.join(ROOT, '.vercel/output');
@@ -194,6 +195,13 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const args = process.argv.slice(2);
   const outArg = args.indexOf('--out');
   const out = outArg >= 0 ? path.resolve(args[outArg + 1]!) : DEFAULT_OUT;
+  // The functions check BOT_TIMEZONE's shape only (lib/config.ts: Intl would cost a cold start), so
+  // the build, which runs with the deployment's variables on Vercel, checks that the zone exists.
+  const zone = process.env.BOT_TIMEZONE?.trim();
+  if (zone && !isKnownTimeZone(zone)) {
+    console.error(`BOT_TIMEZONE "${zone}" is not a time zone this Node.js knows (IANA name, e.g. America/Mexico_City): fix it in the project's environment variables.`);
+    process.exit(1);
+  }
   const started = performance.now();
   const { functions, metafile } = await buildFunctions(out);
   const size = (file: string) => Object.entries(metafile.outputs).find(([o]) => path.basename(o) === path.basename(file))?.[1].bytes ?? 0;

@@ -140,11 +140,11 @@ export const postCreateCommand = registerCommand<z.output<typeof postDraftInput>
 });
 export const postMoveCommand = registerCommand<{ postId: number; publishAt: string }, boolean>({
   name: 'admin.post_move',
-  params: z.object({ postId: z.number().int().positive(), publishAt: z.iso.datetime() }),
+  params: lazy(() => z.object({ postId: z.number().int().positive(), publishAt: z.iso.datetime() })),
   execute: ({ tx }, p) => movePost(tx, p.postId, new Date(p.publishAt)),
 });
 export const postCancelCommand = registerCommand<{ postId: number }, boolean>({
   name: 'admin.post_cancel',
-  params: z.object({ postId: z.number().int().positive() }),
+  params: lazy(() => z.object({ postId: z.number().int().positive() })),
   execute: ({ tx }, p) => cancelPost(tx, p.postId),
 });

@@ -1,5 +1,6 @@
 import { TelegramError, type Telegram } from 'telegraf';
 import { z } from 'zod';
+import { lazy } from '../lazy.js';
 import { createEvent } from '../bus/events.js';
 import { publish } from '../bus/outbox.js';
 import type { Logger } from '../log.js';
@@ -23,7 +24,7 @@ const REMINDER_DAYS = [3, 1] as const;
 const reminderKey = (subId: number, end: Date, days: number) => `vip.reminder:${subId}:${end.getTime()}:${days}`;
 const expireKey = (subId: number, end: Date) => `vip.expire:${subId}:${end.getTime()}`;
 
-const periodPayload = z.object({ subscriptionId: z.number().int().positive(), expiresAt: z.iso.datetime() });
+const periodPayload = lazy(() => z.object({ subscriptionId: z.number().int().positive(), expiresAt: z.iso.datetime() }));
 
 async function lockedVip(tx: Tx, subscriptionId: number): Promise<(VipRecord & { telegramId: number | null }) | null> {
   const [row] = await tx`
@@ -71,7 +72,7 @@ export async function removeFromVipChannels(
 
 export const vipReminderJob: JobHandler<z.output<typeof periodPayload> & { days: number }> = {
   kind: 'vip.reminder',
-  payload: periodPayload.extend({ days: z.number().int().min(1).max(30) }),
+  payload: lazy(() => periodPayload.extend({ days: z.number().int().min(1).max(30) })),
   async run(tx, p, ctx) {
     const vip = await lockedVip(tx, p.subscriptionId);
     const end = new Date(p.expiresAt);
@@ -105,7 +106,7 @@ export const vipExpireJob: JobHandler<z.output<typeof periodPayload>> = {
 /** Access ended before its time (refund, revocation, erasure): removal from the channels, at once. */
 export const vipRemoveJob: JobHandler<{ subscriptionId: number }> = {
   kind: 'vip.remove',
-  payload: z.object({ subscriptionId: z.number().int().positive() }),
+  payload: lazy(() => z.object({ subscriptionId: z.number().int().positive() })),
   async run(tx, p, ctx) {
     const vip = await lockedVip(tx, p.subscriptionId);
     if (!vip || isActive(vip, ctx.now)) return; // access given back meanwhile
@@ -120,7 +121,7 @@ export const vipRemoveJob: JobHandler<{ subscriptionId: number }> = {
  */
 export const vipErasedJob: JobHandler<{ telegramId: number; chargeId: string | null }> = {
   kind: 'vip.erased',
-  payload: z.object({ telegramId: z.number().int().positive(), chargeId: z.string().min(1).max(256).nullable() }),
+  payload: lazy(() => z.object({ telegramId: z.number().int().positive(), chargeId: z.string().min(1).max(256).nullable() })),
   personalPayload: true,
   async run(tx, p, ctx) {
     if (!ctx.telegram) return;

@@ -97,7 +97,7 @@ export function postMarkup(post: Pick<PostRow, 'id' | 'buttons'>, reactions: num
 
 export const publishPostJob: JobHandler<{ postId: number; retry?: number }> = {
   kind: 'post.publish',
-  payload: z.object({ postId: z.number().int().positive(), retry: z.number().int().min(1).max(20).optional() }),
+  payload: lazy(() => z.object({ postId: z.number().int().positive(), retry: z.number().int().min(1).max(20).optional() })),
   maxAttempts: 8,
   async run(tx, p, ctx) {
     const [row] = await tx<PostRow[]>`SELECT * FROM channel_posts WHERE id = ${p.postId} FOR UPDATE`;

@@ -1,11 +1,12 @@
 import { z } from 'zod';
+import { lazy } from '../lazy.js';
 import { MAX_AMOUNT, reverseTransaction, transferBesitos } from '../besitos/ledger.js';
 import { registerCommand } from './index.js';
 
-export const giftParams = z.object({
+export const giftParams = lazy(() => z.object({
   toUserId: z.number().int().positive(),
   amount: z.number().int().min(1).max(MAX_AMOUNT),
-});
+}));
 export type GiftParams = z.infer<typeof giftParams>;
 
 export interface GiftResult {

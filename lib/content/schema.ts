@@ -21,7 +21,7 @@ export const rewardsSchema = lazy(() => z.strictObject({
   items: z.array(keySchema).max(10).default([]),
   achievements: z.array(keySchema).max(10).default([]),
 }));
-const rewards = rewardsSchema.default({ besitos: 0, items: [], achievements: [] });
+const rewards = lazy(() => rewardsSchema.default({ besitos: 0, items: [], achievements: [] }));
 
 /** Photo / animation / video, by https URL (the linter refuses http) or by a Telegram file_id. */
 export const mediaSchema = lazy(() => z

@@ -41,7 +41,7 @@ export const economyRollbackCommand = registerCommand<RollbackParams, RollbackRe
 
 export const flagResolveCommand = registerCommand<{ flagId: number; status: 'dismissed' | 'reverted' }, { closed: boolean }>({
   name: 'economy.flag_close',
-  params: z.object({ flagId: z.number().int().positive(), status: z.enum(['dismissed', 'reverted']) }),
+  params: lazy(() => z.object({ flagId: z.number().int().positive(), status: z.enum(['dismissed', 'reverted']) })),
   async execute({ tx, userId }, p) {
     return { closed: await resolveFlag(tx, p.flagId, p.status, userId) };
   },

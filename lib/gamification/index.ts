@@ -12,7 +12,7 @@ export { holdingsColumns, readHoldings, type Holdings } from './repository.js';
 export type { CatalogueIndex, Mission, Achievement, Item } from './catalogue.js';
 export { registerGamificationConditions } from './conditions.js';
 export { buyCommand, useCommand, triviaMultiplier, inventoryOf, ShopRefused } from './shop.js';
-export { react, reactionCount, REACTION_BESITOS, REACTIONS_PER_DAY, type ReactionResult, type ReactionTarget } from './reactions.js';
+export { react, reactionCount, reactionBesitos, reactionsPerDay, type ReactionResult, type ReactionTarget } from './reactions.js';
 
 export interface MissionView {
   key: string;

@@ -1,8 +1,9 @@
 import { z } from 'zod';
+import { lazy } from '../lazy.js';
 import { jobHandlers, schedule, type JobHandler } from '../scheduler/index.js';
 import type { Tx } from './repository.js';
 
-const payload = z.object({
+const payload = lazy(() => z.object({
   user_id: z.number().int().positive(),
   what: z.enum(['achievement', 'mission']),
   title: z.string().min(1).max(200),
@@ -10,7 +11,7 @@ const payload = z.object({
   item_names: z.array(z.string()).default([]),
   /** The reward's besitos were refused by the source's cap (lib/besitos/policy.ts): why, in Spanish. */
   capped: z.string().max(300).optional(),
-});
+}));
 type Notice = z.output<typeof payload>;
 
 const escapeHtml = (t: string) => t.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');

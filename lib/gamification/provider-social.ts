@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { lazy } from '../lazy.js';
 import { registerGrantProof } from '../economy/index.js';
 import { registerErasureHook } from '../users/privacy.js';
 import { stateProviders } from '../users/state.js';
@@ -14,7 +15,7 @@ registerErasureHook({
   afterErase: (kv, ids) => removeFromRankings(kv, ids.userId, new Date()),
 });
 
-const referralSection = z.object({ code: z.string(), invited: z.number(), rewarded: z.number(), pending: z.number(), earned: z.number() });
+const referralSection = lazy(() => z.object({ code: z.string(), invited: z.number(), rewarded: z.number(), pending: z.number(), earned: z.number() }));
 
 /** The invitations section of /perfil (loaded for /perfil and /exportar only; creates the code on first view). */
 stateProviders.register({

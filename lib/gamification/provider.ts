@@ -1,12 +1,13 @@
 import { z } from 'zod';
+import { lazy } from '../lazy.js';
 import { registerErasureHook } from '../users/privacy.js';
 import { stateProviders } from '../users/state.js';
 
-const section = z.object({
+const section = lazy(() => z.object({
   missions_completed: z.coerce.number(),
   achievements: z.coerce.number(),
   items: z.coerce.number(),
-});
+}));
 
 /** The gamification section of /perfil: loaded only for /perfil and /exportar (no per-update work). */
 stateProviders.register({

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { lazy } from '../lazy.js';
 import { registerCommand } from '../commands/index.js';
 import type { Queryable, Sql } from '../db/client.js';
 import type { BusEvent } from '../bus/events.js';
@@ -102,8 +103,8 @@ export async function updateRankings(tx: Tx, kv: KeyValueStore | undefined, even
   if (event.type !== 'gamification.besitos_earned' && event.type !== 'gamification.besitos_spent') return;
   if (event.type === 'gamification.besitos_spent' && event.data.reversal_of === undefined) return; // a spend earns nothing
   const userId = event.user_id;
-  await lockUser(tx, userId);
-  const [row] = await tx<{ counts: boolean; active: boolean; lifetime: string | null; monday: string; weekly: string }[]>`
+  // The read goes right behind the lock (one round trip) and starts once it is granted.
+  const [, [row]] = await Promise.all([lockUser(tx, userId), tx<{ counts: boolean; active: boolean; lifetime: string | null; monday: string; weekly: string }[]>`
     WITH t AS (
       SELECT t.created_at, (t.type = 'grant' OR (t.type = 'reversal' AND o.type = 'grant')) AS counts,
              (date_trunc('week', t.created_at AT TIME ZONE ${timeZone})) AS local_monday
@@ -120,7 +121,7 @@ export async function updateRankings(tx: Tx, kv: KeyValueStore | undefined, even
                AND t2.created_at >= (t.local_monday AT TIME ZONE ${timeZone})
                AND t2.created_at < ((t.local_monday + interval '7 days') AT TIME ZONE ${timeZone})
                AND (t2.type = 'grant' OR (t2.type = 'reversal' AND o.type = 'grant'))) AS weekly
-      FROM t`;
+      FROM t`]);
   if (!row || !row.counts) return;
   const member = String(userId);
   const all = boardKey('all', null);
@@ -262,7 +263,7 @@ class RebuildInProgress extends Error {
 /** The user's choice of how /ranking names them: their first name, or «Anónimo». A command (keyed by the press). */
 export const rankingVisibilityCommand = registerCommand<{ anonymous: boolean }, { anonymous: boolean }>({
   name: 'ranking.visibility',
-  params: z.object({ anonymous: z.boolean() }),
+  params: lazy(() => z.object({ anonymous: z.boolean() })),
   async execute({ tx, userId }, p) {
     await tx`
       UPDATE users SET metadata = jsonb_set(metadata, '{ranking_anonymous}', to_jsonb(${p.anonymous}::boolean))

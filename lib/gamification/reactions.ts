@@ -22,8 +22,9 @@ import { lockLiveUser } from '../users/errors.js';
  *
  * Written by hand: a few statements in one transaction; no library does "once per key".
  */
-export const REACTION_BESITOS = sourceAmount('reaction');
-export const REACTIONS_PER_DAY = economyPolicy.sources.reaction?.caps.day?.grants ?? 3;
+/** Read on first use, not at import: the policy is validated when first read (cold start). */
+export const reactionBesitos = () => sourceAmount('reaction');
+export const reactionsPerDay = () => economyPolicy.sources.reaction?.caps.day?.grants ?? 3;
 
 export type ReactionTarget = { kind: 'post'; postId: number } | { kind: 'msg'; chatId: number; messageId: number };
 export const targetKey = (t: ReactionTarget) => (t.kind === 'post' ? `post:${t.postId}` : `msg:${t.chatId}:${t.messageId}`);
@@ -80,7 +81,7 @@ export async function react(db: Sql | Queryable, o: ReactInput): Promise<Reactio
         try {
           const grant = await grantBesitos(tx, {
             userId: o.userId,
-            amount: REACTION_BESITOS,
+            amount: reactionBesitos(),
             source: 'reaction',
             idempotencyKey: `reaction:${fresh.id}`,
             description: o.target.kind === 'post' ? 'Reacción a una publicación' : 'Reacción en un grupo',

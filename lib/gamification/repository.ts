@@ -53,6 +53,8 @@ export interface Snapshot {
   achievements: Map<string, { progress: number; unlocked: boolean }>;
   /** By `${mission_key}\u0000${period}`, for the periods the event's facts fall in. */
   missions: Map<string, { status: 'active' | 'completed'; progress: number }>;
+  /** Someone invited the user and is not paid yet: only then does a played event look at referrals. */
+  referralPending: boolean;
 }
 
 export const missionSlot = (key: string, period: string) => `${key}\u0000${period}`;
@@ -66,7 +68,7 @@ export const missionSlot = (key: string, period: string) => `${key}\u0000${perio
  */
 export async function loadSnapshot(tx: Tx, userId: number, facts: Fact[], periods: string[]): Promise<Snapshot> {
   const kinds = [...new Set(facts.map((f) => f.kind))];
-  const [row] = await tx<{ active: boolean; fresh: [string, string][]; facts: [FactKind, string, string, string | null, number][]; achievements: [string, number, boolean][]; missions: [string, string, 'active' | 'completed', number][] }[]>`
+  const [row] = await tx<{ active: boolean; fresh: [string, string][]; facts: [FactKind, string, string, string | null, number][]; achievements: [string, number, boolean][]; missions: [string, string, 'active' | 'completed', number][]; referral_pending: boolean }[]>`
     WITH u AS (SELECT EXISTS (SELECT 1 FROM users WHERE id = ${userId} AND deleted_at IS NULL) AS active),
     ins AS (
       INSERT INTO gamification_facts (user_id, kind, source_id, at, subject, amount)
@@ -82,7 +84,8 @@ export async function loadSnapshot(tx: Tx, userId: number, facts: Fact[], period
       (SELECT COALESCE(json_agg(json_build_array(achievement_key, progress, unlocked_at IS NOT NULL)), '[]')
          FROM user_achievements WHERE user_id = ${userId}) AS achievements,
       (SELECT COALESCE(json_agg(json_build_array(mission_key, period, status, progress)), '[]')
-         FROM user_missions WHERE user_id = ${userId} AND period = ANY(${periods}::text[])) AS missions`;
+         FROM user_missions WHERE user_id = ${userId} AND period = ANY(${periods}::text[])) AS missions,
+      EXISTS (SELECT 1 FROM referrals WHERE referee_id = ${userId} AND status = 'pending') AS referral_pending`;
   const freshKeys = new Set(row!.fresh.map(([k, s]) => `${k}\u0000${s}`));
   const fresh = facts.filter((f) => freshKeys.has(`${f.kind}\u0000${f.sourceId}`));
   const byKind = new Map<FactKind, Fact[]>(kinds.map((k) => [k, []]));
@@ -94,6 +97,7 @@ export async function loadSnapshot(tx: Tx, userId: number, facts: Fact[], period
     facts: byKind,
     achievements: new Map(row!.achievements.map(([k, progress, unlocked]) => [k, { progress: Number(progress), unlocked }])),
     missions: new Map(row!.missions.map(([k, period, status, progress]) => [missionSlot(k, period), { status, progress: Number(progress) }])),
+    referralPending: row!.referral_pending,
   };
 }
 

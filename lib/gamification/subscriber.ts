@@ -13,7 +13,7 @@ import { updateRankings } from './ranking.js';
 import { qualifyReferral } from './referrals.js';
 import { PLAYED_FACTS } from './rules-referral.js';
 import { addItems, giftReceiverOf, insertFacts, loadFacts, loadSnapshot, lockUser, missionSlot, writeProgress, type AchievementWrite, type MissionWrite, type Snapshot } from './repository.js';
-import { achievementProgress, factsFromEvent, missionDeadline, missionOpenAt, missionProgress, periodOf, type Fact } from './rules.js';
+import { achievementProgress, factsFromEvent, missionDeadline, missionOpenAt, missionProgress, periodOf, type EventLookups, type Fact } from './rules.js';
 
 export { noticeJob };
 
@@ -201,8 +201,12 @@ class Progress {
     for (const d of this.cat.dependents.get(a.key) ?? []) await this.achievement(d);
   }
 
-  /** Advances what the event's new facts concern; facts from completed missions follow. */
-  async run(): Promise<void> {
+  get referralPending(): boolean {
+    return this.snap.referralPending;
+  }
+
+  /** Advances what the event's new facts concern; facts from completed missions follow. `alongside`: see flush. */
+  async run(alongside?: () => Promise<unknown>): Promise<void> {
     const queue = [...this.snap.fresh];
     while (queue.length) {
       const fact = queue.shift()!;
@@ -217,14 +221,18 @@ class Progress {
       }
       for (const a of this.cat.achievementsByFact.get(fact.kind) ?? []) await this.achievement(a);
     }
-    await this.flush();
+    await this.flush(alongside);
   }
 
-  /** The rows, events, rewards and congratulations decided: sent together (pipelined, one round trip). */
-  async flush(): Promise<void> {
+  /**
+   * The rows, events, rewards and congratulations decided: sent together (pipelined, one round trip),
+   * last of them `alongside` (a statement of the caller's that goes after these writes).
+   */
+  async flush(alongside?: () => Promise<unknown>): Promise<void> {
     const writes = writeProgress(this.tx, this.userId, [...this.missionWrites.values()], [...this.achievementWrites.values()], this.now);
     if (this.events.length) writes.push(publish(this.tx, ...this.events));
     for (const run of this.deferred) writes.push(run());
+    if (alongside) writes.push(alongside());
     this.missionWrites.clear();
     this.achievementWrites.clear();
     this.events.length = 0;
@@ -238,22 +246,27 @@ class Progress {
  * already gives one delivery per event; the facts' keys make it exact for late or replayed copies),
  * progress is recomputed from the set, and a completion pays through lib/besitos and writes its event
  * in this same transaction.
+ * `last` (the besitos statistics) takes a row every user shares: it runs after every lock this event
+ * takes, pipelined with the final writes unless a referral's lock still follows them.
  */
-export async function advance(tx: Tx, event: BusEvent, ctx: HandlerContext, deps: Required<Omit<GamificationDeps, 'kv'>>): Promise<void> {
+export async function advance(tx: Tx, event: BusEvent, ctx: HandlerContext, deps: Required<Omit<GamificationDeps, 'kv'>>, last?: () => Promise<unknown>): Promise<void> {
   const userId = event.user_id;
-  if (!userId) return;
-  const lookups =
-    event.type === 'gamification.besitos_spent' && event.data.source === 'gift' && event.data.reversal_of === undefined
-      ? { giftReceiverId: await giftReceiverOf(tx, event.data.transaction_id) }
-      : {};
-  const facts = factsFromEvent(event, lookups);
-  if (facts.length === 0) return;
+  const facts = userId ? factsFromEvent(event, await lookupsOf(tx, event)) : [];
   // An erased user (/borrar) gets null: nothing counted.
-  const work = await Progress.load(tx, userId, deps.catalogue, ctx.timeZone, deps.clock(), facts);
-  if (!work) return;
-  await work.run();
+  const work = facts.length ? await Progress.load(tx, userId!, deps.catalogue, ctx.timeZone, deps.clock(), facts) : null;
+  if (!work) return void (await last?.());
   // A referee who has played (first fragment, first /regalo): the referral pays, once.
-  if (facts.some((f) => (PLAYED_FACTS as readonly string[]).includes(f.kind))) await qualifyReferral(tx, userId, deps.clock(), ctx.timeZone);
+  const qualifies = work.referralPending && facts.some((f) => (PLAYED_FACTS as readonly string[]).includes(f.kind));
+  await work.run(qualifies ? undefined : last);
+  if (!qualifies) return;
+  await qualifyReferral(tx, userId!, deps.clock(), ctx.timeZone);
+  await last?.();
+}
+
+/** What an event does not say and its facts need: a gift's receiver (not in the ledger event). */
+async function lookupsOf(tx: Tx, event: BusEvent): Promise<EventLookups> {
+  if (event.type !== 'gamification.besitos_spent' || event.data.source !== 'gift' || event.data.reversal_of !== undefined) return {};
+  return { giftReceiverId: await giftReceiverOf(tx, event.data.transaction_id) };
 }
 
 /**
@@ -277,19 +290,19 @@ export async function applyStoryRewards(
 export function createGamificationSubscriber(deps: GamificationDeps): SubscriberHandler {
   const full = { catalogue: deps.catalogue, clock: deps.clock ?? systemClock, kv: deps.kv };
   const progress = (tx: Tx, event: BusEvent, ctx: HandlerContext) => advance(tx, event, ctx, full);
+  // The statistics row (one per day, source and shard, shared by many users) is taken last: a
+  // transaction holding it never waits for a user's or a referrer's lock (that order deadlocked the
+  // referrals), nor for Redis (the rankings come before it).
+  const moved = async (tx: Tx, e: Move, ctx: HandlerContext) => {
+    const stats = () => countMove(tx, e, ctx);
+    if (!full.kv) return advance(tx, e, ctx, full, stats);
+    await progress(tx, e, ctx);
+    await updateRankings(tx, full.kv, e, ctx.timeZone, ctx.log);
+    await stats();
+  };
   return fromHandlers({
-    // The statistics row (one per day and source, shared by everyone) is taken last: a transaction
-    // holding it never waits for a user's or a referrer's lock (that order deadlocked the referrals).
-    'gamification.besitos_earned': async (tx, e, ctx) => {
-      await progress(tx, e, ctx);
-      await updateRankings(tx, full.kv, e, ctx.timeZone, ctx.log);
-      await countMove(tx, e, ctx);
-    },
-    'gamification.besitos_spent': async (tx, e, ctx) => {
-      await progress(tx, e, ctx);
-      await updateRankings(tx, full.kv, e, ctx.timeZone, ctx.log);
-      await countMove(tx, e, ctx);
-    },
+    'gamification.besitos_earned': moved,
+    'gamification.besitos_spent': moved,
     'narrative.fragment_completed': progress,
     'narrative.level_completed': progress,
     'narrative.secret_discovered': progress,

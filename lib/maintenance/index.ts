@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { lazy } from '../lazy.js';
 import type { Queryable } from '../db/client.js';
 import { pruneJobs, schedule, type JobHandler } from '../scheduler/index.js';
 import { localDate, startOfLocalDay } from '../time/zone.js';
@@ -16,7 +17,7 @@ const HOUR = 4;
  */
 export const dailyMaintenance: JobHandler<Record<string, never>> = {
   kind: 'maintenance.daily',
-  payload: z.object({}).strict() as z.ZodType<Record<string, never>>,
+  payload: lazy(() => z.object({}).strict()) as z.ZodType<Record<string, never>>,
   async run(tx, _payload, ctx) {
     const inboxPruned = await pruneInbox(tx, ctx.now);
     const jobsPruned = await pruneJobs(tx, ctx.now, 7);

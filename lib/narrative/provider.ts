@@ -1,10 +1,11 @@
 import { z } from 'zod';
+import { lazy } from '../lazy.js';
 import type { Queryable } from '../db/client.js';
 import { registerErasureHook } from '../users/privacy.js';
 import { stateProviders, type StateProviders } from '../users/state.js';
 import { eraseNarrative, toProgress, type TriviaRow } from './repository.js';
 
-const sectionSchema = z
+const sectionSchema = lazy(() => z
   .object({
     current: z.string().nullable(),
     level: z.number(),
@@ -16,7 +17,7 @@ const sectionSchema = z
     progress: z.unknown(),
     trivia: z.array(z.unknown()),
   })
-  .nullable();
+  .nullable());
 type Section = z.infer<typeof sectionSchema>;
 
 /**

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { lazy } from '../lazy.js';
 import { kvScript, runScript } from '../kv/script.js';
 import type { KeyValueStore } from '../kv/types.js';
 import { AccountErased } from './errors.js';
@@ -39,7 +40,7 @@ export function sessionField<T>(name: string, schema: z.ZodType<T>, ttlSeconds: 
   return { name, schema, ttlSeconds };
 }
 
-const stored = z.record(z.string(), z.object({ v: z.unknown(), exp: z.number() }));
+const stored = lazy(() => z.record(z.string(), z.object({ v: z.unknown(), exp: z.number() })));
 type Stored = z.infer<typeof stored>;
 
 export class SessionConflict extends Error {

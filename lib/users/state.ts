@@ -1,7 +1,6 @@
 import type postgres from 'postgres';
 import { z } from 'zod';
 import type { Queryable } from '../db/client.js';
-import { addDays, localDate } from '../time/zone.js';
 import { AccountErased } from './errors.js';
 import type { TelegramProfile, UserRecord } from './registration.js';
 
@@ -101,6 +100,7 @@ interface Row {
   held: number;
   daily_day: string | null;
   daily_streak: number | null;
+  daily_alive: boolean | null;
   content_version: string | null;
   [provider: `p_${string}`]: unknown;
 }
@@ -213,6 +213,10 @@ function stateStatement<R extends object>(
              COALESCE(b.besitos, 0) AS besitos, COALESCE(b.lifetime_besitos, 0) AS lifetime_besitos, COALESCE(b.bonus_besitos, 0) AS bonus_besitos,
              COALESCE(b.held, 0) AS held,
              d.day::text AS daily_day, d.streak AS daily_streak,
+             -- The streak lives while the last claim is today or yesterday, local time. Postgres knows the
+             -- zone: no Intl here, whose first use loads ICU (~15-30 ms of a cold start).
+             d.day BETWEEN (${opts.now}::timestamptz AT TIME ZONE ${opts.timeZone})::date - 1
+                       AND (${opts.now}::timestamptz AT TIME ZONE ${opts.timeZone})::date AS daily_alive,
              (SELECT version_id FROM content_active WHERE singleton) AS content_version ${cols} ${claimCol}
         FROM ${from}
         LEFT JOIN user_balances b ON b.user_id = u.id
@@ -221,9 +225,7 @@ function stateStatement<R extends object>(
 }
 
 function toState(row: Row, providers: StateProvider<any>[], opts: LoadOptions): UserState {
-  const today = localDate(opts.now, opts.timeZone);
   const day = row.daily_day;
-  const alive = day !== null && (day === today || day === addDays(today, -1));
   const sections: Record<string, unknown> = {};
   providers.forEach((prov, i) => {
     const parsed = prov.schema.safeParse(row[`p_${i}`]);
@@ -244,7 +246,7 @@ function toState(row: Row, providers: StateProvider<any>[], opts: LoadOptions): 
     lifetimeBesitos: Number(row.lifetime_besitos),
     bonusBesitos: Number(row.bonus_besitos ?? 0),
     held: Number(row.held),
-    streak: alive ? Number(row.daily_streak) : 0,
+    streak: row.daily_alive ? Number(row.daily_streak) : 0,
     lastDailyDay: day,
     contentVersion: row.content_version === null ? null : Number(row.content_version),
     sections,

@@ -4,7 +4,7 @@ import { uniqueTelegramId } from '../support/db.js';
 import { drainJobs } from '../support/jobs.js';
 import { ledgerMismatches } from '../support/ledger.js';
 import { buttonsOf, cbAnswers, lastTo } from '../support/users.js';
-import { REACTION_BESITOS, REACTIONS_PER_DAY } from '../../lib/gamification/index.js';
+import { reactionBesitos, reactionsPerDay } from '../../lib/gamification/index.js';
 import { EDIT_EVERY_SECONDS } from '../../lib/bot/features/reacciones.js';
 import { unmatchedGrants } from '../../lib/economy/repository.js';
 
@@ -111,8 +111,8 @@ describe('reaction rewards', () => {
     const res = await Promise.all(presses.map((u) => post(u)));
     expect(res.map((r) => r.status)).toEqual(Array(30).fill(200));
     expect(await rewards(ana)).toBe(1);
-    expect(await balance(ana)).toBe(REACTION_BESITOS);
-    expect(presses.filter((u) => answerOf(u) === msg.reactionRewarded(REACTION_BESITOS, REACTION_BESITOS))).toHaveLength(1);
+    expect(await balance(ana)).toBe(reactionBesitos());
+    expect(presses.filter((u) => answerOf(u) === msg.reactionRewarded(reactionBesitos(), reactionBesitos()))).toHaveLength(1);
     expect(await ledgerMismatches(db, [ana.id])).toEqual([]);
   });
 
@@ -121,28 +121,28 @@ describe('reaction rewards', () => {
     const p = await publish('Segundo post');
     const first = pressOn(beto, p);
     await post(first);
-    expect(answerOf(first)).toBe(msg.reactionRewarded(REACTION_BESITOS, REACTION_BESITOS));
+    expect(answerOf(first)).toBe(msg.reactionRewarded(reactionBesitos(), reactionBesitos()));
     const off = pressOn(beto, p);
     await post(off);
     expect(answerOf(off)).toBe(msg.reactionRemoved());
     const again = pressOn(beto, p);
     await post(again);
     expect(answerOf(again)).toBe(msg.reactionAgain());
-    expect(await balance(beto)).toBe(REACTION_BESITOS);
+    expect(await balance(beto)).toBe(reactionBesitos());
     expect(await rewards(beto)).toBe(1);
   });
 
-  it(`the ${REACTIONS_PER_DAY + 1}th post of the day pays nothing and says so in Spanish; /borrar and coming back does not reset it; the next day pays again`, async () => {
+  it(`the ${reactionsPerDay() + 1}th post of the day pays nothing and says so in Spanish; /borrar and coming back does not reset it; the next day pays again`, async () => {
     const cris = await person('Cris');
     const posts = [];
-    for (let i = 0; i < REACTIONS_PER_DAY + 2; i++) posts.push(await publish(`Post del día ${i}`));
-    for (let i = 0; i < REACTIONS_PER_DAY; i++) await post(pressOn(cris, posts[i]!));
-    expect(await balance(cris)).toBe(REACTIONS_PER_DAY * REACTION_BESITOS);
-    const fourth = pressOn(cris, posts[REACTIONS_PER_DAY]!);
+    for (let i = 0; i < reactionsPerDay() + 2; i++) posts.push(await publish(`Post del día ${i}`));
+    for (let i = 0; i < reactionsPerDay(); i++) await post(pressOn(cris, posts[i]!));
+    expect(await balance(cris)).toBe(reactionsPerDay() * reactionBesitos());
+    const fourth = pressOn(cris, posts[reactionsPerDay()]!);
     await post(fourth);
     expect(answerOf(fourth)).toMatch(/^❤️ Reacción guardada, sin besitos\. Ya alcanzaste el máximo de hoy en reacciones \(3 veces al día\)\. Vuelve a intentarlo /);
     expect(telegram.callsOf('answerCallbackQuery').find((c) => c.payload.callback_query_id === fourth.callback_query.id)!.payload.show_alert).toBe(true);
-    expect(await balance(cris)).toBe(REACTIONS_PER_DAY * REACTION_BESITOS);
+    expect(await balance(cris)).toBe(reactionsPerDay() * reactionBesitos());
     // Erase and come back as a new account: the person's day is still spent.
     await post(textUpdate(cris.tg, '/borrar'));
     const yes = buttonsOf(lastTo(telegram, 'sendMessage', cris.tg, /Borrar tus datos/)).find((d) => d.startsWith('pv:del:y:'))!;
@@ -151,14 +151,14 @@ describe('reaction rewards', () => {
     const [row] = await db<{ id: number }[]>`SELECT id FROM users WHERE telegram_id = ${cris.tg}`;
     const back: Person = { tg: cris.tg, id: Number(row!.id), name: 'Cris' };
     expect(back.id).not.toBe(cris.id);
-    const fifth = pressOn(back, posts[REACTIONS_PER_DAY + 1]!);
+    const fifth = pressOn(back, posts[reactionsPerDay() + 1]!);
     await post(fifth);
     expect(answerOf(fifth)).toMatch(/^❤️ Reacción guardada, sin besitos\. Ya alcanzaste el máximo de hoy/);
     expect(await balance(back)).toBe(0);
     // The erased account's reactions are gone with it (they named the account), and the person is nowhere.
     // Taken back; the paid ones stay (internal ids only) as the proof of their grants.
     const left = await db<{ active: boolean; rewarded: boolean }[]>`SELECT active, rewarded FROM reactions WHERE user_id = ${cris.id}`;
-    expect(left.length).toBe(REACTIONS_PER_DAY);
+    expect(left.length).toBe(reactionsPerDay());
     expect(left.every((r) => !r.active && r.rewarded)).toBe(true);
     expect((await unmatchedGrants(db, new Date(0), new Date(now + 86_400_000))).filter((u) => u.source === 'reaction')).toEqual([]);
     // Tomorrow (local time) pays again.
@@ -166,16 +166,16 @@ describe('reaction rewards', () => {
     const p = await publish('Post de mañana');
     const next = pressOn(back, p);
     await post(next);
-    expect(answerOf(next)).toBe(msg.reactionRewarded(REACTION_BESITOS, REACTION_BESITOS));
+    expect(answerOf(next)).toBe(msg.reactionRewarded(reactionBesitos(), reactionBesitos()));
   });
 
-  it(`one person pressing ${REACTIONS_PER_DAY + 3} posts at once: exactly ${REACTIONS_PER_DAY} rewarded (the cap is checked in the grant's transaction)`, async () => {
+  it(`one person pressing ${reactionsPerDay() + 3} posts at once: exactly ${reactionsPerDay()} rewarded (the cap is checked in the grant's transaction)`, async () => {
     const dani = await person('Dani');
     const posts = [];
-    for (let i = 0; i < REACTIONS_PER_DAY + 3; i++) posts.push(await publish(`Carrera ${i}`));
+    for (let i = 0; i < reactionsPerDay() + 3; i++) posts.push(await publish(`Carrera ${i}`));
     await Promise.all(posts.map((p) => post(pressOn(dani, p))));
-    expect(await rewards(dani)).toBe(REACTIONS_PER_DAY);
-    expect(await balance(dani)).toBe(REACTIONS_PER_DAY * REACTION_BESITOS);
+    expect(await rewards(dani)).toBe(reactionsPerDay());
+    expect(await balance(dani)).toBe(reactionsPerDay() * reactionBesitos());
     expect(await ledgerMismatches(db, [dani.id])).toEqual([]);
   });
 
@@ -213,12 +213,12 @@ describe('reaction rewards', () => {
     const fer = await person('Fer');
     const add = reactionUpdate(fer, 501, [], ['❤']);
     expect((await post(add)).status).toBe(200);
-    expect(await balance(fer)).toBe(REACTION_BESITOS);
+    expect(await balance(fer)).toBe(reactionBesitos());
     expect((await post(add)).status).toBe(200); // the same update again: nothing
     expect((await post(reactionUpdate(fer, 501, ['❤'], ['🔥']))).status).toBe(200); // another emoji
     expect((await post(reactionUpdate(fer, 501, ['🔥'], []))).status).toBe(200); // taken back
     expect((await post(reactionUpdate(fer, 501, [], ['👍']))).status).toBe(200); // and again
-    expect(await balance(fer)).toBe(REACTION_BESITOS);
+    expect(await balance(fer)).toBe(reactionBesitos());
     expect(await rewards(fer)).toBe(1);
     const [r] = await db`SELECT active, rewarded FROM reactions WHERE user_id = ${fer.id} AND target = ${`msg:${GROUP.id}:501`}`;
     expect(r).toMatchObject({ active: true, rewarded: true });

@@ -155,3 +155,19 @@ describe.skipIf(skipped('built Vercel functions (e2e/vercel-build)', !redisUrl, 
     });
   },
 );
+
+describe('npm run build with the deployment variables', () => {
+  it('refuses a BOT_TIMEZONE the runtime does not know, before building (the functions check its shape only)', async () => {
+    const { execFile } = await import('node:child_process');
+    const out = await mkdtemp(path.join(tmpdir(), 'dianabot-build-zone-'));
+    const result = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      execFile(process.execPath, ['--import', 'tsx', 'scripts/build.ts', '--out', path.join(out, 'output')], { env: { ...process.env, BOT_TIMEZONE: 'Mars/Olympus' } }, (err, _stdout, stderr) =>
+        resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stderr }),
+      );
+    });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/BOT_TIMEZONE "Mars\/Olympus" is not a time zone/);
+    expect(await readdir(out)).toEqual([]);
+    await rm(out, { recursive: true, force: true });
+  });
+});

@@ -27,6 +27,23 @@ describe('config', () => {
     }
   });
 
+  it('a Vercel function checks the zone name without Intl; every other mode asks Intl whether it exists', () => {
+    const vercel = {
+      DIANABOT_MODE: 'vercel',
+      DATABASE_URL: 'postgres://u@h/db',
+      TELEGRAM_BOT_TOKEN: '123:abcdefghijklmnopqrstuvwxyz',
+      TELEGRAM_WEBHOOK_SECRET: 's3cret',
+      REDIS_URL: 'redis://127.0.0.1:6379',
+      PSEUDONYM_SECRET: 'a-long-random-server-key',
+    };
+    expect(parseConfig({ ...vercel, BOT_TIMEZONE: 'Etc/GMT+5' }).timeZone).toBe('Etc/GMT+5');
+    expect(() => parseConfig({ ...vercel, BOT_TIMEZONE: 'not a zone!' })).toThrow(/BOT_TIMEZONE.*not a valid IANA time zone/);
+    // Well formed but unknown: only the build (scripts/build.ts) and the other modes catch it.
+    expect(() => parseConfig({ ...vercel, BOT_TIMEZONE: 'Mars/Olympus' })).not.toThrow();
+    expect(() => parseConfig({ ...vercel, DIANABOT_MODE: 'start', BOT_TIMEZONE: 'Mars/Olympus' })).toThrow(/BOT_TIMEZONE/);
+    expect(() => parseConfig({ TZ: 'Mars/Olympus' })).toThrow(/TZ.*not a valid IANA time zone/);
+  });
+
   it('production modes require the database, token and webhook secret', () => {
     expect(() => parseConfig({ DIANABOT_MODE: 'vercel' })).toThrow(/DATABASE_URL[\s\S]*TELEGRAM_BOT_TOKEN[\s\S]*TELEGRAM_WEBHOOK_SECRET/);
     expect(() =>

@@ -1,5 +1,6 @@
 import { Composer, Markup } from 'telegraf';
 import { z } from 'zod';
+import { lazy } from '../../lazy.js';
 import { InsufficientFunds } from '../../besitos/errors.js';
 import { findAction, runCommand } from '../../commands/index.js';
 import { achievementsView, catalogueOf, missionsView, type CatalogueIndex } from '../../gamification/index.js';
@@ -17,7 +18,7 @@ import { gm } from '../messages-gamification.js';
  */
 export const gamificacionFeature = new Composer<BotContext>();
 
-const shopFlow = sessionField('shop', z.object({ nonce: z.number().int(), itemKey: z.string(), price: z.number().int() }), 120);
+const shopFlow = sessionField('shop', lazy(() => z.object({ nonce: z.number().int(), itemKey: z.string(), price: z.number().int() })), 120);
 const SHOP_SLOT = keyboardSlot('shop', 600);
 const buyKey = (userId: number, nonce: number) => `shop:${userId}:${nonce}`;
 

@@ -1,5 +1,6 @@
 import { Composer, Input, Markup } from 'telegraf';
 import { z } from 'zod';
+import { lazy } from '../../lazy.js';
 import { registerCommand, runCommand } from '../../commands/index.js';
 import type { Sql } from '../../db/client.js';
 import { eraseUser, exportUserData } from '../../users/privacy.js';
@@ -12,7 +13,7 @@ import { cb, deadlinePart, doneKeyboard, keyboardSlot, latePress, openKeyboard, 
 import { es } from '../messages.js';
 
 /** The pending /borrar confirmation: five minutes. */
-const eraseFlow = sessionField('erase', z.object({ nonce: z.number().int() }), 300);
+const eraseFlow = sessionField('erase', lazy(() => z.object({ nonce: z.number().int() })), 300);
 const ERASE_SLOT = keyboardSlot('erase', 900);
 
 /** /privacidad, /exportar and /borrar. */
@@ -33,7 +34,7 @@ privacidadFeature.action('pv:info', async (ctx) => {
 export const exportCommand = registerCommand<{ chatId: number }, null>({
   name: 'export',
   mode: 'async',
-  params: z.object({ chatId: z.number().int() }),
+  params: lazy(() => z.object({ chatId: z.number().int() })),
   execute: async () => null,
 });
 

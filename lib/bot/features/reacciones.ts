@@ -1,8 +1,9 @@
 import { Composer } from 'telegraf';
 import { z } from 'zod';
+import { lazy } from '../../lazy.js';
 import { findPost, postMarkup, type PostRow } from '../../admin/index.js';
 import { capReachedText } from '../../besitos/policy.js';
-import { react, reactionCount, REACTION_BESITOS, type ReactionResult } from '../../gamification/index.js';
+import { react, reactionCount, reactionBesitos, type ReactionResult } from '../../gamification/index.js';
 import { schedule, type JobHandler } from '../../scheduler/index.js';
 import type { BotContext } from '../context.js';
 import { isTransientTelegramError } from '../telegram-retry.js';
@@ -50,7 +51,7 @@ reaccionesFeature.action(/^rx:(\d{1,15})$/, async (ctx) => {
 function notice(ctx: Pick<BotContext, 't' | 'deps'>, r: ReactionResult): string {
   switch (r.outcome) {
     case 'rewarded':
-      return ctx.t.reactionRewarded(REACTION_BESITOS, r.balance ?? 0);
+      return ctx.t.reactionRewarded(reactionBesitos(), r.balance ?? 0);
     case 'capped':
       return ctx.t.reactionCapped(r.cap ? capReachedText(r.cap, ctx.deps.settings.timeZone, ctx.deps.clock()) : '');
     case 'again':
@@ -89,7 +90,7 @@ async function showCount(ctx: Pick<BotContext, 'deps' | 'telegram'>, post: PostR
 /** The trailing edit of a slot: the count as it is when the job runs. */
 export const reactionRefreshJob: JobHandler<{ postId: number }> = {
   kind: 'reaction.refresh',
-  payload: z.object({ postId: z.number().int().positive() }),
+  payload: lazy(() => z.object({ postId: z.number().int().positive() })),
   maxAttempts: 3,
   async run(tx, p, ctx) {
     const post = await findPost(tx, p.postId);

@@ -1,5 +1,6 @@
 import { Composer, Markup } from 'telegraf';
 import { z } from 'zod';
+import { lazy } from '../../lazy.js';
 import { AlreadyReversed, InsufficientFunds, ReversalNotPossible } from '../../besitos/errors.js';
 import { MAX_AMOUNT } from '../../besitos/ledger.js';
 import {
@@ -26,13 +27,13 @@ import { countUndo, GIFT_MOVES_PER_WINDOW, giftMovesLeft, paceNotification, take
  */
 const giftFlow = sessionField(
   'gift',
-  z.object({
+  lazy(() => z.object({
     nonce: z.number().int(),
     toUserId: z.number().int(),
     amount: z.number().int(),
     /** The update confirming it ("Sí"): from then on "Cancelar" can't cancel, only this update (or its redelivery) goes on. */
     confirmedBy: z.number().int().optional(),
-  }),
+  })),
   120,
 );
 /** The confirmation's keyboard: one live per (user, chat); a newer /regalar replaces it. */

@@ -74,7 +74,7 @@ export const createAuctionCommand = registerCommand<CreateParams, { auctionId: n
 /** An admin cancels an open auction: the leader's hold is released, bidders told, the end job cancelled. */
 export const cancelAuctionCommand = registerCommand<{ auctionId: number }, { cancelled: boolean; itemName: string }>({
   name: 'auction.cancel',
-  params: z.object({ auctionId: z.number().int().positive() }),
+  params: lazy(() => z.object({ auctionId: z.number().int().positive() })),
   async execute({ tx, now }, p) {
     const [row] = await tx<AuctionRow[]>`SELECT * FROM auctions WHERE id = ${p.auctionId} FOR UPDATE`;
     if (!row) throw new AuctionRefused('not_found');

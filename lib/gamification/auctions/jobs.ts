@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { lazy } from '../../lazy.js';
 import { jobHandlers, schedule, type JobHandler } from '../../scheduler/index.js';
 import { endAuction } from './end.js';
 
@@ -10,7 +11,7 @@ import { endAuction } from './end.js';
  */
 export const auctionEndJob: JobHandler<{ auctionId: number }> = {
   kind: 'auction.end',
-  payload: z.object({ auctionId: z.number().int().positive() }),
+  payload: lazy(() => z.object({ auctionId: z.number().int().positive() })),
   async run(tx, p, ctx) {
     const outcome = await endAuction(tx, p.auctionId, ctx.now);
     if (outcome.status === 'early') {
