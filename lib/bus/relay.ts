@@ -255,7 +255,9 @@ export const AFTER_COMMIT_LEASE_SECONDS = 30;
  * The after-commit relay of one request (`only`: the events it wrote) takes the lease too, with QStash:
  * 2 statements (the claim, the settle) instead of a transaction's 4 (issue 18: /daily's 12 → 10). If the
  * instance dies after publishing, the rows are published again by the sweep once the lease has ended
- * (AFTER_COMMIT_LEASE_SECONDS) instead of at once; the deduplication id and processed_events absorb it.
+ * (AFTER_COMMIT_LEASE_SECONDS) instead of at once; a failure it survives (the settle refused, a fault
+ * injected after publishing) gives them back at once. The deduplication id and processed_events absorb
+ * the copies.
  */
 export async function relayBatch(deps: RelayDeps, only?: string[]): Promise<Omit<RelayReport, 'batches' | 'ms'>> {
   const batchSize = deps.batchSize ?? 100;
@@ -273,8 +275,17 @@ export async function relayBatch(deps: RelayDeps, only?: string[]): Promise<Omit
       RETURNING o.id, o.event_id, o.type, o.event::text AS body, o.attempts`;
     if (rows.length === 0) return { claimed: 0, published: 0, failed: 0 };
     const failed = await sendAll(deps, rows);
-    await deps.afterPublish?.(rows.map((r) => r.id));
-    return settle(deps.db, deps, rows, failed);
+    try {
+      await deps.afterPublish?.(rows.map((r) => r.id));
+      return await settle(deps.db, deps, rows, failed);
+    } catch (err) {
+      // After commit, a failure here (not a dead instance) gives the rows back at once, as the
+      // transaction's rollback did: the sweep need not wait for the lease.
+      if (deps.transport.kind !== 'local') {
+        await deps.db`UPDATE outbox SET next_attempt_at = now() WHERE id IN ${deps.db(rows.map((r) => r.id))} AND published_at IS NULL`.catch(() => {});
+      }
+      throw err;
+    }
   }
   return deps.db.begin(async (tx) => {
     const rows = await tx<ClaimedRow[]>`
