@@ -38,3 +38,12 @@ export class CapReached extends LedgerError {
     super(`cap reached: ${source} allows ${limit} ${unit} per ${period} (used ${used})`);
   }
 }
+/**
+ * A first-time reward (MoveParams.firstTime, lib/besitos/first-time.ts) another account of the same
+ * person was already given: refused, nothing written. `alreadyRewardedText()` says it in Spanish.
+ */
+export class AlreadyRewarded extends LedgerError {
+  constructor(readonly reward: string) {
+    super(`first-time reward ${reward} was already given to this person`);
+  }
+}

@@ -7,7 +7,9 @@ import { noteWrittenEvents } from '../bus/written.js';
 import { addDays, localDate, startOfLocalDay } from '../time/zone.js';
 import { assertSink, economyTimeZone, policyKey, sourcePolicy, type CapPeriod } from './policy.js';
 import { applyTakes, bonusExpiry, lockOpenLots, openLots, setExpireSpend, sumTakes, takeFromLots, type LotTake } from './lots.js';
+import { firstTimeCte, firstTimeOk } from './first-time.js';
 import {
+  AlreadyRewarded,
   AlreadyReversed,
   CapReached,
   IdempotencyConflict,
@@ -70,6 +72,11 @@ export interface MoveParams {
    * replay or a refused spend). Its count comes back as `alongsideRows`; the caller decides what a 0 means.
    */
   alongside?: postgres.PendingQuery<postgres.Row[]>;
+  /**
+   * Grants: a first-time reward's key (`achievement:primer-paso`, `trivia:<question>`): paid once per
+   * person whatever account (lib/besitos/first-time.ts); another account of theirs gets AlreadyRewarded.
+   */
+  firstTime?: string;
   /**
    * Grants: bonus besitos, expiring `economyPolicy.bonus.expireDays` after `now` if unspent (default:
    * the source's policy, e.g. 'event'). Opens a lot (lib/besitos/lots.ts).
@@ -166,6 +173,7 @@ async function move(db: Queryable, kind: 'grant' | 'spend', p: MoveParams, opts:
   assertKey(p.idempotencyKey);
   assertSource(p.source);
   const caps = kind === 'grant' ? capLimits(p) : null;
+  const first = kind === 'grant' && p.firstTime ? p.firstTime : null;
   if (kind === 'spend') assertSink(p.source);
   const delta = kind === 'grant' ? p.amount : -p.amount;
   const lifetimeDelta = kind === 'grant' ? p.amount : 0;
@@ -175,14 +183,17 @@ async function move(db: Queryable, kind: 'grant' | 'spend', p: MoveParams, opts:
     p.userId,
   );
   return retryStatement(db, async () => {
-    const [res] = await db<{ existing: Row | null; inserted: Row | null; has_account: boolean; balance: number | null; alongside_rows?: number }[]>`
+    const [res] = await db<{ existing: Row | null; inserted: Row | null; has_account: boolean; balance: number | null; alongside_rows?: number; first_refused?: boolean }[]>`
       WITH existing AS (
         SELECT * FROM transactions WHERE idempotency_key = ${p.idempotencyKey}
-      ), ${caps ? capCte(db, p, caps) : db``} upd AS (
+      ), ${caps || first ? db`bal AS (SELECT 1 FROM user_balances WHERE user_id = ${p.userId} FOR UPDATE), ` : db``}
+         ${first ? firstTimeCte(db, { userId: p.userId, person: p.person, reward: first, afterBalanceLock: true }) : db``}
+         ${caps ? capCte(db, p, caps, first ? db`AND ${firstTimeOk(db)}` : db``) : db``} upd AS (
         UPDATE user_balances
            SET besitos = besitos + ${delta}, lifetime_besitos = lifetime_besitos + ${lifetimeDelta}, updated_at = now()
          WHERE user_id = ${p.userId} AND besitos - held + ${delta} >= 0 AND NOT EXISTS (SELECT 1 FROM existing)
                ${caps ? db`AND EXISTS (SELECT 1 FROM cap)` : db``}
+               ${first ? db`AND ${firstTimeOk(db)}` : db``}
                ${kind === 'spend' && !opts.lotsDone ? db`AND bonus_besitos = 0` : db``}
         RETURNING besitos
       ), ins AS (
@@ -203,7 +214,8 @@ async function move(db: Queryable, kind: 'grant' | 'spend', p: MoveParams, opts:
              ledger_abort_if((SELECT count(*) FROM upd) > 0 AND (SELECT count(*) FROM ins) = 0, 'idempotency race') AS aborted,
              EXISTS (SELECT 1 FROM user_balances WHERE user_id = ${p.userId}) AS has_account,
              (SELECT besitos - held FROM user_balances WHERE user_id = ${p.userId}) AS balance
-             ${p.alongside ? db`, (SELECT count(*) FROM alongside)::int AS alongside_rows` : db``}`;
+             ${p.alongside ? db`, (SELECT count(*) FROM alongside)::int AS alongside_rows` : db``}
+             ${first ? db`, NOT EXISTS (SELECT 1 FROM existing) AND NOT ${firstTimeOk(db)} AS first_refused` : db``}`;
     if (!res) throw new Error('ledger statement returned no row');
     const alongside = p.alongside ? { alongsideRows: Number(res.alongside_rows ?? 0) } : {};
     if (res.existing) return { ...checkReplay(toEntry(res.existing), p.userId, p.amount), ...alongside };
@@ -212,6 +224,12 @@ async function move(db: Queryable, kind: 'grant' | 'spend', p: MoveParams, opts:
       return { entry: toEntry(res.inserted), replayed: false, ...alongside };
     }
     if (!res.has_account) throw new UnknownAccount(p.userId);
+    if (res.first_refused) {
+      // Another account of the person had it — or this account's own grant with this key committed meanwhile.
+      const [raced] = await db<Row[]>`SELECT * FROM transactions WHERE idempotency_key = ${p.idempotencyKey}`;
+      if (raced) return checkReplay(toEntry(raced), p.userId, p.amount);
+      throw new AlreadyRewarded(first!);
+    }
     if (caps) {
       // Refused by a cap, or the key was used by a grant that committed while this one waited for the
       // counter: a fresh read tells which.
@@ -301,6 +319,9 @@ function capLimits(p: MoveParams): CapLimits | null {
   };
 }
 
+/** A limit the policy leaves open, compared like any other and never reached: one statement text for every source. */
+const NO_CAP = Number.MAX_SAFE_INTEGER;
+
 /**
  * Whose caps a grant counts in: the person — the pseudonym the caller passed, else the one on the
  * account (users.person, written by the webhook's state load and kept after /borrar: sql/190), so a
@@ -312,31 +333,33 @@ function capSubject(db: Queryable, person: string | null | undefined, userId: nu
 }
 
 /**
- * The cap check and count, in the grant's statement: the balance row is locked first (every ledger
- * write locks it first, so grants of two sources in one transaction can't deadlock with another's),
- * then one guarded upsert of the (subject, source) counter. It writes only if the grant fits every
+ * The cap check and count, in the grant's statement: the balance row is locked first (`bal`, in
+ * move(): every ledger write locks it first, so grants of two sources in one transaction can't deadlock
+ * with another's), then one guarded upsert of the (subject, source) counter. It writes only if the grant fits every
  * cap of both periods; the balance update requires it, so an over-cap grant writes nothing.
+ * One fragment with every limit as a parameter (NO_CAP when open): building nested fragments per
+ * limit cost the Node side about a third more than the plain grant (BENCHMARKS.md, economy).
  */
-function capCte(db: Queryable, p: MoveParams, c: CapLimits) {
-  type Fragment = ReturnType<typeof db>;
-  const dayB: Fragment = db`(CASE WHEN excluded.day > c.day THEN 0 ELSE c.day_besitos END) + excluded.day_besitos`;
-  const dayG: Fragment = db`(CASE WHEN excluded.day > c.day THEN 0 ELSE c.day_grants END) + 1`;
-  const weekB: Fragment = db`(CASE WHEN excluded.week > c.week THEN 0 ELSE c.week_besitos END) + excluded.week_besitos`;
-  const weekG: Fragment = db`(CASE WHEN excluded.week > c.week THEN 0 ELSE c.week_grants END) + 1`;
-  const within = (expr: Fragment, limit: number | null): Fragment => (limit === null ? db`` : db`AND ${expr} <= ${limit}`);
-  const firstCap = Math.min(c.dayBesitos ?? Infinity, c.weekBesitos ?? Infinity); // an empty period's first grant
-  return db`bal AS (
-        SELECT 1 FROM user_balances WHERE user_id = ${p.userId} FOR UPDATE
-      ), cap AS (
+function capCte(db: Queryable, p: MoveParams, c: CapLimits, gate: ReturnType<Queryable>) {
+  const open = (limit: number | null) => limit ?? NO_CAP;
+  const [dayB, dayG, weekB, weekG] = [open(c.dayBesitos), open(c.dayGrants), open(c.weekBesitos), open(c.weekGrants)];
+  return db`cap AS (
         INSERT INTO besitos_caps AS c (subject, source, day, day_besitos, day_grants, week, week_besitos, week_grants)
         SELECT ${capSubject(db, c.person, p.userId)}, ${c.source}, ${c.day}::date, ${p.amount}, 1, ${c.week}::date, ${p.amount}, 1
-         WHERE NOT EXISTS (SELECT 1 FROM existing) AND EXISTS (SELECT 1 FROM bal)
-               ${within(db`${p.amount}::bigint`, firstCap === Infinity ? null : firstCap)}
+         WHERE NOT EXISTS (SELECT 1 FROM existing) AND EXISTS (SELECT 1 FROM bal) ${gate}
+               AND ${p.amount}::bigint <= LEAST(${dayB}::bigint, ${weekB}::bigint)
         ON CONFLICT (subject, source) DO UPDATE SET
-          day = GREATEST(c.day, excluded.day), day_besitos = ${dayB}, day_grants = ${dayG},
-          week = GREATEST(c.week, excluded.week), week_besitos = ${weekB}, week_grants = ${weekG},
+          day = GREATEST(c.day, excluded.day),
+          day_besitos = (CASE WHEN excluded.day > c.day THEN 0 ELSE c.day_besitos END) + excluded.day_besitos,
+          day_grants = (CASE WHEN excluded.day > c.day THEN 0 ELSE c.day_grants END) + 1,
+          week = GREATEST(c.week, excluded.week),
+          week_besitos = (CASE WHEN excluded.week > c.week THEN 0 ELSE c.week_besitos END) + excluded.week_besitos,
+          week_grants = (CASE WHEN excluded.week > c.week THEN 0 ELSE c.week_grants END) + 1,
           updated_at = now()
-         WHERE true ${within(dayB, c.dayBesitos)} ${within(dayG, c.dayGrants)} ${within(weekB, c.weekBesitos)} ${within(weekG, c.weekGrants)}
+         WHERE (CASE WHEN excluded.day > c.day THEN 0 ELSE c.day_besitos END) + excluded.day_besitos <= ${dayB}::bigint
+           AND (CASE WHEN excluded.day > c.day THEN 0 ELSE c.day_grants END) + 1 <= ${dayG}::bigint
+           AND (CASE WHEN excluded.week > c.week THEN 0 ELSE c.week_besitos END) + excluded.week_besitos <= ${weekB}::bigint
+           AND (CASE WHEN excluded.week > c.week THEN 0 ELSE c.week_grants END) + 1 <= ${weekG}::bigint
         RETURNING 1
       ),`;
 }

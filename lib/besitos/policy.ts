@@ -129,6 +129,17 @@ export function assertSink(name: string, policy: EconomyPolicy = economyPolicy):
   if (!policy.sinks[policyKey(name)]) throw new UnknownSource('sink', name);
 }
 
+/** The day and week caps of a source family, as the policy states them. */
+export type SourceCaps = SourcePolicy['caps'];
+
+/**
+ * Every source family that has a day or a week cap, with its caps: what the ledger enforces in the
+ * grant's statement and what the anomaly detector (lib/economy) checks the ledger's rows against.
+ */
+export function cappedSources(policy: EconomyPolicy = economyPolicy): Record<string, SourceCaps> {
+  return Object.fromEntries(Object.entries(policy.sources).flatMap(([key, s]) => (s.caps.day || s.caps.week ? [[key, s.caps]] : [])));
+}
+
 /** The fixed amount of a source (e.g. reaction → 2); the range's minimum when it is a range. */
 export function sourceAmount(name: string): number {
   const a = sourcePolicy(name).amount;

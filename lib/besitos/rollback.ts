@@ -53,36 +53,54 @@ interface GrantRow {
 
 const empty = (): RollbackOutcome => ({ found: 0, rolledBack: 0, alreadyDone: 0, amount: 0, taken: 0, shortfall: 0, users: [] });
 
-async function rollbackGrantRows(tx: Queryable, grants: GrantRow[], r: RollbackRequest): Promise<RollbackOutcome> {
+interface RollbackItem {
+  transaction_id: number;
+  user_id: number;
+  amount: number;
+  taken: number;
+  shortfall: number;
+  balance_after: number;
+}
+
+interface RollbackState {
+  /** Balance and besitos held by auction bids (lib/besitos/holds.ts: not taken back, only what is spendable). */
+  balances: Map<number, { besitos: number; held: number }>;
+  /** Grants an earlier rollback or a reversal already handled. */
+  done: Set<number>;
+}
+
+/** The users' balances and the grants already handled; `lock`: the balance rows FOR UPDATE, in user_id order. */
+async function rollbackState(tx: Queryable, grants: GrantRow[], lock: boolean): Promise<RollbackState> {
+  const userIds = [...new Set(grants.map((g) => Number(g.user_id)))].sort((a, b) => a - b);
+  const rows = await tx<{ user_id: string; besitos: string; held: string }[]>`
+    SELECT user_id, besitos, held FROM user_balances WHERE user_id IN ${tx(userIds)} ORDER BY user_id ${lock ? tx`FOR UPDATE` : tx``}`;
+  const ids = grants.map((g) => Number(g.id));
+  const done = await tx<{ id: string }[]>`
+    SELECT reverses AS id FROM transactions WHERE reverses IN ${tx(ids)}
+    UNION SELECT transaction_id FROM economy_rollback_items WHERE transaction_id IN ${tx(ids)}`;
+  return {
+    balances: new Map(rows.map((b) => [Number(b.user_id), { besitos: Number(b.besitos), held: Number(b.held) }])),
+    done: new Set(done.map((d) => Number(d.id))),
+  };
+}
+
+/** What rolling these grants back takes and leaves, per grant and per user (no I/O): the rollback and its preview. */
+function planRollback(grants: GrantRow[], state: RollbackState): { out: RollbackOutcome; items: RollbackItem[]; perUser: Map<number, UserRollback> } {
   const out = empty();
   out.found = grants.length;
-  if (grants.length === 0) return out;
-  const userIds = [...new Set(grants.map((g) => Number(g.user_id)))].sort((a, b) => a - b);
-  const locked = await tx<{ user_id: string; besitos: string; held: string }[]>`
-    SELECT user_id, besitos, held FROM user_balances WHERE user_id IN ${tx(userIds)} ORDER BY user_id FOR UPDATE`;
-  const balance = new Map(locked.map((b) => [Number(b.user_id), Number(b.besitos)]));
-  // Besitos held by auction bids (lib/besitos/holds.ts) are not taken back: only what is spendable.
-  const heldOf = new Map(locked.map((b) => [Number(b.user_id), Number(b.held)]));
-  const ids = grants.map((g) => Number(g.id));
-  const done = new Set(
-    (
-      await tx<{ id: string }[]>`
-        SELECT reverses AS id FROM transactions WHERE reverses IN ${tx(ids)}
-        UNION SELECT transaction_id FROM economy_rollback_items WHERE transaction_id IN ${tx(ids)}`
-    ).map((d) => Number(d.id)),
-  );
-  const items: { transaction_id: number; user_id: number; amount: number; taken: number; shortfall: number; balance_after: number }[] = [];
+  const balance = new Map([...state.balances].map(([id, b]) => [id, b.besitos]));
+  const items: RollbackItem[] = [];
   const perUser = new Map<number, UserRollback>();
   for (const g of [...grants].sort((a, b) => Number(a.id) - Number(b.id))) {
     const id = Number(g.id);
     const userId = Number(g.user_id);
     const amount = Number(g.amount);
-    if (done.has(id)) {
+    if (state.done.has(id)) {
       out.alreadyDone++;
       continue;
     }
     const has = balance.get(userId) ?? 0;
-    const taken = Math.max(0, Math.min(has - (heldOf.get(userId) ?? 0), amount));
+    const taken = Math.max(0, Math.min(has - (state.balances.get(userId)?.held ?? 0), amount));
     balance.set(userId, has - taken);
     items.push({ transaction_id: id, user_id: userId, amount, taken, shortfall: amount - taken, balance_after: has - taken });
     const u = perUser.get(userId) ?? { userId, amount: 0, taken: 0, shortfall: 0, grants: 0 };
@@ -92,6 +110,19 @@ async function rollbackGrantRows(tx: Queryable, grants: GrantRow[], r: RollbackR
     u.grants++;
     perUser.set(userId, u);
   }
+  out.rolledBack = items.length;
+  for (const u of perUser.values()) {
+    out.amount += u.amount;
+    out.taken += u.taken;
+    out.shortfall += u.shortfall;
+  }
+  out.users = [...perUser.values()].sort((a, b) => b.shortfall - a.shortfall || b.amount - a.amount || a.userId - b.userId);
+  return { out, items, perUser };
+}
+
+async function rollbackGrantRows(tx: Queryable, grants: GrantRow[], r: RollbackRequest): Promise<RollbackOutcome> {
+  if (grants.length === 0) return empty();
+  const { out, items, perUser } = planRollback(grants, await rollbackState(tx, grants, true));
   if (items.length === 0) return out;
 
   const takes = [...perUser.values()].filter((u) => u.taken > 0);
@@ -152,13 +183,6 @@ async function rollbackGrantRows(tx: Queryable, grants: GrantRow[], r: RollbackR
       FROM jsonb_to_recordset(${tx.json(items.map((i) => ({ ...i, reversal_id: reversalIds.get(i.transaction_id) ?? null })) as never)})
         AS x(transaction_id bigint, user_id bigint, amount bigint, taken bigint, shortfall bigint, reversal_id bigint)`;
 
-  out.rolledBack = items.length;
-  for (const u of perUser.values()) {
-    out.amount += u.amount;
-    out.taken += u.taken;
-    out.shortfall += u.shortfall;
-  }
-  out.users = [...perUser.values()].sort((a, b) => b.shortfall - a.shortfall || b.amount - a.amount || a.userId - b.userId);
   return out;
 }
 
@@ -173,12 +197,25 @@ export interface WindowRollback extends RollbackRequest {
  * (`reaction:post:42`); a detailed name only itself. A window with no grant: found = 0.
  */
 export async function rollbackSourceWindow(tx: Queryable, r: WindowRollback): Promise<RollbackOutcome> {
+  return rollbackGrantRows(tx, await windowGrants(tx, r), r);
+}
+
+function windowGrants(tx: Queryable, r: Pick<WindowRollback, 'source' | 'from' | 'to'>) {
   const family = r.source.includes(':') ? tx`` : tx`OR source LIKE ${`${r.source.replace(/[\\%_]/g, (c) => `\\${c}`)}:%`}`;
-  const grants = await tx<(GrantRow & { source: string })[]>`
+  return tx<(GrantRow & { source: string })[]>`
     SELECT id, user_id, amount, source FROM transactions
      WHERE type = 'grant' AND (source = ${r.source} ${family}) AND created_at >= ${r.from} AND created_at < ${r.to}
      ORDER BY id`;
-  return rollbackGrantRows(tx, grants, r);
+}
+
+/**
+ * What rollbackSourceWindow would do now, written nowhere and locking nothing: for the admin's
+ * confirmation. Balances may move before the confirmation; the rollback itself decides under its locks.
+ */
+export async function previewSourceWindow(db: Queryable, r: Pick<WindowRollback, 'source' | 'from' | 'to'>): Promise<RollbackOutcome> {
+  const grants = await windowGrants(db, r);
+  if (grants.length === 0) return empty();
+  return planRollback(grants, await rollbackState(db, grants, false)).out;
 }
 
 export interface SingleRollback extends RollbackOutcome {

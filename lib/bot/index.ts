@@ -4,7 +4,7 @@ import type { Update, UserFromGetMe } from 'telegraf/types';
 import { DEV_PSEUDONYM_SECRET } from '../config.js';
 import { createRateLimiter, type RateDecision } from '../ratelimit/index.js';
 import { personPseudonym } from '../users/pseudonym.js';
-import { AccountErased } from '../users/errors.js';
+import { AccountErased, NotRegistered } from '../users/errors.js';
 import { registerUser, type UserRecord } from '../users/registration.js';
 import { SessionStore } from '../users/session.js';
 import { claimAndLoadUserState, loadUserState, type LoadOptions, type UserState } from '../users/state.js';
@@ -134,6 +134,8 @@ export function createBot(deps: BotDeps, opts: CreateBotOptions): Bot {
     updateId: update.update_id,
     // An old button pressed after /borrar (a second tap on "Sí, borrar todo") registers nobody.
     buttonPress,
+    // Reacting in a group is not talking to the bot: no account for someone who never wrote to it.
+    registerNew: !('message_reaction' in update),
   });
   if (stateLoad === 'full') {
     stateRequests.set(bot, (update) => {
@@ -177,8 +179,8 @@ export function createBot(deps: BotDeps, opts: CreateBotOptions): Bot {
           budget && rateLimitOn ? limiter.check(budget, person) : null,
         ]);
       } catch (err) {
-        if (!(err instanceof AccountErased)) throw err;
-        // Nobody to act for (erased): acknowledged with no effect and no message.
+        if (!(err instanceof AccountErased) && !(err instanceof NotRegistered)) throw err;
+        // Nobody to act for (erased, or a reaction of someone without an account): no effect, no message.
         if (ctx.callbackQuery) await ctx.answerCbQuery(ctx.t.buttonWithoutAccount()).catch(() => {});
         return;
       }

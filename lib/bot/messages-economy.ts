@@ -1,6 +1,7 @@
 import type { EconomyDashboard } from '../economy/dashboard.js';
 import type { FlagRow } from '../economy/repository.js';
 import type { RollbackResult } from '../economy/commands.js';
+import type { RollbackOutcome } from '../besitos/rollback.js';
 import { flagLine, num, sourceName } from '../economy/texts.js';
 import { escapeHtml } from './html.js';
 
@@ -57,6 +58,29 @@ export const economyMessages = {
   badWindow:
     'No entendí el periodo. Usa fechas AAAA-MM-DD o AAAA-MM-DDTHH:MM (hora del bot), «desde» antes que «hasta», p. ej. <code>/revertir trivia 2026-11-20 2026-11-21 error en la trivia</code>.',
   txNotFound: (id: number) => `No existe el movimiento #${id}.`,
+  /** The window rollback's confirmation: what it would do now, what it could not take back. */
+  rollbackPreview: (r: RollbackOutcome, what: string, reason: string, minutes: number, label: (id: number) => string = (id) => `#${id}`) => {
+    const short = r.users.filter((u) => u.shortfall > 0);
+    return [
+      `↩️ <b>¿Revertir ${what}?</b>`,
+      `Se revertirían <b>${num(r.rolledBack)}</b> concesiones de <b>${num(r.users.length)}</b> ${r.users.length === 1 ? 'usuario' : 'usuarios'}: ${num(r.amount)} besitos.` +
+        (r.alreadyDone ? ` Otras ${num(r.alreadyDone)} ya estaban revertidas y no se tocan.` : ''),
+      `Se recuperarían <b>${num(r.taken)}</b> besitos.`,
+      ...(r.shortfall > 0
+        ? [
+            `⚠️ No se podrían recuperar <b>${num(r.shortfall)}</b> (ya gastados o apartados en pujas; ningún saldo queda en negativo):`,
+            ...short.slice(0, 10).map((u) => `• ${escapeHtml(label(u.userId))}: faltarían ${num(u.shortfall)} de ${num(u.amount)}`),
+            ...(short.length > 10 ? [`• … y ${num(short.length - 10)} más`] : []),
+          ]
+        : []),
+      `Motivo: «${escapeHtml(reason)}»`,
+      '',
+      `Confirma en los próximos ${minutes} minutos. Los saldos pueden cambiar hasta entonces: la reversión cuenta de nuevo al hacerse.`,
+    ].join('\n');
+  },
+  rollbackYes: '✅ Sí, revertir',
+  rollbackNo: '✖️ Cancelar',
+  rollbackCancelled: (what: string) => `Reversión cancelada (${what}). No se tocó ningún saldo.`,
   notReversible: 'Ese movimiento no se puede revertir: es una reversión, o el receptor de un regalo ya no tiene esos besitos.',
   rollbackDone: (r: RollbackResult, what: string, label: (id: number) => string = (id) => `#${id}`) => {
     if (r.found === 0) return `No hay nada que revertir: ${what} no tiene concesiones.`;

@@ -58,6 +58,8 @@ export const gm = {
         return `Lo siento, ${item ? `<b>${escapeHtml(item.name)}</b>` : 'ese objeto'} se agotó. No se te cobró nada.`;
       case 'limit_reached':
         return `Ya tienes el máximo de ${item ? `<b>${escapeHtml(item.name)}</b>` : 'ese objeto'} que se puede comprar.`;
+      case 'auction_only':
+        return `${item ? `<b>${escapeHtml(item.name)}</b>` : 'Ese objeto'} no se vende en la tienda: solo se gana en una subasta. Mira las abiertas con /subastas.`;
       case 'stale_version':
         return 'La tienda cambió mientras decidías (precio o catálogo nuevo). Mírala otra vez: /tienda';
       default:

@@ -118,14 +118,16 @@ export const usersMessages = {
     '• Tu racha del regalo diario y tu avance en la historia.\n' +
     '• Datos temporales: conversaciones en curso (minutos) y límites de uso (un par de minutos).\n' +
     '• Un seudónimo antifraude: una huella cifrada de tu id de Telegram (con una clave que solo tiene el servidor; ' +
-    'no contiene tu id ni tu nombre). Sirve solo para que el regalo diario sea uno por persona al día y para los ' +
-    'límites de uso, también si borras tus datos y vuelves.\n\n' +
+    'no contiene tu id ni tu nombre). Sirve solo para prevenir el fraude: que el regalo diario sea uno por persona al día, ' +
+    'que los topes de besitos y los límites de uso sean por persona, y que los premios de primera vez (logros, misiones, ' +
+    'historia, trivias, reacciones, invitaciones) se cobren una sola vez, también si borras tus datos y vuelves.\n\n' +
     '<b>Cuánto tiempo</b>\n' +
     'Mientras uses el bot. Los mensajes que nos manda Telegram se borran al procesarlos; si alguno no se ' +
     'pudo procesar, lo guardamos hasta 30 días para revisarlo (o hasta que uses /borrar). ' +
-    'El seudónimo antifraude se guarda como máximo 2 días después de tu último regalo diario ' +
-    '(y 1 día después de borrar tus datos), y en los límites de uso un par de minutos; /borrar no lo borra antes, ' +
-    'porque entonces borrar y volver daría un regalo nuevo cada vez.\n\n' +
+    'El seudónimo antifraude va con tu cuenta mientras la tengas; en el regalo diario se guarda como máximo 2 días, ' +
+    'en los topes de besitos hasta 14 días y en los límites de uso un par de minutos. Si borras tus datos, se guarda ' +
+    '180 días más, junto con qué premios de primera vez ya cobraste (sin nada más tuyo); después se borra y, si vuelves, ' +
+    'eres una persona nueva. /borrar no lo borra antes, porque entonces borrar y volver daría premios nuevos cada vez.\n\n' +
     '<b>Tus derechos</b>\n' +
     '📦 /exportar — te mando un archivo con todos tus datos.\n' +
     '🗑 /borrar — borro tus datos personales. Los movimientos de besitos se conservan por auditoría, ' +

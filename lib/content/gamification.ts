@@ -116,7 +116,7 @@ export const itemSchema = lazy(() => z
     description: z.string().min(1).max(300),
     category: z.enum(ITEM_CATEGORIES),
     rarity: z.enum(RARITIES),
-    /** Besitos; premium items cost 500–1,000 (seed §4.1). */
+    /** Besitos; premium items cost 500–1,000 (seed §4.1). An auction-only item's catalogue value (never charged). */
     price: z.number().int().min(1).max(10_000),
     /** Units for sale in total (absent: unlimited). */
     stock: z.number().int().min(0).max(1_000_000).optional(),
@@ -126,8 +126,14 @@ export const itemSchema = lazy(() => z
     effect: itemEffectSchema.optional(),
     /** Not sold in /tienda (rewards only). */
     hidden: z.boolean().default(false),
+    /** Only won at auction (/subasta_nueva): never sold in /tienda, never a reward. */
+    auction_only: z.boolean().default(false),
   })
-  .refine((i) => !i.consumable || i.effect !== undefined, { message: 'a consumable needs an effect', path: ['effect'] }));
+  .refine((i) => !i.consumable || i.effect !== undefined, { message: 'a consumable needs an effect', path: ['effect'] })
+  .refine((i) => !i.auction_only || (i.stock === undefined && i.per_user_limit === undefined), {
+    message: 'an auction-only item is not sold: no stock or per_user_limit (each auction sells one)',
+    path: ['auction_only'],
+  }));
 export type Item = z.output<typeof itemSchema>;
 
 export const catalogueSchema = lazy(() => z
@@ -158,11 +164,16 @@ export function crossCheckCatalogue(c: { missions: Mission[]; achievements: Achi
   const achievements = new Map(c.achievements.map((a) => [a.key, a]));
   for (const [section, list] of [['missions', c.missions], ['achievements', c.achievements], ['items', c.items]] as const)
     for (const k of duplicates(list.map((x) => x.key))) problems.push({ path: [section], message: `duplicate key ${k}` });
+  const auctionOnly = new Set(c.items.filter((i) => i.auction_only).map((i) => i.key));
   c.missions.forEach((m, i) => {
-    for (const it of m.reward.items) if (!items.has(it)) problems.push({ path: ['missions', i, 'reward'], message: `mission ${m.key} rewards unknown item ${it}` });
+    for (const it of m.reward.items) {
+      if (!items.has(it)) problems.push({ path: ['missions', i, 'reward'], message: `mission ${m.key} rewards unknown item ${it}` });
+      if (auctionOnly.has(it)) problems.push({ path: ['missions', i, 'reward'], message: `mission ${m.key} rewards ${it}, which is auction-only` });
+    }
   });
   c.achievements.forEach((a, i) => {
     if (a.reward.item && !items.has(a.reward.item)) problems.push({ path: ['achievements', i, 'reward'], message: `achievement ${a.key} rewards unknown item ${a.reward.item}` });
+    if (a.reward.item && auctionOnly.has(a.reward.item)) problems.push({ path: ['achievements', i, 'reward'], message: `achievement ${a.key} rewards ${a.reward.item}, which is auction-only` });
     for (const p of a.prerequisites) if (!achievements.has(p)) problems.push({ path: ['achievements', i, 'prerequisites'], message: `achievement ${a.key} requires unknown achievement ${p}` });
   });
   // Prerequisite cycles can never unlock.

@@ -244,12 +244,14 @@ export function crossCheck(c: Content): ContentProblem[] {
   }
   for (const p of crossCheckCatalogue(c)) add(p.path.slice(0, 2).join(' '), p.message);
   const items = new Set(c.items.map((i) => i.key));
+  const auctionOnly = new Set(c.items.filter((i) => i.auction_only).map((i) => i.key));
   const achievements = new Set(c.achievements.map((a) => a.key));
   for (const i of c.items)
     if (i.effect?.kind === 'unlock_fragment' && !keys.has(i.effect.fragment)) add(`item ${i.key}`, `opens fragment "${i.effect.fragment}", which does not exist`);
   for (const f of c.fragments) {
     for (const r of [f.rewards, ...f.decisions.map((d) => d.rewards)]) {
       for (const i of r.items) if (!items.has(i)) add(`fragment ${f.key}`, `rewards item "${i}", which is not in content/gamification`);
+      for (const i of r.items) if (auctionOnly.has(i)) add(`fragment ${f.key}`, `rewards item "${i}", which is auction-only`);
       for (const a of r.achievements) if (!achievements.has(a)) add(`fragment ${f.key}`, `rewards achievement "${a}", which is not in content/gamification`);
     }
   }

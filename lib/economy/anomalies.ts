@@ -4,7 +4,8 @@ import { lazy } from '../lazy.js';
 import type { Queryable } from '../db/client.js';
 import type { Logger } from '../log.js';
 import { schedule, type JobHandler } from '../scheduler/index.js';
-import { localDate } from '../time/zone.js';
+import { capPeriods } from '../besitos/ledger.js';
+import { localDate, startOfLocalDay } from '../time/zone.js';
 import { findUsersByIds } from '../users/lookup.js';
 import { economyCaps } from './policy.js';
 import { earningsInWindow, grantPeriods, unmatchedGrants, upsertFlags, type FlagInput, type FlagRow } from './repository.js';
@@ -33,7 +34,8 @@ export interface Detection {
 
 /**
  * Compares every user's earnings in the window with the population's, per source and overall, and
- * finds the impossible: more from a source in a day than its cap allows, grants no action explains.
+ * finds the impossible: more from a source in a day or a week than its cap allows (every capped source of
+ * lib/besitos/policy.ts), grants no action explains.
  * Reads only; the window key is the local date the window ends on, so the hourly runs of one day
  * refine the same flags instead of raising new ones.
  */
@@ -77,19 +79,32 @@ export async function detectAnomalies(db: Queryable, o: DetectOptions): Promise<
     }
   }
 
-  // A week that began before the window is only partly seen: its total can only be lower than the truth,
-  // so a breach found is real; one hidden before the window was flagged in an earlier window.
-  const totals = await grantPeriods(db, windowStart, windowEnd, o.timeZone, Object.keys(caps));
+  // Caps are read from the Monday (local) of the week the window starts in: a week cap counts the whole
+  // week as the ledger did, not only the part inside the window. A breach is one flag per user, source
+  // and week (window key `semana:<monday>`), whichever hourly run finds it: admins hear of it once.
+  const capsFrom = startOfLocalDay(capPeriods(windowStart, o.timeZone).week, o.timeZone);
+  const totals = await grantPeriods(db, capsFrom, windowEnd, o.timeZone, Object.keys(caps));
   const breaches = new Map<string, FlagInput>();
   for (const b of capBreaches(totals, caps)) {
-    const k = `${b.userId}:${b.source}`;
+    const week = b.period === 'week' ? b.key : capPeriods(startOfLocalDay(b.key, o.timeZone), o.timeZone).week;
+    const k = `${b.userId}:${b.source}:${week}`;
     const f = breaches.get(k);
     const period = { period: b.period, key: b.key, grants: b.grants, besitos: b.besitos, cap: b.cap };
     if (f) {
       f.amount = Math.max(f.amount, b.besitos);
       (f.detail.periods as unknown[]).push(period);
     } else {
-      breaches.set(k, { ...base, userId: b.userId, kind: 'over_cap', source: b.source, amount: b.besitos, score: null, detail: { periods: [period] } });
+      breaches.set(k, {
+        ...base,
+        windowKey: `semana:${week}`,
+        windowStart: capsFrom,
+        userId: b.userId,
+        kind: 'over_cap',
+        source: b.source,
+        amount: b.besitos,
+        score: null,
+        detail: { periods: [period] },
+      });
     }
   }
   flags.push(...breaches.values());

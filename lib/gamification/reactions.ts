@@ -1,5 +1,5 @@
 import type { Queryable, Sql } from '../db/client.js';
-import { CapReached } from '../besitos/errors.js';
+import { AlreadyRewarded, CapReached } from '../besitos/errors.js';
 import { grantBesitos } from '../besitos/ledger.js';
 import { economyPolicy, sourceAmount } from '../besitos/policy.js';
 import { registerErasureHook } from '../users/privacy.js';
@@ -86,6 +86,8 @@ export async function react(db: Sql | Queryable, o: ReactInput): Promise<Reactio
             idempotencyKey: `reaction:${fresh.id}`,
             description: o.target.kind === 'post' ? 'Reacción a una publicación' : 'Reacción en un grupo',
             person: o.person,
+            // Once per person and target: another account of theirs (after /borrar) reacting again earns nothing.
+            firstTime: `reaction:${target}`,
             now: o.now,
             timeZone: o.timeZone,
           });
@@ -94,9 +96,12 @@ export async function react(db: Sql | Queryable, o: ReactInput): Promise<Reactio
           balance = grant.entry.balanceAfter;
         } catch (err) {
           // The refused grant wrote nothing and leaves the transaction usable: the reaction stays, unpaid.
-          if (!(err instanceof CapReached)) throw err;
-          outcome = 'capped';
-          cap = err;
+          if (err instanceof AlreadyRewarded) outcome = 'again';
+          else if (!(err instanceof CapReached)) throw err;
+          else {
+            outcome = 'capped';
+            cap = err;
+          }
         }
       }
     }

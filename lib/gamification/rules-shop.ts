@@ -2,7 +2,12 @@ import type { Item, ItemEffect } from './catalogue.js';
 
 /** Pure shop and backpack rules. The database enforces the same limits with guarded statements. */
 
-export type PurchaseRefusal = 'unknown_item' | 'not_for_sale' | 'sold_out' | 'limit_reached' | 'insufficient_funds';
+export type PurchaseRefusal = 'unknown_item' | 'not_for_sale' | 'auction_only' | 'sold_out' | 'limit_reached' | 'insufficient_funds';
+
+/** Listed in /tienda and buyable there: not a reward-only (hidden) item, not one only won at auction. */
+export function forSale(item: Item): boolean {
+  return !item.hidden && !item.auction_only;
+}
 
 export interface PurchaseState {
   balance: number;
@@ -16,6 +21,7 @@ export type PurchaseDecision = { ok: true; total: number } | { ok: false; reason
 
 export function decidePurchase(item: Item | undefined, quantity: number, s: PurchaseState): PurchaseDecision {
   if (!item) return { ok: false, reason: 'unknown_item' };
+  if (item.auction_only) return { ok: false, reason: 'auction_only' };
   if (item.hidden || !Number.isInteger(quantity) || quantity < 1) return { ok: false, reason: 'not_for_sale' };
   if (item.stock !== undefined && s.sold + quantity > item.stock) return { ok: false, reason: 'sold_out' };
   if (item.per_user_limit !== undefined && s.boughtByUser + quantity > item.per_user_limit) return { ok: false, reason: 'limit_reached' };

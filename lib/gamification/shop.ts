@@ -42,6 +42,7 @@ export function buyCommand(catalogue: CatalogueIndex) {
       const quantity = p.quantity ?? 1;
       const item = catalogue.items.get(p.itemKey);
       if (!item) throw new ShopRefused('unknown_item');
+      if (item.auction_only) throw new ShopRefused('auction_only');
       if (item.hidden) throw new ShopRefused('not_for_sale');
       if (item.price !== p.price) throw new ShopRefused('stale_version');
       if (item.stock !== undefined) {

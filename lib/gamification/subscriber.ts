@@ -2,7 +2,8 @@ import type { BusEvent, EventOf } from '../bus/events.js';
 import { newEvent, publish, type EventEnvelope } from '../bus/outbox.js';
 import { fromHandlers, type HandlerContext, type SubscriberHandler, type Tx } from '../bus/subscriber.js';
 import { grantBesitos } from '../besitos/ledger.js';
-import { CapReached } from '../besitos/errors.js';
+import { AlreadyRewarded, CapReached } from '../besitos/errors.js';
+import { alreadyRewardedText, claimFirstTime } from '../besitos/first-time.js';
 import { capReachedText } from '../besitos/policy.js';
 import { localDate, systemClock, type Clock } from '../time/zone.js';
 import type { Achievement, CatalogueIndex, FactKind, Mission } from './catalogue.js';
@@ -104,24 +105,33 @@ class Progress {
   /** Facts decided here and not yet stored (flush stores them). */
   private readonly pending: Fact[] = [];
 
-  /** Why the last reward paid no besitos (a cap), for the congratulation. */
+  /** Why the last reward paid no besitos (a cap, or an earlier account of the person had it), for the congratulation. */
   private capped: string | null = null;
 
   /**
    * Pays a reward (rare: a completion or an unlock, so awaited here); returns the besitos paid — 0 when
-   * the source's cap refused them (lib/besitos/policy.ts). Items go with the other writes.
+   * the source's cap refused them (lib/besitos/policy.ts) or the person had it on an earlier account
+   * (`firstTime`, lib/besitos/first-time.ts: then no items either). Items go with the other writes.
    */
-  private async reward(what: 'mission' | 'achievement', key: string, idem: string, besitos: number, items: string[]): Promise<number> {
+  private async reward(what: 'mission' | 'achievement', key: string, idem: string, firstTime: string, besitos: number, items: string[]): Promise<number> {
     let paid = 0;
+    let already = false;
     this.capped = null;
     if (besitos > 0) {
       try {
-        await grantBesitos(this.tx, { userId: this.userId, amount: besitos, source: what, idempotencyKey: `${what}:${idem}`, description: key, now: this.now, timeZone: this.timeZone });
+        await grantBesitos(this.tx, { userId: this.userId, amount: besitos, source: what, idempotencyKey: `${what}:${idem}`, firstTime, description: key, now: this.now, timeZone: this.timeZone });
         paid = besitos;
       } catch (err) {
-        if (!(err instanceof CapReached)) throw err;
-        this.capped = capReachedText(err, this.timeZone, this.now);
+        if (err instanceof AlreadyRewarded) already = true;
+        else if (!(err instanceof CapReached)) throw err;
+        else this.capped = capReachedText(err, this.timeZone, this.now);
       }
+    } else if (items.length) {
+      already = !(await claimFirstTime(this.tx, { userId: this.userId, reward: firstTime }));
+    }
+    if (already) {
+      this.capped = alreadyRewardedText();
+      return paid;
     }
     for (const item of items)
       if (this.cat.items.has(item))
@@ -145,7 +155,7 @@ class Progress {
     if (!row) this.events.push(newEvent('gamification.mission_assigned', { mission_key: m.key, mission_type: m.type, expires_at: expiresAt?.toISOString() ?? null }, this.userId, this.now));
     if (!p.completed) return null;
     const idem = `${this.userId}:${m.key}:${period.key}`;
-    const paid = await this.reward('mission', m.key, idem, m.reward.besitos, m.reward.items);
+    const paid = await this.reward('mission', m.key, idem, `mission:${m.key}:${period.key}`, m.reward.besitos, m.reward.items);
     this.events.push(newEvent('gamification.mission_completed', { mission_key: m.key, reward_besitos: paid }, this.userId, this.now));
     const missionNotice = { user_id: this.userId, what: 'mission' as const, title: m.title, reward_besitos: paid, item_names: this.itemNames(m.reward.items), ...(this.capped ? { capped: this.capped } : {}) };
     this.deferred.push(() => scheduleNotice(this.tx, `mission:${idem}`, missionNotice, this.now));
@@ -179,9 +189,13 @@ class Progress {
     return true;
   }
 
-  /** Story rewards: items into the backpack (once per reason and item), achievements granted. */
+  /**
+   * Story rewards: items into the backpack (once per reason and item, and once per person: an earlier
+   * account of theirs that had this reward gets none — the move's besitos then go the same way), achievements granted.
+   */
   async storyRewards(reason: string, items: string[], achievements: string[]): Promise<void> {
-    for (const item of items)
+    const fresh = items.length === 0 || (await claimFirstTime(this.tx, { userId: this.userId, reward: `story:${reason}` }));
+    if (fresh) for (const item of items)
       if (this.cat.items.has(item))
         await addItems(this.tx, { userId: this.userId, itemKey: item, quantity: 1, kind: 'reward', idempotencyKey: `story:${this.userId}:${reason}:${item}`, now: this.now });
     for (const key of achievements) {
@@ -194,7 +208,7 @@ class Progress {
   private async unlockedNow(a: Achievement): Promise<void> {
     this.unlocked.add(a.key);
     const items = a.reward.item ? [a.reward.item] : [];
-    const paid = await this.reward('achievement', a.key, `${this.userId}:${a.key}`, a.reward.besitos, items);
+    const paid = await this.reward('achievement', a.key, `${this.userId}:${a.key}`, `achievement:${a.key}`, a.reward.besitos, items);
     this.events.push(newEvent('gamification.achievement_unlocked', { achievement_key: a.key, reward_besitos: paid }, this.userId, this.now));
     const notice = { user_id: this.userId, what: 'achievement' as const, title: a.title, reward_besitos: paid, item_names: this.itemNames(items), ...(this.capped ? { capped: this.capped } : {}) };
     this.deferred.push(() => scheduleNotice(this.tx, `achievement:${this.userId}:${a.key}`, notice, this.now));

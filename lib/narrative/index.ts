@@ -3,7 +3,8 @@ import { lazy } from '../lazy.js';
 import { createEvent } from '../bus/events.js';
 import { publish } from '../bus/outbox.js';
 import { grantBesitos } from '../besitos/ledger.js';
-import { CapReached } from '../besitos/errors.js';
+import { AlreadyRewarded, CapReached } from '../besitos/errors.js';
+import { alreadyRewardedText } from '../besitos/first-time.js';
 import { capReachedText, economyTimeZone } from '../besitos/policy.js';
 import { defineCommand, runCommand, type RunResult } from '../commands/index.js';
 import type { ContentIndex } from '../content/store.js';
@@ -231,15 +232,18 @@ export function triviaCommand(content: ContentIndex) {
             amount: reward,
             source: 'trivia',
             idempotencyKey: `story:${userId}:trivia:${t.key}`,
+            // Once per person: the same question answered again by a later account of theirs pays nothing.
+            firstTime: `trivia:${t.key}`,
             description: `Trivia: ${t.question.slice(0, 80)}${multiplier > 1 ? ` (×${multiplier})` : ''}`,
             metadata: multiplier > 1 ? { base, multiplier } : {},
             now,
           });
           balance = r.entry.balanceAfter;
         } catch (err) {
-          // Over the trivia cap (lib/besitos/policy.ts): the answer counts, the besitos don't.
-          if (!(err instanceof CapReached)) throw err;
-          capped = capReachedText(err, economyTimeZone(), now);
+          // Over the trivia cap (lib/besitos/policy.ts), or paid to an earlier account of the person: the answer counts, the besitos don't.
+          if (err instanceof AlreadyRewarded) capped = alreadyRewardedText();
+          else if (!(err instanceof CapReached)) throw err;
+          else capped = capReachedText(err, economyTimeZone(), now);
           reward = 0;
         }
       }

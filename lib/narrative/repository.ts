@@ -2,7 +2,8 @@ import type postgres from 'postgres';
 import { createEvent } from '../bus/events.js';
 import { publish } from '../bus/outbox.js';
 import { grantBesitos, spendBesitos } from '../besitos/ledger.js';
-import { CapReached } from '../besitos/errors.js';
+import { AlreadyRewarded, CapReached } from '../besitos/errors.js';
+import { alreadyRewardedText } from '../besitos/first-time.js';
 import { capReachedText, economyTimeZone } from '../besitos/policy.js';
 import type { Queryable } from '../db/client.js';
 import { applyStoryRewards, holdingsColumns, readHoldings, type CatalogueIndex, type Holdings } from '../gamification/index.js';
@@ -129,6 +130,8 @@ export async function applyMove(
           amount: e.amount,
           source: STORY_SOURCE,
           idempotencyKey: `story:${userId}:${e.reason}`,
+          // Once per person: replaying the story on a later account (after /borrar) pays nothing again.
+          firstTime: `story:${e.reason}`,
           description: e.description,
           metadata: e.items.length || e.achievements.length ? { items: e.items, achievements: e.achievements } : {},
           now,
@@ -136,9 +139,10 @@ export async function applyMove(
         });
         balance = r.entry.balanceAfter;
       } catch (err) {
-        // Over the story's cap (lib/besitos/policy.ts): the story goes on, this reward is not paid.
-        if (!(err instanceof CapReached)) throw err;
-        capped = capReachedText(err, gamification?.timeZone ?? economyTimeZone(), now);
+        // Over the story's cap (lib/besitos/policy.ts), or paid to an earlier account of the person: the story goes on, unpaid.
+        if (err instanceof AlreadyRewarded) capped = alreadyRewardedText();
+        else if (!(err instanceof CapReached)) throw err;
+        else capped = capReachedText(err, gamification?.timeZone ?? economyTimeZone(), now);
       }
     }
   }

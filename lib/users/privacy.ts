@@ -14,6 +14,8 @@ export interface ErasureIds {
   /** The person's abuse-prevention pseudonym and the update that confirmed the erasure. */
   person?: string;
   updateId?: number;
+  /** The injected clock's time of the erasure (hooks stamp what they release with it). Default: the wall clock. */
+  now?: Date;
 }
 
 /**

@@ -250,7 +250,9 @@ describe('auctions through the webhook', () => {
     await say(ana, `/pujar #${id} 50`);
     await drain();
     t.telegram.reset();
-    // Ana (the leader) erases her data.
+    // Ana (the leader) erases her data, on the bot's clock (ahead of the wall clock here).
+    now += 5 * 60_000;
+    const erasedAt = now;
     await say(ana, '/borrar');
     const yes = buttonsOf(lastTo(t.telegram, 'sendMessage', ana.tg, /Borrar tus datos/)).find((d) => d.startsWith('pv:del:y:'));
     expect(yes).toBeDefined();
@@ -258,6 +260,10 @@ describe('auctions through the webhook', () => {
     const [u] = await db<{ deleted: boolean }[]>`SELECT deleted_at IS NOT NULL AS deleted FROM users WHERE id = ${ana.id}`;
     expect(u!.deleted).toBe(true);
     expect(await getBalance(db, ana.id)).toMatchObject({ held: 0 });
+    // The released hold is stamped with the injected clock, not the wall clock.
+    const [released] = await db<{ resolved_at: Date }[]>`SELECT resolved_at FROM besitos_holds WHERE user_id = ${ana.id} AND void_reason = 'erased'`;
+    expect(erasedAt - Date.now()).toBeGreaterThan(4 * 60_000);
+    expect(Math.abs(new Date(released!.resolved_at).getTime() - erasedAt)).toBeLessThan(1_000);
     const a = (await findAuction(db, id))!;
     expect(a.leaderId).toBeNull();
     const [links] = await db<{ n: number }[]>`SELECT count(*)::int AS n FROM auction_bids WHERE user_id = ${ana.id}`;

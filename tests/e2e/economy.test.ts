@@ -8,7 +8,8 @@ import { setApp } from '../../lib/app.js';
 import { schedule } from '../../lib/scheduler/index.js';
 import economyHandler from '../../api/admin/economy.js';
 import { simulateEconomy } from '../../lib/economy/simulate.js';
-import { startTestApp, textUpdate } from '../support/app.js';
+import { callbackUpdate, startTestApp, textUpdate } from '../support/app.js';
+import { buttonsOf, cbAnswers, lastTo } from '../support/users.js';
 import { uniqueTelegramId } from '../support/db.js';
 import { drainJobs } from '../support/jobs.js';
 import { ledgerMismatches } from '../support/ledger.js';
@@ -40,6 +41,7 @@ async function panel(query: Record<string, string>, auth: string | null = `Beare
 }
 const sim = await simulateEconomy(t.app.db, { users: 300, days: 10, now: clock(), timeZone: TZ, seed: 11, farmer: true });
 const lastText = (chat: number) => t.telegram.sentTexts(chat).at(-1) ?? '';
+const day = (d: number) => new Date(clock().getTime() + d * 86_400_000).toLocaleDateString('en-CA', { timeZone: TZ });
 const say = async (from: number, text: string) => {
   const r = await t.post(textUpdate(from, text, { firstName: 'Admin' }));
   expect(r.status).toBe(200);
@@ -104,17 +106,76 @@ describe('economy for admins', () => {
     expect(await say(ADMIN, '/economia')).toContain('Alertas abiertas: <b>1</b>');
   });
 
-  it('/revertir a window: the farmer’s trivia taken back with the shortfall reported; asked again, nothing more', async () => {
-    const [{ sum: before }] = (await t.app.db`SELECT besitos AS sum FROM user_balances WHERE user_id = ${sim.farmerId}`) as unknown as [{ sum: number }];
-    const day = (d: number) => new Date(clock().getTime() + d * 86_400_000).toLocaleDateString('en-CA', { timeZone: TZ });
+  it('/revertir a window: a preview first (nothing moved), Sí reverses once even on a double tap; asked again, nothing more', async () => {
+    const balanceOf = async (id: number) => Number((await t.app.db<{ besitos: number }[]>`SELECT besitos FROM user_balances WHERE user_id = ${id}`)[0]!.besitos);
+    const reversals = async () => (await t.app.db<{ n: number }[]>`SELECT count(*)::int AS n FROM transactions WHERE type = 'reversal' AND source LIKE 'trivia%'`)[0]!.n;
+    const before = await balanceOf(sim.farmerId!);
     const cmd = `/revertir trivia ${day(-11)} ${day(0)} granja de trivia`;
-    const first = await say(ADMIN, cmd);
-    expect(first).toContain('↩️ <b>Reversión hecha</b>');
-    expect(first).toMatch(/Recuperados: <b>[\d,]+<\/b> de [\d,]+ besitos\./);
-    const [{ besitos }] = (await t.app.db`SELECT besitos FROM user_balances WHERE user_id = ${sim.farmerId}`) as unknown as [{ besitos: number }];
-    expect(besitos).toBeLessThan(before);
+    const preview = await say(ADMIN, cmd);
+    expect(preview).toContain(`¿Revertir «trivia» del ${day(-11)} al ${day(0)}?`);
+    const m = /Se revertirían <b>([\d,]+)<\/b> concesiones de <b>([\d,]+)<\/b> usuarios: ([\d,]+) besitos\./.exec(preview);
+    expect(m, preview).toBeTruthy();
+    expect(preview).toMatch(/Se recuperarían <b>[\d,]+<\/b> besitos\./);
+    expect(preview).toContain('Motivo: «granja de trivia»');
+    expect(await balanceOf(sim.farmerId!)).toBe(before);
+    expect(await reversals()).toBe(0);
+    const yes = buttonsOf(lastTo(t.telegram, 'sendMessage', ADMIN, /¿Revertir/)).find((d) => d.startsWith('rvy:'))!;
+    expect(yes).toBeTruthy();
+
+    // Someone who is not an admin presses the admin's button: refused, nothing moves.
+    const intruder = uniqueTelegramId();
+    await t.post(textUpdate(intruder, '/start'));
+    await t.post(callbackUpdate(intruder, yes));
+    expect(cbAnswers(t.telegram).at(-1)?.text).toBe('Ese comando es solo para administradores.');
+    expect(await reversals()).toBe(0);
+
+    // A double tap: two presses at once, one rollback.
+    const presses = await Promise.all([t.post(callbackUpdate(ADMIN, yes)), t.post(callbackUpdate(ADMIN, yes))]);
+    expect(presses.map((r) => r.status)).toEqual([200, 200]);
+    const done = String(lastTo(t.telegram, 'editMessageText', ADMIN, /Reversión hecha/)?.payload.text ?? '');
+    // Nobody spent in between: the rollback did what the preview said.
+    const recover = /Se recuperarían <b>([\d,]+)<\/b> besitos\./.exec(preview)![1];
+    expect(done).toContain(`Recuperados: <b>${recover}</b> de ${m![3]} besitos.`);
+    expect(await reversals()).toBeGreaterThan(0);
+    expect(await reversals()).toBeLessThanOrEqual(Number(m![1]!.replace(/,/g, '')));
+    const [actions] = await t.app.db<{ n: number }[]>`
+      SELECT count(*)::int AS n FROM actions a JOIN users u ON u.id = a.user_id WHERE u.telegram_id = ${ADMIN} AND a.name = 'economy.rollback' AND a.status = 'done'`;
+    expect(actions!.n).toBe(1);
+    expect(await balanceOf(sim.farmerId!)).toBeLessThan(before);
+    // A late third press: told it is done, nothing more.
+    const count = await reversals();
+    await t.post(callbackUpdate(ADMIN, yes));
+    expect(await reversals()).toBe(count);
     expect(await say(ADMIN, cmd)).toContain('Nada que hacer');
     expect(await ledgerMismatches(t.app.db, sim.userIds)).toEqual([]);
+  });
+
+  it('/revertir a window: Cancelar moves nothing, and a preview past its 5 minutes cannot be confirmed', async () => {
+    const u = sim.userIds[5]!;
+    const [g] = await t.app.db<{ id: number }[]>`
+      INSERT INTO transactions (user_id, amount, type, source, balance_after, idempotency_key)
+      SELECT ${u}, 7, 'grant', 'story', besitos + 7, ${`bug:story:${u}:${Date.now()}`} FROM user_balances WHERE user_id = ${u} RETURNING id`;
+    await t.app.db`UPDATE user_balances SET besitos = besitos + 7, lifetime_besitos = lifetime_besitos + 7 WHERE user_id = ${u}`;
+    const cmd = `/revertir story ${day(0)} ${day(0)} historia duplicada`;
+    const reversed = async () => (await t.app.db<{ n: number }[]>`SELECT count(*)::int AS n FROM transactions WHERE reverses = ${g!.id}`)[0]!.n;
+
+    expect(await say(ADMIN, cmd)).toContain('¿Revertir «story»');
+    const no = buttonsOf(lastTo(t.telegram, 'sendMessage', ADMIN, /¿Revertir «story»/)).find((d) => d.startsWith('rvn:'))!;
+    await t.post(callbackUpdate(ADMIN, no));
+    expect(lastTo(t.telegram, 'editMessageText', ADMIN)?.payload.text).toBe(`Reversión cancelada («story» del ${day(0)} al ${day(0)}). No se tocó ningún saldo.`);
+    expect(await reversed()).toBe(0);
+
+    expect(await say(ADMIN, cmd)).toContain('¿Revertir «story»');
+    const yes = buttonsOf(lastTo(t.telegram, 'sendMessage', ADMIN, /¿Revertir «story»/)).find((d) => d.startsWith('rvy:'))!;
+    offset += 6 * 60_000;
+    try {
+      await t.post(callbackUpdate(ADMIN, yes));
+      expect(cbAnswers(t.telegram).at(-1)?.text).toMatch(/caduc/i);
+      expect(await reversed()).toBe(0);
+    } finally {
+      offset -= 6 * 60_000;
+    }
+    expect(await ledgerMismatches(t.app.db, [u])).toEqual([]);
   });
 
   it('/revertir: a window with nothing, an unknown movement, a missing reason, a bad period', async () => {
@@ -126,9 +187,9 @@ describe('economy for admins', () => {
     expect(await say(ADMIN, '/revertir')).toContain('/revertir &lt;fuente&gt;');
   });
 
-  it('the admin rollback is in the audit trail (the admin’s action, with the reason)', async () => {
+  it('the admin rollback is in the audit trail (the admin’s action, with the reason); a preview or a cancel writes none', async () => {
     const rows = await t.app.db`SELECT a.params, a.status FROM actions a JOIN users u ON u.id = a.user_id WHERE u.telegram_id = ${ADMIN} AND a.name = 'economy.rollback'`;
-    expect(rows.length).toBeGreaterThanOrEqual(2);
+    expect(rows).toHaveLength(1);
     expect(rows.map((r) => (r.params as { reason: string }).reason)).toContain('granja de trivia');
   });
 

@@ -66,6 +66,8 @@ describe('privacy through the webhook', () => {
     expect(text).toContain('Cuánto tiempo');
     // What outlives /borrar, why and for how long.
     expect(text).toMatch(/seudónimo antifraude[\s\S]*regalo diario sea uno por persona[\s\S]*2 días/);
+    // First-time rewards once per person: what is kept after /borrar and for how long (lib/users/retention.ts).
+    expect(text).toMatch(/premios de primera vez[\s\S]*180 días/);
     expect(text).toContain('/exportar');
     expect(text).toContain('/borrar');
   });

@@ -169,6 +169,25 @@ describe('caps per source (real Postgres)', () => {
     expect(await ledgerMismatches(db, [u])).toEqual([]);
   });
 
+  it('50 concurrent grants where the week cap binds before the day cap, on a new day: exactly what the week leaves', async () => {
+    const u = await userWithBesitos(db);
+    // Referrals: 5 grants a day, 15 a week. Mon–Wed: 4 + 4 + 4 = 12; Thursday 50 at once: 3 fit (week), not 5 (day).
+    let k = 0;
+    for (const day of ['23', '24', '25'])
+      for (let i = 0; i < 4; i++)
+        await grantBesitos(db, { userId: u, amount: 10, source: 'referral', idempotencyKey: `wk:${u}:${k++}`, now: at(`2026-11-${day}T18:00:00Z`), timeZone: tz });
+    const results = await Promise.allSettled(
+      Array.from({ length: 50 }, (_, i) => grantBesitos(db, { userId: u, amount: 10, source: 'referral', idempotencyKey: `wk:${u}:t${i}`, now: noon, timeZone: tz })),
+    );
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(3);
+    const refusals = results.flatMap((r) => (r.status === 'rejected' ? [r.reason] : []));
+    expect(refusals).toHaveLength(47);
+    for (const e of refusals) expect(e).toMatchObject({ name: 'CapReached', period: 'week', unit: 'grants', limit: 15 });
+    expect(await capUsage(db, { userId: u, source: 'referral', now: noon, timeZone: tz })).toMatchObject({ day: { grants: 3 }, week: { grants: 15 }, grantsLeft: 0 });
+    expect((await getBalance(db, u)).besitos).toBe(150);
+    expect(await ledgerMismatches(db, [u])).toEqual([]);
+  });
+
   it('50 concurrent grants with a count cap, mixed with replays of the same keys: exactly the cap', async () => {
     const u = await userWithBesitos(db);
     const results = await Promise.allSettled(

@@ -1,7 +1,12 @@
-import { Composer } from 'telegraf';
+import { Composer, Markup } from 'telegraf';
+import { z } from 'zod';
+import { lazy } from '../../lazy.js';
 import { runAdminCommand } from '../../admin/index.js';
 import { AlreadyReversed, ReversalNotPossible, TransactionNotFound } from '../../besitos/errors.js';
-import { economyDashboard, economyRollbackCommand, flagResolveCommand, openFlags, parseLocalMoment, userLabel, type RollbackParams } from '../../economy/index.js';
+import { previewSourceWindow } from '../../besitos/rollback.js';
+import { sessionField, sessionKey } from '../../users/session.js';
+import { cb, deadlinePart, doneKeyboard, keyboardSlot, latePress, openKeyboard, parseDeadline, whyInactive } from '../keyboard.js';
+import { economyDashboard, economyRollbackCommand, flagResolveCommand, openFlags, parseLocalMoment, userLabel, type RollbackParams, type RollbackResult } from '../../economy/index.js';
 import { findUsersByIds } from '../../users/lookup.js';
 import type { BotContext } from '../context.js';
 import { escapeHtml } from '../html.js';
@@ -75,6 +80,7 @@ economiaFeature.command('revertir', async (ctx) => {
     p.mode === 'transaction'
       ? `movimiento #${p.transactionId}`
       : `«${escapeHtml(p.source)}» del ${escapeHtml(args[1]!)} al ${escapeHtml(args[2]!)}`;
+  if (p.mode === 'window') return previewWindow(ctx, p, what);
   try {
     const r = await runAdminCommand(db, economyRollbackCommand, ctx.state.user!.id, ctx.state.requestKey, p, clock());
     return ctx.reply(m.rollbackDone(r, what, await labels(ctx, r.users.map((u) => u.userId))));
@@ -84,4 +90,65 @@ economiaFeature.command('revertir', async (ctx) => {
     if (err instanceof AlreadyReversed) return ctx.reply(m.rollbackDone({ found: 1, rolledBack: 0, alreadyDone: 1, amount: 0, taken: 0, shortfall: 0, users: [], usersTotal: 0 }, what));
     throw err;
   }
+});
+
+// ── A window's rollback: preview, then Sí / Cancelar ──────────────────────────────────────────────
+
+type WindowParams = Extract<RollbackParams, { mode: 'window' }>;
+/** The admin's pending window rollback, in their own session (so only they can confirm it), for ROLLBACK_MINUTES. */
+const ROLLBACK_MINUTES = 5;
+const rollbackFlow = sessionField(
+  'rollback',
+  lazy(() => z.object({ nonce: z.number().int(), what: z.string(), params: z.object({ mode: z.literal('window'), source: z.string(), from: z.string(), to: z.string(), reason: z.string() }) })),
+  ROLLBACK_MINUTES * 60,
+);
+const ROLLBACK_SLOT = keyboardSlot('rollback', 3600);
+/** The command's key: both taps of a double tap (or a redelivery) run the same rollback once. */
+const rollbackKey = (adminId: number, nonce: number) => `economy:rollback:${adminId}:${nonce}`;
+
+type CommandCtx = Parameters<typeof openKeyboard>[0] & Pick<BotContext, 'sessions' | 'update'> & { state: Pick<BotContext['state'], 'userState'> };
+
+async function previewWindow(ctx: CommandCtx, p: WindowParams, what: string) {
+  const me = ctx.state.userState;
+  if (!me || !ctx.chat) return;
+  const preview = await previewSourceWindow(ctx.deps.db, { source: p.source, from: new Date(p.from), to: new Date(p.to) });
+  // Nothing to do: said at once, no buttons.
+  if (preview.rolledBack === 0) return ctx.reply(m.rollbackDone({ ...preview, usersTotal: 0 }, what));
+  const nonce = ctx.update.update_id;
+  const expiresAt = new Date(ctx.deps.clock().getTime() + ROLLBACK_MINUTES * 60_000);
+  await ctx.sessions.set(sessionKey(me, ctx.chat.id), rollbackFlow, { nonce, what, params: p });
+  const until = deadlinePart(expiresAt);
+  const text = m.rollbackPreview(preview, what, p.reason, ROLLBACK_MINUTES, await labels(ctx, preview.users.filter((u) => u.shortfall > 0).slice(0, 10).map((u) => u.userId)));
+  await openKeyboard(ctx, ROLLBACK_SLOT, nonce, text, [[Markup.button.callback(m.rollbackYes, cb('rvy', nonce, until)), Markup.button.callback(m.rollbackNo, cb('rvn', nonce, until))]], { expiresAt });
+}
+
+economiaFeature.action(/^rv([yn]):(\d{1,15}):([0-9a-z]{1,8})$/, async (ctx) => {
+  const me = ctx.state.userState;
+  if (!me || !ctx.chat) return ctx.answerCbQuery();
+  if (!isAdmin(ctx)) return ctx.answerCbQuery(ctx.t.forbidden());
+  const nonce = Number(ctx.match[2]);
+  const skey = sessionKey(me, ctx.chat.id);
+  const pending = await ctx.sessions.get(skey, rollbackFlow);
+  if (!pending || pending.nonce !== nonce) {
+    const deadline = parseDeadline(ctx.match[3]);
+    return latePress(ctx, await whyInactive(ctx, ROLLBACK_SLOT, nonce, deadline), { deadline });
+  }
+  await ctx.answerCbQuery();
+  if (ctx.match[1] === 'n') {
+    await ctx.sessions.clear(skey, rollbackFlow).catch(() => null);
+    await ctx.editMessageText(m.rollbackCancelled(pending.what), { parse_mode: 'HTML' }).catch(() => null);
+    return void (await doneKeyboard(ctx, ROLLBACK_SLOT, nonce, 'cancelled'));
+  }
+  let text: string;
+  try {
+    const r = await runAdminCommand<RollbackParams, RollbackResult>(ctx.deps.db, economyRollbackCommand, me.id, rollbackKey(me.id, nonce), pending.params, ctx.deps.clock());
+    text = m.rollbackDone(r, pending.what, await labels(ctx, r.users.map((u) => u.userId)));
+  } catch (err) {
+    if (err instanceof ReversalNotPossible) text = m.notReversible;
+    else throw err;
+  }
+  await ctx.sessions.clear(skey, rollbackFlow).catch(() => null);
+  // A double tap: both presses get the one rollback's result; the second edit changes nothing.
+  await ctx.editMessageText(text, { parse_mode: 'HTML' }).catch(() => null);
+  await doneKeyboard(ctx, ROLLBACK_SLOT, nonce);
 });

@@ -5,7 +5,7 @@ import { InsufficientFunds } from '../../besitos/errors.js';
 import { findAction, runCommand } from '../../commands/index.js';
 import { achievementsView, catalogueOf, missionsView, type CatalogueIndex } from '../../gamification/index.js';
 import { ITEM_CATEGORIES, type ItemCategory } from '../../gamification/catalogue.js';
-import { stockLeft } from '../../gamification/rules-shop.js';
+import { forSale, stockLeft } from '../../gamification/rules-shop.js';
 import { buyCommand, inventoryOf, ShopRefused, soldCounts, useCommand, type BuyResult, type UseResult } from '../../gamification/shop.js';
 import { sessionField, sessionKey } from '../../users/session.js';
 import type { BotContext } from '../context.js';
@@ -63,7 +63,7 @@ gamificacionFeature.action(/^tc:([a-z]{1,12})?$/, async (ctx) => {
   }
   const sold = await soldCounts(ctx.deps.db);
   const items = (await catalogueFor(ctx))
-    .catalogue.items.filter((i) => i.category === category && !i.hidden)
+    .catalogue.items.filter((i) => i.category === category && forSale(i))
     .map((item) => ({ item, left: stockLeft(item, sold.get(item.key) ?? 0) }));
   const buttons = items
     .filter(({ left }) => left !== 0)
@@ -81,6 +81,7 @@ gamificacionFeature.action(/^tb:(\d{1,6}):([a-z0-9_-]{1,48})$/, async (ctx) => {
   const price = Number(ctx.match[1]);
   const item = (await catalogueFor(ctx)).items.get(ctx.match[2]!);
   await ctx.answerCbQuery();
+  if (item?.auction_only) return void (await ctx.reply(gm.refused('auction_only', item, me.besitos), { parse_mode: 'HTML' }));
   if (!item || item.hidden || item.price !== price) return void (await ctx.reply(gm.refused(item ? 'stale_version' : 'unknown_item', item, me.besitos), { parse_mode: 'HTML' }));
   if (me.besitos < item.price) return void (await ctx.reply(gm.refused('insufficient_funds', item, me.besitos), { parse_mode: 'HTML' }));
   const nonce = ctx.update.update_id;

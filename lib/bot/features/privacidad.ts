@@ -109,7 +109,7 @@ privacidadFeature.action(/^pv:del:([yn]):(\d{1,15})(?::([0-9a-z]{1,8}))?$/, asyn
   await eraseUser(
     ctx.deps.db,
     ctx.deps.kv,
-    { userId: me.id, telegramId: me.telegramId, createdAt: me.createdAt, person: ctx.state.person, updateId: ctx.update.update_id },
+    { userId: me.id, telegramId: me.telegramId, createdAt: me.createdAt, person: ctx.state.person, updateId: ctx.update.update_id, now: ctx.deps.clock() },
     ctx.deps.log,
   );
   // Best effort: a failed reply must not make Telegram redeliver this update, whose handling would

@@ -7,7 +7,7 @@ import { eraseBidder } from './index.js';
  */
 registerErasureHook({
   name: 'auctions',
-  erase: (tx, ids) => eraseBidder(tx, ids.userId, new Date()),
+  erase: (tx, ids) => eraseBidder(tx, ids.userId, ids.now ?? new Date()),
   export: async (db, ids) => ({
     bids: await db`
       SELECT b.auction_id, a.item_name, b.amount, b.status, b.created_at
