@@ -6,12 +6,13 @@ import { createDb, type Sql } from './db/client.js';
 import { createKeyValueStore, type KeyValueStore } from './kv/index.js';
 import { createLogger, type Logger } from './log.js';
 import { systemClock, type Clock } from './time/zone.js';
-import { claimWithUserState, createBot, type Bot } from './bot/index.js';
+import { callbackWebhookReply, claimWithUserState, createBot, type Bot } from './bot/index.js';
 import { keyboardCloseJob } from './bot/keyboard.js';
 import { giftSummaryJob } from './bot/gift-pacing.js';
 import { reactionRefreshJob } from './bot/features/reacciones.js';
 import { withReplyConventions } from './bot/reply.js';
 import { withTelegramRetries, type RetryPolicy } from './bot/telegram-retry.js';
+import { withLeanTransport } from './telegram/transport.js';
 import { personPseudonym } from './users/pseudonym.js';
 import { createInboxCompleter } from './webhook/completion.js';
 import { setEconomyTimeZone } from './besitos/policy.js';
@@ -22,7 +23,7 @@ import type { SubscriberName } from './bus/subscriptions.js';
 import { createCommandResultNotifier } from './bot/command-results.js';
 import { createCommandsSubscriber } from './commands/subscriber.js';
 import { auctionEndJob, auctionNoticeJob } from './gamification/auctions/index.js';
-import { createGamificationSubscriber, fixedCatalogue, noticeJob, versionedCatalogue, type CatalogueIndex, type CatalogueSource } from './gamification/index.js';
+import { createGamificationSubscriber, fixedCatalogue, noticeJob, rankingRebuildJob, rankingRebuildScheduler, versionedCatalogue, type CatalogueIndex, type CatalogueSource } from './gamification/index.js';
 import { narrativeSubscriber } from './narrative/subscriber.js';
 import { versionedStoryContent, type StoryContent } from './narrative/index.js';
 import { registerNarrativeProvider } from './narrative/provider.js';
@@ -40,7 +41,7 @@ import { registerGrantProof } from './economy/repository.js';
 // A reaction grant is proven by its reactions row (lib/gamification/reactions.ts), for the anomaly job.
 registerGrantProof('reaction', (db) => db`EXISTS (SELECT 1 FROM reactions r WHERE r.transaction_id = t.id)`);
 
-const jobKinds: JobHandler<any>[] = [dailyMaintenance, keyboardCloseJob, giftSummaryJob as JobHandler<any>, reactionRefreshJob as JobHandler<any>, noticeJob, auctionEndJob as JobHandler<any>, auctionNoticeJob as JobHandler<any>, ...vipJobKinds, publishPostJob as JobHandler<any>, anomalyJob as JobHandler<any>];
+const jobKinds: JobHandler<any>[] = [dailyMaintenance, keyboardCloseJob, giftSummaryJob as JobHandler<any>, reactionRefreshJob as JobHandler<any>, noticeJob, auctionEndJob as JobHandler<any>, auctionNoticeJob as JobHandler<any>, ...vipJobKinds, publishPostJob as JobHandler<any>, anomalyJob as JobHandler<any>, rankingRebuildJob as JobHandler<any>];
 
 export interface App {
   config: Config;
@@ -70,7 +71,9 @@ export interface AppOverrides {
   gamificationCatalogue?: () => CatalogueIndex;
   scheduler?: Partial<Pick<RunnerDeps, 'handlers' | 'leaseSeconds' | 'batchSize' | 'concurrency' | 'beforeRun'>>;
   /** Webhook internals a benchmark switches off to measure a change in the same run (bench/webhook.ts BENCH_VARIANT_OFF). */
-  webhook?: Partial<Pick<WebhookDeps, 'claimWithState' | 'complete'>>;
+  webhook?: Partial<Pick<WebhookDeps, 'claimWithState' | 'complete' | 'webhookReply'>>;
+  /** false: Bot API calls through telegraf's own client (a benchmark's same-run "without"; lib/telegram/transport.ts). */
+  leanTelegramTransport?: boolean;
 }
 
 /**
@@ -167,13 +170,14 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
         },
       },
     },
-    { token: config.TELEGRAM_BOT_TOKEN, apiRoot: config.TELEGRAM_API_ROOT, botInfo: botInfoFrom(config), retryPolicy: overrides.retryPolicy },
+    { token: config.TELEGRAM_BOT_TOKEN, apiRoot: config.TELEGRAM_API_ROOT, botInfo: botInfoFrom(config), retryPolicy: overrides.retryPolicy, leanTransport: overrides.leanTelegramTransport },
   );
   const secret = config.TELEGRAM_WEBHOOK_SECRET;
   const complete = createInboxCompleter(db);
   // Subscribers that answer users (async commands) send through their own client, with the bot's retry policy.
   // telegraf is already loaded for the bot: constructing a client costs no request and no import.
   const telegram = new Telegram(config.TELEGRAM_BOT_TOKEN, { apiRoot: config.TELEGRAM_API_ROOT, webhookReply: false });
+  if (overrides.leanTelegramTransport ?? true) withLeanTransport(telegram);
   withTelegramRetries(telegram, overrides.retryPolicy);
   withReplyConventions(telegram, log);
   for (const kind of jobKinds) jobHandlers.ensure(kind);
@@ -191,6 +195,9 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     // In-process delivery hands a trigger over at once: re-arming an early one would loop.
     { rearmTriggers: () => bus.mode === 'qstash', beforeSweep: recurringJobs(
         maintenanceScheduler(config.timeZone),
+        // The boards' hourly check heals a shared store (Redis/Upstash) that outlives processes; the
+        // in-memory store starts empty with each process and is built by the first read.
+        ...(kv.kind === 'memory' ? [] : [rankingRebuildScheduler()]),
         // Anomaly flags are for admins: detected when someone can see them (a chat to tell, or the panel's API).
         ...(config.ADMIN_USER_IDS.length > 0 || config.ADMIN_API_TOKEN ? [anomalyScheduler(config.ADMIN_USER_IDS)] : []),
       ) },
@@ -222,6 +229,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
           pseudonym: (id) => personPseudonym(config.pseudonymSecret, id),
           claimWithState: (update, claim) => claimWithUserState(bot, update as unknown as Update, claim),
           complete,
+          webhookReply: callbackWebhookReply,
           ...overrides.webhook,
         },
         req,
