@@ -11,5 +11,7 @@ export default async function handler(req: VercelRequest, res: VercelResponse) {
     body = '';
   }
   const result = await app.webhook({ method: req.method, headers: req.headers, body });
+  // A webhook reply (a Bot API call for Telegram to run) must say it is JSON.
+  if (result.contentType) res.setHeader('content-type', result.contentType);
   res.status(result.status).send(result.body);
 }

@@ -9,6 +9,7 @@
  */
 import { createEvent } from '../lib/bus/events.js';
 import { processEvent, type ProcessDeps } from '../lib/bus/receive.js';
+import { readFileSync } from 'node:fs';
 import { createDb } from '../lib/db/client.js';
 import { silentLogger } from '../lib/log.js';
 import { createGamificationSubscriber } from '../lib/gamification/subscriber.js';
@@ -25,7 +26,8 @@ const SLICE = 500;
 const TZ = 'America/Mexico_City';
 
 // Diagnostics (BENCH_COUNT_IO=1): statements sent and socket writes to Postgres (≈ round trips: postgres.js
-// sends the queries of one tick in one write), per subscriber side.
+// sends the queries of one tick in one write), and CPU time of this process and of the benchmark's
+// Postgres backends, per subscriber side (CPU per event hardly depends on what else the machine runs).
 const COUNT = process.env.BENCH_COUNT_IO === '1';
 const io = { statements: 0, writes: 0 };
 if (COUNT) {
@@ -51,6 +53,22 @@ function events(firstUser: number, round: number): string[] {
         return JSON.stringify(createEvent('gamification.besitos_earned', { amount: 10, source: 'daily', transaction_id: i + 1, balance_after: 10 }, user, at));
     }
   });
+}
+
+/** CPU ms used so far by this process and by the other backends connected to the benchmark database. */
+async function cpuNow(probe: ReturnType<typeof createDb>): Promise<{ node: number; pg: number }> {
+  const rows = await probe<{ pid: number }[]>`SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()`;
+  let ticks = 0;
+  for (const { pid } of rows) {
+    try {
+      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      ticks += Number(fields[11]) + Number(fields[12]); // utime, stime
+    } catch {
+      // the backend ended meanwhile
+    }
+  }
+  const { user, system } = process.cpuUsage();
+  return { node: (user + system) / 1000, pg: ticks * 10 };
 }
 
 async function drain(deps: ProcessDeps, subscriber: 'audit' | 'gamification', bodies: string[]) {
@@ -81,12 +99,18 @@ async function main() {
     // The machine is shared (load changes by the minute): the two subscribers take turns on slices of
     // the same events, so each sees the same conditions; totals are summed over all slices.
     const time = { audit: 0, gamification: 0 };
-    const sent = { audit: { statements: 0, writes: 0 }, gamification: { statements: 0, writes: 0 } };
+    const sent = { audit: { statements: 0, writes: 0, node: 0, pg: 0 }, gamification: { statements: 0, writes: 0, node: 0, pg: 0 } };
+    const probe = createDb(bench.url, { max: 1 });
     const counted = async (side: 'audit' | 'gamification', slice: string[]) => {
+      if (!COUNT) return drain(deps, side, slice);
+      const cpu = await cpuNow(probe);
       const before = { ...io };
       const rate = await drain(deps, side, slice);
       sent[side].statements += io.statements - before.statements;
       sent[side].writes += io.writes - before.writes;
+      const after = await cpuNow(probe);
+      sent[side].node += after.node - cpu.node;
+      sent[side].pg += after.pg - cpu.pg;
       return rate;
     };
     let count = 0;
@@ -111,7 +135,10 @@ async function main() {
     const [paid] = (await db`SELECT count(*)::int AS n FROM transactions WHERE source IN ('mission', 'achievement')`) as unknown as [{ n: number }];
     if (COUNT)
       for (const side of ['audit', 'gamification'] as const)
-        console.log(`${side}: ${fmt(sent[side].statements / count, 1)} statements, ${fmt(sent[side].writes / count, 1)} writes to Postgres per event`);
+        console.log(
+          `${side}: ${fmt(sent[side].statements / count, 1)} statements, ${fmt(sent[side].writes / count, 1)} writes to Postgres, CPU ${fmt(sent[side].node / count, 2)} ms Node + ${fmt(sent[side].pg / count, 2)} ms Postgres per event`,
+        );
+    await probe.end();
     console.log(`\naudit: ${fmt(audit)} events/s\ngamification: ${fmt(gamification)} events/s (${paid.n} rewards paid)\ngamification / audit: ${fmt(gamification / audit, 2)}× (goal ≥ 0.5×)`);
   } finally {
     await db.end({ timeout: 5 });

@@ -31,7 +31,7 @@ export function summarise(file: string, top = 25, filter?: RegExp): string {
     const m = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
     if (m) return `npm:${m[1]}`;
     if (url.startsWith('node:')) return url;
-    const ours = /\/work\/main\/(.+)$/.exec(url.replace('file://', ''));
+    const ours = /\/work\/[^/]+\/((?:lib|api|bench|dev|scripts)\/.+)$/.exec(url.replace('file://', ''));
     return ours ? ours[1]! : url;
   };
   const byGroup = new Map<string, number>();

@@ -66,7 +66,7 @@ if (mode.startsWith('dianabot')) {
       : undefined;
   // The variant side of a same-run comparison (bench/webhook.ts BENCH_VARIANT_OFF): issue 18's changes switched off.
   const off = new Set((process.env.BENCH_VARIANT_OFF ?? '').split(',').filter(Boolean));
-  const known = ['claim-state', 'group-done'];
+  const known = ['claim-state', 'group-done', 'lean-transport', 'webhook-reply', 'relay-lease'];
   for (const name of off) if (!known.includes(name)) throw new Error(`BENCH_VARIANT_OFF: unknown change ${name} (known: ${known.join(', ')})`);
   const app = await createApp(config, {
     kv,
@@ -74,9 +74,15 @@ if (mode.startsWith('dianabot')) {
     ...(db ? { db } : {}),
     // claim-state: the inbox claim and the user-state load as two statements, as before.
     // group-done: every handled update marked done by its own statement, as before.
+    // lean-transport: Bot API calls through telegraf's node-fetch client, as before.
+    ...(off.has('lean-transport') ? { leanTelegramTransport: false } : {}),
+    // relay-lease: the after-commit relay claims its rows in a transaction (4 statements), as before.
+    ...(off.has('relay-lease') ? { bus: { afterCommitInTransaction: true } } : {}),
     webhook: {
       ...(off.has('claim-state') ? { claimWithState: undefined } : {}),
       ...(off.has('group-done') ? { complete: undefined } : {}),
+      // webhook-reply: the callback answer sent as its own request, as before.
+      ...(off.has('webhook-reply') ? { webhookReply: undefined } : {}),
     },
   });
   // Diagnostics only (BENCH_VARIANT=nobus): the same app without the after-commit outbox relay.
@@ -129,7 +135,29 @@ server.listen(0, '127.0.0.1', () => {
   process.send!({ ready: true, port: serverPort });
 });
 
-process.on('message', async (m: { cmd: string }) => {
+// BENCH_PROFILE=1: a V8 CPU profile of the measured window only (not the start-up, the loader or the warm-up).
+let profiler: import('node:inspector').Session | undefined;
+const post = (method: string, params?: object) =>
+  new Promise<any>((resolve, reject) => profiler!.post(method, params ?? {}, (err, res) => (err ? reject(err) : resolve(res))));
+
+process.on('message', async (m: { cmd: string; file?: string }) => {
+  if (m.cmd === 'profile-start') {
+    const inspector = await import('node:inspector');
+    profiler = new inspector.Session();
+    profiler.connect();
+    await post('Profiler.enable');
+    await post('Profiler.setSamplingInterval', { interval: 200 });
+    await post('Profiler.start');
+    process.send!({ profiling: true });
+  }
+  if (m.cmd === 'profile-stop') {
+    const { profile } = await post('Profiler.stop');
+    const { writeFileSync, mkdirSync } = await import('node:fs');
+    mkdirSync((await import('node:path')).dirname(m.file!), { recursive: true });
+    writeFileSync(m.file!, JSON.stringify(profile));
+    profiler!.disconnect();
+    process.send!({ profiled: m.file });
+  }
   if (m.cmd === 'cpu') process.send!({ cpu: process.cpuUsage(), writes: Object.fromEntries(writes), statements: Object.fromEntries(statements) });
   if (m.cmd === 'exit') {
     server.closeAllConnections();

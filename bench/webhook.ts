@@ -29,7 +29,9 @@ const SECONDS = QUICK ? 4 : 8;
 const CONCURRENCY = 16;
 const RATE = 100;
 const LATENCY_SECONDS = QUICK ? 5 : 10;
-const ROUNDS = QUICK ? 1 : 3;
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? (QUICK ? 1 : 3));
+/** BENCH_LATENCY=0 skips the latency phase (A/B runs of CPU per update and throughput only). */
+const LATENCY = process.env.BENCH_LATENCY !== '0';
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
 
@@ -74,6 +76,8 @@ export function post(port: number, update: unknown): Promise<number> {
 interface Server {
   child: ChildProcess;
   port: number;
+  /** Starts the child's V8 profiler; the returned function stops it and writes the profile to `file`. */
+  profile(file: string): Promise<() => Promise<void>>;
   cpu(): Promise<NodeJS.CpuUsage & { writes: Record<string, number>; statements: Record<string, number> }>;
   stop(): Promise<void>;
 }
@@ -97,7 +101,6 @@ export const setBusEnv = (env: Record<string, string>) => void (busEnv = JSON.st
 
 export async function startServer(mode: Mode, dbUrl: string, apiRoot: string, profile: boolean): Promise<Server> {
   const execArgv = ['--import', 'tsx'];
-  if (profile) execArgv.push('--cpu-prof', `--cpu-prof-dir=${path.join(HERE, '.profiles')}`);
   const child = fork(path.join(HERE, 'webhook-server.ts'), [mode === 'variant' ? 'dianabot-qstash' : mode, dbUrl, apiRoot, REDIS_URL, `bench:${process.pid}:${Date.now()}:`, busEnv], {
     execArgv,
     env: { ...process.env, BENCH_EXTRA_CONFIG: mode === 'variant' ? VARIANT_CONFIG : '', BENCH_VARIANT_OFF: mode === 'variant' ? VARIANT_OFF : '' },
@@ -107,9 +110,24 @@ export async function startServer(mode: Mode, dbUrl: string, apiRoot: string, pr
     child.once('message', (m: { port: number }) => resolve(m.port));
     child.once('exit', (code) => reject(new Error(`${mode} server exited with ${code}`)));
   });
+  const reply = <T>(cmd: object, key: string) =>
+    new Promise<T>((resolve) => {
+      const on = (m: Record<string, unknown>) => {
+        if (key in m) {
+          child.off('message', on);
+          resolve(m as T);
+        }
+      };
+      child.on('message', on);
+      child.send(cmd);
+    });
   return {
     child,
     port,
+    profile: async (file) => {
+      await reply({ cmd: 'profile-start' }, 'profiling');
+      return async () => void (await reply({ cmd: 'profile-stop', file }, 'profiled'));
+    },
     cpu: () =>
       new Promise((resolve) => {
         child.once('message', (m: { cpu: NodeJS.CpuUsage; writes: Record<string, number>; statements: Record<string, number> }) =>
@@ -173,7 +191,9 @@ async function measure(mode: Mode, dbUrl: string, dbName: string, stub: BotApiSt
     const cpu0 = await server.cpu();
     const pg0 = await pgCpuMs(admin, dbName);
     const m0 = machineCpuMs();
+    const stopProfile = profile ? await server.profile(path.join(HERE, '.profiles', `webhook-${mode}-${Date.now()}.cpuprofile`)) : undefined;
     const tp = await closedLoop(CONCURRENCY, SECONDS, () => post(server.port, mixedUpdate()).then(() => {}));
+    await stopProfile?.();
     const m1 = machineCpuMs();
     const pg1 = await pgCpuMs(admin, dbName);
     const cpu1 = await server.cpu();
@@ -191,7 +211,7 @@ async function measure(mode: Mode, dbUrl: string, dbName: string, stub: BotApiSt
     await sleep(500);
     const latencies: number[] = [];
     let latencyErrors = 0;
-    const total = RATE * LATENCY_SECONDS;
+    const total = LATENCY ? RATE * LATENCY_SECONDS : 0;
     const start = performance.now();
     const pending: Promise<void>[] = [];
     for (let i = 0; i < total; i++) {
@@ -240,7 +260,7 @@ export async function benchWebhook(): Promise<Ratio[]> {
   try {
     for (let round = 0; round < ROUNDS; round++) {
       for (const mode of MODES) {
-        const r = await measure(mode, bdb.url, bdb.name, stub, profile && mode === 'dianabot-qstash' && round === 0);
+        const r = await measure(mode, bdb.url, bdb.name, stub, profile && (mode === 'dianabot-qstash' || process.env.BENCH_PROFILE_ALL === '1') && round === 0);
         stub.reset();
         console.log(`  round ${round + 1} ${mode.padEnd(15)}: ${describe(r)}`);
         (rounds[mode] ??= []).push(r);
@@ -254,6 +274,8 @@ export async function benchWebhook(): Promise<Ratio[]> {
       p50: med(rs.map((x) => x.p50)),
       p99: med(rs.map((x) => x.p99)),
     });
+    // CPU per update is the figure a loaded machine distorts least: the median of the rounds per side.
+    console.log(`  server CPU per update, median of ${ROUNDS} round(s): ${Object.entries(rounds).map(([m, rs]) => `${m} ${fmt(med(rs.map((x) => x.serverCpuMs)), 2)} ms (postgres ${fmt(med(rs.map((x) => x.pgCpuMs)), 2)})`).join(', ')}`);
     const b = summary(rounds.baseline!);
     const q = summary(rounds['dianabot-qstash']!);
     const d = summary(rounds.dianabot ?? rounds['dianabot-qstash']!);

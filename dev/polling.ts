@@ -67,7 +67,11 @@ export function startPolling(opts: PollingOptions): Poller {
           } catch (err) {
             res = { status: 500, body: String(err) };
           }
-          if (res.status < 500) break;
+          if (res.status < 500) {
+            // A webhook reply: run the method call the handler answered with, as Telegram does for a webhook.
+            if (res.contentType && res.status < 300) await runWebhookReply(opts.telegram, res.body, opts.log);
+            break;
+          }
           await sleep(Math.min(backoff * 2 ** (attempt - 1), 30_000), abort.signal);
         }
         if (abort.signal.aborted) break;
@@ -86,4 +90,14 @@ export function startPolling(opts: PollingOptions): Poller {
       await loop;
     },
   };
+}
+
+async function runWebhookReply(telegram: PollingOptions['telegram'], body: string, log: PollingOptions['log']): Promise<void> {
+  try {
+    const { method, ...payload } = JSON.parse(body) as { method: string } & Record<string, unknown>;
+    await telegram.callApi(method as never, payload as never);
+  } catch (err) {
+    // Telegram gives a webhook reply's failure to nobody either.
+    log.debug({ msg: 'webhook reply failed', error: String((err as Error).message ?? err) });
+  }
 }

@@ -834,7 +834,9 @@ export class TelegramEmulator {
           body: JSON.stringify(update),
         });
         status = res.status;
-        body = (await res.text()).slice(0, 500);
+        body = await res.text();
+        if (status >= 200 && status < 300 && String(res.headers.get('content-type')).includes('application/json')) await this.runWebhookReply(body);
+        body = body.slice(0, 500);
       } catch (err) {
         body = String((err as Error).message);
       }
@@ -846,6 +848,27 @@ export class TelegramEmulator {
       return { via: 'webhook', status, body };
     };
     return attempt(0);
+  }
+
+  /**
+   * A webhook reply: like Telegram, the method call in a 2xx answer's JSON body is run; its failure
+   * (e.g. a callback query answered twice) reaches nobody.
+   */
+  private async runWebhookReply(body: string): Promise<void> {
+    let call: Record<string, unknown>;
+    try {
+      call = JSON.parse(body) as Record<string, unknown>;
+    } catch {
+      return;
+    }
+    if (typeof call?.method !== 'string') return;
+    const { method, ...payload } = call as { method: string } & Record<string, any>;
+    try {
+      await this.call(method, payload);
+      this.calls.push({ method, payload, ok: true, at: Date.now() });
+    } catch {
+      this.calls.push({ method, payload, ok: false, at: Date.now() });
+    }
   }
 
   private emit(event: EmulatorEvent) {

@@ -6,12 +6,13 @@ import { createDb, type Sql } from './db/client.js';
 import { createKeyValueStore, type KeyValueStore } from './kv/index.js';
 import { createLogger, type Logger } from './log.js';
 import { systemClock, type Clock } from './time/zone.js';
-import { claimWithUserState, createBot, type Bot } from './bot/index.js';
+import { callbackWebhookReply, claimWithUserState, createBot, type Bot } from './bot/index.js';
 import { keyboardCloseJob } from './bot/keyboard.js';
 import { giftSummaryJob } from './bot/gift-pacing.js';
 import { reactionRefreshJob } from './bot/features/reacciones.js';
 import { withReplyConventions } from './bot/reply.js';
 import { withTelegramRetries, type RetryPolicy } from './bot/telegram-retry.js';
+import { withLeanTransport } from './telegram/transport.js';
 import { personPseudonym } from './users/pseudonym.js';
 import { createInboxCompleter } from './webhook/completion.js';
 import { setEconomyTimeZone } from './besitos/policy.js';
@@ -70,7 +71,9 @@ export interface AppOverrides {
   gamificationCatalogue?: () => CatalogueIndex;
   scheduler?: Partial<Pick<RunnerDeps, 'handlers' | 'leaseSeconds' | 'batchSize' | 'concurrency' | 'beforeRun'>>;
   /** Webhook internals a benchmark switches off to measure a change in the same run (bench/webhook.ts BENCH_VARIANT_OFF). */
-  webhook?: Partial<Pick<WebhookDeps, 'claimWithState' | 'complete'>>;
+  webhook?: Partial<Pick<WebhookDeps, 'claimWithState' | 'complete' | 'webhookReply'>>;
+  /** false: Bot API calls through telegraf's own client (a benchmark's same-run "without"; lib/telegram/transport.ts). */
+  leanTelegramTransport?: boolean;
 }
 
 /**
@@ -167,13 +170,14 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
         },
       },
     },
-    { token: config.TELEGRAM_BOT_TOKEN, apiRoot: config.TELEGRAM_API_ROOT, botInfo: botInfoFrom(config), retryPolicy: overrides.retryPolicy },
+    { token: config.TELEGRAM_BOT_TOKEN, apiRoot: config.TELEGRAM_API_ROOT, botInfo: botInfoFrom(config), retryPolicy: overrides.retryPolicy, leanTransport: overrides.leanTelegramTransport },
   );
   const secret = config.TELEGRAM_WEBHOOK_SECRET;
   const complete = createInboxCompleter(db);
   // Subscribers that answer users (async commands) send through their own client, with the bot's retry policy.
   // telegraf is already loaded for the bot: constructing a client costs no request and no import.
   const telegram = new Telegram(config.TELEGRAM_BOT_TOKEN, { apiRoot: config.TELEGRAM_API_ROOT, webhookReply: false });
+  if (overrides.leanTelegramTransport ?? true) withLeanTransport(telegram);
   withTelegramRetries(telegram, overrides.retryPolicy);
   withReplyConventions(telegram, log);
   for (const kind of jobKinds) jobHandlers.ensure(kind);
@@ -222,6 +226,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
           pseudonym: (id) => personPseudonym(config.pseudonymSecret, id),
           claimWithState: (update, claim) => claimWithUserState(bot, update as unknown as Update, claim),
           complete,
+          webhookReply: callbackWebhookReply,
           ...overrides.webhook,
         },
         req,

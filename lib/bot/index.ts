@@ -4,7 +4,7 @@ import type { Update, UserFromGetMe } from 'telegraf/types';
 import { DEV_PSEUDONYM_SECRET } from '../config.js';
 import { createRateLimiter, type RateDecision } from '../ratelimit/index.js';
 import { personPseudonym } from '../users/pseudonym.js';
-import { AccountErased } from '../users/errors.js';
+import { AccountErased, NotRegistered } from '../users/errors.js';
 import { registerUser, type UserRecord } from '../users/registration.js';
 import { SessionStore } from '../users/session.js';
 import { claimAndLoadUserState, loadUserState, type LoadOptions, type UserState } from '../users/state.js';
@@ -16,6 +16,7 @@ import { es } from './messages.js';
 import { vipMessages } from './messages-vip.js';
 import { withReplyConventions } from './reply.js';
 import { withTelegramRetries, type RetryPolicy } from './telegram-retry.js';
+import { withLeanTransport } from '../telegram/transport.js';
 
 export interface CreateBotOptions {
   token: string;
@@ -27,6 +28,8 @@ export interface CreateBotOptions {
   stateLoad?: 'full' | 'register-only';
   /** Per-user rate limits (default on; off only for the benchmark baseline). */
   rateLimit?: boolean;
+  /** JSON Bot API calls over node:http instead of telegraf's node-fetch (lib/telegram/transport.ts; default on, off only to measure it). */
+  leanTransport?: boolean;
 }
 
 /** Banned users: no effect, and at most one short notice (remembered in the key-value store). */
@@ -70,6 +73,39 @@ export function claimWithUserState<C extends object>(
   });
 }
 
+/**
+ * Webhook reply (issue 18): the answer to an update's own callback query travels in the webhook's
+ * HTTP response (Telegram runs one method given there) instead of a request of its own. The webhook
+ * `accept`s an update before handling it and `take`s the answer after the effects are committed.
+ *
+ * Semantics: the spinner answer (and its notice or alert) is shown after the update's effects are
+ * durable, as Telegram executes it on receiving the 200; a later answer of the same update replaces an
+ * earlier one (only one can be sent); it can't fail the update (a stale query id is refused silently,
+ * as it would expire anyway); a failed update (503, or kept as failed) sends none, and its redelivery
+ * answers again. Answers to other queries, and every other method, go as requests as before.
+ */
+const replySlots = new WeakMap<object, { payload?: Record<string, unknown> }>();
+export const callbackWebhookReply = {
+  accept(update: object): void {
+    replySlots.set(update, {});
+  },
+  /** The method call to put in the webhook response, if the update answered its callback query. */
+  take(update: object): Record<string, unknown> | undefined {
+    const slot = replySlots.get(update);
+    replySlots.delete(update);
+    return slot?.payload;
+  },
+};
+
+function answerInWebhookReply(telegram: Context['telegram'], queryId: string, slot: { payload?: Record<string, unknown> }): void {
+  const call = telegram.callApi.bind(telegram) as (method: string, payload?: unknown, opts?: unknown) => Promise<unknown>;
+  telegram.callApi = ((method: string, payload: Record<string, unknown> = {}, opts?: unknown) => {
+    if (method !== 'answerCallbackQuery' || payload.callback_query_id !== queryId) return call(method, payload, opts);
+    slot.payload = { method, ...payload };
+    return Promise.resolve(true);
+  }) as typeof telegram.callApi;
+}
+
 /** The bot: one Composer per feature over shared middleware (registration, errors, retries). */
 export function createBot(deps: BotDeps, opts: CreateBotOptions): Bot {
   const bot = new Telegraf<BotContext>(opts.token, {
@@ -98,6 +134,8 @@ export function createBot(deps: BotDeps, opts: CreateBotOptions): Bot {
     updateId: update.update_id,
     // An old button pressed after /borrar (a second tap on "Sí, borrar todo") registers nobody.
     buttonPress,
+    // Reacting in a group is not talking to the bot: no account for someone who never wrote to it.
+    registerNew: !('message_reaction' in update),
   });
   if (stateLoad === 'full') {
     stateRequests.set(bot, (update) => {
@@ -109,7 +147,11 @@ export function createBot(deps: BotDeps, opts: CreateBotOptions): Bot {
     });
   }
 
+  const leanTransport = opts.leanTransport ?? true;
   bot.use(async (ctx, next) => {
+    if (leanTransport) withLeanTransport(ctx.telegram);
+    const replySlot = ctx.callbackQuery ? replySlots.get(ctx.update) : undefined;
+    if (replySlot) answerInWebhookReply(ctx.telegram, ctx.callbackQuery!.id, replySlot);
     withTelegramRetries(ctx.telegram, opts.retryPolicy);
     withReplyConventions(ctx.telegram, deps.log);
     ctx.state.requestKey = `update:${ctx.update.update_id}`;
@@ -137,8 +179,8 @@ export function createBot(deps: BotDeps, opts: CreateBotOptions): Bot {
           budget && rateLimitOn ? limiter.check(budget, person) : null,
         ]);
       } catch (err) {
-        if (!(err instanceof AccountErased)) throw err;
-        // Nobody to act for (erased): acknowledged with no effect and no message.
+        if (!(err instanceof AccountErased) && !(err instanceof NotRegistered)) throw err;
+        // Nobody to act for (erased, or a reaction of someone without an account): no effect, no message.
         if (ctx.callbackQuery) await ctx.answerCbQuery(ctx.t.buttonWithoutAccount()).catch(() => {});
         return;
       }

@@ -60,6 +60,8 @@ export interface BusOverrides {
   batchSize?: number;
   backoffSeconds?: (attempts: number) => number;
   afterPublish?: (rowIds: number[]) => Promise<void>;
+  /** The after-commit relay in a transaction instead of a lease (lib/bus/relay.ts; a benchmark's "without"). */
+  afterCommitInTransaction?: boolean;
   /** Tolerated clock skew when verifying signatures. */
   clockToleranceSeconds?: number;
 }
@@ -104,6 +106,7 @@ export function createBus(config: Config, deps: BusDeps, overrides: BusOverrides
     batchSize: overrides.batchSize,
     backoffSeconds: overrides.backoffSeconds,
     afterPublish: overrides.afterPublish,
+    afterCommitInTransaction: overrides.afterCommitInTransaction,
   };
 
   let closed = false;

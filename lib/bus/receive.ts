@@ -32,6 +32,9 @@ export class SubscriberNotWired extends Error {
 /** processed: the effect ran now; duplicate: it had run before; ignored: not routed here; dead: kept for inspection. */
 export type Outcome = 'processed' | 'duplicate' | 'ignored' | 'dead';
 
+/** Rolls back what a pipelinesClaim handler wrote before it knew its event was a duplicate. */
+const DUPLICATE = Symbol('duplicate delivery');
+
 const MAX_DEAD_BODY = 64 * 1024;
 
 async function keepDead(deps: ProcessDeps, subscriber: string, body: string, reason: string, parsed: unknown): Promise<void> {
@@ -74,16 +77,22 @@ export async function processEvent(deps: ProcessDeps, subscriber: SubscriberName
   }
   const handler = deps.handlers?.[subscriber] ?? (subscriber === 'audit' ? auditSubscriber : undefined);
   if (!handler) throw new SubscriberNotWired(subscriber);
-  const ctx: HandlerContext = { timeZone: deps.timeZone, log: deps.log, raw: raw as Record<string, unknown>, clock: deps.clock ?? systemClock };
+  const base = { timeZone: deps.timeZone, log: deps.log, raw: raw as Record<string, unknown>, clock: deps.clock ?? systemClock };
   // Phase one (commands only so far): its own, self-idempotent commit; see SubscriberHandler.prepare.
-  if (handler.prepare) await handler.prepare(deps.db, event, ctx);
+  if (handler.prepare) await handler.prepare(deps.db, event, { ...base, claimed: Promise.resolve(true) });
   const outcome = await withTransaction(deps.db, async (tx) => {
-    const [fresh] = await tx`
+    const claimed = tx`
       INSERT INTO processed_events (subscriber, event_id) VALUES (${subscriber}, ${event.event_id})
-      ON CONFLICT DO NOTHING RETURNING 1 AS fresh`;
-    if (!fresh) return 'duplicate' as const;
-    await handler(tx, event, ctx);
+      ON CONFLICT DO NOTHING RETURNING 1 AS fresh`.then((rows) => rows.length > 0);
+    // A handler that fails before awaiting the claim: the claim's own failure is not a second error.
+    claimed.catch(() => {});
+    if (!handler.pipelinesClaim && !(await claimed)) return 'duplicate' as const;
+    await handler(tx, event, { ...base, claimed });
+    if (!(await claimed)) throw DUPLICATE;
     return 'processed' as const;
+  }).catch((err: unknown) => {
+    if (err === DUPLICATE) return 'duplicate' as const;
+    throw err;
   });
   deps.log.info({
     msg: 'event handled',

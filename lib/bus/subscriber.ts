@@ -14,6 +14,11 @@ export interface HandlerContext {
   raw: Record<string, unknown>;
   /** The injected clock: time-dependent rules read it, not Date.now(). */
   clock: Clock;
+  /**
+   * Whether this transaction's processed_events row is new (false: a duplicate). Already true when the
+   * handler runs, except for a handler with `pipelinesClaim`, which gets it still in flight.
+   */
+  claimed: Promise<boolean>;
 }
 
 export type EventHandler<T extends EventType> = (tx: Tx, event: EventOf<T>, ctx: HandlerContext) => Promise<void>;
@@ -32,6 +37,13 @@ export type SubscriberHandler = ((tx: Tx, event: BusEvent, ctx: HandlerContext) 
    * a failure of the second phase (e.g. telling the user) retries only that phase.
    */
   prepare?: (db: Sql, event: BusEvent, ctx: HandlerContext) => Promise<void>;
+  /**
+   * The handler runs before the processed_events row is known to be new, so that its first statements
+   * go out in the claim's round trip. Whatever it writes in the transaction is rolled back on a
+   * duplicate; it awaits `ctx.claimed` before any effect outside the transaction (Redis, Telegram)
+   * and may stop early when it is false.
+   */
+  pipelinesClaim?: boolean;
 };
 
 /** Builds a subscriber from per-type handlers; a routed type without a handler is a no-op. */

@@ -211,14 +211,15 @@ export interface AchievementWrite {
 }
 
 /**
- * An event's mission and achievement rows in one statement each (sent together with the event's
- * outbox rows). The caller decided them under the user's lock from a fresh snapshot; the guards
- * (only active missions, only locked achievements change) hold anyway.
+ * An event's mission and achievement rows in one statement (sent together with the event's outbox
+ * rows); an empty list inserts nothing. The caller decided them under the user's lock from a fresh
+ * snapshot; the guards (only active missions, only locked achievements change) hold anyway.
  */
 export function writeProgress(tx: Tx, userId: number, missions: MissionWrite[], achievements: AchievementWrite[], now: Date): Promise<unknown>[] {
-  const out: Promise<unknown>[] = [];
-  if (missions.length)
-    out.push(tx`
+  if (missions.length === 0 && achievements.length === 0) return [];
+  return [
+    tx`
+    WITH missions_written AS (
       INSERT INTO user_missions AS m (user_id, mission_key, period, status, progress, target, expires_at, reward_besitos, assigned_at, completed_at)
       SELECT ${userId}, w.key, w.period, CASE WHEN w.complete = 1 THEN 'completed' ELSE 'active' END, w.progress, w.target, w.expires_at, w.reward, ${now},
              CASE WHEN w.complete = 1 THEN ${now}::timestamptz END
@@ -228,9 +229,8 @@ export function writeProgress(tx: Tx, userId: number, missions: MissionWrite[], 
              AS w(key, period, progress, target, expires_at, reward, complete)
       ON CONFLICT (user_id, mission_key, period) DO UPDATE
          SET progress = GREATEST(m.progress, excluded.progress), status = excluded.status, completed_at = excluded.completed_at, target = excluded.target
-       WHERE m.status = 'active'`);
-  if (achievements.length)
-    out.push(tx`
+       WHERE m.status = 'active'),
+    achievements_written AS (
       INSERT INTO user_achievements AS a (user_id, achievement_key, progress, target, unlocked_at, reward_besitos, updated_at)
       SELECT ${userId}, w.key, w.progress, w.target, CASE WHEN w.unlock = 1 THEN ${now}::timestamptz END, w.reward, ${now}
         FROM unnest(${achievements.map((w) => w.key)}::text[], ${achievements.map((w) => w.progress)}::int[], ${achievements.map((w) => w.target)}::int[],
@@ -238,6 +238,7 @@ export function writeProgress(tx: Tx, userId: number, missions: MissionWrite[], 
       ON CONFLICT (user_id, achievement_key) DO UPDATE
          SET progress = GREATEST(a.progress, excluded.progress), target = excluded.target,
              unlocked_at = excluded.unlocked_at, reward_besitos = excluded.reward_besitos, updated_at = excluded.updated_at
-       WHERE a.unlocked_at IS NULL`);
-  return out;
+       WHERE a.unlocked_at IS NULL)
+    SELECT 1`,
+  ];
 }

@@ -73,13 +73,35 @@ function isoWeekday(date: string): number {
   return d === 0 ? 7 : d;
 }
 
+const ONCE: Readonly<Period> = Object.freeze({ key: 'once', start: null, end: null });
+
+/**
+ * Periods computed before, per recurrence and zone, newest first: an instant inside one needs no
+ * time-zone arithmetic (Intl formatting was an eighth of the subscriber's CPU: every fact's day and
+ * every mission's period, for every event).
+ */
+const knownPeriods = new Map<string, Readonly<Period>[]>();
+const KNOWN_PERIODS = 64;
+
 /** The period of a recurrence that contains `at`: daily from local midnight of `timeZone`, weekly from Monday's. */
-export function periodOf(recurrence: Recurrence, at: Date, timeZone: string): Period {
-  if (recurrence === 'once') return { key: 'once', start: null, end: null };
+export function periodOf(recurrence: Recurrence, at: Date, timeZone: string): Readonly<Period> {
+  if (recurrence === 'once') return ONCE;
+  const cacheKey = `${recurrence}\u0000${timeZone}`;
+  const t = at.getTime();
+  const known = knownPeriods.get(cacheKey) ?? [];
+  for (const p of known) if (t >= p.start!.getTime() && t < p.end!.getTime()) return p;
   const today = localDate(at, timeZone);
   const first = recurrence === 'daily' ? today : addDays(today, 1 - isoWeekday(today));
   const next = addDays(first, recurrence === 'daily' ? 1 : 7);
-  return { key: first, start: startOfLocalDay(first, timeZone), end: startOfLocalDay(next, timeZone) };
+  const period = Object.freeze({ key: first, start: startOfLocalDay(first, timeZone), end: startOfLocalDay(next, timeZone) });
+  // Kept only when it holds the instant it was computed for (a zone whose midnight a DST change skips may not).
+  if (t >= period.start.getTime() && t < period.end.getTime()) knownPeriods.set(cacheKey, [period, ...known.slice(0, KNOWN_PERIODS - 1)]);
+  return period;
+}
+
+/** The local date of an instant, through the known daily periods. */
+function dayOf(at: Date, timeZone: string): string {
+  return periodOf('daily', at, timeZone).key;
 }
 
 /** Whether a mission is on offer at `at` (its dates, if any). */
@@ -144,7 +166,7 @@ function measureOf(req: Requirement, timeZone: string): (fs: Fact[]) => number {
     case 'distinct':
       return (fs) => new Set(fs.map((f) => f.subject)).size;
     case 'streak_days':
-      return (fs) => longestStreak(fs.map((f) => localDate(f.at, timeZone)));
+      return (fs) => longestStreak(fs.map((f) => dayOf(f.at, timeZone)));
   }
 }
 
@@ -157,7 +179,7 @@ export function progressOf(req: Requirement, facts: readonly Fact[], timeZone: s
 }
 
 export interface MissionProgress {
-  period: Period;
+  period: Readonly<Period>;
   progress: number;
   target: number;
   completed: boolean;

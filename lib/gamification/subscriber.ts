@@ -79,14 +79,15 @@ class Progress {
   }
 
   /**
-   * Takes the user's lock and, pipelined behind it (one round trip), stores `facts` once and reads the
-   * snapshot; then the catalogue of the active version the lock statement read. null: user erased.
+   * Takes the user's lock and, pipelined behind it (one round trip, with the event's processed_events
+   * claim still in flight before them), stores `facts` once and reads the snapshot; then the catalogue
+   * of the active version the lock statement read. null: user erased, or the event is a duplicate.
    */
-  static async load(tx: Tx, userId: number, catalogue: CatalogueSource | CatalogueIndex, timeZone: string, now: Date, facts: Fact[]): Promise<Progress | null> {
+  static async load(tx: Tx, userId: number, catalogue: CatalogueSource | CatalogueIndex, timeZone: string, now: Date, facts: Fact[], claimed: Promise<boolean> = Promise.resolve(true)): Promise<Progress | null> {
     const periods = new Set(['once']);
     for (const f of facts) for (const r of ['daily', 'weekly'] as const) periods.add(periodOf(r, f.at, timeZone).key);
-    const [lock, snap] = await Promise.all([lockUser(tx, userId), loadSnapshot(tx, userId, facts, [...periods])]);
-    if (!lock.active || !snap.active) return null;
+    const [fresh, lock, snap] = await Promise.all([claimed, lockUser(tx, userId), loadSnapshot(tx, userId, facts, [...periods])]);
+    if (!fresh || !lock.active || !snap.active) return null;
     const cat = typeof catalogue === 'function' ? await catalogue(lock.contentVersion) : catalogue;
     return new Progress(tx, userId, cat, timeZone, now, snap);
   }
@@ -266,9 +267,9 @@ class Progress {
 export async function advance(tx: Tx, event: BusEvent, ctx: HandlerContext, deps: Required<Omit<GamificationDeps, 'kv'>>, last?: () => Promise<unknown>): Promise<void> {
   const userId = event.user_id;
   const facts = userId ? factsFromEvent(event, await lookupsOf(tx, event)) : [];
-  // An erased user (/borrar) gets null: nothing counted.
-  const work = facts.length ? await Progress.load(tx, userId!, deps.catalogue, ctx.timeZone, deps.clock(), facts) : null;
-  if (!work) return void (await last?.());
+  // An erased user (/borrar) or a duplicate gets null: nothing counted.
+  const work = facts.length ? await Progress.load(tx, userId!, deps.catalogue, ctx.timeZone, deps.clock(), facts, ctx.claimed) : null;
+  if (!work) return void ((await ctx.claimed) && (await last?.()));
   // A referee who has played (first fragment, first /regalo): the referral pays, once.
   const qualifies = work.referralPending && facts.some((f) => (PLAYED_FACTS as readonly string[]).includes(f.kind));
   await work.run(qualifies ? undefined : last);
@@ -300,7 +301,11 @@ export async function applyStoryRewards(
   await progress.flush();
 }
 
-/** Gamification's reactions: besitos statistics, missions and achievements. */
+/**
+ * Gamification's reactions: besitos statistics, missions and achievements. Its first statements go out
+ * with the processed_events claim (pipelinesClaim: one round trip less per event); a duplicate stops
+ * at the snapshot and its transaction is rolled back.
+ */
 export function createGamificationSubscriber(deps: GamificationDeps): SubscriberHandler {
   const full = { catalogue: deps.catalogue, clock: deps.clock ?? systemClock, kv: deps.kv };
   const progress = (tx: Tx, event: BusEvent, ctx: HandlerContext) => advance(tx, event, ctx, full);
@@ -311,10 +316,11 @@ export function createGamificationSubscriber(deps: GamificationDeps): Subscriber
     const stats = () => countMove(tx, e, ctx);
     if (!full.kv) return advance(tx, e, ctx, full, stats);
     await progress(tx, e, ctx);
+    if (!(await ctx.claimed)) return; // Redis is outside the transaction
     await updateRankings(tx, full.kv, e, ctx.timeZone, ctx.log);
     await stats();
   };
-  return fromHandlers({
+  const handler = fromHandlers({
     'gamification.besitos_earned': moved,
     'gamification.besitos_spent': moved,
     'narrative.fragment_completed': progress,
@@ -324,4 +330,5 @@ export function createGamificationSubscriber(deps: GamificationDeps): Subscriber
     'gamification.item_purchased': progress,
     'gamification.item_used': progress,
   });
+  return Object.assign(handler, { pipelinesClaim: true });
 }

@@ -12,6 +12,17 @@ export class AccountErased extends Error {
 }
 
 /**
+ * An update that doesn't register anybody (a reaction in a group) came from a person who never wrote
+ * to the bot: nobody to act for, and no account is made for them (lib/bot/index.ts).
+ */
+export class NotRegistered extends Error {
+  constructor(what: string) {
+    super(`not registered: ${what}`);
+    this.name = 'NotRegistered';
+  }
+}
+
+/**
  * The per-user lock of every writer: holds the user row FOR KEY SHARE until the caller's transaction ends
  * and checks the account is alive. /borrar takes the row FOR UPDATE, so it waits for writers that got
  * here first (and then blanks what they wrote), and writers that come after it see the erased row

@@ -1,7 +1,7 @@
 import type postgres from 'postgres';
 import { z } from 'zod';
 import type { Queryable } from '../db/client.js';
-import { AccountErased } from './errors.js';
+import { AccountErased, NotRegistered } from './errors.js';
 import type { TelegramProfile, UserRecord } from './registration.js';
 
 export type UserStatus = 'free' | 'vip' | 'banned';
@@ -81,6 +81,11 @@ export interface LoadOptions {
    * its update_id (AccountErased). Writing to the bot does register them anew.
    */
   buttonPress?: boolean;
+  /**
+   * false: a person with no account gets none (NotRegistered). For updates that are not someone
+   * talking to the bot — a reaction in a group where the bot is an administrator.
+   */
+  registerNew?: boolean;
 }
 
 interface Row {
@@ -119,6 +124,7 @@ export async function loadUserState(db: Queryable, p: TelegramProfile, opts: Loa
     const row = rows[0];
     if (row) return toState(row, providers, opts);
     await throwIfErased(db, opts);
+    if (opts.registerNew === false) throw new NotRegistered(`telegram user ${p.id}`);
     // Otherwise empty only when a concurrent first insert committed after this statement's snapshot.
   }
   throw new Error(`could not load telegram user ${p.id}`);
@@ -167,9 +173,11 @@ function stateStatement<R extends object>(
   const person = opts.person ?? null;
   // Updates sent before the person's erasure (lower update_id), and button presses, can't register them again.
   const after = opts.buttonPress ? -1 : (opts.updateId ?? 0);
-  const blocked = opts.person
-    ? db`AND NOT EXISTS (SELECT 1 FROM erasures WHERE person = ${opts.person} AND update_id > ${after})`
-    : db``;
+  const blocked = opts.registerNew === false
+    ? db`AND false`
+    : opts.person
+      ? db`AND NOT EXISTS (SELECT 1 FROM erasures WHERE person = ${opts.person} AND update_id > ${after})`
+      : db``;
   const cols = providers.length
     ? db.unsafe(providers.map((_, i) => `, prov_${i}.v AS p_${i}`).join(''))
     : db``;

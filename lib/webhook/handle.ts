@@ -31,6 +31,11 @@ export interface WebhookDeps {
   claimWithState?: (update: Record<string, unknown>, claim: PendingQuery<Row[]>) => Promise<{ attempts: number } | undefined> | null;
   /** Records a handled update as done (lib/webhook/completion.ts: group commit); default one statement per update. */
   complete?: (updateId: number) => Promise<void>;
+  /**
+   * Webhook reply (lib/bot callbackWebhookReply): the bot's answer to the update's callback query is put
+   * in the 200 response instead of being sent as a request. Unset: every answer is a request.
+   */
+  webhookReply?: { accept(update: object): void; take(update: object): Record<string, unknown> | undefined };
   /** Runs after an update's effects are durable, with the outbox events it wrote (the event relay hooks in here). */
   afterCommit?: (eventIds: string[]) => Promise<void>;
 }
@@ -44,6 +49,8 @@ export interface WebhookRequest {
 export interface WebhookResponse {
   status: number;
   body: string;
+  /** Set when the body is a Bot API method call for Telegram to run (a webhook reply). */
+  contentType?: 'application/json';
 }
 
 const ok = (body = 'ok'): WebhookResponse => ({ status: 200, body });
@@ -145,6 +152,7 @@ export async function handleTelegramWebhook(deps: WebhookDeps, req: WebhookReque
     return ok('duplicate');
   }
 
+  deps.webhookReply?.accept(update);
   try {
     const eventIds = await trackWrittenEvents(() => deps.bot.handleUpdate(update as unknown as Update));
     await (deps.complete ? deps.complete(summary.updateId) : markDone(deps.db, [summary.updateId]));
@@ -152,8 +160,10 @@ export async function handleTelegramWebhook(deps: WebhookDeps, req: WebhookReque
     if (deps.afterCommit) {
       await deps.afterCommit(eventIds).catch((err) => deps.log.warn({ msg: 'after-commit hook failed', ...base, error: String(err) }));
     }
-    return ok();
+    const reply = deps.webhookReply?.take(update);
+    return reply ? { status: 200, body: JSON.stringify(reply), contentType: 'application/json' } : ok();
   } catch (err) {
+    deps.webhookReply?.take(update);
     return failed(deps, summary, who, claim.attempts, err, started);
   }
 }

@@ -88,8 +88,12 @@ beforeAll(async () => {
   });
 });
 
-const post = (update: unknown) =>
-  app.webhook({ method: 'POST', headers: { 'x-telegram-bot-api-secret-token': 'budget-secret' }, body: JSON.stringify(update) });
+/** Posts as Telegram does, and runs a webhook reply on the stub as Telegram would (recorded, but not a request of ours). */
+const post = async (update: unknown) => {
+  const res = await app.webhook({ method: 'POST', headers: { 'x-telegram-bot-api-secret-token': 'budget-secret' }, body: JSON.stringify(update) });
+  telegram.webhookReply(res);
+  return res;
+};
 
 function harness(tg: number): BudgetHarness {
   const userId = async () => (await db<{ id: number }[]>`SELECT id FROM users WHERE telegram_id = ${tg}`)[0]!.id;
@@ -143,11 +147,13 @@ describe('per-update budget: SQL statements, key-value commands and Bot API requ
     } finally {
       counting = false;
     }
-    expect(res).toEqual({ status: 200, body: 'ok' });
+    expect(res.status).toBe(200);
+    // A callback answer in the webhook response (issue 18) is run by Telegram: it is in `calls` for the
+    // check, last, but it is no request of ours.
     const calls = [...telegram.calls];
     await kind.check(h, calls);
-    const used: RoundTrips = { sql: statements.length, kv: kvCommands.length, botApi: calls.length };
-    const detail = `${kind.name}: ${JSON.stringify(used)} (budget ${JSON.stringify(kind.budget)})\n  SQL:\n    ${statements.join('\n    ')}\n  KV: ${kvCommands.join(', ')}\n  Bot API: ${calls.map((c) => c.method).join(', ')}`;
+    const used: RoundTrips = { sql: statements.length, kv: kvCommands.length, botApi: calls.filter((c) => !c.viaWebhookReply).length };
+    const detail = `${kind.name}: ${JSON.stringify(used)} (budget ${JSON.stringify(kind.budget)})\n  SQL:\n    ${statements.join('\n    ')}\n  KV: ${kvCommands.join(', ')}\n  Bot API: ${calls.map((c) => c.method + (c.viaWebhookReply ? ' (webhook reply)' : '')).join(', ')}`;
     if (process.env.BUDGET_VERBOSE === '1') console.log(detail);
     expect(used.sql, detail).toBeLessThanOrEqual(kind.budget.sql);
     expect(used.kv, detail).toBeLessThanOrEqual(kind.budget.kv);

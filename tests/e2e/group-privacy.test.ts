@@ -85,7 +85,8 @@ describe('the truth after money moved', () => {
     t.telegram.failNext('answerCallbackQuery', 1, 400, { description: 'Bad Request: query is too old and response timeout expired or query ID is invalid' });
     t.telegram.failNext('editMessageText', 1, 400, { description: 'Bad Request: message to edit not found' });
     const press = callbackUpdate(ana.tg, yes);
-    expect(await t.post(press)).toEqual({ status: 200, body: 'ok' });
+    // The answer to the query travels in the webhook response (issue 18): its 400 at Telegram reaches nobody.
+    expect(await t.post(press)).toMatchObject({ status: 200 });
     const [row] = await db<{ status: string }[]>`SELECT status FROM telegram_updates WHERE update_id = ${press.update_id}`;
     expect(row!.status).toBe('done');
     expect((await getBalance(db, beto.id)).besitos).toBe(10);

@@ -16,8 +16,16 @@ setApp(app);
 
 async function post(update: unknown): Promise<number> {
   let status = 0;
-  const res = { status: (c: number) => ((status = c), res), send: () => res, json: () => res };
+  let body = '';
+  let contentType: string | undefined;
+  const res = {
+    status: (c: number) => ((status = c), res),
+    setHeader: (_name: string, value: string) => ((contentType = value), res),
+    send: (b: string) => ((body = b), res),
+    json: () => res,
+  };
   await telegramHandler({ method: 'POST', headers: { 'x-telegram-bot-api-secret-token': TEST_SECRET }, body: update } as never, res as never);
+  telegram.webhookReply({ status, body, contentType }); // Telegram runs a webhook reply (a button's answer)
   return status;
 }
 

@@ -233,4 +233,21 @@ describe('reaction rewards', () => {
     expect(telegram.calls.filter((c) => c.method === 'sendMessage' && c.payload.chat_id === GROUP.id)).toHaveLength(0); // no group spam
     expect(await ledgerMismatches(db, [fer.id])).toEqual([]);
   });
+
+  it('a group member who never wrote to the bot gets no account by reacting (concurrently, and redelivered); after /start a reaction pays', async () => {
+    const stranger: Person = { tg: uniqueTelegramId(), id: 0, name: 'Desconocida' };
+    const first = reactionUpdate(stranger, 601, [], ['❤']);
+    const statuses = await Promise.all([post(first), post(reactionUpdate(stranger, 602, [], ['🔥']))]);
+    statuses.push(await post(first));
+    expect(statuses.map((r) => r.status)).toEqual([200, 200, 200]);
+    expect(await db`SELECT 1 FROM users WHERE telegram_id = ${stranger.tg}`).toHaveLength(0);
+    expect(await db`SELECT 1 FROM telegram_updates WHERE update_id = ${first.update_id} AND status = 'done'`).toHaveLength(1);
+    expect(telegram.calls.filter((c) => c.payload.chat_id === stranger.tg || c.payload.chat_id === GROUP.id)).toHaveLength(0);
+    // Now she talks to the bot: an account, and her next reaction is rewarded.
+    await post(textUpdate(stranger.tg, '/start', { firstName: stranger.name }));
+    const [row] = await db<{ id: number }[]>`SELECT id FROM users WHERE telegram_id = ${stranger.tg}`;
+    const registered = { ...stranger, id: Number(row!.id) };
+    expect((await post(reactionUpdate(registered, 603, [], ['❤']))).status).toBe(200);
+    expect(await balance(registered)).toBe(reactionBesitos());
+  });
 });

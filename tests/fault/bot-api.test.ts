@@ -95,7 +95,8 @@ describe('fault: Bot API 429 and 5xx', () => {
     const yes = buttonsOf(lastTo(t.telegram, 'sendMessage', ana, /Regalar/)).find((d) => d.startsWith('g:y:'))!;
     expect(yes).toBeDefined();
     const press = callbackUpdate(ana, yes);
-    t.telegram.failNext('answerCallbackQuery', 3, 503);
+    // The confirmation message's edit (the press's answer to its query travels in the webhook response).
+    t.telegram.failNext('editMessageText', 3, 503);
     expect((await t.post(press)).status).toBe(503);
     expect(await balanceOfTelegram(admin, ana)).toBe(4);
     expect((await t.post(press)).status).toBe(200);
@@ -105,14 +106,35 @@ describe('fault: Bot API 429 and 5xx', () => {
     expect(await ledgerRows(ana, 'gift')).toBe(1);
   });
 
-  it('a 400 from the Bot API (e.g. "query is too old") is not transient: acknowledged, kept as failed, never retried', async () => {
+  it('a 400 from the Bot API (e.g. "message to edit not found") is not transient: acknowledged, kept as failed, never retried', async () => {
     const tg = uniqueTelegramId();
     await t.post(textUpdate(tg, '/start')); // button presses act only for registered users
     const update = callbackUpdate(tg, 'hist:999999999');
-    t.telegram.failNext('answerCallbackQuery', 1, 400, { description: 'Bad Request: query is too old and response timeout expired or query ID is invalid' });
+    t.telegram.failNext('editMessageText', 1, 400, { description: 'Bad Request: message to edit not found' });
     expect((await t.post(update)).status).toBe(200);
     const [row] = await admin<{ status: string }[]>`SELECT status FROM telegram_updates WHERE update_id = ${update.update_id}`;
     expect(row?.status).toBe('failed');
     expect(slept).toEqual([]);
+  });
+
+  it('a press answers its spinner in the webhook response, not as a request; a failed press carries no answer, its redelivery does', async () => {
+    const tg = uniqueTelegramId();
+    await t.post(textUpdate(tg, '/daily'));
+    t.telegram.reset();
+    const press = callbackUpdate(tg, 'hist:999999999999');
+    t.telegram.failNext('editMessageText', 3, 502);
+    const failed = await t.post(press);
+    expect(failed).toMatchObject({ status: 503 });
+    expect(failed.contentType).toBeUndefined();
+    const res = await t.post(press);
+    expect(res.status).toBe(200);
+    expect(res.contentType).toBe('application/json');
+    expect(JSON.parse(res.body)).toEqual({ method: 'answerCallbackQuery', callback_query_id: press.callback_query.id });
+    // No request of the bot answered the query: the one answer is the webhook reply, run after the edit.
+    const answers = t.telegram.calls.filter((c) => c.method.startsWith('answerCallbackQuery'));
+    expect(answers.map((c) => c.viaWebhookReply)).toEqual([true]);
+    expect(t.telegram.calls.at(-1)!.method).toBe('answerCallbackQuery');
+    // A duplicate delivery of a handled press answers nothing (it is acknowledged without effect).
+    expect(await t.post(press)).toEqual({ status: 200, body: 'duplicate' });
   });
 });

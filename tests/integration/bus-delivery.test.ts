@@ -7,6 +7,8 @@ import { createGamificationSubscriber } from '../../lib/gamification/subscriber.
 import { fixedCatalogue, parseCatalogue } from '../../lib/gamification/content.js';
 
 import { createEvent } from '../../lib/bus/events.js';
+import { processEvent } from '../../lib/bus/receive.js';
+import type { HandlerContext, SubscriberHandler } from '../../lib/bus/subscriber.js';
 import { readRawBody } from '../../api/_lib/http.js';
 import { parseConfig } from '../../lib/config.js';
 import { createDb } from '../../lib/db/client.js';
@@ -197,6 +199,44 @@ describe('api/events/<subscriber>: failures', () => {
     expect(res.status).toBe(500);
     expect(await countRows(db, 'besitos_source_stats', `source = 'half_done'`)).toBe(0);
     expect(await countRows(db, 'processed_events', `event_id = '${JSON.parse(body).event_id}'`)).toBe(0);
+  });
+});
+
+describe('a subscriber whose first statements ride with the claim (pipelinesClaim)', () => {
+  const source = () => `p_${randomBytes(4).toString('hex')}`;
+  /** Writes before it knows whether the event is new, as a pipelining handler may. */
+  const writing = (src: string, fail = false) =>
+    Object.assign(
+      async (tx: Parameters<SubscriberHandler>[0], _e: unknown, ctx: HandlerContext) => {
+        await Promise.all([
+          tx`INSERT INTO besitos_source_stats (day, source, earned) VALUES ('2026-01-01', ${src}, 1)
+             ON CONFLICT (day, source, shard) DO UPDATE SET earned = besitos_source_stats.earned + 1`,
+          ...(fail ? [tx`SELECT 1 / 0`] : []),
+        ]);
+        await ctx.claimed;
+      },
+      { pipelinesClaim: true },
+    );
+  const processWith = (handler: SubscriberHandler, body: string) =>
+    processEvent({ db, log: silentLogger, timeZone: 'UTC', handlers: { gamification: handler } }, 'gamification', body);
+
+  it('a duplicate (concurrent or later) rolls back what the handler wrote before it knew: one effect', async () => {
+    const src = source();
+    const body = JSON.stringify(earned(src));
+    const outcomes = await Promise.all([body, body, body].map((b) => processWith(writing(src), b)));
+    expect(outcomes.sort()).toEqual(['duplicate', 'duplicate', 'processed']);
+    expect(await processWith(writing(src), body)).toBe('duplicate');
+    expect(await stats(src)).toEqual({ earned: 1, earned_count: 0 });
+  });
+
+  it('a statement that fails in the round trip of the claim leaves the event unmarked; the redelivery processes it', async () => {
+    const src = source();
+    const body = JSON.stringify(earned(src));
+    await expect(processWith(writing(src, true), body)).rejects.toThrow(/division by zero/);
+    expect(await countRows(db, 'processed_events', `event_id = '${JSON.parse(body).event_id}'`)).toBe(0);
+    expect(await stats(src)).toEqual({ earned: 0, earned_count: 0 });
+    expect(await processWith(writing(src), body)).toBe('processed');
+    expect(await stats(src)).toEqual({ earned: 1, earned_count: 0 });
   });
 });
 

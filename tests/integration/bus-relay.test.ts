@@ -175,6 +175,58 @@ describe('outbox relay through QStash', () => {
     await crashing.close();
   });
 
+  it("the after-commit relay leases a request's own rows in 2 statements; if the instance dies after publishing, the sweep republishes them once the lease ends, deduplicated", async () => {
+    const source = newSource();
+    const userId = await newUser();
+    const events = Array.from({ length: 3 }, (_, i) =>
+      createEvent('gamification.besitos_earned', { amount: 1, source, transaction_id: i + 1, balance_after: i + 1 }, userId),
+    );
+    await db.begin((tx) => publish(tx, ...events));
+    const ids = events.map((e) => e.event_id);
+    const statements: string[] = [];
+    const counted = createDb(dbUrl, { max: 2, onQuery: (q) => statements.push(q) });
+    let dying = true;
+    const bus = createBus(config, { db: counted, log: silentLogger, timeZone: config.timeZone, subscribers }, {
+      // The instance freezes for good right after publishing (a serverless function that is killed).
+      afterPublish: () => (dying ? new Promise<void>(() => {}) : Promise.resolve()),
+    });
+    const mine = () => qstash.published.filter((m) => m.body.includes(source));
+    void bus.afterCommit(ids);
+    await eventually(async () => mine().length === 6); // 3 events × 2 subscribers: published, never marked sent
+    await qstash.idle();
+    expect(await auditRowsFor(userId)).toBe(3);
+    expect(await countRows(db, 'outbox', `user_id = ${userId} AND published_at IS NULL AND next_attempt_at > now()`)).toBe(3);
+    dying = false;
+    await bus.sweep(); // leased: not due yet
+    expect(mine()).toHaveLength(6);
+
+    await db`UPDATE outbox SET next_attempt_at = now() WHERE user_id = ${userId}`; // the lease ended
+    statements.length = 0;
+    await bus.afterCommit(ids);
+    expect(statements.map((q) => q.trim().split(/\s+/)[0])).toEqual(['UPDATE', 'UPDATE']); // the claim, the settle: no transaction
+    expect(mine().filter((m) => !m.deduplicated)).toHaveLength(6);
+    expect(await countRows(db, 'outbox', `user_id = ${userId} AND published_at IS NULL`)).toBe(0);
+    await qstash.idle();
+    expect(await auditRowsFor(userId)).toBe(3);
+    await bus.close();
+    await counted.end({ timeout: 5 });
+  });
+
+  it('an after-commit relay that fails after publishing (and lives) gives its rows back at once', async () => {
+    const source = newSource();
+    const userId = await newUser();
+    const event = createEvent('gamification.besitos_earned', { amount: 1, source, transaction_id: 1, balance_after: 1 }, userId);
+    await db.begin((tx) => publish(tx, event));
+    const bus = createBus(config, { db, log: silentLogger, timeZone: config.timeZone, subscribers }, {
+      afterPublish: async () => {
+        throw new Error('settle refused');
+      },
+    });
+    await expect(bus.afterCommit([event.event_id])).rejects.toThrow('settle refused');
+    expect(await countRows(db, 'outbox', `user_id = ${userId} AND published_at IS NULL AND next_attempt_at <= now()`)).toBe(1);
+    await bus.close();
+  });
+
   it('QStash answering 500s: rows back off with the error, then everything is processed exactly once', async () => {
     const source = newSource();
     const userId = await grants(6, source);

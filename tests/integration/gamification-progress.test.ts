@@ -174,6 +174,37 @@ describe('gamification subscriber: achievements', () => {
   });
 });
 
+describe('gamification subscriber: a write that fails halfway', () => {
+  it('leaves the event unmarked and nothing of it stored; the redelivery counts it once', async () => {
+    const user = await userWithBesitos(db);
+    const b = fragment(user, '2026-03-10T12:00:00Z');
+    const eventId = (JSON.parse(b) as { event_id: string }).event_id;
+    // The achievements' upsert fails: it is sent together with the mission row, the events and the
+    // congratulation, after the claim, the snapshot and the reward went out in the same transaction.
+    await db.unsafe(`
+      CREATE OR REPLACE FUNCTION fail_achievement() RETURNS trigger AS $$
+      BEGIN RAISE EXCEPTION 'injected failure'; END $$ LANGUAGE plpgsql;
+      CREATE TRIGGER fail_achievement_${user} BEFORE INSERT ON user_achievements FOR EACH ROW
+        WHEN (NEW.user_id = ${user}) EXECUTE FUNCTION fail_achievement();`);
+    try {
+      await expect(deliver(b)).rejects.toThrow(/injected failure/);
+    } finally {
+      await db.unsafe(`DROP TRIGGER fail_achievement_${user} ON user_achievements`);
+    }
+    expect(await db`SELECT 1 FROM processed_events WHERE subscriber = 'gamification' AND event_id = ${eventId}`).toHaveLength(0);
+    expect(await db`SELECT 1 FROM gamification_facts WHERE user_id = ${user}`).toHaveLength(0);
+    expect(await missionRows(user)).toEqual([]);
+    expect(await ledgerKeys(user, 'achievement:%')).toEqual([]);
+    expect(await db`SELECT 1 FROM outbox WHERE user_id = ${user} AND type LIKE 'gamification.%'`).toHaveLength(0);
+
+    expect(await deliver(b)).toBe('processed');
+    expect(await deliver(b)).toBe('duplicate');
+    expect(await missionRows(user)).toEqual([{ mission_key: 'd-frag', period: '2026-03-10', status: 'active', progress: 1 }]);
+    expect(await ledgerKeys(user, 'achievement:%')).toEqual([`achievement:${user}:first=50`]);
+    expect(await ledgerMismatches(db, [user])).toEqual([]);
+  });
+});
+
 describe('gamification state: /perfil, /exportar, /borrar', () => {
   it('the provider counts what the user has; erasure deletes progress and backpack, keeps purchases for accounting', async () => {
     const { stateProviders } = await import('../../lib/users/state.js');

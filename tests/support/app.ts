@@ -1,5 +1,6 @@
 import { afterAll, inject } from 'vitest';
 import { createApp, type App, type AppOverrides } from '../../lib/app.js';
+import type { WebhookResponse } from '../../lib/webhook/handle.js';
 import { parseConfig } from '../../lib/config.js';
 import { createMemoryStore } from '../../lib/kv/memory.js';
 import { silentLogger } from '../../lib/log.js';
@@ -16,8 +17,8 @@ export const TEST_SECRET = 'test-webhook-secret';
 export interface TestApp {
   app: App;
   telegram: BotApiStub;
-  /** POSTs an update to the webhook handler the way Telegram does. */
-  post(update: unknown, secret?: string | null): Promise<{ status: number; body: string }>;
+  /** POSTs an update to the webhook handler the way Telegram does (and runs a webhook reply on the stub, as Telegram would). */
+  post(update: unknown, secret?: string | null): Promise<WebhookResponse>;
 }
 
 /** The production app wired to the test database and a local Bot API stub. */
@@ -41,12 +42,15 @@ export async function startTestApp(env: Record<string, string> = {}, overrides: 
   return {
     app,
     telegram,
-    post: (update, secret = TEST_SECRET) =>
-      app.webhook({
+    post: async (update, secret = TEST_SECRET) => {
+      const res = await app.webhook({
         method: 'POST',
         headers: secret === null ? {} : { 'x-telegram-bot-api-secret-token': secret },
         body: typeof update === 'string' ? update : JSON.stringify(update),
-      }),
+      });
+      telegram.webhookReply(res);
+      return res;
+    },
   };
 }
 

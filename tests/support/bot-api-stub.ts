@@ -7,6 +7,8 @@ export interface RecordedCall {
   at: number;
   /** What the stub answered (e.g. the sent message, with its message_id). */
   result?: any;
+  /** The call came in a webhook response (a webhook reply), not as a request of the bot. */
+  viaWebhookReply?: true;
 }
 
 interface Fault {
@@ -43,6 +45,22 @@ export class BotApiStub {
   failNext(method: string | '*', times: number, status: number, extra: Record<string, unknown> = {}): void {
     const body = { ok: false, error_code: status, description: status === 429 ? 'Too Many Requests: retry later' : 'Internal Server Error', ...extra };
     for (let i = 0; i < times; i++) this.faults.push({ method, status, body });
+  }
+
+  /**
+   * What Telegram does with a webhook's 2xx answer whose JSON body is a method call: runs it. The call
+   * is recorded like a request (a queued failNext applies, and like Telegram's it reaches nobody).
+   */
+  webhookReply(res: { status: number; body: string; contentType?: string }): void {
+    if (res.status < 200 || res.status >= 300 || res.contentType !== 'application/json') return;
+    const { method, ...payload } = JSON.parse(res.body) as { method: string } & Record<string, any>;
+    const faultIndex = this.faults.findIndex((f) => f.method === '*' || f.method === method);
+    if (faultIndex >= 0) {
+      this.faults.splice(faultIndex, 1);
+      this.calls.push({ method: `${method}!failed`, payload, at: Date.now(), viaWebhookReply: true });
+      return;
+    }
+    this.calls.push({ method, payload, at: Date.now(), result: this.result(method, payload), viaWebhookReply: true });
   }
 
   callsOf(method: string): RecordedCall[] {

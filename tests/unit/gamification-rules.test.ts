@@ -4,6 +4,7 @@ import { createEvent, parseEvent } from '../../lib/bus/events.js';
 import { missionSchema, achievementSchema, type Mission, type Achievement } from '../../lib/gamification/catalogue.js';
 import { catalogueOf, parseCatalogue, InvalidCatalogue } from '../../lib/gamification/content.js';
 import { ContentIndex, loadContentFromDir } from '../../lib/content/index.js';
+import { addDays, localDate, startOfLocalDay } from '../../lib/time/zone.js';
 import {
   achievementProgress,
   factsFromEvent,
@@ -63,6 +64,32 @@ describe('periods in BOT_TIMEZONE', () => {
     const p = periodOf('daily', at('2026-03-29T12:00:00Z'), 'Europe/Madrid'); // DST starts that night
     expect(p.start).toEqual(at('2026-03-28T23:00:00Z'));
     expect(p.end).toEqual(at('2026-03-29T22:00:00Z'));
+  });
+});
+
+describe('periods remembered (no time-zone arithmetic for an instant inside a known period)', () => {
+  /** The period as computed from scratch, without the remembered ones. */
+  function computed(recurrence: 'daily' | 'weekly', t: Date, zone: string) {
+    const day = localDate(t, zone);
+    const weekday = new Date(`${day}T00:00:00Z`).getUTCDay() || 7;
+    const first = recurrence === 'daily' ? day : addDays(day, 1 - weekday);
+    return { key: first, start: startOfLocalDay(first, zone), end: startOfLocalDay(addDays(first, recurrence === 'daily' ? 1 : 7), zone) };
+  }
+  it('equal the computed ones for instants in any order, across DST changes and half-hour zones', () => {
+    const zones = ['America/Mexico_City', 'Europe/Madrid', 'America/New_York', 'America/Santiago', 'Australia/Lord_Howe', 'Asia/Kathmandu'];
+    const from = Date.parse('2026-02-15T00:00:00Z'); // 120 days: the March and April DST changes
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.integer({ min: 0, max: 120 * 24 * 60 }), fc.constantFrom(...zones), fc.constantFrom('daily' as const, 'weekly' as const)), { minLength: 1, maxLength: 200 }),
+        (draws) => {
+          for (const [minute, zone, recurrence] of draws) {
+            const t = new Date(from + minute * 60_000);
+            expect(periodOf(recurrence, t, zone)).toEqual(computed(recurrence, t, zone));
+          }
+        },
+      ),
+      { numRuns: 100 },
+    );
   });
 });
 

@@ -44,8 +44,8 @@ export const kinds: UpdateKind[] = [
     // The inbox (2) and state load (1); the bid's transaction (8, begin/commit included: the action,
     // the auction's row lock, then one pipelined round trip — the hold moved (moveHold: both balance rows
     // locked in id order, the bidder's hold placed, the leader's released), the bid rows and the auction,
-    // the outbid notice job — and the action's result); the after-commit relay of the notice's trigger (4).
-    budget: { sql: 15, kv: 0, botApi: 1 },
+    // the outbid notice job — and the action's result); the after-commit relay of the notice's trigger (2: claim and settle, issue 18).
+    budget: { sql: 13, kv: 0, botApi: 1 },
     prepare: auctionWithLeader,
     update: (h) => textUpdate(h.tg, `/pujar #${h.memo.auction} 15`),
     check: (_h, calls) => told(calls, 'sendMessage', /Vas ganando/),
@@ -53,7 +53,7 @@ export const kinds: UpdateKind[] = [
   {
     name: 'auction bid (button)',
     // The bid as above, and the list redrawn with fresh buttons (open auctions, the new balance): +2.
-    budget: { sql: 17, kv: 0, botApi: 2 },
+    budget: { sql: 15, kv: 0, botApi: 1 }, // issue 18: the answer in the webhook response
     prepare: auctionWithLeader,
     update: (h) => callbackUpdate(h.tg, `sb:${h.memo.auction}:15:${h.memo.me}`),
     check: (_h, calls) => told(calls, 'answerCallbackQuery', /Vas ganando/),

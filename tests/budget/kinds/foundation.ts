@@ -26,7 +26,7 @@ export const kinds: UpdateKind[] = [
   {
     name: '/daily (granted)',
     // Issue 18: today's and yesterday's claims read together, the claim row written in the ledger statement.
-    budget: { sql: 12, kv: 2, botApi: 1 },
+    budget: { sql: 10, kv: 2, botApi: 1 }, // the after-commit relay: 2 statements (lease), not a 4-statement transaction
     update: (h) => textUpdate(h.tg, '/daily'),
     check: (_h, calls) => sent(calls, 'sendMessage', /Recibiste <b>10 besitos<\/b>/),
   },
@@ -47,7 +47,7 @@ export const kinds: UpdateKind[] = [
   },
   {
     name: 'history page (button)',
-    budget: { sql: 3, kv: 0, botApi: 2 },
+    budget: { sql: 3, kv: 0, botApi: 1 }, // issue 18: the spinner answer in the webhook response
     prepare: async (h) => void (await h.post(textUpdate(h.tg, '/daily'))),
     update: (h) => callbackUpdate(h.tg, 'hist:999999999999'),
     check: (_h, calls) => expect(calls.map((c) => c.method)).toContain('answerCallbackQuery'),
@@ -75,9 +75,9 @@ export const kinds: UpdateKind[] = [
   },
   {
     name: '/regalar (asks to confirm)',
-    // +5: the confirmation's keyboard.close job (1 INSERT) and the relay of its system.job_due trigger.
+    // +3: the confirmation's keyboard.close job (1 INSERT) and the relay of its system.job_due trigger (2).
     // kv +1: the sender's gift/undo loop budget is read before offering a confirmation (issue 16).
-    budget: { sql: 8, kv: 5, botApi: 1 },
+    budget: { sql: 6, kv: 5, botApi: 1 },
     prepare: async (h) => {
       await grantBesitos(h.db, { userId: await h.userId(), amount: 50, source: 'admin', idempotencyKey: `budget:${h.tg}` });
       h.memo.receiver = (await h.person('bea')).username;
@@ -92,7 +92,7 @@ export const kinds: UpdateKind[] = [
     // end with the message saying cancelled while the gift went through.
     // kv +2 (issue 16): the loop budget is counted (one script) and the receiver's notification window
     // taken (SET NX); a gift inside a taken window schedules the window's summary instead (+SQL, not measured here).
-    budget: { sql: 22, kv: 9, botApi: 3 },
+    budget: { sql: 20, kv: 9, botApi: 2 },
     prepare: async (h) => {
       await grantBesitos(h.db, { userId: await h.userId(), amount: 50, source: 'admin', idempotencyKey: `budget:${h.tg}` });
       const to = await h.person('bea');
