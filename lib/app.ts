@@ -23,7 +23,7 @@ import type { SubscriberName } from './bus/subscriptions.js';
 import { createCommandResultNotifier } from './bot/command-results.js';
 import { createCommandsSubscriber } from './commands/subscriber.js';
 import { auctionEndJob, auctionNoticeJob } from './gamification/auctions/index.js';
-import { createGamificationSubscriber, fixedCatalogue, noticeJob, versionedCatalogue, type CatalogueIndex, type CatalogueSource } from './gamification/index.js';
+import { createGamificationSubscriber, fixedCatalogue, noticeJob, rankingRebuildJob, rankingRebuildScheduler, versionedCatalogue, type CatalogueIndex, type CatalogueSource } from './gamification/index.js';
 import { narrativeSubscriber } from './narrative/subscriber.js';
 import { versionedStoryContent, type StoryContent } from './narrative/index.js';
 import { registerNarrativeProvider } from './narrative/provider.js';
@@ -41,7 +41,7 @@ import { registerGrantProof } from './economy/repository.js';
 // A reaction grant is proven by its reactions row (lib/gamification/reactions.ts), for the anomaly job.
 registerGrantProof('reaction', (db) => db`EXISTS (SELECT 1 FROM reactions r WHERE r.transaction_id = t.id)`);
 
-const jobKinds: JobHandler<any>[] = [dailyMaintenance, keyboardCloseJob, giftSummaryJob as JobHandler<any>, reactionRefreshJob as JobHandler<any>, noticeJob, auctionEndJob as JobHandler<any>, auctionNoticeJob as JobHandler<any>, ...vipJobKinds, publishPostJob as JobHandler<any>, anomalyJob as JobHandler<any>];
+const jobKinds: JobHandler<any>[] = [dailyMaintenance, keyboardCloseJob, giftSummaryJob as JobHandler<any>, reactionRefreshJob as JobHandler<any>, noticeJob, auctionEndJob as JobHandler<any>, auctionNoticeJob as JobHandler<any>, ...vipJobKinds, publishPostJob as JobHandler<any>, anomalyJob as JobHandler<any>, rankingRebuildJob as JobHandler<any>];
 
 export interface App {
   config: Config;
@@ -195,6 +195,9 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     // In-process delivery hands a trigger over at once: re-arming an early one would loop.
     { rearmTriggers: () => bus.mode === 'qstash', beforeSweep: recurringJobs(
         maintenanceScheduler(config.timeZone),
+        // The boards' hourly check heals a shared store (Redis/Upstash) that outlives processes; the
+        // in-memory store starts empty with each process and is built by the first read.
+        ...(kv.kind === 'memory' ? [] : [rankingRebuildScheduler()]),
         // Anomaly flags are for admins: detected when someone can see them (a chat to tell, or the panel's API).
         ...(config.ADMIN_USER_IDS.length > 0 || config.ADMIN_API_TOKEN ? [anomalyScheduler(config.ADMIN_USER_IDS)] : []),
       ) },

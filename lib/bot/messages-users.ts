@@ -26,24 +26,19 @@ export const usersMessages = {
   rateLimited: (seconds: number) =>
     `Vas muy rápido 😅 Espera ${seconds >= 120 ? `unos ${Math.round(seconds / 60)} minutos` : seconds > 60 ? 'un par de minutos' : seconds === 60 ? 'un minuto' : `${seconds} segundos`} y vuelvo a atenderte.`,
 
-  // /perfil
-  profile: (p: {
-    name: string | null;
-    besitos: number;
-    lifetime: number;
-    streak: number;
-    memberSince: Date;
-    status: string;
-    sections: string[];
-    tz: string;
-  }) =>
-    `👤 <b>${p.name ? nameHtml(p.name) : 'Tu perfil'}</b>\n\n` +
-    `💰 Besitos: <b>${n(p.besitos)}</b>\n` +
+  // /perfil: a header, then one headed section per feature (besitos first; the modules' after it).
+  profile: (p: { name: string | null; memberSince: Date; status: string; tz: string }) =>
+    `👤 <b>${p.name ? nameHtml(p.name) : 'Tu perfil'}</b>\n` +
+    `📅 Miembro desde: ${formatDate(p.memberSince, p.tz)} · 🎟 Cuenta: ${STATUS_LABELS[p.status] ?? p.status}`,
+  profileBesitos: (p: { besitos: number; lifetime: number; held: number; streak: number; expiring: string[] }) =>
+    `Besitos: <b>${n(p.besitos)}</b>\n` +
     `🏆 Ganados en total: ${n(p.lifetime)}\n` +
-    `🔥 Racha diaria: ${p.streak === 0 ? 'sin racha (reclama /regalo)' : `${p.streak} ${p.streak === 1 ? 'día' : 'días seguidos'}`}\n` +
-    `📅 Miembro desde: ${formatDate(p.memberSince, p.tz)}\n` +
-    `🎟 Cuenta: ${STATUS_LABELS[p.status] ?? p.status}` +
-    (p.sections.length ? `\n\n${p.sections.join('\n\n')}` : ''),
+    (p.held > 0 ? `🔒 Reservados en pujas: ${n(p.held)}\n` : '') +
+    `🔥 Racha diaria: ${p.streak === 0 ? 'sin racha (reclama /regalo)' : `${p.streak} ${p.streak === 1 ? 'día' : 'días seguidos'}`}` +
+    (p.expiring.length ? `\n${p.expiring.join('\n')}` : ''),
+  profileBesitosTitle: '💰 Besitos',
+  /** Where a section was cut to keep the message within Telegram's limit. */
+  profileCut: '…',
   profileButtons: { daily: '🎁 Regalo diario', history: '📜 Movimientos', activity: '🗂 Actividad', privacy: '🔒 Privacidad' },
 
   // /regalar

@@ -11,6 +11,7 @@ export { applyStoryRewards, createGamificationSubscriber, noticeJob } from './su
 export { holdingsColumns, readHoldings, type Holdings } from './repository.js';
 export type { CatalogueIndex, Mission, Achievement, Item } from './catalogue.js';
 export { registerGamificationConditions } from './conditions.js';
+export { rankingRebuildJob, rankingRebuildScheduler } from './ranking-rebuild.js';
 export { buyCommand, useCommand, triviaMultiplier, inventoryOf, ShopRefused } from './shop.js';
 export { react, reactionCount, reactionBesitos, reactionsPerDay, type ReactionResult, type ReactionTarget } from './reactions.js';
 

@@ -14,7 +14,8 @@ const payload = lazy(() => z.object({
 }));
 type Notice = z.output<typeof payload>;
 
-const escapeHtml = (t: string) => t.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+/** The module's own HTML escaping (lib/gamification does not import lib/bot). */
+export const escapeHtml = (t: string) => t.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
 export function noticeText(n: Notice): string {
   const items = n.item_names.length ? ` y ${n.item_names.map((i) => `<b>${escapeHtml(i)}</b>`).join(', ')}` : '';

@@ -13,6 +13,22 @@ import { referralSummary } from './referrals.js';
 registerErasureHook({
   name: 'ranking',
   afterErase: (kv, ids) => removeFromRankings(kv, ids.userId, new Date()),
+  // /exportar: how the ranking shows the user and their all-time score and place (from the ledger's
+  // totals; the weekly board is the week's grants, already in the exported ledger).
+  export: async (db, ids) => {
+    const [row] = await db<{ anonymous: boolean; all_time_besitos: string | null; all_time_position: string | null }[]>`
+      SELECT COALESCE((u.metadata->>'ranking_anonymous')::boolean, false) AS anonymous,
+             b.lifetime_besitos AS all_time_besitos,
+             CASE WHEN b.lifetime_besitos > 0 THEN
+               (SELECT count(*) + 1 FROM user_balances o JOIN users ou ON ou.id = o.user_id AND ou.deleted_at IS NULL
+                 WHERE o.lifetime_besitos > b.lifetime_besitos) END AS all_time_position
+        FROM users u LEFT JOIN user_balances b ON b.user_id = u.id WHERE u.id = ${ids.userId}`;
+    return {
+      shown_as_anonymous: Boolean(row?.anonymous),
+      all_time_besitos: Number(row?.all_time_besitos ?? 0),
+      all_time_position: row?.all_time_position == null ? null : Number(row.all_time_position),
+    };
+  },
 });
 
 const referralSection = lazy(() => z.object({ code: z.string(), invited: z.number(), rewarded: z.number(), pending: z.number(), earned: z.number() }));

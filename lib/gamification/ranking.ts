@@ -5,11 +5,13 @@ import type { Queryable, Sql } from '../db/client.js';
 import type { BusEvent } from '../bus/events.js';
 import type { Tx } from '../bus/subscriber.js';
 import { KeyValueUnavailable, type KeyValueStore, type ScoredMember } from '../kv/types.js';
+import { kvScript, runScript } from '../kv/script.js';
 import type { Logger } from '../log.js';
 import { lockUser } from './repository.js';
 import {
   ALL_MARKER_TTL_SECONDS,
   boardKey,
+  BOARDS,
   builtMarker,
   compareEntries,
   rankingName,
@@ -34,20 +36,24 @@ import {
  * are read with `deleted_at IS NULL`, so a member that slipped in is dropped (and removed) at read.
  */
 
-/** A board's scores over Postgres, for rebuilds and the fallback (live users with a positive score). */
-async function scoresFromPostgres(db: Queryable, board: Board, now: Date, timeZone: string): Promise<RankEntry[]> {
+/**
+ * A board's scores over Postgres, for rebuilds and the fallback (live users with a positive score);
+ * `only`: just these users (a rebuild's second look at the members it is about to change).
+ */
+async function scoresFromPostgres(db: Queryable, board: Board, now: Date, timeZone: string, only?: number[]): Promise<RankEntry[]> {
+  const among = only ? db`AND u.id = ANY(${db.array(only)}::bigint[])` : db``;
   const rows =
     board === 'all'
       ? await db<{ user_id: string; score: string }[]>`
           SELECT b.user_id, b.lifetime_besitos AS score
-            FROM user_balances b JOIN users u ON u.id = b.user_id AND u.deleted_at IS NULL
+            FROM user_balances b JOIN users u ON u.id = b.user_id AND u.deleted_at IS NULL ${among}
            WHERE b.lifetime_besitos > 0`
       : await (async () => {
           const w = weekOf(now, timeZone);
           return db<{ user_id: string; score: string }[]>`
             SELECT t.user_id, sum(t.amount) AS score
               FROM transactions t
-              JOIN users u ON u.id = t.user_id AND u.deleted_at IS NULL
+              JOIN users u ON u.id = t.user_id AND u.deleted_at IS NULL ${among}
               LEFT JOIN transactions o ON o.id = t.reverses
              WHERE t.created_at >= ${w.start} AND t.created_at < ${w.end}
                AND (t.type = 'grant' OR (t.type = 'reversal' AND o.type = 'grant'))
@@ -64,27 +70,52 @@ export async function boardFromPostgres(db: Queryable, board: Board, now: Date, 
 
 const CHUNK = 2_000;
 const PARALLEL = 8;
+/** Above this many changed members a rebuild writes its snapshot without looking at them again. */
+const SECOND_LOOK_MAX = 5_000;
+
+/** What a rebuild changed in a sorted set (0 and 0: it already equalled Postgres). */
+export interface RebuildResult {
+  written: number;
+  removed: number;
+}
 
 /**
- * Loads a board from Postgres into its sorted set and sets its marker. One rebuild at a time per
- * board (a short lock key); returns false when another instance is rebuilding it.
+ * Makes a board's sorted set equal Postgres and sets its marker: on a read that finds no marker, and
+ * hourly (ranking-rebuild.ts). It writes only the difference — the set is never emptied on the way, so
+ * readers never see a blank board — and reads the members it is about to change once more just before
+ * writing (up to SECOND_LOOK_MAX of them), so a grant the subscriber wrote while the whole board was
+ * being read is not put back to the older score (what remains is a window of milliseconds; the user's
+ * next earning or the next rebuild heals it). One rebuild at a time per board (a short lock key); null when another holds it.
  */
-export async function rebuildBoard(db: Queryable, kv: KeyValueStore, board: Board, now: Date, timeZone: string): Promise<boolean> {
+export async function rebuildBoard(db: Queryable, kv: KeyValueStore, board: Board, now: Date, timeZone: string): Promise<RebuildResult | null> {
   const week = board === 'week' ? weekOf(now, timeZone) : null;
   const key = boardKey(board, week);
-  if (!(await kv.set(rebuildLock(key), '1', { onlyIfAbsent: true, ttlSeconds: 60 }))) return false;
+  if (!(await kv.set(rebuildLock(key), '1', { onlyIfAbsent: true, ttlSeconds: 60 }))) return null;
   try {
-    const entries = await scoresFromPostgres(db, board, now, timeZone);
-    // Members not in Postgres any more (erased, or a reversed week) go: replace the set.
-    await kv.del(key);
+    const [entries, current] = await Promise.all([scoresFromPostgres(db, board, now, timeZone), kv.zrevrange(key, 0, -1)]);
+    const inSet = new Map(current.map((m) => [m.member, m.score]));
+    const wanted = new Map(entries.map((e) => [String(e.userId), e.score]));
+    const changed = new Set<string>();
+    for (const [member, score] of wanted) if (inSet.get(member) !== score) changed.add(member);
+    for (const member of inSet.keys()) if (!wanted.has(member)) changed.add(member);
+    const ids = [...changed].map(Number).filter((id) => Number.isSafeInteger(id) && id > 0);
+    // A board built from nothing (or mostly wrong) is written from the snapshot as it is: a second look
+    // at every member would double the rebuild for a race of milliseconds.
+    const fresh =
+      ids.length === 0 ? [] : ids.length > SECOND_LOOK_MAX ? entries.filter((e) => changed.has(String(e.userId))) : await scoresFromPostgres(db, board, now, timeZone, ids);
+    const write = fresh.map((e) => ({ member: String(e.userId), score: e.score }));
+    const written = new Set(write.map((m) => m.member));
+    // Members not in Postgres any more (erased, a reversed week, anything that is not a user id) go.
+    const remove = [...changed].filter((m) => !written.has(m));
     // Chunks in flight together (a few at a time): one round trip per chunk would make a 100,000-member board slow.
-    const chunks: ScoredMember[][] = [];
-    for (let i = 0; i < entries.length; i += CHUNK) chunks.push(entries.slice(i, i + CHUNK).map((e) => ({ member: String(e.userId), score: e.score })));
-    for (let i = 0; i < chunks.length; i += PARALLEL) await Promise.all(chunks.slice(i, i + PARALLEL).map((c) => kv.zadd(key, c)));
+    const ops: (() => Promise<unknown>)[] = [];
+    for (let i = 0; i < write.length; i += CHUNK) ops.push(() => kv.zadd(key, write.slice(i, i + CHUNK)));
+    for (let i = 0; i < remove.length; i += CHUNK) ops.push(() => kv.zrem(key, ...remove.slice(i, i + CHUNK)));
+    for (let i = 0; i < ops.length; i += PARALLEL) await Promise.all(ops.slice(i, i + PARALLEL).map((op) => op()));
     const ttl = board === 'week' ? WEEK_TTL_SECONDS : ALL_MARKER_TTL_SECONDS;
     if (board === 'week' && entries.length > 0) await kv.expire(key, WEEK_TTL_SECONDS);
     await kv.set(builtMarker(key), String(now.getTime()), { ttlSeconds: ttl });
-    return true;
+    return { written: write.length, removed: remove.length };
   } finally {
     await kv.del(rebuildLock(key)).catch(() => {});
   }
@@ -271,3 +302,51 @@ export const rankingVisibilityCommand = registerCommand<{ anonymous: boolean }, 
     return { anonymous: p.anonymous };
   },
 });
+
+/** The user's place on each board: null when not on it (nothing earned in the period). */
+export type Places = Record<Board, { position: number; score: number } | null>;
+
+/**
+ * Both boards (KEYS: week set, its marker, all-time set, its marker): per board whether the marker
+ * exists, the member's rank (-1: absent) and score ('' when absent). One table constructor, not a loop:
+ * the in-memory store's Lua (ioredis-mock) returns nothing for a table filled element by element.
+ */
+const PLACES_SCRIPT = kvScript(`
+local function place(key)
+  local rank = redis.call('ZREVRANK', key, ARGV[1])
+  local score = redis.call('ZSCORE', key, ARGV[1])
+  return rank and rank or -1, score and score or ''
+end
+local wr, ws = place(KEYS[1])
+local ar, as = place(KEYS[3])
+return {redis.call('EXISTS', KEYS[2]), wr, ws, redis.call('EXISTS', KEYS[4]), ar, as}`);
+
+async function readPlaces(kv: KeyValueStore, keys: string[], userId: number): Promise<{ built: boolean; place: Places[Board] }[]> {
+  const flat = (await runScript(kv, PLACES_SCRIPT, keys.flatMap((k) => [k, builtMarker(k)]), [String(userId)])) as (number | string)[];
+  return keys.map((_, i) => {
+    const [built, rank, raw] = [Number(flat[i * 3]), Number(flat[i * 3 + 1]), flat[i * 3 + 2]];
+    const score = raw === '' || raw == null ? 0 : Number(raw);
+    return { built: built === 1, place: rank >= 0 && score > 0 ? { position: rank + 1, score } : null };
+  });
+}
+
+/**
+ * /perfil's ranking section: the user's weekly and all-time place in one key-value command (a script
+ * reading both boards). A board not built yet is rebuilt first, as /ranking does. Null when the store
+ * is down or being rebuilt elsewhere: /perfil then points to /ranking, which computes it from Postgres.
+ */
+export async function placesOf(db: Queryable, kv: KeyValueStore, p: { userId: number; now: Date; timeZone: string }): Promise<Places | null> {
+  const keys = BOARDS.map((b) => boardKey(b, b === 'week' ? weekOf(p.now, p.timeZone) : null));
+  try {
+    let read = await readPlaces(kv, keys, p.userId);
+    const missing = BOARDS.filter((_, i) => !read[i]!.built);
+    if (missing.length) {
+      for (const b of missing) if (!(await rebuildBoard(db, kv, b, p.now, p.timeZone))) return null;
+      read = await readPlaces(kv, keys, p.userId);
+    }
+    return Object.fromEntries(BOARDS.map((b, i) => [b, read[i]!.place])) as Places;
+  } catch (err) {
+    if (err instanceof KeyValueUnavailable) return null;
+    throw err;
+  }
+}

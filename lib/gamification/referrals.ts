@@ -140,6 +140,7 @@ export async function qualifyReferral(tx: Tx, refereeId: number, now: Date, time
      WHERE referee_id = ${refereeId} AND status = 'pending' RETURNING referee_id`;
   if (updated.length === 0) return;
   let paid = false;
+  let capped: ReferralNotice['capped'] = decision.reward ? undefined : { by: 'invites', period: 'day', limit: settings.dailyCap };
   if (decision.reward) {
     const { referee, referrer } = decision.rewards;
     try {
@@ -153,27 +154,61 @@ export async function qualifyReferral(tx: Tx, refereeId: number, now: Date, time
       paid = true;
     } catch (err) {
       if (!(err instanceof CapReached)) throw err;
+      capped = { by: 'policy', period: err.period, limit: err.limit };
       await tx`UPDATE referrals SET status = 'capped' WHERE referee_id = ${refereeId}`;
     }
     if (paid) {
       await publish(tx, newEvent('gamification.referral_rewarded', { referrer_id: referrerId, referee_reward: referee, referrer_reward: referrer }, refereeId, now));
-      await schedule(tx, { kind: referralNoticeJob.kind, key: `referral.notice:${refereeId}:referee`, dueAt: now, payload: { user_id: refereeId, role: 'referee', besitos: referee } });
-      await schedule(tx, { kind: referralNoticeJob.kind, key: `referral.notice:${refereeId}:referrer`, dueAt: now, payload: { user_id: referrerId, role: 'referrer', besitos: referrer } });
+      await notifyBoth(tx, refereeId, referrerId, now, { referee, referrer });
     }
   }
-  if (!paid) await publish(tx, newEvent('gamification.referral_not_rewarded', { referrer_id: referrerId, reason: 'capped' }, refereeId, now));
+  if (!paid) {
+    await publish(tx, newEvent('gamification.referral_not_rewarded', { referrer_id: referrerId, reason: 'capped' }, refereeId, now));
+    // Both are told why nothing came, rather than waiting for besitos that never arrive.
+    await notifyBoth(tx, refereeId, referrerId, now, { referee: 0, referrer: 0 }, capped);
+  }
 }
 
-const noticePayload = lazy(() => z.object({ user_id: z.number().int().positive(), role: z.enum(['referee', 'referrer']), besitos: z.number().int().min(0) }));
+/** One notice job each, keyed by the referral and side: a referral is told once, whatever its outcome. */
+async function notifyBoth(tx: Tx, refereeId: number, referrerId: number, now: Date, besitos: ReferralRewards, capped?: ReferralNotice['capped']) {
+  for (const [role, userId] of [['referee', refereeId], ['referrer', referrerId]] as const) {
+    const payload: ReferralNotice = { user_id: userId, role, besitos: besitos[role], ...(capped ? { capped } : {}) };
+    await schedule(tx, { kind: referralNoticeJob.kind, key: `referral.notice:${refereeId}:${role}`, dueAt: now, payload });
+  }
+}
 
-export function referralNoticeText(n: z.output<typeof noticePayload>): string {
+const noticePayload = lazy(() =>
+  z.object({
+    user_id: z.number().int().positive(),
+    role: z.enum(['referee', 'referrer']),
+    besitos: z.number().int().min(0),
+    /** Nothing was paid: the referrer's invitations of the day ('invites'), or the economy policy's cap on referral grants ('policy'). */
+    capped: z.object({ by: z.enum(['invites', 'policy']), period: z.enum(['day', 'week']), limit: z.number().int().positive() }).optional(),
+  }),
+);
+export type ReferralNotice = z.output<typeof noticePayload>;
+
+export function referralNoticeText(n: ReferralNotice): string {
+  if (n.capped) {
+    const when = n.capped.period === 'day' ? 'hoy' : 'esta semana';
+    const why =
+      n.capped.by === 'invites'
+        ? n.role === 'referee'
+          ? `quien te invitó ya llegó ${when} al máximo de ${n.capped.limit} invitaciones premiadas`
+          : `${when} ya llegaste al máximo de ${n.capped.limit} invitaciones premiadas`
+        : `${when} ya se alcanzó el límite de premios por invitaciones`;
+    return n.role === 'referee'
+      ? `🙌 ¡Ya estás jugando! Esta vez la invitación no trae besitos: ${why}, así que no los recibe ninguno de los dos. Lo que ganes jugando es todo tuyo: mira /misiones.`
+      : `🤝 Alguien a quien invitaste ya está jugando, pero esta invitación no trae besitos: ${why}, así que no los recibe ninguno de los dos.` +
+          (n.capped.period === 'day' ? ' Las invitaciones que empiecen a jugar mañana vuelven a contar.' : '');
+  }
   return n.role === 'referee'
     ? `🎉 ¡Ya estás jugando! Por llegar con una invitación recibes <b>${n.besitos} besitos</b>. Mira tu saldo con /saldo.`
     : `🤝 ¡Alguien a quien invitaste ya está jugando! Recibes <b>${n.besitos} besitos</b>. Sigue invitando desde /perfil.`;
 }
 
-/** The "you were rewarded" message to each, sent by the scheduler (at least once; never for the same referral twice). */
-export const referralNoticeJob: JobHandler<z.output<typeof noticePayload>> = {
+/** The "you were rewarded" (or "nothing this time, and why") message to each, sent by the scheduler (at least once; never for the same referral twice). */
+export const referralNoticeJob: JobHandler<ReferralNotice> = {
   kind: 'gamification.referral_notice',
   payload: noticePayload,
   async run(tx, n, ctx) {

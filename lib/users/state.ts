@@ -1,6 +1,7 @@
 import type postgres from 'postgres';
 import { z } from 'zod';
 import type { Queryable } from '../db/client.js';
+import type { KeyValueStore } from '../kv/types.js';
 import { AccountErased, NotRegistered } from './errors.js';
 import type { TelegramProfile, UserRecord } from './registration.js';
 
@@ -38,11 +39,25 @@ export interface StateProvider<T = unknown> {
   title: string;
   schema: z.ZodType<T>;
   select?: (sql: postgres.Sql<{}>) => postgres.PendingQuery<postgres.Row[]>;
-  load?: (db: Queryable, userId: number) => Promise<unknown>;
+  load?: (db: Queryable, userId: number, ctx?: FullLoadContext) => Promise<unknown>;
   /** HTML lines for /perfil (already escaped); null hides the section. */
   render?: (value: T) => string | null;
+  /** Instead of title + render: several /perfil sections from one load (each headed, HTML already escaped). */
+  sections?: (value: T) => ProfileSection[];
   /** Inline buttons /perfil shows for this section. */
   buttons?: { text: string; data: string }[];
+}
+
+export interface ProfileSection {
+  title: string;
+  body: string;
+}
+
+/** What a full load may use besides the database: /perfil passes it; /exportar reads Postgres only. */
+export interface FullLoadContext {
+  kv?: KeyValueStore;
+  now: Date;
+  timeZone: string;
 }
 
 export class StateProviders {
@@ -262,11 +277,12 @@ function toState(row: Row, providers: StateProvider<any>[], opts: LoadOptions): 
 }
 
 /** The lazy provider sections (for /perfil and /exportar), merged over the eager ones. */
-export async function loadFullSections(db: Queryable, state: UserState, providers = stateProviders): Promise<Record<string, unknown>> {
+export async function loadFullSections(db: Queryable, state: UserState, providers = stateProviders, ctx?: FullLoadContext): Promise<Record<string, unknown>> {
   const out: Record<string, unknown> = { ...state.sections };
+  // One after the other: each is one statement, and one update holds one pooled connection, not several.
   for (const prov of providers.all()) {
     if (!prov.load) continue;
-    const parsed = prov.schema.safeParse(await prov.load(db, state.id));
+    const parsed = prov.schema.safeParse(await prov.load(db, state.id, ctx));
     out[prov.key] = parsed.success ? parsed.data : null;
   }
   return out;

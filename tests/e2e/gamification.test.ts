@@ -85,7 +85,18 @@ describe('gamification through the webhook', () => {
     expect(trivia).toMatchObject({ amount: 10, metadata: { base: 5, multiplier: 2 } });
 
     await t.post(textUpdate(tg, '/perfil'));
-    expect(lastTo(t.telegram, 'sendMessage', tg, /Misiones cumplidas/)).toBeTruthy();
+    // A section each, headed, in order: what the test did shows in every one of them.
+    const profileMsg = lastTo(t.telegram, 'sendMessage', tg, /🎯 Misiones/)!;
+    const profile = String(profileMsg.payload.text);
+    expect([...profile.matchAll(/^<b>(.+?)<\/b>$/gm)].map((m) => m[1])).toEqual(['💰 Besitos', '📖 Historia', '🎯 Misiones', '🏅 Logros', '🎒 Mochila', '🤝 Invitaciones', '🏆 Ranking']);
+    expect(profile).toContain('<b>💰 Besitos</b>\nBesitos: <b>490 besitos</b>\n🏆 Ganados en total: 640 besitos\n');
+    expect(profile).toContain('<b>📖 Historia</b>\nNivel 1 · 1 fragmento completado');
+    expect(profile).toContain('<b>🎯 Misiones</b>\nCumplidas: <b>1</b>');
+    expect(profile).toContain('<b>🏅 Logros</b>\nDesbloqueados: <b>2</b>');
+    expect(profile).toContain('<b>🎒 Mochila</b>\nObjetos: <b>1</b> (1 tipo) · potenciadores activos: <b>1</b>');
+    expect(profile).toMatch(/<b>🤝 Invitaciones<\/b>\nAún no has invitado a nadie\.\nTu código: <code>[a-z0-9]{8}<\/code>/);
+    expect(profile).toContain('<b>🏆 Ranking</b>\nEsta semana: puesto <b>1</b> con <b>640</b> besitos\nDe siempre: puesto <b>1</b> con <b>640</b> besitos\nApareces como <b>Ana</b> · /ranking');
+    expect(buttonsOf(profileMsg)).toContain('ref:share');
   });
 
   it('buying without enough besitos is refused before and after confirming, nothing moves', async () => {

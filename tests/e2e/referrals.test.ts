@@ -49,6 +49,9 @@ const referralRows = async (p: Person) =>
 const referralGrants = async (p: Person) => Number((await db`SELECT count(*)::int AS n FROM transactions WHERE user_id = ${p.id} AND source = 'referral'`)[0]!.n);
 const events = async (type: string, userId: number) => Number((await db`SELECT count(*)::int AS n FROM outbox WHERE type = ${type} AND user_id = ${userId}`)[0]!.n);
 
+/** The referral notices a person was sent (the scheduler's job), in order. */
+const notices = (p: Person) => t.telegram.sentTexts(p.tg).filter((x) => /^(🎉|🙌) ¡Ya estás jugando!|^🤝 (¡)?Alguien a quien invitaste/.test(x));
+
 async function erase(p: Person) {
   await t.post(textUpdate(p.tg, '/borrar'));
   const yes = buttonsOf(lastTo(t.telegram, 'sendMessage', p.tg, /Borrar tus datos/)).find((d) => d.startsWith('pv:del:y:'))!;
@@ -187,6 +190,22 @@ describe('referrals through the webhook', () => {
     for (const f of friends) expect(await balance(f)).toBe(10 + ((await referralRows(f))[0]!.status === 'rewarded' ? 25 : 0));
     expect(Number((await db`SELECT count(*)::int AS n FROM outbox WHERE type = 'gamification.referral_not_rewarded' AND event->'data'->>'referrer_id' = ${String(ana.id)}`)[0]!.n)).toBe(2);
     expect(await ledgerMismatches(db, [ana.id, ...friends.map((f) => f.id)])).toEqual([]);
+    // Both sides are told, once each, in Spanish: the besitos, or honestly why there are none.
+    await settle();
+    for (const f of friends) {
+      const capped = (await referralRows(f))[0]!.status === 'capped';
+      expect(notices(f)).toEqual([
+        capped
+          ? '🙌 ¡Ya estás jugando! Esta vez la invitación no trae besitos: quien te invitó ya llegó hoy al máximo de 5 invitaciones premiadas, así que no los recibe ninguno de los dos. Lo que ganes jugando es todo tuyo: mira /misiones.'
+          : '🎉 ¡Ya estás jugando! Por llegar con una invitación recibes <b>25 besitos</b>. Mira tu saldo con /saldo.',
+      ]);
+    }
+    expect(notices(ana).sort()).toEqual([
+      ...Array(2).fill(
+        '🤝 Alguien a quien invitaste ya está jugando, pero esta invitación no trae besitos: hoy ya llegaste al máximo de 5 invitaciones premiadas, así que no los recibe ninguno de los dos. Las invitaciones que empiecen a jugar mañana vuelven a contar.',
+      ),
+      ...Array(5).fill('🤝 ¡Alguien a quien invitaste ya está jugando! Recibes <b>50 besitos</b>. Sigue invitando desde /perfil.'),
+    ].sort());
   });
 
   it("the economy policy's cap on 'referral' grants (5 a day per person) refuses both sides together, never one", async () => {
@@ -208,6 +227,14 @@ describe('referrals through the webhook', () => {
     expect(await referralGrants(friends[4]!)).toBe(0); // the referee of the refused one got nothing either
     expect(await balance(bea)).toBe(10 + 25 + 4 * 50);
     expect(await ledgerMismatches(db, [bea.id, ...friends.map((f) => f.id)])).toEqual([]);
+    // Both sides of the refused one are told why nothing came (once, however often the jobs are swept).
+    await settle();
+    expect(notices(friends[4]!)).toEqual([
+      '🙌 ¡Ya estás jugando! Esta vez la invitación no trae besitos: hoy ya se alcanzó el límite de premios por invitaciones, así que no los recibe ninguno de los dos. Lo que ganes jugando es todo tuyo: mira /misiones.',
+    ]);
+    expect(notices(bea).filter((x) => x.includes('no trae besitos'))).toEqual([
+      '🤝 Alguien a quien invitaste ya está jugando, pero esta invitación no trae besitos: hoy ya se alcanzó el límite de premios por invitaciones, así que no los recibe ninguno de los dos. Las invitaciones que empiecen a jugar mañana vuelven a contar.',
+    ]);
   });
 
   it('the reward raced with /borrar (of the referee, of the referrer): paid to live accounts only, or not at all — never half', async () => {

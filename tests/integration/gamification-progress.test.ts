@@ -214,8 +214,11 @@ describe('gamification state: /perfil, /exportar, /borrar', () => {
     await deliver(fragment(user, '2026-03-10T12:00:00Z'));
     const provider = stateProviders.all().find((p) => p.key === 'gamification')!;
     const value = provider.schema.parse(await provider.load!(db, user));
-    expect(value).toEqual({ missions_completed: 0, achievements: 1, items: 1 });
-    expect(provider.render!(value)).toMatch(/Logros: <b>1<\/b>/);
+    // /exportar's view (no key-value store: no places); the first fragment unlocked one achievement.
+    expect(value).toMatchObject({ missions_completed: 0, achievements: 1, items: 1, item_kinds: 1, effects: 0, anonymous: false, places: null });
+    const sections = provider.sections!(value);
+    expect(sections.map((s) => s.title)).toEqual(['🎯 Misiones', '🏅 Logros', '🎒 Mochila', '🏆 Ranking']);
+    expect(sections[1]!.body).toMatch(/^Desbloqueados: <b>1<\/b>/);
     const exported = (await erasureHooks.find((h) => h.name === 'gamification')!.export!(db, { userId: user, telegramId: 1 })) as Record<string, unknown[]>;
     // "first" unlocked, and the progress of "both" that depends on it (1 of 2).
     expect(exported.achievements).toEqual([

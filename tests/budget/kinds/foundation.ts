@@ -54,12 +54,22 @@ export const kinds: UpdateKind[] = [
   },
   {
     name: '/perfil',
-    // 6: the story's section (lib/narrative/provider.ts), the gamification section (missions,
-    // achievements, items counted in one statement) and the invitations section (the code, created on
-    // first view, and the counts in one statement): one lazy statement each, read only by /perfil.
-    budget: { sql: 6, kv: 0, botApi: 1 },
+    // 6: the story's section (lib/narrative/provider.ts), the gamification sections (missions,
+    // achievements, backpack counts and the ranking choice in one statement), the invitations section
+    // (the code, created on first view, and the counts in one statement) and VIP: one lazy statement
+    // each, read only by /perfil. kv 1: the weekly and all-time places in one script
+    // (EVAL), with the boards built as after any /ranking or the hourly rebuild (prepare).
+    budget: { sql: 6, kv: 1, botApi: 1 },
+    prepare: async (h) => {
+      await h.post(textUpdate(h.tg, '/ranking'));
+      await h.post(callbackUpdate(h.tg, 'rk:a'));
+    },
     update: (h) => textUpdate(h.tg, '/perfil'),
-    check: (_h, calls) => sent(calls, 'sendMessage', /besitos/i),
+    check: (_h, calls) => {
+      const text = String(calls.find((c) => c.method === 'sendMessage')?.payload.text);
+      for (const heading of ['💰 Besitos', '🎯 Misiones', '🏅 Logros', '🎒 Mochila', '🏆 Ranking', '🤝 Invitaciones']) expect(text).toContain(`<b>${heading}</b>`);
+      expect(text).toMatch(/Esta semana: puesto <b>\d+<\/b>|Esta semana: aún sin puesto/);
+    },
   },
   {
     name: '/help',

@@ -28,4 +28,20 @@ export const kinds: UpdateKind[] = [
       expect(String(calls[0]!.payload.text)).toMatch(/Ranking histórico/);
     },
   },
+  {
+    name: 'ranking «Anónimo» (button)',
+    // The choice is the command ranking.visibility (begin, action, UPDATE users.metadata, result, commit: 5),
+    // then the board redrawn as the board button does (the names: 1 statement; 4 commands at once);
+    // the notice rides in the webhook response (issue 18).
+    budget: { sql: 8, kv: 4, botApi: 1 },
+    prepare: async (h) => void (await h.post(textUpdate(h.tg, '/ranking'))),
+    update: (h) => callbackUpdate(h.tg, 'rk:n:1:w'),
+    check: async (h, calls) => {
+      expect(calls.map((c) => c.method)).toEqual(['editMessageText', 'answerCallbackQuery']);
+      expect(calls[1]!.payload.text).toBe('Listo: en el ranking apareces como «Anónimo».');
+      expect(buttonsOf(calls[0])).toEqual(['rk:w', 'rk:a', 'rk:n:0:w']);
+      const [row] = await h.db<{ anonymous: boolean }[]>`SELECT (metadata->>'ranking_anonymous')::boolean AS anonymous FROM users WHERE id = ${await h.userId()}`;
+      expect(row?.anonymous).toBe(true);
+    },
+  },
 ];
