@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Redis as IORedis } from 'ioredis';
-import { isScriptReply, KeyValueUnavailable, scoredPairs, type KeyValueStore } from './types.js';
+import { isScriptReply, KeyValueUnavailable, numberOrNull, scoredPairs, type KeyValueStore } from './types.js';
 
 /** A plain Redis server (REDIS_URL), for self-hosting with `npm start`. */
 export async function createRedisStore(url: string): Promise<KeyValueStore> {
@@ -119,14 +119,8 @@ export function storeOverIoredis(
     },
     zincrby: async (key, increment, member) => Number(await wrap(() => client.zincrby(key, increment, member))),
     zrevrange: async (key, start, stop) => scoredPairs(await wrap(() => client.zrevrange(key, start, stop, 'WITHSCORES'))),
-    zrevrank: async (key, member) => {
-      const r = await wrap(() => client.zrevrank(key, member));
-      return r === null || r === undefined ? null : Number(r);
-    },
-    zscore: async (key, member) => {
-      const r = await wrap(() => client.zscore(key, member));
-      return r === null || r === undefined ? null : Number(r);
-    },
+    zrevrank: async (key, member) => numberOrNull(await wrap(() => client.zrevrank(key, member))),
+    zscore: async (key, member) => numberOrNull(await wrap(() => client.zscore(key, member))),
     zrem: (key, ...members) => (members.length === 0 ? Promise.resolve(0) : wrap(() => client.zrem(key, ...members))),
     zcard: (key) => wrap(() => client.zcard(key)),
     close: extra.close,

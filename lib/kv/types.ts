@@ -52,6 +52,11 @@ export function scoredPairs(flat: readonly (string | number)[]): ScoredMember[] 
   return out;
 }
 
+/** A rank or score as the clients answer it (string or number), null when the member is absent. */
+export function numberOrNull(r: string | number | null | undefined): number | null {
+  return r === null || r === undefined ? null : Number(r);
+}
+
 export class KeyValueUnavailable extends Error {
   constructor(cause: unknown) {
     super(`key-value store unavailable: ${(cause as Error)?.message ?? String(cause)}`, { cause });

@@ -1,5 +1,5 @@
 import { Redis } from '@upstash/redis';
-import { isScriptReply, KeyValueUnavailable, scoredPairs, type KeyValueStore } from './types.js';
+import { isScriptReply, KeyValueUnavailable, numberOrNull, scoredPairs, type KeyValueStore } from './types.js';
 
 /** Upstash Redis over HTTP (Vercel deployments, or self-hosting with UPSTASH_REDIS_REST_URL). */
 export function createUpstashStore(url: string, token: string): KeyValueStore {
@@ -63,14 +63,8 @@ export function upstashStore(client: Redis): KeyValueStore {
     zincrby: async (key, increment, member) => Number(await wrap(() => client.zincrby(key, increment, member))),
     zrevrange: async (key, start, stop) =>
       scoredPairs(await wrap(() => client.zrange<(string | number)[]>(key, start, stop, { rev: true, withScores: true }))),
-    zrevrank: async (key, member) => {
-      const r = await wrap(() => client.zrevrank(key, member));
-      return r === null || r === undefined ? null : Number(r);
-    },
-    zscore: async (key, member) => {
-      const r = await wrap(() => client.zscore(key, member));
-      return r === null || r === undefined ? null : Number(r);
-    },
+    zrevrank: async (key, member) => numberOrNull(await wrap(() => client.zrevrank(key, member))),
+    zscore: async (key, member) => numberOrNull(await wrap(() => client.zscore(key, member))),
     zrem: (key, ...members) => (members.length === 0 ? Promise.resolve(0) : wrap(() => client.zrem(key, ...members))),
     zcard: (key) => wrap(() => client.zcard(key)),
   };

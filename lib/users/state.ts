@@ -137,7 +137,7 @@ export async function loadUserState(db: Queryable, p: TelegramProfile, opts: Loa
   for (let attempt = 0; attempt < 4; attempt++) {
     const rows = await stateStatement<Row>(db, p, opts, providers, null);
     const row = rows[0];
-    if (row) return toState(row, providers, opts);
+    if (row) return toState(row, providers);
     await throwIfErased(db, opts);
     if (opts.registerNew === false) throw new NotRegistered(`telegram user ${p.id}`);
     // Otherwise empty only when a concurrent first insert committed after this statement's snapshot.
@@ -162,7 +162,7 @@ export async function claimAndLoadUserState<C extends object>(
   const providers = (opts.providers ?? stateProviders).eager;
   const [row] = await stateStatement<Row & { claim_row: C }>(db, p, opts, providers, claim);
   if (!row) return { claim: undefined, state: null };
-  return { claim: row.claim_row, state: row.id === null ? null : toState(row, providers, opts) };
+  return { claim: row.claim_row, state: row.id === null ? null : toState(row, providers) };
 }
 
 async function throwIfErased(db: Queryable, opts: LoadOptions): Promise<void> {
@@ -247,7 +247,7 @@ function stateStatement<R extends object>(
         ${lateral.length ? lateral.reduce((a, f) => db`${a} ${f}`) : db``}`;
 }
 
-function toState(row: Row, providers: StateProvider<any>[], opts: LoadOptions): UserState {
+function toState(row: Row, providers: StateProvider<any>[]): UserState {
   const day = row.daily_day;
   const sections: Record<string, unknown> = {};
   providers.forEach((prov, i) => {

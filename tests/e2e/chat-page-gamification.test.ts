@@ -8,7 +8,7 @@ import { createDb } from '../../lib/db/client.js';
 import { silentLogger } from '../../lib/log.js';
 import { startServer, type RunningServer } from '../../dev/server.js';
 import { testDatabaseUrl } from '../support/db.js';
-import { CHROMIUM, haveChromium, launchChromium } from '../support/browser.js';
+import { CHROMIUM, haveChromium, launchChromium, watchPageErrors } from '../support/browser.js';
 import { skipped } from '../support/skips.js';
 
 /**
@@ -35,9 +35,7 @@ describe.skipIf(skipped('gamification on the chat page (e2e/chat-page-gamificati
       log: silentLogger,
     });
     ({ context, page } = await launchChromium(profile));
-    page.on('pageerror', (e) => pageErrors.push(e.message));
-    page.on('response', (r) => r.status() >= 500 && pageErrors.push(`${r.status()} ${r.url()}`));
-    page.on('console', (m) => m.type() === 'error' && pageErrors.push(m.text()));
+    watchPageErrors(page, pageErrors);
   });
 
   afterAll(async () => {

@@ -7,7 +7,7 @@ import { silentLogger } from '../../lib/log.js';
 import { cachedStoryContent } from '../../lib/narrative/index.js';
 import { startServer, type RunningServer } from '../../dev/server.js';
 import { testDatabaseUrl } from '../support/db.js';
-import { CHROMIUM, haveChromium, launchChromium } from '../support/browser.js';
+import { CHROMIUM, haveChromium, launchChromium, watchPageErrors } from '../support/browser.js';
 import { skipped } from '../support/skips.js';
 import { fixtureIndex } from '../support/story-fixture.js';
 
@@ -32,9 +32,7 @@ describe.skipIf(skipped('the story on the chat page (e2e/chat-page-story)', !hav
       appOverrides: { story: cachedStoryContent(async () => fixtureIndex()) },
     });
     ({ context, page } = await launchChromium(profile));
-    page.on('pageerror', (e) => pageErrors.push(e.message));
-    page.on('response', (r) => r.status() >= 500 && pageErrors.push(`${r.status()} ${r.url()}`));
-    page.on('console', (m) => m.type() === 'error' && pageErrors.push(m.text()));
+    watchPageErrors(page, pageErrors);
   });
 
   afterAll(async () => {

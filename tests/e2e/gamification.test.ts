@@ -11,14 +11,7 @@ import { buttonsOf, lastTo } from '../support/users.js';
 // which other e2e tests leave out.
 const t = await startTestApp({}, { gamificationCatalogue: undefined });
 
-async function settle() {
-  // Events relayed in-process after each update, then the subscribers' own events, then due notices.
-  for (let i = 0; i < 3; i++) {
-    await t.app.bus.idle();
-    await t.app.bus.sweep();
-  }
-  await t.app.scheduler.sweep();
-}
+const settle = () => t.settle();
 
 describe('gamification through the webhook', () => {
   it('buy (double tap), complete a mission, unlock an achievement, be congratulated, use the item', async () => {

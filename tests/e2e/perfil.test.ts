@@ -25,13 +25,7 @@ const t = await startTestApp({ RATE_LIMIT_MESSAGES: '1000', RATE_LIMIT_CALLBACKS
 const broken = await startTestApp({}, { kv: down });
 const db = t.app.db;
 
-async function settle() {
-  for (let i = 0; i < 4; i++) {
-    await t.app.bus.idle();
-    await t.app.bus.sweep();
-  }
-  await t.app.scheduler.sweep();
-}
+const settle = () => t.settle({ rounds: 4 });
 
 let n = 0;
 async function person(opts: { besitos?: number; start?: string; firstName?: string } = {}) {

@@ -29,12 +29,7 @@ afterAll(() => down.close?.());
 const db = t.app.db;
 const TZ = t.app.config.timeZone;
 
-async function settle() {
-  for (let i = 0; i < 3; i++) {
-    await t.app.bus.idle();
-    await t.app.bus.sweep();
-  }
-}
+const settle = () => t.settle({ jobs: false });
 
 let n = 0;
 async function player(besitos: number) {

@@ -16,12 +16,7 @@ const broken = await startTestApp({}, { kv: down });
 afterAll(() => down.close?.());
 const db = t.app.db;
 
-async function settle() {
-  for (let i = 0; i < 3; i++) {
-    await t.app.bus.idle();
-    await t.app.bus.sweep();
-  }
-}
+const settle = () => t.settle({ jobs: false });
 
 let n = 0;
 async function player(besitos: number) {

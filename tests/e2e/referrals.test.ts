@@ -14,13 +14,7 @@ import { unmatchedGrants } from '../../lib/economy/repository.js';
 const t = await startTestApp({ RATE_LIMIT_MESSAGES: '1000', RATE_LIMIT_CALLBACKS: '1000' });
 const db = t.app.db;
 
-async function settle() {
-  for (let i = 0; i < 4; i++) {
-    await t.app.bus.idle();
-    await t.app.bus.sweep();
-  }
-  await t.app.scheduler.sweep();
-}
+const settle = () => t.settle({ rounds: 4 });
 
 let n = 0;
 async function person(opts: { start?: string } = {}) {

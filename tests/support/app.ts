@@ -19,6 +19,11 @@ export interface TestApp {
   telegram: BotApiStub;
   /** POSTs an update to the webhook handler the way Telegram does (and runs a webhook reply on the stub, as Telegram would). */
   post(update: unknown, secret?: string | null): Promise<WebhookResponse>;
+  /**
+   * Runs what the updates left behind: events relayed in-process, then the subscribers' own events
+   * (`rounds` times), then, unless `jobs` is false, the scheduled jobs that are due (notices).
+   */
+  settle(opts?: { rounds?: number; jobs?: boolean }): Promise<void>;
 }
 
 /** The production app wired to the test database and a local Bot API stub. */
@@ -50,6 +55,13 @@ export async function startTestApp(env: Record<string, string> = {}, overrides: 
       });
       telegram.webhookReply(res);
       return res;
+    },
+    settle: async ({ rounds = 3, jobs = true } = {}) => {
+      for (let i = 0; i < rounds; i++) {
+        await app.bus.idle();
+        await app.bus.sweep();
+      }
+      if (jobs) await app.scheduler.sweep();
     },
   };
 }

@@ -26,3 +26,10 @@ export async function launchChromium(
   const page = context.pages()[0] ?? (await context.newPage());
   return { context, page };
 }
+
+/** Collects into `errors` what a chat page must never show: script errors, 5xx answers, console errors. */
+export function watchPageErrors(page: Page, errors: string[]): void {
+  page.on('pageerror', (e) => errors.push(e.message));
+  page.on('response', (r) => r.status() >= 500 && errors.push(`${r.status()} ${r.url()}`));
+  page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
+}
