@@ -16,8 +16,9 @@ import { parseConfig } from '../lib/config.js';
 import { createLogger } from '../lib/log.js';
 import { createRedisStore } from '../lib/kv/redis.js';
 import { prefixedStore } from '../tests/fault/kv-prefix.js';
-import { callbackUpdate, textUpdate } from '../tests/support/updates.js';
+import { textUpdate } from '../tests/support/updates.js';
 import { createBenchDatabase, fmt, REDIS_URL } from './support.js';
+import { mixedUpdateFor } from './webhook.js';
 
 const SECRET = 'bench-webhook-secret';
 const USERS = 1_000;
@@ -82,11 +83,7 @@ async function main() {
     });
   const mixed = (base: number) => {
     const id = base + Math.floor(Math.random() * USERS);
-    const r = Math.random();
-    if (r < 0.25) return textUpdate(id, '/daily');
-    if (r < 0.5) return textUpdate(id, '/balance');
-    if (r < 0.75) return textUpdate(id, '/history');
-    return callbackUpdate(id, 'hist:999999999999');
+    return mixedUpdateFor(id);
   };
   const run = async (app: App, n: number, make: () => unknown) => {
     let left = n;

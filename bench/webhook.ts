@@ -43,12 +43,19 @@ const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
  */
 let userBase = 5_000_001;
 const userId = () => userBase + Math.floor(Math.random() * USERS);
-export function mixedUpdate() {
-  const r = Math.random();
-  if (r < 0.25) return textUpdate(userId(), '/daily');
-  if (r < 0.5) return textUpdate(userId(), '/balance');
-  if (r < 0.75) return textUpdate(userId(), '/history');
-  return callbackUpdate(userId(), 'hist:999999999999');
+/**
+ * BENCH_MIX=daily|balance|history|more measures one kind of update alone (what part of the mix a gap
+ * comes from); the default is the mix below.
+ */
+const MIX = process.env.BENCH_MIX;
+export const mixedUpdate = () => mixedUpdateFor(userId());
+/** One update of the mix (or of BENCH_MIX's kind) from user `id`; bench/webhook-ab.ts sends the same. */
+export function mixedUpdateFor(id: number) {
+  const r = MIX === 'daily' ? 0 : MIX === 'balance' ? 0.3 : MIX === 'history' ? 0.6 : MIX === 'more' ? 0.9 : Math.random();
+  if (r < 0.25) return textUpdate(id, '/daily');
+  if (r < 0.5) return textUpdate(id, '/balance');
+  if (r < 0.75) return textUpdate(id, '/history');
+  return callbackUpdate(id, 'hist:999999999999');
 }
 
 export function post(port: number, update: unknown): Promise<number> {
@@ -276,7 +283,8 @@ export async function benchWebhook(): Promise<Ratio[]> {
     });
     // CPU per update is the figure a loaded machine distorts least: the median of the rounds per side.
     console.log(`  server CPU per update, median of ${ROUNDS} round(s): ${Object.entries(rounds).map(([m, rs]) => `${m} ${fmt(med(rs.map((x) => x.serverCpuMs)), 2)} ms (postgres ${fmt(med(rs.map((x) => x.pgCpuMs)), 2)})`).join(', ')}`);
-    const b = summary(rounds.baseline!);
+    if (!rounds.baseline) return [];
+    const b = summary(rounds.baseline);
     const q = summary(rounds['dianabot-qstash']!);
     const d = summary(rounds.dianabot ?? rounds['dianabot-qstash']!);
     if (rounds.variant) {
