@@ -45,6 +45,7 @@ function overridesOff(off: string[]): AppOverrides {
   return {
     ...(off.includes('lean-transport') ? { leanTelegramTransport: false } : {}),
     ...(off.includes('relay-lease') ? { bus: { afterCommitInTransaction: true } } : {}),
+    ...(off.includes('one-statement') ? { oneStatementCommands: false } : {}),
     webhook: {
       ...(off.includes('claim-state') ? { claimWithState: undefined } : {}),
       ...(off.includes('group-done') ? { complete: undefined } : {}),

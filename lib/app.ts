@@ -74,6 +74,8 @@ export interface AppOverrides {
   webhook?: Partial<Pick<WebhookDeps, 'claimWithState' | 'complete' | 'webhookReply'>>;
   /** false: Bot API calls through telegraf's own client (a benchmark's same-run "without"; lib/telegram/transport.ts). */
   leanTelegramTransport?: boolean;
+  /** false: commands take the transaction protocol only (CommandDef.oneStatement off; a benchmark's same-run "without"). */
+  oneStatementCommands?: boolean;
 }
 
 /**
@@ -151,6 +153,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       log,
       story,
       catalogue,
+      oneStatementCommands: overrides.oneStatementCommands,
       settings: {
         timeZone: config.timeZone,
         dailyAmount: config.DAILY_GIFT_AMOUNT,

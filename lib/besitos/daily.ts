@@ -1,7 +1,9 @@
-import type { Queryable } from '../db/client.js';
+import type postgres from 'postgres';
+import type { Queryable, Sql } from '../db/client.js';
 import { RetryTransaction, withTransaction } from '../db/transaction.js';
 import type { KeyValueStore } from '../kv/types.js';
 import { addDays, localDate, startOfNextLocalDay, type Clock } from '../time/zone.js';
+import { CapReached, GuardRefused } from './errors.js';
 import { grantBesitos } from './ledger.js';
 
 export interface DailyDeps {
@@ -143,6 +145,74 @@ export async function grantDailyGift(deps: DailyDeps, userId: number, requestKey
     return { status: 'granted' as const, streak, balance: grant.entry.balanceAfter };
   });
   return { ...result, amount: deps.amount, nextClaimAt, day };
+}
+
+/** The user's latest daily claim as the update's state load read it (UserState lastDailyDay and streak). */
+export interface LatestClaim {
+  day: string | null;
+  /** The streak that claim left, when it is today's or yesterday's (UserState.streak: 0 otherwise). */
+  streak: number;
+}
+
+/**
+ * grantDailyGift in ONE statement (issue 18: no BEGIN/COMMIT, no read before the grant): the streak is
+ * taken from the claim the update's state load already read, and the statement's guard re-checks
+ * that reading — no claim today by this account or person, yesterday's streak as assumed — in the
+ * statement's own snapshot, with `also.guard` (the command protocol's precondition) and `also.alongside`
+ * (its action row) written in the same statement. Returns null, having written nothing, when it does
+ * not apply: the reading was stale, the gift was claimed meanwhile (the ledger key, the claim row's
+ * unique indexes or the per-person cap refuse it), the action key is used. The caller then runs
+ * grantDailyGift, which reads and decides as always.
+ */
+export async function grantDailyGiftAtOnce(
+  deps: Omit<DailyDeps, 'db'> & { db: Sql },
+  userId: number,
+  requestKey: string,
+  person: string | null,
+  latest: LatestClaim,
+  also: { guard: postgres.PendingQuery<postgres.Row[]>; alongside: (result: postgres.PendingQuery<postgres.Row[]>) => postgres.PendingQuery<postgres.Row[]> },
+): Promise<{ result: DailyResult; alongside: Record<string, unknown> } | null> {
+  const db = deps.db;
+  const now = deps.clock();
+  const day = localDate(now, deps.timeZone);
+  const yesterday = addDays(day, -1);
+  if (latest.day !== null && latest.day >= day) return null;
+  const yesterdayStreak = latest.day === yesterday ? latest.streak : null;
+  if (yesterdayStreak === 0) return null; // the state says a claim yesterday without a live streak: let the read decide
+  const streak = (yesterdayStreak ?? 0) + 1;
+  const nextClaimAt = startOfNextLocalDay(now, deps.timeZone);
+  const granted: Omit<DailyResult, 'balance'> = { status: 'granted', amount: deps.amount, streak, nextClaimAt, day };
+  try {
+    const grant = await grantBesitos(db, {
+      userId,
+      amount: deps.amount,
+      source: 'daily',
+      idempotencyKey: `daily:${userId}:${day}`,
+      description: `Regalo diario (racha ${streak})`,
+      metadata: { day, streak },
+      person,
+      now,
+      timeZone: deps.timeZone,
+      guard: db`${also.guard}
+        AND NOT EXISTS (SELECT 1 FROM daily_claims WHERE user_id = ${userId} AND day = ${day})
+        ${person ? db`AND NOT EXISTS (SELECT 1 FROM daily_claims WHERE person = ${person} AND day = ${day})` : db``}
+        AND (SELECT streak FROM daily_claims WHERE user_id = ${userId} AND day = ${yesterday}) IS NOT DISTINCT FROM ${yesterdayStreak}::int`,
+      // No ON CONFLICT on either row: a claim or action that committed meanwhile fails the whole statement.
+      alongside: [
+        db`INSERT INTO daily_claims (user_id, day, streak, transaction_id, request_key, person)
+           SELECT ${userId}, ${day}, ${streak}, ins.id, ${requestKey}, ${person} FROM ins RETURNING 1`,
+        also.alongside(db`${db.json(granted as never)}::jsonb || jsonb_build_object('balance', (SELECT balance_after FROM ins))`),
+      ],
+    });
+    const [claim, action] = grant.alongsideEach ?? [];
+    if (grant.replayed) return null;
+    // Written with the grant or the statement failed: a missing row here would be a bug, and is loud.
+    if (claim?.rows !== 1 || action?.rows !== 1 || !action.first) throw new Error('daily gift: statement wrote the grant without its rows');
+    return { result: { ...granted, balance: grant.entry.balanceAfter }, alongside: action.first };
+  } catch (err) {
+    if (err instanceof GuardRefused || err instanceof CapReached || (err as { code?: string }).code === '23505') return null;
+    throw err;
+  }
 }
 
 /**

@@ -47,3 +47,8 @@ export class AlreadyRewarded extends LedgerError {
     super(`first-time reward ${reward} was already given to this person`);
   }
 }
+/**
+ * The caller's precondition (MoveParams.guard) did not hold when the movement's statement ran:
+ * nothing was written. Not a user-facing failure: the caller takes its general path instead.
+ */
+export class GuardRefused extends LedgerError {}

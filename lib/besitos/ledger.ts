@@ -12,6 +12,7 @@ import {
   AlreadyRewarded,
   AlreadyReversed,
   CapReached,
+  GuardRefused,
   IdempotencyConflict,
   InsufficientFunds,
   InvalidAmount,
@@ -47,6 +48,8 @@ export interface LedgerResult {
   replayed: boolean;
   /** Rows the `alongside` statement wrote (0 on a replay or when it wrote none); absent without one. */
   alongsideRows?: number;
+  /** With several `alongside` statements: the rows each wrote, and the first row each returned (as JSON). */
+  alongsideEach?: { rows: number; first: Record<string, unknown> | null }[];
 }
 
 export interface MoveParams {
@@ -71,7 +74,14 @@ export interface MoveParams {
    * fewer): an `INSERT … SELECT … FROM ins … RETURNING 1`, where `ins` is the new ledger row (no row on a
    * replay or a refused spend). Its count comes back as `alongsideRows`; the caller decides what a 0 means.
    */
-  alongside?: postgres.PendingQuery<postgres.Row[]>;
+  alongside?: postgres.PendingQuery<postgres.Row[]> | postgres.PendingQuery<postgres.Row[]>[];
+  /**
+   * A condition (an SQL boolean) the movement also requires, evaluated in its statement before anything
+   * is locked or written: a caller's precondition read in the same statement instead of a round trip
+   * before it (issue 18). When it is false nothing is written and the movement throws GuardRefused
+   * (a replay still returns the first result).
+   */
+  guard?: postgres.PendingQuery<postgres.Row[]>;
   /**
    * Grants: a first-time reward's key (`achievement:primer-paso`, `trivia:<question>`): paid once per
    * person whatever account (lib/besitos/first-time.ts); another account of theirs gets AlreadyRewarded.
@@ -182,11 +192,15 @@ async function move(db: Queryable, kind: 'grant' | 'spend', p: MoveParams, opts:
     { amount: p.amount, source: p.source },
     p.userId,
   );
+  const alongside = p.alongside === undefined ? [] : Array.isArray(p.alongside) ? p.alongside : [p.alongside];
+  // The guard gates the balance lock too (`bal`), so a refused movement locks nothing but what the guard reads.
+  const guarded = p.guard ? db`AND (SELECT ok FROM guard)` : db``;
   return retryStatement(db, async () => {
-    const [res] = await db<{ existing: Row | null; inserted: Row | null; has_account: boolean; balance: number | null; alongside_rows?: number; first_refused?: boolean }[]>`
+    const [res] = await db<{ existing: Row | null; inserted: Row | null; has_account: boolean; balance: number | null; alongside_rows?: number; alongside_each?: { rows: number; first: Record<string, unknown> | null }[]; first_refused?: boolean; guard_ok?: boolean | null }[]>`
       WITH existing AS (
         SELECT * FROM transactions WHERE idempotency_key = ${p.idempotencyKey}
-      ), ${caps || first ? db`bal AS (SELECT 1 FROM user_balances WHERE user_id = ${p.userId} FOR UPDATE), ` : db``}
+      ), ${p.guard ? db`guard AS (SELECT COALESCE((${p.guard}), false) AS ok), ` : db``}
+         ${caps || first ? db`bal AS (SELECT 1 FROM user_balances WHERE user_id = ${p.userId} ${guarded} FOR UPDATE), ` : db``}
          ${first ? firstTimeCte(db, { userId: p.userId, person: p.person, reward: first, afterBalanceLock: true }) : db``}
          ${caps ? capCte(db, p, caps, first ? db`AND ${firstTimeOk(db)}` : db``) : db``} upd AS (
         UPDATE user_balances
@@ -195,6 +209,7 @@ async function move(db: Queryable, kind: 'grant' | 'spend', p: MoveParams, opts:
                ${caps ? db`AND EXISTS (SELECT 1 FROM cap)` : db``}
                ${first ? db`AND ${firstTimeOk(db)}` : db``}
                ${kind === 'spend' && !opts.lotsDone ? db`AND bonus_besitos = 0` : db``}
+               ${guarded}
         RETURNING besitos
       ), ins AS (
         INSERT INTO transactions (user_id, amount, type, source, description, metadata, balance_after, idempotency_key)
@@ -208,21 +223,24 @@ async function move(db: Queryable, kind: 'grant' | 'spend', p: MoveParams, opts:
                jsonb_set(${db.json(event as never)}::jsonb, '{data}',
                  (${db.json(event.data as never)}::jsonb) || jsonb_build_object('transaction_id', ins.id, 'balance_after', ins.balance_after))
           FROM ins
-      )${p.alongside ? db`, alongside AS (${p.alongside})` : db``}
+      )${alongside.reduce((acc, a, i) => db`${acc}, ${db.unsafe(i ? `alongside_${i}` : 'alongside')} AS (${a})`, db``)}
       SELECT (SELECT to_jsonb(existing) FROM existing) AS existing,
              (SELECT to_jsonb(ins) FROM ins) AS inserted,
              ledger_abort_if((SELECT count(*) FROM upd) > 0 AND (SELECT count(*) FROM ins) = 0, 'idempotency race') AS aborted,
              EXISTS (SELECT 1 FROM user_balances WHERE user_id = ${p.userId}) AS has_account,
              (SELECT besitos - held FROM user_balances WHERE user_id = ${p.userId}) AS balance
-             ${p.alongside ? db`, (SELECT count(*) FROM alongside)::int AS alongside_rows` : db``}
+             ${alongside.length ? db`, (SELECT count(*) FROM alongside)::int AS alongside_rows` : db``}
+             ${alongside.length > 1 ? db`, jsonb_build_array(${db.unsafe(alongside.map((_, i) => { const t = i ? `alongside_${i}` : 'alongside'; return `jsonb_build_object('rows', (SELECT count(*) FROM ${t}), 'first', (SELECT to_jsonb(a) FROM ${t} a LIMIT 1))`; }).join(', '))}) AS alongside_each` : db``}
+             ${p.guard ? db`, (SELECT ok FROM guard) AS guard_ok` : db``}
              ${first ? db`, NOT EXISTS (SELECT 1 FROM existing) AND NOT ${firstTimeOk(db)} AS first_refused` : db``}`;
     if (!res) throw new Error('ledger statement returned no row');
-    const alongside = p.alongside ? { alongsideRows: Number(res.alongside_rows ?? 0) } : {};
-    if (res.existing) return { ...checkReplay(toEntry(res.existing), p.userId, p.amount), ...alongside };
+    const written = alongside.length ? { alongsideRows: Number(res.alongside_rows ?? 0), ...(res.alongside_each ? { alongsideEach: res.alongside_each } : {}) } : {};
+    if (res.existing) return { ...checkReplay(toEntry(res.existing), p.userId, p.amount), ...written };
     if (res.inserted) {
       noteWrittenEvents(event.event_id);
-      return { entry: toEntry(res.inserted), replayed: false, ...alongside };
+      return { entry: toEntry(res.inserted), replayed: false, ...written };
     }
+    if (p.guard && !res.guard_ok) throw new GuardRefused(`precondition of ${p.idempotencyKey} did not hold`);
     if (!res.has_account) throw new UnknownAccount(p.userId);
     if (res.first_refused) {
       // Another account of the person had it — or this account's own grant with this key committed meanwhile.

@@ -36,6 +36,8 @@ export interface BotDeps {
   story: StoryContent;
   /** Missions, achievements and items of a content version (default: the story's versions). */
   catalogue?: CatalogueSource;
+  /** false: commands never take their one-statement path (CommandDef.oneStatement; a benchmark's same-run "without"). */
+  oneStatementCommands?: boolean;
 }
 
 export interface BotState {

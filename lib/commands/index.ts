@@ -2,7 +2,7 @@ import type postgres from 'postgres';
 import { z } from 'zod';
 import { createEvent } from '../bus/events.js';
 import { publish } from '../bus/outbox.js';
-import type { Queryable } from '../db/client.js';
+import type { Queryable, Sql } from '../db/client.js';
 import { withTransaction } from '../db/transaction.js';
 import { AccountErased, lockLiveUser } from '../users/errors.js';
 import { ActionNotFound, CommandKeyConflict, InvalidCommandParams, NotUndoable, UndoWindowClosed } from './errors.js';
@@ -44,6 +44,35 @@ export interface CommandDef<P, R> {
     windowSeconds: number;
     run(c: UndoContext<P, R>): Promise<unknown>;
   };
+  /**
+   * The command as ONE statement (issue 18): the effect, the action row with its result and the
+   * protocol's precondition (`c.fresh`) written together, so no BEGIN, INSERT, UPDATE, COMMIT around
+   * it — a single statement is atomic. Returns null when it does not apply (a precondition of its own
+   * or `c.fresh` was false, a race it lost): it must then have written nothing, and runCommand runs the
+   * transaction protocol, which replays, refuses or runs the command as always. Sync commands only,
+   * and only when runCommand is given a pool (a failed statement would abort a caller's transaction).
+   */
+  oneStatement?(c: OneStatementContext, params: P): Promise<{ result: R; action: ActionRow } | null>;
+}
+
+export interface OneStatementContext {
+  db: Sql;
+  userId: number;
+  idempotencyKey: string;
+  now: Date;
+  /**
+   * What the transaction protocol's first statement checks, as an SQL condition for the statement's
+   * guard: the user is live, held FOR KEY SHARE until the statement ends (lockLiveUser: /borrar waits
+   * for it or makes it write nothing), and no action has this key yet (a redelivery replays instead).
+   */
+  fresh: postgres.PendingQuery<postgres.Row[]>;
+  /**
+   * The action row, `done` with its result, written from the statement's row `from` (default `ins`,
+   * the ledger's new row): `result` is an SQL jsonb expression. Without ON CONFLICT: if a run with the
+   * same key commits first, the unique index fails the whole statement (nothing is written) and the
+   * transaction protocol replays.
+   */
+  actionRow(result: postgres.PendingQuery<postgres.Row[]>, from?: string): postgres.PendingQuery<postgres.Row[]>;
 }
 
 export function defineCommand<P, R>(def: CommandDef<P, R>): CommandDef<P, R> {
@@ -138,6 +167,10 @@ export async function runCommand<P, R>(db: Queryable, def: CommandDef<P, R>, o: 
   const params = parsed.data;
   const undoUntil = def.undo ? new Date(o.now.getTime() + def.undo.windowSeconds * 1000) : null;
   const async = def.mode === 'async';
+  if (def.oneStatement && !async && isPool(db)) {
+    const once = await def.oneStatement(oneStatementContext(db, def.name, params, undoUntil, o), params);
+    if (once) return { action: toAction<unknown, R>(once.action), result: once.result, replayed: false };
+  }
   try {
     return await withTransaction(db, async (tx) => {
       // The per-user lock (lockLiveUser) in the same statement: FOR KEY SHARE on a live user row (what
@@ -165,6 +198,25 @@ export async function runCommand<P, R>(db: Queryable, def: CommandDef<P, R>, o: 
     if (o.isUserError?.(err)) await recordFailure(db, def.name, o.userId, params, err, o.now);
     throw err;
   }
+}
+
+const isPool = (db: Queryable): db is Sql => typeof (db as Sql).begin === 'function';
+
+function oneStatementContext(db: Sql, name: string, params: unknown, undoUntil: Date | null, o: RunOptions): OneStatementContext {
+  return {
+    db,
+    userId: o.userId,
+    idempotencyKey: o.idempotencyKey,
+    now: o.now,
+    fresh: db`(EXISTS (SELECT 1 FROM users WHERE id = ${o.userId} AND deleted_at IS NULL FOR KEY SHARE)
+               AND NOT EXISTS (SELECT 1 FROM actions WHERE idempotency_key = ${o.idempotencyKey}))`,
+    actionRow: (result, from = 'ins') => db`
+      INSERT INTO actions (user_id, name, idempotency_key, status, params, undo_until, created_at, result, completed_at)
+      SELECT ${o.userId}, ${name}, ${o.idempotencyKey}, 'done', ${db.json(params as never)}, ${undoUntil}::timestamptz,
+             ${o.now}::timestamptz, ${result}, now()
+        FROM ${db.unsafe(from)}
+      RETURNING *`,
+  };
 }
 
 async function replay<R>(db: Queryable, name: string, userId: number, key: string): Promise<RunResult<R>> {

@@ -150,7 +150,7 @@ describe.skipIf(!runKills)('fault: Postgres backend terminated mid-transaction (
   const name = appName('webhook');
   const t = await faultApp(name, { WEBHOOK_MAX_ATTEMPTS: '5' });
 
-  it('/daily killed inside its transaction → 503, nothing granted; Telegram’s redelivery grants once', async () => {
+  it('/daily killed inside its statement (issue 18: one statement with its action and claim rows) → 503, nothing granted, nothing half-written; Telegram’s redelivery grants once', async () => {
     const tg = uniqueTelegramId();
     await t.post(textUpdate(tg, '/start'));
     const uid = await userIdOf(admin, tg);
@@ -162,6 +162,12 @@ describe.skipIf(!runKills)('fault: Postgres backend terminated mid-transaction (
     await hold.rollback();
     expect((await res).status).toBe(503);
     expect(await balanceOfTelegram(admin, tg)).toBe(0);
+    // Issue 18: the grant is one statement with its action row and claim row: none of them is left half-done.
+    const [left] = await admin<{ actions: number; claims: number; caps: number }[]>`
+      SELECT (SELECT count(*)::int FROM actions WHERE user_id = ${uid}) AS actions,
+             (SELECT count(*)::int FROM daily_claims WHERE user_id = ${uid}) AS claims,
+             (SELECT count(*)::int FROM besitos_caps c JOIN users u ON c.subject = u.person WHERE u.id = ${uid}) AS caps`;
+    expect(left).toEqual({ actions: 0, claims: 0, caps: 0 });
     const [inbox] = await admin<{ status: string }[]>`SELECT status FROM telegram_updates WHERE update_id = ${update.update_id}`;
     expect(inbox?.status).toBe('retry');
 

@@ -23,10 +23,16 @@ async function claimDaily(ctx: Pick<BotContext, 'deps' | 't' | 'reply'> & { stat
   const requestKey = state.requestKey;
   // Already claimed today by another request, per the loaded state or the cache: nothing changes, so no command runs.
   const loaded = state.userState;
+  const firstDelivery = state.deliveryAttempt === 1;
+  const atOnce = loaded && ctx.deps.oneStatementCommands !== false;
+  // On a first delivery the loaded state is as good as the cache (issue 18): "not claimed today" there
+  // goes straight to the grant, whose one statement re-checks it.
   let r: DailyResult | null =
-    (loaded && claimedTodayFromState(deps, loaded, state.deliveryAttempt === 1)) || (await peekDailyGift(deps, user, requestKey));
+    (loaded && claimedTodayFromState(deps, loaded, firstDelivery)) || (atOnce && firstDelivery ? null : await peekDailyGift(deps, user, requestKey));
   if (!r) {
-    const command = dailyCommand(deps, state.person ?? null);
+    // The claim the state load read lets the grant go in one statement (issue 18), unless switched off.
+    const latest = atOnce ? { day: loaded.lastDailyDay, streak: loaded.streak } : null;
+    const command = dailyCommand(deps, state.person ?? null, latest);
     const run = await runCommand(db, command, { userId: user.id, idempotencyKey: requestKey, params: {}, now: clock() });
     r = run.result!;
     await rememberDailyClaim(deps, user, r, requestKey);

@@ -25,8 +25,10 @@ export const kinds: UpdateKind[] = [
   },
   {
     name: '/daily (granted)',
-    // Issue 18: today's and yesterday's claims read together, the claim row written in the ledger statement.
-    budget: { sql: 10, kv: 2, botApi: 1 }, // the after-commit relay: 2 statements (lease), not a 4-statement transaction
+    // Issue 18: the command in one statement (no BEGIN/COMMIT): the action row with its result, the
+    // claims check and the claim row in the ledger statement, the streak from the loaded state; no
+    // cache read on a first delivery. 5 = state load, that statement, done, relay claim and settle.
+    budget: { sql: 5, kv: 1, botApi: 1 }, // the after-commit relay: 2 statements (lease), not a 4-statement transaction
     update: (h) => textUpdate(h.tg, '/daily'),
     check: (_h, calls) => sent(calls, 'sendMessage', /Recibiste <b>10 besitos<\/b>/),
   },
