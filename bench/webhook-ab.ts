@@ -7,6 +7,9 @@
  * the same drift. The Bot API stub and the QStash stand-in run in a child process, so their CPU is
  * not counted. Prints the median CPU per update of each side and B/A.
  *   BENCH_VARIANT_OFF=lean-transport npx tsx bench/webhook-ab.ts   [BENCH_SLICES=20 BENCH_SLICE=300]
+ * BENCH_MIX as in bench/webhook.ts, plus BENCH_MIX=granted: only /daily, every one granted — each side's
+ * clock moves a day ahead per slice and a slice's updates go to distinct users (BENCH_SLICE ≤ 1,000),
+ * so each is its user's first /daily of that day, with the streak of the day before.
  */
 import { fork } from 'node:child_process';
 import path from 'node:path';
@@ -62,6 +65,9 @@ async function main() {
   const { stub, busEnv } = await new Promise<{ stub: string; busEnv: Record<string, string> }>((r) => services.once('message', r as never));
   const bdb = await createBenchDatabase('webhook_ab');
   const log = createLogger('info', () => {});
+  const GRANTED = process.env.BENCH_MIX === 'granted';
+  if (GRANTED && SLICE > USERS) throw new Error(`BENCH_MIX=granted: BENCH_SLICE must be at most ${USERS}`);
+  const days = new Map<string, number>();
   const make = async (off: string[], prefix: string): Promise<App> =>
     createApp(
       parseConfig({
@@ -75,19 +81,33 @@ async function main() {
         REDIS_URL,
         LOG_LEVEL: 'info',
       }),
-      { kv: prefixedStore(await createRedisStore(REDIS_URL), prefix), log, ...overridesOff(off) },
+      {
+        kv: prefixedStore(await createRedisStore(REDIS_URL), prefix),
+        log,
+        ...overridesOff(off),
+        ...(GRANTED ? { clock: () => new Date(Date.now() + (days.get(prefix) ?? 0) * 86_400_000) } : {}),
+      },
     );
   const sides = [
-    { name: `A (off: ${OFF.join(',') || 'nothing'})`, app: await make(OFF, `ab:a:${process.pid}:`), base: 7_000_001, cpu: [] as number[] },
-    { name: 'B (as shipped)', app: await make([], `ab:b:${process.pid}:`), base: 7_000_001 + USERS, cpu: [] as number[] },
+    { name: `A (off: ${OFF.join(',') || 'nothing'})`, prefix: `ab:a:${process.pid}:`, app: undefined as unknown as App, base: 7_000_001, cpu: [] as number[] },
+    { name: 'B (as shipped)', prefix: `ab:b:${process.pid}:`, app: undefined as unknown as App, base: 7_000_001 + USERS, cpu: [] as number[] },
   ];
+  sides[0]!.app = await make(OFF, sides[0]!.prefix);
+  sides[1]!.app = await make([], sides[1]!.prefix);
   const post = (app: App, update: unknown) =>
     app.webhook({ method: 'POST', headers: { 'x-telegram-bot-api-secret-token': SECRET }, body: JSON.stringify(update) }).then((r) => {
       if (r.status !== 200) throw new Error(`status ${r.status}: ${r.body}`);
     });
+  let next = 0;
   const mixed = (base: number) => {
+    if (GRANTED) return textUpdate(base + (next++ % USERS), '/daily');
     const id = base + Math.floor(Math.random() * USERS);
     return mixedUpdateFor(id);
+  };
+  // BENCH_MIX=granted: the next day for this side, and its users from the first again.
+  const nextDay = (s: { prefix: string }) => {
+    days.set(s.prefix, (days.get(s.prefix) ?? 0) + 1);
+    next = 0;
   };
   const run = async (app: App, n: number, make: () => unknown) => {
     let left = n;
@@ -99,12 +119,14 @@ async function main() {
     for (const s of sides) {
       for (let i = 0; i < USERS; i += 16) await Promise.all(Array.from({ length: 16 }, (_, k) => post(s.app, textUpdate(s.base + i + k, '/start'))));
       await run(s.app, 500, () => mixed(s.base));
+      if (GRANTED) nextDay(s);
     }
     for (let slice = 0; slice < SLICES; slice++) {
       for (const s of slice % 2 ? [...sides].reverse() : sides) {
         const c0 = process.cpuUsage();
         await run(s.app, SLICE, () => mixed(s.base));
         const c = process.cpuUsage(c0);
+        if (GRANTED) nextDay(s);
         s.cpu.push((c.user + c.system) / 1000 / SLICE);
       }
     }
