@@ -237,7 +237,7 @@ async function move(db: Queryable, kind: 'grant' | 'spend', p: MoveParams, opts:
     const written = alongside.length ? { alongsideRows: Number(res.alongside_rows ?? 0), ...(res.alongside_each ? { alongsideEach: res.alongside_each } : {}) } : {};
     if (res.existing) return { ...checkReplay(toEntry(res.existing), p.userId, p.amount), ...written };
     if (res.inserted) {
-      noteWrittenEvents(event.event_id);
+      noteWrittenEvents(db, event.event_id);
       return { entry: toEntry(res.inserted), replayed: false, ...written };
     }
     if (p.guard && !res.guard_ok) throw new GuardRefused(`precondition of ${p.idempotencyKey} did not hold`);
