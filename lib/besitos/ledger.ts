@@ -257,7 +257,7 @@ async function moveStatement(db: Queryable, kind: 'grant' | 'spend', p: MovePara
     const alongside = p.alongside ? { alongsideRows: Number(res.alongside_rows ?? 0) } : {};
     if (res.existing) return { ...checkReplay(toEntry(res.existing), p.userId, p.amount), ...alongside };
     if (res.inserted) {
-      noteWrittenEvents(event.event_id, ...(res.triggers ?? []));
+      noteWrittenEvents(db, event.event_id, ...(res.triggers ?? []));
       return { entry: toEntry(res.inserted), replayed: false, ...alongside };
     }
     if (!res.has_account) throw new UnknownAccount(p.userId);
