@@ -54,6 +54,7 @@ function overridesOff(off: string[]): AppOverrides {
     bus: {
       ...(off.includes('relay-lease') ? { afterCommitInTransaction: true } : {}),
       ...(off.includes('lean-qstash') ? { leanQStashHttp: false } : {}),
+      ...(off.includes('done-claim') ? { claimWithCompletion: false } : {}),
     },
     ...(off.includes('one-statement') ? { oneStatementCommands: false } : {}),
     webhook: {

@@ -66,7 +66,7 @@ if (mode.startsWith('dianabot')) {
       : undefined;
   // The variant side of a same-run comparison (bench/webhook.ts BENCH_VARIANT_OFF): issue 18's changes switched off.
   const off = new Set((process.env.BENCH_VARIANT_OFF ?? '').split(',').filter(Boolean));
-  const known = ['claim-state', 'group-done', 'lean-transport', 'webhook-reply', 'relay-lease', 'lean-qstash', 'one-statement'];
+  const known = ['claim-state', 'group-done', 'lean-transport', 'webhook-reply', 'relay-lease', 'lean-qstash', 'one-statement', 'done-claim'];
   for (const name of off) if (!known.includes(name)) throw new Error(`BENCH_VARIANT_OFF: unknown change ${name} (known: ${known.join(', ')})`);
   const app = await createApp(config, {
     kv,
@@ -81,6 +81,8 @@ if (mode.startsWith('dianabot')) {
     bus: {
       ...(off.has('relay-lease') ? { afterCommitInTransaction: true } : {}),
       ...(off.has('lean-qstash') ? { leanQStashHttp: false } : {}),
+      // done-claim: the after-commit relay claims its rows with a statement of its own, not in the completion, as before.
+      ...(off.has('done-claim') ? { claimWithCompletion: false } : {}),
     },
     // one-statement: commands in their transaction protocol only (a granted /daily in 6 statements, not 1), as before.
     ...(off.has('one-statement') ? { oneStatementCommands: false } : {}),

@@ -176,7 +176,6 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     { token: config.TELEGRAM_BOT_TOKEN, apiRoot: config.TELEGRAM_API_ROOT, botInfo: botInfoFrom(config), retryPolicy: overrides.retryPolicy, leanTransport: overrides.leanTelegramTransport },
   );
   const secret = config.TELEGRAM_WEBHOOK_SECRET;
-  const complete = createInboxCompleter(db);
   // Subscribers that answer users (async commands) send through their own client, with the bot's retry policy.
   // telegraf is already loaded for the bot: constructing a client costs no request and no import.
   const telegram = new Telegram(config.TELEGRAM_BOT_TOKEN, { apiRoot: config.TELEGRAM_API_ROOT, webhookReply: false });
@@ -206,6 +205,8 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
       ) },
   );
   const bus = createBus(config, { db, log, clock, timeZone: config.timeZone, subscribers: moduleSubscribers({ telegram, kv, scheduler, clock, catalogue }) }, overrides.bus);
+  // QStash mode: the update's completion also claims its events for the after-commit relay (issue 18).
+  const complete = createInboxCompleter(db, bus.claimAfterCommit);
   // Long-running servers sweep the outbox and run due jobs themselves; Vercel uses api/cron/relay and api/cron/jobs.
   if (config.DIANABOT_MODE === 'start' || config.DIANABOT_MODE === 'dev') {
     bus.startSweeper();

@@ -1,13 +1,16 @@
 import type { Config } from '../config.js';
-import type { Sql } from '../db/client.js';
+import type { Queryable, Sql } from '../db/client.js';
 import type { Logger } from '../log.js';
 import type { Clock } from '../time/zone.js';
 import { receiveDelivery, verifySignature, type DeliveryRequest, type DeliveryResponse, type ProcessDeps, type SigningKeys } from './receive.js';
 import {
+  afterCommitClaim,
   localTransport,
   pruneOutbox,
   qstashTransport,
+  relayClaimed,
   relayOutbox,
+  type ClaimedRow,
   type RelayDeps,
   type RelayReport,
   type RelayRunOptions,
@@ -29,7 +32,14 @@ export interface Bus {
    * The webhook's afterCommit hook: relays the events the update just wrote (none → nothing to do).
    * Without the ids (other callers) it relays whatever is due.
    */
-  afterCommit(eventIds?: string[]): Promise<void>;
+  afterCommit(eventIds?: string[], claimed?: ClaimedRow[]): Promise<void>;
+  /**
+   * QStash mode: the after-commit relay's claim of an update's events as a statement for the webhook to
+   * send with the update's completion (issue 18); afterCommit then gets the claimed rows and only
+   * publishes and settles them. Undefined when the relay must claim on its own (local delivery, or the
+   * relay in a transaction).
+   */
+  readonly claimAfterCommit?: (q: Queryable, eventIds: string[]) => ReturnType<typeof afterCommitClaim>;
   /** A sweep (api/cron/relay.ts, the local sweeper): relays everything due, prunes old rows. */
   sweep(opts?: RelayRunOptions): Promise<RelayReport & { pruned: number }>;
   /** A QStash delivery to api/events/<subscriber>. */
@@ -62,6 +72,8 @@ export interface BusOverrides {
   afterPublish?: (rowIds: number[]) => Promise<void>;
   /** The after-commit relay in a transaction instead of a lease (lib/bus/relay.ts; a benchmark's "without"). */
   afterCommitInTransaction?: boolean;
+  /** false: the after-commit relay claims its rows itself, not in the update's completion (a benchmark's "without"). */
+  claimWithCompletion?: boolean;
   /** Tolerated clock skew when verifying signatures. */
   clockToleranceSeconds?: number;
   /** false: QStash requests through the client's own fetch (a benchmark's same-run "without"; lib/bus/qstash-http.ts). */
@@ -138,10 +150,18 @@ export function createBus(config: Config, deps: BusDeps, overrides: BusOverrides
 
   const bus: Bus = {
     mode: transport.kind,
-    async afterCommit(eventIds) {
+    claimAfterCommit:
+      transport.kind === 'qstash' && !overrides.afterCommitInTransaction && overrides.claimWithCompletion !== false ? afterCommitClaim : undefined,
+    async afterCommit(eventIds, claimed) {
       if (closed || eventIds?.length === 0) return;
       if (transport.kind === 'local') {
         kick();
+        return;
+      }
+      if (claimed) {
+        // Claimed with the update's completion: publish and settle (the rows a concurrent sweep held are its to publish).
+        const r = await relayClaimed(relayDeps, claimed);
+        if (r.claimed > 0) deps.log.info({ msg: 'relay after commit', ...r });
         return;
       }
       // Serverless: the instance may freeze after the response, so publish this update's events now

@@ -177,7 +177,8 @@ export interface RelayReport {
 export const defaultBackoffSeconds = (attempts: number) =>
   Math.min(3600, 5 * 2 ** Math.max(0, attempts - 1)) * (0.75 + Math.random() * 0.5);
 
-interface ClaimedRow {
+/** An outbox row claimed for publishing. */
+export interface ClaimedRow {
   id: number;
   event_id: string;
   type: string;
@@ -266,28 +267,8 @@ export async function relayBatch(deps: RelayDeps, only?: string[]): Promise<Omit
   const onlyThese = (q: Queryable) => (only ? q`AND event_id IN ${q(only)}` : q``);
   if (deps.transport.kind === 'local' || (only && !deps.afterCommitInTransaction)) {
     const lease = deps.transport.kind === 'local' ? LOCAL_LEASE_SECONDS : AFTER_COMMIT_LEASE_SECONDS;
-    const rows = await deps.db<ClaimedRow[]>`
-      UPDATE outbox o SET next_attempt_at = now() + ${lease} * interval '1 second'
-        FROM (SELECT id FROM outbox
-               WHERE published_at IS NULL AND next_attempt_at <= now() ${onlyThese(deps.db)}
-               ORDER BY next_attempt_at, id
-               LIMIT ${batchSize}
-                 FOR UPDATE SKIP LOCKED) c
-       WHERE o.id = c.id
-      RETURNING o.id, o.event_id, o.type, o.event::text AS body, o.attempts`;
-    if (rows.length === 0) return { claimed: 0, published: 0, failed: 0 };
-    const failed = await sendAll(deps, rows);
-    try {
-      await deps.afterPublish?.(rows.map((r) => r.id));
-      return await settle(deps.db, deps, rows, failed);
-    } catch (err) {
-      // After commit, a failure here (not a dead instance) gives the rows back at once, as the
-      // transaction's rollback did: the sweep need not wait for the lease.
-      if (deps.transport.kind !== 'local') {
-        await deps.db`UPDATE outbox SET next_attempt_at = now() WHERE id IN ${deps.db(rows.map((r) => r.id))} AND published_at IS NULL`.catch(() => {});
-      }
-      throw err;
-    }
+    const rows = await leaseClaim(deps.db, lease, batchSize, only);
+    return relayClaimed(deps, rows);
   }
   return deps.db.begin(async (tx) => {
     const rows = await tx<ClaimedRow[]>`
@@ -302,6 +283,45 @@ export async function relayBatch(deps: RelayDeps, only?: string[]): Promise<Omit
     await deps.afterPublish?.(rows.map((r) => r.id));
     return settle(tx, deps, rows, failed);
   });
+}
+
+/** Claims due, unpublished rows (`only`: these events) by pushing next_attempt_at past their delivery. */
+function leaseClaim(q: Queryable, leaseSeconds: number, limit: number, only?: string[]) {
+  return q<ClaimedRow[]>`
+      UPDATE outbox o SET next_attempt_at = now() + ${leaseSeconds} * interval '1 second'
+        FROM (SELECT id FROM outbox
+               WHERE published_at IS NULL AND next_attempt_at <= now() ${only ? q`AND event_id IN ${q(only)}` : q``}
+               ORDER BY next_attempt_at, id
+               LIMIT ${limit}
+                 FOR UPDATE SKIP LOCKED) c
+       WHERE o.id = c.id
+      RETURNING o.id, o.event_id, o.type, o.event::text AS body, o.attempts`;
+}
+
+/**
+ * The after-commit relay's claim of a request's own events as a statement of its own, for the webhook
+ * to send together with the update's completion (issue 18: one statement fewer per update that
+ * writes events); the rows then go to relayClaimed. The same lease as relayBatch's.
+ */
+export function afterCommitClaim(q: Queryable, eventIds: string[]): ReturnType<typeof leaseClaim> {
+  return leaseClaim(q, AFTER_COMMIT_LEASE_SECONDS, eventIds.length, eventIds);
+}
+
+/** Publishes leased rows and settles them (lease claims: relayBatch, afterCommitClaim). */
+export async function relayClaimed(deps: RelayDeps, rows: ClaimedRow[]): Promise<Omit<RelayReport, 'batches' | 'ms'>> {
+  if (rows.length === 0) return { claimed: 0, published: 0, failed: 0 };
+  const failed = await sendAll(deps, rows);
+  try {
+    await deps.afterPublish?.(rows.map((r) => r.id));
+    return await settle(deps.db, deps, rows, failed);
+  } catch (err) {
+    // After commit, a failure here (not a dead instance) gives the rows back at once, as the
+    // transaction's rollback did: the sweep need not wait for the lease.
+    if (deps.transport.kind !== 'local') {
+      await deps.db`UPDATE outbox SET next_attempt_at = now() WHERE id IN ${deps.db(rows.map((r) => r.id))} AND published_at IS NULL`.catch(() => {});
+    }
+    throw err;
+  }
 }
 
 export interface RelayRunOptions {

@@ -10,6 +10,7 @@ import { KeyValueUnavailable } from '../kv/types.js';
 import type { Logger } from '../log.js';
 import { secretMatches } from './secret.js';
 import { trackWrittenEvents } from '../bus/written.js';
+import type { ClaimedRow } from '../bus/relay.js';
 import { markDone } from './completion.js';
 import { MalformedUpdate, parseUpdateBody, summarizeUpdate, type UpdateSummary } from './update.js';
 
@@ -30,14 +31,14 @@ export interface WebhookDeps {
    */
   claimWithState?: (update: Record<string, unknown>, claim: PendingQuery<Row[]>) => Promise<{ attempts: number } | undefined> | null;
   /** Records a handled update as done (lib/webhook/completion.ts: group commit); default one statement per update. */
-  complete?: (updateId: number) => Promise<void>;
+  complete?: (updateId: number, eventIds?: string[]) => Promise<ClaimedRow[] | undefined>;
   /**
    * Webhook reply (lib/bot callbackWebhookReply): the bot's answer to the update's callback query is put
    * in the 200 response instead of being sent as a request. Unset: every answer is a request.
    */
   webhookReply?: { accept(update: object): void; take(update: object): Record<string, unknown> | undefined };
   /** Runs after an update's effects are durable, with the outbox events it wrote (the event relay hooks in here). */
-  afterCommit?: (eventIds: string[]) => Promise<void>;
+  afterCommit?: (eventIds: string[], claimed?: ClaimedRow[]) => Promise<void>;
 }
 
 export interface WebhookRequest {
@@ -155,10 +156,11 @@ export async function handleTelegramWebhook(deps: WebhookDeps, req: WebhookReque
   deps.webhookReply?.accept(update);
   try {
     const eventIds = await trackWrittenEvents(update, () => deps.bot.handleUpdate(update as unknown as Update));
-    await (deps.complete ? deps.complete(summary.updateId) : markDone(deps.db, [summary.updateId]));
+    // The completion may also claim the events for the after-commit relay (createInboxCompleter's claim).
+    const claimed = await (deps.complete ? deps.complete(summary.updateId, eventIds) : markDone(deps.db, [summary.updateId]));
     deps.log.info({ msg: 'update handled', ...base, outcome: 'done', attempts: claim.attempts, ms: Math.round(performance.now() - started) });
     if (deps.afterCommit) {
-      await deps.afterCommit(eventIds).catch((err) => deps.log.warn({ msg: 'after-commit hook failed', ...base, error: String(err) }));
+      await deps.afterCommit(eventIds, claimed).catch((err) => deps.log.warn({ msg: 'after-commit hook failed', ...base, error: String(err) }));
     }
     const reply = deps.webhookReply?.take(update);
     return reply ? { status: 200, body: JSON.stringify(reply), contentType: 'application/json' } : ok();

@@ -45,7 +45,7 @@ export const kinds: UpdateKind[] = [
     // the auction's row lock, then one pipelined round trip — the hold moved (moveHold: both balance rows
     // locked in id order, the bidder's hold placed, the leader's released), the bid rows and the auction,
     // the outbid notice job — and the action's result); the after-commit relay of the notice's trigger (2: claim and settle, issue 18).
-    budget: { sql: 13, kv: 0, botApi: 1 },
+    budget: { sql: 12, kv: 0, botApi: 1 }, // issue 18: the relay's claim in the completion statement
     prepare: auctionWithLeader,
     update: (h) => textUpdate(h.tg, `/pujar #${h.memo.auction} 15`),
     check: (_h, calls) => told(calls, 'sendMessage', /Vas ganando/),
@@ -53,7 +53,7 @@ export const kinds: UpdateKind[] = [
   {
     name: 'auction bid (button)',
     // The bid as above, and the list redrawn with fresh buttons (open auctions, the new balance): +2.
-    budget: { sql: 15, kv: 0, botApi: 1 }, // issue 18: the answer in the webhook response
+    budget: { sql: 14, kv: 0, botApi: 1 }, // issue 18: the answer in the webhook response; the relay's claim in the completion
     prepare: auctionWithLeader,
     update: (h) => callbackUpdate(h.tg, `sb:${h.memo.auction}:15:${h.memo.me}`),
     check: (_h, calls) => told(calls, 'answerCallbackQuery', /Vas ganando/),

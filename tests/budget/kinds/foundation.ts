@@ -27,8 +27,8 @@ export const kinds: UpdateKind[] = [
     name: '/daily (granted)',
     // Issue 18: the command in one statement (no BEGIN/COMMIT): the action row with its result, the
     // claims check and the claim row in the ledger statement, the streak from the loaded state; no
-    // cache read on a first delivery. 5 = state load, that statement, done, relay claim and settle.
-    budget: { sql: 5, kv: 1, botApi: 1 }, // the after-commit relay: 2 statements (lease), not a 4-statement transaction
+    // cache read on a first delivery. 4 = state load, that statement, done (with the relay's claim), relay settle.
+    budget: { sql: 4, kv: 1, botApi: 1 }, // the after-commit relay: its claim rides in the completion statement, then the settle
     update: (h) => textUpdate(h.tg, '/daily'),
     check: (_h, calls) => sent(calls, 'sendMessage', /Recibiste <b>10 besitos<\/b>/),
   },
@@ -89,7 +89,7 @@ export const kinds: UpdateKind[] = [
     name: '/regalar (asks to confirm)',
     // +3: the confirmation's keyboard.close job (1 INSERT) and the relay of its system.job_due trigger (2).
     // kv +1: the sender's gift/undo loop budget is read before offering a confirmation (issue 16).
-    budget: { sql: 6, kv: 5, botApi: 1 },
+    budget: { sql: 5, kv: 5, botApi: 1 }, // issue 18: the relay's claim in the completion statement
     prepare: async (h) => {
       await grantBesitos(h.db, { userId: await h.userId(), amount: 50, source: 'admin', idempotencyKey: `budget:${h.tg}` });
       h.memo.receiver = (await h.person('bea')).username;
@@ -104,7 +104,7 @@ export const kinds: UpdateKind[] = [
     // end with the message saying cancelled while the gift went through.
     // kv +2 (issue 16): the loop budget is counted (one script) and the receiver's notification window
     // taken (SET NX); a gift inside a taken window schedules the window's summary instead (+SQL, not measured here).
-    budget: { sql: 20, kv: 9, botApi: 2 },
+    budget: { sql: 19, kv: 9, botApi: 2 }, // issue 18: the relay's claim in the completion statement
     prepare: async (h) => {
       await grantBesitos(h.db, { userId: await h.userId(), amount: 50, source: 'admin', idempotencyKey: `budget:${h.tg}` });
       const to = await h.person('bea');

@@ -27,7 +27,7 @@ export const kinds: UpdateKind[] = [
     // The update's inbox (2) and state load (1); the move's transaction (9, begin/commit included: the
     // action, the user's lock, progress read, the reward, the events, the progress, the action's result);
     // the after-commit relay (2). Bot API: the notice, the old buttons removed, the next fragment.
-    budget: { sql: 13, kv: 0, botApi: 2 }, // issue 18: the spinner answer in the webhook response
+    budget: { sql: 12, kv: 0, botApi: 2 }, // issue 18: the spinner answer in the webhook response; the relay's claim in the completion
     prepare: toFirstDecision,
     update: (h) => callbackUpdate(h.tg, h.memo.decision!),
     check: (_h, calls) => expect(calls.map((c) => c.method)).toEqual(['editMessageReplyMarkup', 'sendMessage', 'answerCallbackQuery']),

@@ -11,7 +11,7 @@ export const kinds: UpdateKind[] = [
     // Inbox (2) and state load (1); the post (1); the reaction's transaction (begin, the user's lock, the
     // row, the capped grant, the row's reward, the live count, commit); the after-commit relay of the
     // grant's event. kv: the post's edit slot (SET NX). Bot API: the notice and the count on the button.
-    budget: { sql: 12, kv: 1, botApi: 1 }, // issue 18: the claim and the state load are one statement; the answer in the webhook response
+    budget: { sql: 11, kv: 1, botApi: 1 }, // issue 18: the claim and the state load are one statement; the answer in the webhook response; the relay's claim in the completion
     prepare: async (h) => {
       const [post] = await h.db<{ id: string }[]>`
         INSERT INTO channel_posts (chat_id, text, status, publish_at, published_at, message_id)
@@ -33,7 +33,7 @@ export const kinds: UpdateKind[] = [
   {
     name: 'group reaction (message_reaction, rewarded)',
     // Inbox (2) and state load (1); the reaction's transaction as above without the count; the relay. Nothing is sent.
-    budget: { sql: 10, kv: 0, botApi: 0 }, // issue 18: the claim and the state load are one statement
+    budget: { sql: 9, kv: 0, botApi: 0 }, // issue 18: the claim and the state load are one statement; the relay's claim in the completion
     update: (h) => ({
       update_id: nextUpdateId(),
       message_reaction: {

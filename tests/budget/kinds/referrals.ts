@@ -24,7 +24,7 @@ export const kinds: UpdateKind[] = [
     // the inbox (2), the deep-link payload kept (1), "is this person new" (1), the referral.record command
     // (begin, action, referrer + chain in one statement, the referral row, its event, result, commit: 7)
     // and the after-commit relay of the event (claim, mark published: 2).
-    budget: { sql: 13, kv: 0, botApi: 1 },
+    budget: { sql: 12, kv: 0, botApi: 1 }, // issue 18: the relay's claim in the completion statement
     prepare: async (h) => {
       await h.post(textUpdate(h.tg, '/invitar'));
       const [row] = await h.db<{ code: string }[]>`SELECT code FROM referral_codes WHERE user_id = ${await h.userId()}`;
