@@ -1,6 +1,7 @@
 import type { BusEvent, EventOf } from '../bus/events.js';
 import { newEvent, publish, type EventEnvelope } from '../bus/outbox.js';
 import { fromHandlers, type HandlerContext, type SubscriberHandler, type Tx } from '../bus/subscriber.js';
+import type { CommitWith } from '../db/transaction.js';
 import { grantBesitos } from '../besitos/ledger.js';
 import { AlreadyRewarded, CapReached } from '../besitos/errors.js';
 import { alreadyRewardedText, claimFirstTime } from '../besitos/first-time.js';
@@ -220,8 +221,8 @@ class Progress {
     return this.snap.referralPending;
   }
 
-  /** Advances what the event's new facts concern; facts from completed missions follow. `alongside`: see flush. */
-  async run(alongside?: () => Promise<unknown>): Promise<void> {
+  /** Advances what the event's new facts concern; facts from completed missions follow. `alongside`, `commitWith`: see flush. */
+  async run(alongside?: () => Promise<unknown>, commitWith?: CommitWith): Promise<void> {
     const queue = [...this.snap.fresh];
     while (queue.length) {
       const fact = queue.shift()!;
@@ -236,14 +237,15 @@ class Progress {
       }
       for (const a of this.cat.achievementsByFact.get(fact.kind) ?? []) await this.achievement(a);
     }
-    await this.flush(alongside);
+    await this.flush(alongside, commitWith);
   }
 
   /**
    * The rows, events, rewards and congratulations decided: sent together (pipelined, one round trip),
-   * last of them `alongside` (a statement of the caller's that goes after these writes).
+   * last of them `alongside` (a statement of the caller's that goes after these writes). With
+   * `commitWith` they are not awaited here but handed to the bus, which sends COMMIT with them.
    */
-  async flush(alongside?: () => Promise<unknown>): Promise<void> {
+  async flush(alongside?: () => Promise<unknown>, commitWith?: CommitWith): Promise<void> {
     const writes = writeProgress(this.tx, this.userId, [...this.missionWrites.values()], [...this.achievementWrites.values()], this.now);
     if (this.events.length) writes.push(publish(this.tx, ...this.events));
     for (const run of this.deferred) writes.push(run());
@@ -252,7 +254,8 @@ class Progress {
     this.achievementWrites.clear();
     this.events.length = 0;
     this.deferred.length = 0;
-    await Promise.all(writes);
+    if (commitWith) commitWith(...writes);
+    else await Promise.all(writes);
   }
 }
 
@@ -269,13 +272,17 @@ export async function advance(tx: Tx, event: BusEvent, ctx: HandlerContext, deps
   const facts = userId ? factsFromEvent(event, await lookupsOf(tx, event)) : [];
   // An erased user (/borrar) or a duplicate gets null: nothing counted.
   const work = facts.length ? await Progress.load(tx, userId!, deps.catalogue, ctx.timeZone, deps.clock(), facts, ctx.claimed) : null;
-  if (!work) return void ((await ctx.claimed) && (await last?.()));
+  if (!work) {
+    if (last && (await ctx.claimed)) ctx.commitWith(last());
+    return;
+  }
   // A referee who has played (first fragment, first /regalo): the referral pays, once.
   const qualifies = work.referralPending && facts.some((f) => (PLAYED_FACTS as readonly string[]).includes(f.kind));
-  await work.run(qualifies ? undefined : last);
+  // The last writes go with the COMMIT, unless a referral's lock still follows them.
+  await work.run(qualifies ? undefined : last, qualifies ? undefined : ctx.commitWith);
   if (!qualifies) return;
   await qualifyReferral(tx, userId!, deps.clock(), ctx.timeZone);
-  await last?.();
+  if (last) ctx.commitWith(last());
 }
 
 /** What an event does not say and its facts need: a gift's receiver (not in the ledger event). */
@@ -317,8 +324,9 @@ export function createGamificationSubscriber(deps: GamificationDeps): Subscriber
     if (!full.kv) return advance(tx, e, ctx, full, stats);
     await progress(tx, e, ctx);
     if (!(await ctx.claimed)) return; // Redis is outside the transaction
+    // The boards are set from the ledger's committed rows, not from these writes: they need not wait for them.
     await updateRankings(tx, full.kv, e, ctx.timeZone, ctx.log);
-    await stats();
+    ctx.commitWith(stats());
   };
   const handler = fromHandlers({
     'gamification.besitos_earned': moved,

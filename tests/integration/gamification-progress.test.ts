@@ -175,7 +175,9 @@ describe('gamification subscriber: achievements', () => {
 });
 
 describe('gamification subscriber: a write that fails halfway', () => {
-  it('leaves the event unmarked and nothing of it stored; the redelivery counts it once', async () => {
+  // user_achievements: the first of the last writes; user_inventory: the reward item, the last one
+  // before COMMIT (they go out together with it: lib/db/transaction.ts withPipelinedTransaction).
+  it.each(['user_achievements', 'user_inventory'])('(%s) leaves the event unmarked and nothing of it stored; the redelivery counts it once', async (table) => {
     const user = await userWithBesitos(db);
     const b = fragment(user, '2026-03-10T12:00:00Z');
     const eventId = (JSON.parse(b) as { event_id: string }).event_id;
@@ -184,23 +186,26 @@ describe('gamification subscriber: a write that fails halfway', () => {
     await db.unsafe(`
       CREATE OR REPLACE FUNCTION fail_achievement() RETURNS trigger AS $$
       BEGIN RAISE EXCEPTION 'injected failure'; END $$ LANGUAGE plpgsql;
-      CREATE TRIGGER fail_achievement_${user} BEFORE INSERT ON user_achievements FOR EACH ROW
+      CREATE TRIGGER fail_achievement_${user} BEFORE INSERT ON ${table} FOR EACH ROW
         WHEN (NEW.user_id = ${user}) EXECUTE FUNCTION fail_achievement();`);
     try {
       await expect(deliver(b)).rejects.toThrow(/injected failure/);
     } finally {
-      await db.unsafe(`DROP TRIGGER fail_achievement_${user} ON user_achievements`);
+      await db.unsafe(`DROP TRIGGER fail_achievement_${user} ON ${table}`);
     }
     expect(await db`SELECT 1 FROM processed_events WHERE subscriber = 'gamification' AND event_id = ${eventId}`).toHaveLength(0);
     expect(await db`SELECT 1 FROM gamification_facts WHERE user_id = ${user}`).toHaveLength(0);
     expect(await missionRows(user)).toEqual([]);
     expect(await ledgerKeys(user, 'achievement:%')).toEqual([]);
     expect(await db`SELECT 1 FROM outbox WHERE user_id = ${user} AND type LIKE 'gamification.%'`).toHaveLength(0);
+    expect(await db`SELECT 1 FROM item_moves WHERE user_id = ${user}`).toHaveLength(0);
+    expect(await db`SELECT 1 FROM scheduled_jobs WHERE key LIKE ${`gamification.notice:%:${user}:%`}`).toHaveLength(0);
 
     expect(await deliver(b)).toBe('processed');
     expect(await deliver(b)).toBe('duplicate');
     expect(await missionRows(user)).toEqual([{ mission_key: 'd-frag', period: '2026-03-10', status: 'active', progress: 1 }]);
     expect(await ledgerKeys(user, 'achievement:%')).toEqual([`achievement:${user}:first=50`]);
+    expect(await db`SELECT item_key, quantity FROM user_inventory WHERE user_id = ${user}`).toEqual([{ item_key: 'marco', quantity: 1 }]);
     expect(await ledgerMismatches(db, [user])).toEqual([]);
   });
 });
