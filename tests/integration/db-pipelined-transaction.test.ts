@@ -60,10 +60,10 @@ describe('withPipelinedTransaction', () => {
         }),
       ),
     );
-    const [{ n }] = await db<{ n: number }[]>`SELECT count(*)::int AS n FROM pipelined_t WHERE k LIKE 'many%'`;
-    expect(n).toBe(30);
-    const states = await Promise.all(Array.from({ length: 6 }, () => db<{ s: string }[]>`SELECT current_setting('transaction_isolation') AS s, txid_current_if_assigned() AS t`));
-    for (const [row] of states) expect((row as unknown as { t: unknown }).t).toBeNull();
+    const [row] = await db<{ n: number }[]>`SELECT count(*)::int AS n FROM pipelined_t WHERE k LIKE 'many%'`;
+    expect(row!.n).toBe(30);
+    const states = await Promise.all(Array.from({ length: 6 }, () => db<{ t: string | null }[]>`SELECT txid_current_if_assigned()::text AS t`));
+    for (const [s] of states) expect(s!.t).toBeNull();
   });
 
   it('runs again on RetryTransaction and on a serialization failure, with the attempt number', async () => {
@@ -88,8 +88,8 @@ describe('withPipelinedTransaction', () => {
     await expect(
       withPipelinedTransaction(db, async (tx, commitWith) => {
         await tx`INSERT INTO pipelined_t (k) VALUES ('killed')`;
-        const [{ pid }] = await tx<{ pid: number }[]>`SELECT pg_backend_pid() AS pid`;
-        await db`SELECT pg_terminate_backend(${pid})`;
+        const [me] = await tx<{ pid: number }[]>`SELECT pg_backend_pid() AS pid`;
+        await db`SELECT pg_terminate_backend(${me!.pid})`;
         commitWith(tx`UPDATE pipelined_t SET n = 1 WHERE k = 'killed'`);
       }, 1),
     ).rejects.toThrow();
