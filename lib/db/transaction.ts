@@ -75,6 +75,22 @@ export async function withPipelinedTransaction<T>(
   }
 }
 
+/** sql.begin's `tx.savepoint(fn)` on a connection where BEGIN was sent by hand: fn's failure undoes fn's statements only. */
+function savepointOn(reserved: postgres.ReservedSql<{}>) {
+  let count = 0;
+  return async (nameOrFn: unknown, maybeFn?: unknown) => {
+    const fn = (typeof nameOrFn === 'function' ? nameOrFn : maybeFn) as (sql: unknown) => Promise<unknown>;
+    const name = `s${++count}`;
+    await reserved.unsafe(`SAVEPOINT ${name}`);
+    try {
+      return await fn(reserved);
+    } catch (err) {
+      await reserved.unsafe(`ROLLBACK TO SAVEPOINT ${name}`);
+      throw err;
+    }
+  };
+}
+
 async function pipelinedOnce<T>(db: Sql, fn: (tx: postgres.TransactionSql<{}>, commitWith: CommitWith, attempt: number) => Promise<T>, attempt: number): Promise<T> {
   const reserved = await db.reserve();
   let connection: PoolConnection | undefined;
@@ -90,7 +106,7 @@ async function pipelinedOnce<T>(db: Sql, fn: (tx: postgres.TransactionSql<{}>, c
   } as never);
   began.catch(() => {});
   // A reserved client has no `begin`: lib/db and lib/besitos treat it as an open transaction.
-  const tx = reserved as unknown as postgres.TransactionSql<{}>;
+  const tx = Object.assign(reserved, { savepoint: savepointOn(reserved) }) as unknown as postgres.TransactionSql<{}>;
   const tail: PromiseLike<unknown>[] = [];
   const commitWith: CommitWith = (...writes) => {
     for (const w of writes) {
@@ -103,7 +119,11 @@ async function pipelinedOnce<T>(db: Sql, fn: (tx: postgres.TransactionSql<{}>, c
     const result = await Promise.race([fn(tx, commitWith, attempt), lost]);
     const commit = reserved`COMMIT`;
     commit.catch(() => {});
-    await Promise.race([Promise.all([began, ...tail]), lost]);
+    const settled = await Promise.race([Promise.allSettled([began, ...tail]), lost]);
+    // The statement that failed, not those behind it that the aborted transaction refused (25P02),
+    // whichever rejected first: its code decides the retry (as sql.begin does).
+    const failed = settled.flatMap((r) => (r.status === 'rejected' ? [r.reason as { code?: string }] : []));
+    if (failed.length) throw failed.find((e) => e?.code !== '25P02') ?? failed[0];
     const [done] = await Promise.race([commit.then((r) => [r]), lost]);
     // COMMIT of an aborted transaction rolls back without an error; a failed statement threw above.
     if ((done as { command?: string }).command !== 'COMMIT') throw new Error(`transaction ended with ${(done as { command?: string }).command}`);

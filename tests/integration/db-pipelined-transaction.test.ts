@@ -84,6 +84,34 @@ describe('withPipelinedTransaction', () => {
       commitWith(attempt === 1 ? tx`SELECT ledger_abort_if(true, 'race')` : tx`SELECT 1`);
     });
     expect(seen).toEqual([1, 2]);
+    // Even when the statements refused behind it (25P02) reject first (it is wrapped in async hops):
+    // the failure's own code decides, and it is retried.
+    const later: number[] = [];
+    const slow = async (q: PromiseLike<unknown>) => {
+      await null;
+      await null;
+      return q;
+    };
+    await withPipelinedTransaction(db, async (tx, commitWith, attempt) => {
+      later.push(attempt);
+      commitWith(slow(attempt === 1 ? tx`SELECT ledger_abort_if(true, 'race')` : tx`SELECT 1`), tx`SELECT 2`, tx`SELECT 3`);
+    });
+    expect(later).toEqual([1, 2]);
+  });
+
+  it('tx.savepoint undoes only what failed inside it, as in sql.begin', async () => {
+    await withPipelinedTransaction(db, async (tx, commitWith) => {
+      await tx`INSERT INTO pipelined_t (k) VALUES ('sp-outer')`;
+      await expect(
+        tx.savepoint(async (sp) => {
+          await sp`INSERT INTO pipelined_t (k) VALUES ('sp-inner')`;
+          await sp`SELECT 1 / 0`;
+        }),
+      ).rejects.toThrow(/division by zero/);
+      expect(await tx.savepoint(async (sp) => (await sp`INSERT INTO pipelined_t (k) VALUES ('sp-kept') RETURNING k`)[0]!.k)).toBe('sp-kept');
+      commitWith(tx`UPDATE pipelined_t SET n = 1 WHERE k = 'sp-outer'`);
+    });
+    expect([await value('sp-outer'), await value('sp-inner'), await value('sp-kept')]).toEqual([1, null, 0]);
   });
 
   it('a backend killed mid-transaction: the run fails, nothing commits, and the pool keeps serving', async () => {
