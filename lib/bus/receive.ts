@@ -99,9 +99,9 @@ export async function processEvent(deps: ProcessDeps, subscriber: SubscriberName
   };
   const outcome = await (handler.pipelinesClaim
     ? withPipelinedTransaction(deps.db, run)
-    : withTransaction(deps.db, async (tx) => {
+    : withTransaction(deps.db, async (tx, attempt) => {
         const tail: PromiseLike<unknown>[] = [];
-        const result = await run(tx, (...writes) => void tail.push(...writes), 1);
+        const result = await run(tx, (...writes) => void tail.push(...writes), attempt);
         await Promise.all(tail);
         return result;
       })

@@ -20,13 +20,13 @@ function isSql(db: Queryable): db is Sql {
  */
 export async function withTransaction<T>(
   db: Queryable,
-  fn: (tx: postgres.TransactionSql<{}>) => Promise<T>,
+  fn: (tx: postgres.TransactionSql<{}>, attempt: number) => Promise<T>,
   attempts = 4,
 ): Promise<T> {
-  if (!isSql(db)) return fn(db as postgres.TransactionSql<{}>);
+  if (!isSql(db)) return fn(db as postgres.TransactionSql<{}>, 1);
   for (let attempt = 1; ; attempt++) {
     try {
-      return (await db.begin((tx) => fn(tx))) as T;
+      return (await db.begin((tx) => fn(tx, attempt))) as T;
     } catch (err) {
       const retryable =
         err instanceof RetryTransaction ||

@@ -5,7 +5,7 @@ import type { CommitWith } from '../db/transaction.js';
 import { grantBesitos } from '../besitos/ledger.js';
 import { AlreadyRewarded, CapReached } from '../besitos/errors.js';
 import { alreadyRewardedText, claimFirstTime } from '../besitos/first-time.js';
-import { capReachedText } from '../besitos/policy.js';
+import { capReachedText, sourcePolicy } from '../besitos/policy.js';
 import { localDate, systemClock, type Clock } from '../time/zone.js';
 import type { Achievement, CatalogueIndex, FactKind, Mission } from './catalogue.js';
 import type { CatalogueSource } from './content.js';
@@ -84,14 +84,25 @@ class Progress {
    * claim still in flight before them), stores `facts` once and reads the snapshot; then the catalogue
    * of the active version the lock statement read. null: user erased, or the event is a duplicate.
    */
-  static async load(tx: Tx, userId: number, catalogue: CatalogueSource | CatalogueIndex, timeZone: string, now: Date, facts: Fact[], claimed: Promise<boolean> = Promise.resolve(true)): Promise<Progress | null> {
+  static async load(tx: Tx, userId: number, catalogue: CatalogueSource | CatalogueIndex, timeZone: string, now: Date, facts: Fact[], claimed: Promise<boolean> = Promise.resolve(true), rewardsWithCommit = false): Promise<Progress | null> {
     const periods = new Set(['once']);
     for (const f of facts) for (const r of ['daily', 'weekly'] as const) periods.add(periodOf(r, f.at, timeZone).key);
     const [fresh, lock, snap] = await Promise.all([claimed, lockUser(tx, userId), loadSnapshot(tx, userId, facts, [...periods])]);
     if (!fresh || !lock.active || !snap.active) return null;
     const cat = typeof catalogue === 'function' ? await catalogue(lock.contentVersion) : catalogue;
-    return new Progress(tx, userId, cat, timeZone, now, snap);
+    const work = new Progress(tx, userId, cat, timeZone, now, snap);
+    work.rewardsWithCommit = rewardsWithCommit;
+    return work;
   }
+
+  /**
+   * Rewards' grants go with the last writes and the COMMIT instead of being awaited (a round trip
+   * less per completion), assuming they are paid: a refused one (cap, an earlier account had it)
+   * aborts the transaction (`refusalAborts`), which the bus runs again with this off, to say why.
+   */
+  private rewardsWithCommit = false;
+  /** Grants sent first among the last writes (the balance row's lock, as when they were awaited). */
+  private readonly grants: (() => Promise<unknown>)[] = [];
 
   private async facts(kind: FactKind): Promise<Fact[]> {
     let list = this.snap.facts.get(kind);
@@ -119,7 +130,11 @@ class Progress {
     let paid = 0;
     let already = false;
     this.capped = null;
-    if (besitos > 0) {
+    if (besitos > 0 && this.rewardsWithCommit && !sourcePolicy(what).bonus) {
+      const grant = { userId: this.userId, amount: besitos, source: what, idempotencyKey: `${what}:${idem}`, firstTime, description: key, now: this.now, timeZone: this.timeZone, refusalAborts: true };
+      this.grants.push(() => grantBesitos(this.tx, grant));
+      paid = besitos;
+    } else if (besitos > 0) {
       try {
         await grantBesitos(this.tx, { userId: this.userId, amount: besitos, source: what, idempotencyKey: `${what}:${idem}`, firstTime, description: key, now: this.now, timeZone: this.timeZone });
         paid = besitos;
@@ -246,7 +261,8 @@ class Progress {
    * `commitWith` they are not awaited here but handed to the bus, which sends COMMIT with them.
    */
   async flush(alongside?: () => Promise<unknown>, commitWith?: CommitWith): Promise<void> {
-    const writes = writeProgress(this.tx, this.userId, [...this.missionWrites.values()], [...this.achievementWrites.values()], this.now);
+    const writes = this.grants.map((run) => run());
+    writes.push(...writeProgress(this.tx, this.userId, [...this.missionWrites.values()], [...this.achievementWrites.values()], this.now));
     if (this.events.length) writes.push(publish(this.tx, ...this.events));
     for (const run of this.deferred) writes.push(run());
     if (alongside) writes.push(alongside());
@@ -254,6 +270,7 @@ class Progress {
     this.achievementWrites.clear();
     this.events.length = 0;
     this.deferred.length = 0;
+    this.grants.length = 0;
     if (commitWith) commitWith(...writes);
     else await Promise.all(writes);
   }
@@ -271,7 +288,7 @@ export async function advance(tx: Tx, event: BusEvent, ctx: HandlerContext, deps
   const userId = event.user_id;
   const facts = userId ? factsFromEvent(event, await lookupsOf(tx, event)) : [];
   // An erased user (/borrar) or a duplicate gets null: nothing counted.
-  const work = facts.length ? await Progress.load(tx, userId!, deps.catalogue, ctx.timeZone, deps.clock(), facts, ctx.claimed) : null;
+  const work = facts.length ? await Progress.load(tx, userId!, deps.catalogue, ctx.timeZone, deps.clock(), facts, ctx.claimed, ctx.attempt === 1) : null;
   if (!work) {
     if (last && (await ctx.claimed)) ctx.commitWith(last());
     return;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createEvent, type EventData, type EventType } from '../../lib/bus/events.js';
 import { processEvent, type ProcessDeps } from '../../lib/bus/receive.js';
-import { transferBesitos } from '../../lib/besitos/ledger.js';
+import { grantBesitos, transferBesitos } from '../../lib/besitos/ledger.js';
 import { silentLogger } from '../../lib/log.js';
 import { fixedCatalogue, parseCatalogue } from '../../lib/gamification/content.js';
 import { createGamificationSubscriber, noticeJob } from '../../lib/gamification/subscriber.js';
@@ -171,6 +171,33 @@ describe('gamification subscriber: achievements', () => {
     await db`UPDATE users SET deleted_at = now(), telegram_id = NULL WHERE id = ${erased}`;
     expect(await deliver(fragment(erased, now.toISOString()))).toBe('processed');
     expect(await db`SELECT 1 FROM gamification_facts WHERE user_id = ${erased}`).toHaveLength(0);
+  });
+});
+
+describe('gamification subscriber: a reward the ledger refuses', () => {
+  // The grant goes out with the COMMIT, assumed paid; a refusal aborts that transaction and the bus
+  // runs it again awaiting the grant (lib/gamification/subscriber.ts rewardsWithCommit).
+  it('over the source\'s daily cap: the mission completes once, pays nothing, and the congratulation says why', async () => {
+    const user = await userWithBesitos(db);
+    now = new Date('2026-03-12T18:00:00Z');
+    // Today's 'mission' cap (200 besitos a day) used up by earlier missions.
+    for (let i = 0; i < 4; i++)
+      await grantBesitos(db, { userId: user, amount: 50, source: 'mission', idempotencyKey: `earlier:${user}:${i}`, now, timeZone: TZ });
+    const three = ['2026-03-12T15:00:00Z', '2026-03-12T16:00:00Z', '2026-03-12T17:00:00Z'].map((at, i) => fragment(user, at, `k${i}`));
+    for (const b of three) expect(await deliver(b)).toBe('processed');
+    await Promise.all(three.map(deliver));
+    expect(await missionRows(user)).toEqual([{ mission_key: 'd-frag', period: '2026-03-12', status: 'completed', progress: 3 }]);
+    expect(await ledgerKeys(user, 'mission:%')).toEqual([]);
+    const completed = await db<{ reward: number }[]>`
+      SELECT (event->'data'->>'reward_besitos')::int AS reward FROM outbox WHERE user_id = ${user} AND type = 'gamification.mission_completed'`;
+    expect(completed).toEqual([{ reward: 0 }]);
+    const [job] = await db<{ payload: { reward_besitos: number; capped?: string } }[]>`
+      SELECT payload FROM scheduled_jobs WHERE key = ${`gamification.notice:mission:${user}:d-frag:2026-03-12`}`;
+    expect(job!.payload.reward_besitos).toBe(0);
+    expect(job!.payload.capped).toMatch(/límite|tope|máximo/i);
+    // The achievement of the same events (a source under its cap) was paid in the same run.
+    expect(await ledgerKeys(user, 'achievement:%')).toEqual([`achievement:${user}:first=50`, `achievement:${user}:missions=100`]);
+    expect(await ledgerMismatches(db, [user])).toEqual([]);
   });
 });
 
