@@ -5,7 +5,7 @@ import type { CommitWith } from '../db/transaction.js';
 import { grantBesitos } from '../besitos/ledger.js';
 import { AlreadyRewarded, CapReached } from '../besitos/errors.js';
 import { alreadyRewardedText, claimFirstTime } from '../besitos/first-time.js';
-import { capReachedText, sourcePolicy } from '../besitos/policy.js';
+import { capReachedText } from '../besitos/policy.js';
 import { localDate, systemClock, type Clock } from '../time/zone.js';
 import type { Achievement, CatalogueIndex, FactKind, Mission } from './catalogue.js';
 import type { CatalogueSource } from './content.js';
@@ -130,7 +130,7 @@ class Progress {
     let paid = 0;
     let already = false;
     this.capped = null;
-    if (besitos > 0 && this.rewardsWithCommit && !sourcePolicy(what).bonus) {
+    if (besitos > 0 && this.rewardsWithCommit) {
       const grant = { userId: this.userId, amount: besitos, source: what, idempotencyKey: `${what}:${idem}`, firstTime, description: key, now: this.now, timeZone: this.timeZone, refusalAborts: true };
       this.grants.push(() => grantBesitos(this.tx, grant));
       paid = besitos;
