@@ -1,6 +1,6 @@
 import type postgres from 'postgres';
 import type { Queryable } from '../db/client.js';
-import type { PeriodTotal } from './rules.js';
+import type { PeriodTotal, SubjectGrant } from './rules.js';
 
 /** What the ledger says a user earned from one source in a window (grants and gifts received, reversed grants left out). */
 export interface EarningRow {
@@ -23,22 +23,41 @@ export async function earningsInWindow(db: Queryable, start: Date, end: Date): P
   return rows.map((r) => ({ userId: Number(r.user_id), source: r.source, besitos: Number(r.besitos), grants: r.grants }));
 }
 
-/** Grants per user, source family and local day / ISO week (Monday), for the families that have a cap. */
+// Whose caps a grant counted in: as the ledger's capSubject (lib/besitos/ledger.ts) — the person on the
+// account (users.person, kept after /borrar), else the account itself.
+const capSubject = (db: Queryable) => db`COALESCE(u.person, 'user:' || t.user_id::text)`;
+
+/** Grants per person (cap subject), source family and local day / ISO week (Monday), for the families that have a cap. */
 export async function grantPeriods(db: Queryable, start: Date, end: Date, timeZone: string, families: string[]): Promise<PeriodTotal[]> {
   if (families.length === 0) return [];
-  const rows = await db<{ user_id: string; source: string; period: 'day' | 'week'; key: string; grants: number; besitos: string }[]>`
+  const rows = await db<{ subject: string; source: string; period: 'day' | 'week'; key: string; grants: number; besitos: string }[]>`
     WITH g AS (
-      SELECT t.user_id, split_part(t.source, ':', 1) AS source, t.amount, (t.created_at AT TIME ZONE ${timeZone}) AS local
-        FROM transactions t
+      SELECT ${capSubject(db)} AS subject, split_part(t.source, ':', 1) AS source, t.amount, (t.created_at AT TIME ZONE ${timeZone}) AS local
+        FROM transactions t JOIN users u ON u.id = t.user_id
        WHERE t.created_at >= ${start} AND t.created_at < ${end}
          AND t.type = 'grant' AND split_part(t.source, ':', 1) IN ${db(families)} AND ${notReversed(db)}
     )
-    SELECT user_id, source, 'day' AS period, to_char(local, 'YYYY-MM-DD') AS key, count(*)::int AS grants, sum(amount)::bigint AS besitos
+    SELECT subject, source, 'day' AS period, to_char(local, 'YYYY-MM-DD') AS key, count(*)::int AS grants, sum(amount)::bigint AS besitos
       FROM g GROUP BY 1, 2, 4
     UNION ALL
-    SELECT user_id, source, 'week', to_char(date_trunc('week', local), 'YYYY-MM-DD'), count(*)::int, sum(amount)::bigint
+    SELECT subject, source, 'week', to_char(date_trunc('week', local), 'YYYY-MM-DD'), count(*)::int, sum(amount)::bigint
       FROM g GROUP BY 1, 2, 4`;
-  return rows.map((r) => ({ userId: Number(r.user_id), source: r.source, period: r.period, key: r.key, grants: r.grants, besitos: Number(r.besitos) }));
+  return rows.map((r) => ({ subject: r.subject, source: r.source, period: r.period, key: r.key, grants: r.grants, besitos: Number(r.besitos) }));
+}
+
+/** The grants of some persons' capped sources in a window, in ledger order, with the account each went to. */
+export async function subjectGrants(db: Queryable, start: Date, end: Date, timeZone: string, subjects: string[], families: string[]): Promise<SubjectGrant[]> {
+  if (subjects.length === 0 || families.length === 0) return [];
+  const rows = await db<{ user_id: string; subject: string; source: string; amount: string; day: string; week: string }[]>`
+    SELECT t.user_id, ${capSubject(db)} AS subject, split_part(t.source, ':', 1) AS source, t.amount,
+           to_char(t.created_at AT TIME ZONE ${timeZone}, 'YYYY-MM-DD') AS day,
+           to_char(date_trunc('week', t.created_at AT TIME ZONE ${timeZone}), 'YYYY-MM-DD') AS week
+      FROM transactions t JOIN users u ON u.id = t.user_id
+     WHERE t.created_at >= ${start} AND t.created_at < ${end}
+       AND t.type = 'grant' AND split_part(t.source, ':', 1) IN ${db(families)} AND ${notReversed(db)}
+       AND ${capSubject(db)} = ANY(${subjects}::text[])
+     ORDER BY t.created_at, t.id`;
+  return rows.map((r) => ({ userId: Number(r.user_id), subject: r.subject, source: r.source, amount: Number(r.amount), day: r.day, week: r.week }));
 }
 
 /**
