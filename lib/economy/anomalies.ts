@@ -8,7 +8,7 @@ import { capPeriods } from '../besitos/ledger.js';
 import { localDate, startOfLocalDay } from '../time/zone.js';
 import { findUsersByIds } from '../users/lookup.js';
 import { economyCaps } from './policy.js';
-import { earningsInWindow, grantPeriods, subjectGrants, unmatchedGrants, upsertFlags, type FlagInput, type FlagRow } from './repository.js';
+import { earningsInWindow, grantPeriods, subjectGrants, lockFlags, unmatchedGrants, upsertFlags, type FlagInput, type FlagRow } from './repository.js';
 import { attributeBreaches, capBreaches, defaultOutlierSettings, findOutliers, type CapTable, type OutlierSettings } from './rules.js';
 import { economyTexts, userLabel } from './texts.js';
 
@@ -36,8 +36,8 @@ export interface Detection {
  * Compares every user's earnings in the window with the population's, per source and overall, and
  * finds the impossible: more from a source in a day or a week than its cap allows (every capped source of
  * lib/besitos/policy.ts, counted per person like the ledger), grants no action explains.
- * Reads only; the window key is the local date the window ends on, so the hourly runs of one day
- * refine the same flags instead of raising new ones.
+ * Reads only; the window key is the local date the window ends on (see runAnomalyDetection for how
+ * later runs refine a flag instead of raising it again).
  */
 export async function detectAnomalies(db: Queryable, o: DetectOptions): Promise<Detection> {
   const windowDays = o.windowDays ?? 7;
@@ -133,9 +133,14 @@ export interface AnomalyRun extends Detection {
   updated: number;
 }
 
-/** Detects and records (idempotent per user, kind, source and window). */
+/**
+ * Detects and records: idempotent per user, kind, source and window, and an open flag whose window
+ * overlaps is refreshed rather than raised again (repository upsertFlags), so a user is flagged once
+ * for what the sliding window keeps seeing.
+ */
 export async function runAnomalyDetection(db: Queryable, o: DetectOptions): Promise<AnomalyRun> {
   const d = await detectAnomalies(db, o);
+  await lockFlags(db);
   const { created, updated } = await upsertFlags(db, d.flags);
   return { ...d, created, updated };
 }

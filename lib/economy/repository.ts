@@ -147,16 +147,22 @@ const toFlag = (r: Record<string, any>): FlagRow => ({
 });
 
 /**
- * Writes the flags: new ones are inserted (and returned as new), a flag already raised for the same
- * user, kind, source and window gets the latest evidence and is not new. One statement.
+ * Writes the flags, in one statement. A flag is new (inserted, returned in `created`: the admins are
+ * told) unless the same user already has one of the same kind and source that covers it:
+ *   - an open flag whose window overlaps this one: the sliding window finds the same outlier or
+ *     unmatched grants every run for up to 7 days, so that flag gets the latest figures and its window
+ *     is extended to the new end instead of a second flag being raised each day;
+ *   - any flag (also dismissed or reverted) with the same window key: it gets the latest evidence.
+ * A breach of a cap is per week (key `semana:<lunes>`): only its own week's flag covers it.
+ * Callers serialise runs (lockFlags), so two runs can't both find nothing and both insert.
  */
 export async function upsertFlags(db: Queryable, flags: FlagInput[]): Promise<{ created: FlagRow[]; updated: number }> {
   if (flags.length === 0) return { created: [], updated: 0 };
   const rows = await db<(Record<string, any> & { inserted: boolean })[]>`
-    INSERT INTO economy_flags (user_id, kind, source, window_key, window_start, window_end, amount, score, detail)
-    SELECT x.user_id, x.kind, x.source, x.window_key, x.window_start, x.window_end, x.amount, x.score, x.detail
-      FROM jsonb_to_recordset(${db.json(
-        flags.map((f) => ({
+    WITH x AS (
+      SELECT * FROM jsonb_to_recordset(${db.json(
+        flags.map((f, i) => ({
+          ord: i,
           user_id: f.userId,
           kind: f.kind,
           source: f.source,
@@ -167,12 +173,37 @@ export async function upsertFlags(db: Queryable, flags: FlagInput[]): Promise<{ 
           score: f.score,
           detail: f.detail,
         })) as never,
-      )}) AS x(user_id bigint, kind text, source text, window_key text, window_start timestamptz, window_end timestamptz, amount bigint, score double precision, detail jsonb)
-    ON CONFLICT ON CONSTRAINT economy_flags_once DO UPDATE
-       SET amount = EXCLUDED.amount, score = EXCLUDED.score, detail = EXCLUDED.detail,
-           window_end = EXCLUDED.window_end, updated_at = now()
-    RETURNING *, (xmax = 0) AS inserted`;
+      )}) AS x(ord int, user_id bigint, kind text, source text, window_key text, window_start timestamptz, window_end timestamptz, amount bigint, score double precision, detail jsonb)
+    ),
+    covering AS (
+      SELECT DISTINCT ON (x.ord) x.ord, f.id
+        FROM x JOIN economy_flags f ON f.user_id = x.user_id AND f.kind = x.kind AND f.source = x.source AND f.status = 'open'
+         AND (f.window_key = x.window_key OR (x.kind <> 'over_cap' AND f.window_start < x.window_end AND f.window_end > x.window_start))
+       ORDER BY x.ord, f.window_end DESC, f.id DESC
+    ),
+    refreshed AS (
+      UPDATE economy_flags f
+         SET amount = x.amount, score = x.score, detail = x.detail, window_end = GREATEST(f.window_end, x.window_end), updated_at = now()
+        FROM covering c JOIN x ON x.ord = c.ord
+       WHERE f.id = c.id
+      RETURNING f.*, false AS inserted
+    ),
+    written AS (
+      INSERT INTO economy_flags (user_id, kind, source, window_key, window_start, window_end, amount, score, detail)
+      SELECT x.user_id, x.kind, x.source, x.window_key, x.window_start, x.window_end, x.amount, x.score, x.detail
+        FROM x WHERE NOT EXISTS (SELECT 1 FROM covering c WHERE c.ord = x.ord)
+      ON CONFLICT ON CONSTRAINT economy_flags_once DO UPDATE
+         SET amount = EXCLUDED.amount, score = EXCLUDED.score, detail = EXCLUDED.detail,
+             window_end = EXCLUDED.window_end, updated_at = now()
+      RETURNING *, (xmax = 0) AS inserted
+    )
+    SELECT * FROM written UNION ALL SELECT * FROM refreshed`;
   return { created: rows.filter((r) => r.inserted).map(toFlag), updated: rows.filter((r) => !r.inserted).length };
+}
+
+/** One writer of flags at a time, to the end of the caller's transaction (a late hourly run and the next one). */
+export async function lockFlags(db: Queryable): Promise<void> {
+  await db`SELECT pg_advisory_xact_lock(hashtext('economy_flags'))`;
 }
 
 export async function openFlags(db: Queryable, limit = 20): Promise<{ total: number; flags: FlagRow[] }> {
