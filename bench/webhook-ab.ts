@@ -44,7 +44,10 @@ if (process.argv[2] === 'services') {
 function overridesOff(off: string[]): AppOverrides {
   return {
     ...(off.includes('lean-transport') ? { leanTelegramTransport: false } : {}),
-    ...(off.includes('relay-lease') ? { bus: { afterCommitInTransaction: true } } : {}),
+    bus: {
+      ...(off.includes('relay-lease') ? { afterCommitInTransaction: true } : {}),
+      ...(off.includes('lean-qstash') ? { leanQStashHttp: false } : {}),
+    },
     webhook: {
       ...(off.includes('claim-state') ? { claimWithState: undefined } : {}),
       ...(off.includes('group-done') ? { complete: undefined } : {}),

@@ -66,7 +66,7 @@ if (mode.startsWith('dianabot')) {
       : undefined;
   // The variant side of a same-run comparison (bench/webhook.ts BENCH_VARIANT_OFF): issue 18's changes switched off.
   const off = new Set((process.env.BENCH_VARIANT_OFF ?? '').split(',').filter(Boolean));
-  const known = ['claim-state', 'group-done', 'lean-transport', 'webhook-reply', 'relay-lease'];
+  const known = ['claim-state', 'group-done', 'lean-transport', 'webhook-reply', 'relay-lease', 'lean-qstash'];
   for (const name of off) if (!known.includes(name)) throw new Error(`BENCH_VARIANT_OFF: unknown change ${name} (known: ${known.join(', ')})`);
   const app = await createApp(config, {
     kv,
@@ -77,7 +77,11 @@ if (mode.startsWith('dianabot')) {
     // lean-transport: Bot API calls through telegraf's node-fetch client, as before.
     ...(off.has('lean-transport') ? { leanTelegramTransport: false } : {}),
     // relay-lease: the after-commit relay claims its rows in a transaction (4 statements), as before.
-    ...(off.has('relay-lease') ? { bus: { afterCommitInTransaction: true } } : {}),
+    // lean-qstash: QStash requests through the client's own fetch (undici), as before.
+    bus: {
+      ...(off.has('relay-lease') ? { afterCommitInTransaction: true } : {}),
+      ...(off.has('lean-qstash') ? { leanQStashHttp: false } : {}),
+    },
     webhook: {
       ...(off.has('claim-state') ? { claimWithState: undefined } : {}),
       ...(off.has('group-done') ? { complete: undefined } : {}),

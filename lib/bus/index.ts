@@ -64,6 +64,8 @@ export interface BusOverrides {
   afterCommitInTransaction?: boolean;
   /** Tolerated clock skew when verifying signatures. */
   clockToleranceSeconds?: number;
+  /** false: QStash requests through the client's own fetch (a benchmark's same-run "without"; lib/bus/qstash-http.ts). */
+  leanQStashHttp?: boolean;
 }
 
 function constantTimeEquals(a: string, b: string): boolean {
@@ -97,6 +99,7 @@ export function createBus(config: Config, deps: BusDeps, overrides: BusOverrides
           token: config.QSTASH_TOKEN,
           publicUrl: config.PUBLIC_URL,
           clock: deps.clock,
+          leanHttp: overrides.leanQStashHttp,
         })
       : localTransport(processDeps, Math.max(1, Math.min(4, config.DATABASE_POOL_MAX - 2))));
   const relayDeps: RelayDeps = {

@@ -50,6 +50,8 @@ export interface QStashTransportOptions {
   clock?: () => Date;
   /** The longest Upstash-Not-Before ahead of now QStash accepts (free plan: 7 days); later ones are clamped and re-armed. */
   maxDelayMs?: number;
+  /** false: the client's own fetch instead of the keep-alive node:http requester (lib/bus/qstash-http.ts; a benchmark's "without"). */
+  leanHttp?: boolean;
 }
 
 /** A little under QStash's 7-day limit on the free plan. */
@@ -73,16 +75,16 @@ type BatchClient = { batch(messages: unknown[]): Promise<unknown[]> };
 export function qstashTransport(opts: QStashTransportOptions): Transport {
   let client: Promise<BatchClient> | undefined;
   const getClient = () =>
-    (client ??= import('@upstash/qstash').then(
-      (m) =>
-        new m.Client({
-          baseUrl: opts.baseUrl,
-          token: opts.token,
-          devMode: false,
-          enableTelemetry: false,
-          // The relay retries failed rows itself (with back-off, from the outbox); one quick retry covers a dropped connection.
-          retry: { retries: 1, backoff: () => 100 },
-        }) as unknown as BatchClient,
+    (client ??= Promise.all([import('@upstash/qstash'), import('./qstash-http.js')]).then(
+      ([m, lean]) => {
+        // The relay retries failed rows itself (with back-off, from the outbox); one quick retry covers a dropped connection.
+        const retry = { retries: 1, backoff: () => 100 };
+        const c = new m.Client({ baseUrl: opts.baseUrl, token: opts.token, devMode: false, enableTelemetry: false, retry });
+        if (opts.leanHttp ?? true) {
+          c.http = lean.leanRequester(c.http, { baseUrl: opts.baseUrl, token: opts.token, ...retry, timeoutMs: opts.requestTimeoutMs ?? 10_000, errors: m });
+        }
+        return c as unknown as BatchClient;
+      },
       (err) => {
         client = undefined;
         throw err;
