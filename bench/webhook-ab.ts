@@ -7,11 +7,13 @@
  * the same drift. The Bot API stub and the QStash stand-in run in a child process, so their CPU is
  * not counted. Prints the median CPU per update of each side and B/A.
  *   BENCH_VARIANT_OFF=lean-transport npx tsx bench/webhook-ab.ts   [BENCH_SLICES=20 BENCH_SLICE=300]
+ * A process-wide change (an environment variable) is compared with one child process per side:
+ *   BENCH_AB_ENV_A='{"DIANABOT_WRITTEN_TRACKING":"als"}' npx tsx bench/webhook-ab.ts
  */
 import { fork } from 'node:child_process';
-import path from 'node:path';
+import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { createApp, type App, type AppOverrides } from '../lib/app.js';
+import { createApp, type AppOverrides } from '../lib/app.js';
 import { parseConfig } from '../lib/config.js';
 import { createLogger } from '../lib/log.js';
 import { createRedisStore } from '../lib/kv/redis.js';
@@ -36,7 +38,7 @@ if (process.argv[2] === 'services') {
   setInterval(() => stub.reset(), 1000).unref();
   process.send!({ stub: stub.url, busEnv: qstash.env('http://127.0.0.1:9/bench') });
   process.on('message', () => process.exit(0));
-} else {
+} else if (process.argv[2] !== 'side') {
   await main();
 }
 
@@ -56,65 +58,132 @@ function overridesOff(off: string[]): AppOverrides {
   };
 }
 
+interface Side {
+  name: string;
+  cpu: number[];
+  /** Registers the side's users and warms it up. */
+  warm(): Promise<void>;
+  /** Runs n mixed updates; returns the side's CPU time (ms) spent on them. */
+  slice(n: number): Promise<number>;
+  close(): Promise<void>;
+}
+
+interface SideSpec {
+  off: string[];
+  prefix: string;
+  base: number;
+  dbUrl: string;
+  stub: string;
+  busEnv: Record<string, string>;
+}
+
+/** One side's app in this process: its CPU is process.cpuUsage() around the slice. */
+async function localSide(name: string, spec: SideSpec): Promise<Side> {
+  const log = createLogger('info', () => {});
+  const app = await createApp(
+    parseConfig({
+      ...spec.busEnv,
+      DIANABOT_MODE: 'test',
+      DATABASE_URL: spec.dbUrl,
+      TELEGRAM_BOT_TOKEN: '123456:BENCH-token-for-the-local-bot-api-stub',
+      TELEGRAM_WEBHOOK_SECRET: SECRET,
+      TELEGRAM_API_ROOT: spec.stub,
+      BOT_USERNAME: 'DianaTestBot',
+      REDIS_URL,
+      LOG_LEVEL: 'info',
+    }),
+    { kv: prefixedStore(await createRedisStore(REDIS_URL), spec.prefix), log, ...overridesOff(spec.off) },
+  );
+  const post = (update: unknown) =>
+    app.webhook({ method: 'POST', headers: { 'x-telegram-bot-api-secret-token': SECRET }, body: JSON.stringify(update) }).then((r) => {
+      if (r.status !== 200) throw new Error(`status ${r.status}: ${r.body}`);
+    });
+  const run = async (n: number, make: () => unknown) => {
+    let left = n;
+    await Promise.all(Array.from({ length: 16 }, async () => {
+      while (left-- > 0) await post(make());
+    }));
+  };
+  const mixed = () => mixedUpdateFor(spec.base + Math.floor(Math.random() * USERS));
+  return {
+    name,
+    cpu: [],
+    async warm() {
+      for (let i = 0; i < USERS; i += 16) await Promise.all(Array.from({ length: 16 }, (_, k) => post(textUpdate(spec.base + i + k, '/start'))));
+      await run(500, mixed);
+    },
+    async slice(n) {
+      const c0 = process.cpuUsage();
+      await run(n, mixed);
+      const c = process.cpuUsage(c0);
+      return (c.user + c.system) / 1000;
+    },
+    close: () => app.close(),
+  };
+}
+
+/**
+ * One side in a child process of its own, with `env` added (BENCH_AB_ENV_A / BENCH_AB_ENV_B): for a
+ * change that is process-wide (e.g. DIANABOT_WRITTEN_TRACKING=als, whose promise hooks would also
+ * slow the other side down if both shared a process). The child reports its own CPU per slice.
+ */
+async function processSide(name: string, spec: SideSpec, env: Record<string, string>): Promise<Side> {
+  const child = fork(fileURLToPath(import.meta.url), ['side'], { execArgv: ['--import', 'tsx'], env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  let waiting: ((v: { ms?: number; error?: string }) => void) | undefined;
+  child.on('message', (m: { ms?: number; error?: string }) => waiting?.(m));
+  const ask = (msg: object) =>
+    new Promise<number>((resolve, reject) => {
+      waiting = (m) => (m.error ? reject(new Error(m.error)) : resolve(m.ms ?? 0));
+      child.send(msg);
+    });
+  await ask({ cmd: 'init', spec });
+  return { name, cpu: [], warm: () => ask({ cmd: 'warm' }).then(() => {}), slice: (n) => ask({ cmd: 'slice', n }), close: () => ask({ cmd: 'close' }).then(() => {}) };
+}
+
+if (process.argv[2] === 'side') {
+  let side: Side | undefined;
+  process.on('message', async (m: { cmd: string; spec?: SideSpec; n?: number }) => {
+    try {
+      if (m.cmd === 'init') side = await localSide('child', m.spec!);
+      else if (m.cmd === 'warm') await side!.warm();
+      else if (m.cmd === 'slice') return process.send!({ ms: await side!.slice(m.n!) });
+      else if (m.cmd === 'close') {
+        await side!.close();
+        process.send!({ ms: 0 });
+        process.exit(0);
+      }
+      process.send!({ ms: 0 });
+    } catch (err) {
+      process.send!({ error: String(err) });
+    }
+  });
+}
+
 async function main() {
   const services = fork(fileURLToPath(import.meta.url), ['services'], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
   const { stub, busEnv } = await new Promise<{ stub: string; busEnv: Record<string, string> }>((r) => services.once('message', r as never));
   const bdb = await createBenchDatabase('webhook_ab');
-  const log = createLogger('info', () => {});
-  const make = async (off: string[], prefix: string): Promise<App> =>
-    createApp(
-      parseConfig({
-        ...busEnv,
-        DIANABOT_MODE: 'test',
-        DATABASE_URL: bdb.url,
-        TELEGRAM_BOT_TOKEN: '123456:BENCH-token-for-the-local-bot-api-stub',
-        TELEGRAM_WEBHOOK_SECRET: SECRET,
-        TELEGRAM_API_ROOT: stub,
-        BOT_USERNAME: 'DianaTestBot',
-        REDIS_URL,
-        LOG_LEVEL: 'info',
-      }),
-      { kv: prefixedStore(await createRedisStore(REDIS_URL), prefix), log, ...overridesOff(off) },
-    );
-  const sides = [
-    { name: `A (off: ${OFF.join(',') || 'nothing'})`, app: await make(OFF, `ab:a:${process.pid}:`), base: 7_000_001, cpu: [] as number[] },
-    { name: 'B (as shipped)', app: await make([], `ab:b:${process.pid}:`), base: 7_000_001 + USERS, cpu: [] as number[] },
+  const envA = process.env.BENCH_AB_ENV_A ? (JSON.parse(process.env.BENCH_AB_ENV_A) as Record<string, string>) : undefined;
+  const envB = process.env.BENCH_AB_ENV_B ? (JSON.parse(process.env.BENCH_AB_ENV_B) as Record<string, string>) : undefined;
+  const spec = (off: string[], prefix: string, base: number): SideSpec => ({ off, prefix, base, dbUrl: bdb.url, stub, busEnv });
+  const make = (name: string, s: SideSpec, env: Record<string, string> | undefined) => (envA || envB ? processSide(name, s, env ?? {}) : localSide(name, s));
+  const sides: Side[] = [
+    await make(`A (off: ${[OFF.join(','), envA && JSON.stringify(envA)].filter(Boolean).join(' ') || 'nothing'})`, spec(OFF, `ab:a:${process.pid}:`, 7_000_001), envA),
+    await make(`B (as shipped${envB ? ` ${JSON.stringify(envB)}` : ''})`, spec([], `ab:b:${process.pid}:`, 7_000_001 + USERS), envB),
   ];
-  const post = (app: App, update: unknown) =>
-    app.webhook({ method: 'POST', headers: { 'x-telegram-bot-api-secret-token': SECRET }, body: JSON.stringify(update) }).then((r) => {
-      if (r.status !== 200) throw new Error(`status ${r.status}: ${r.body}`);
-    });
-  const mixed = (base: number) => {
-    const id = base + Math.floor(Math.random() * USERS);
-    return mixedUpdateFor(id);
-  };
-  const run = async (app: App, n: number, make: () => unknown) => {
-    let left = n;
-    await Promise.all(Array.from({ length: 16 }, async () => {
-      while (left-- > 0) await post(app, make());
-    }));
-  };
   try {
-    for (const s of sides) {
-      for (let i = 0; i < USERS; i += 16) await Promise.all(Array.from({ length: 16 }, (_, k) => post(s.app, textUpdate(s.base + i + k, '/start'))));
-      await run(s.app, 500, () => mixed(s.base));
-    }
+    for (const s of sides) await s.warm();
     for (let slice = 0; slice < SLICES; slice++) {
-      for (const s of slice % 2 ? [...sides].reverse() : sides) {
-        const c0 = process.cpuUsage();
-        await run(s.app, SLICE, () => mixed(s.base));
-        const c = process.cpuUsage(c0);
-        s.cpu.push((c.user + c.system) / 1000 / SLICE);
-      }
+      for (const s of slice % 2 ? [...sides].reverse() : sides) s.cpu.push((await s.slice(SLICE)) / SLICE);
     }
     const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
     for (const s of sides) console.log(`  ${s.name.padEnd(32)} CPU per update: median ${fmt(med(s.cpu), 3)} ms (slices ${s.cpu.map((x) => fmt(x, 2)).join(' ')})`);
     const [a, b] = sides.map((s) => med(s.cpu)) as [number, number];
     // Paired: slice i of B against slice i of A (same moment of the run).
     const paired = med(sides[1]!.cpu.map((x, i) => x / sides[0]!.cpu[i]!));
-    console.log(`  B/A ${fmt(b / a, 3)} (medians), paired median ${fmt(paired, 3)}; ${SLICES} slices × ${SLICE} updates per side, ${new Date().toISOString()}`);
+    console.log(`  B/A ${fmt(b / a, 3)} (medians), paired median ${fmt(paired, 3)}; ${SLICES} slices × ${SLICE} updates per side${envA || envB ? ', one process per side' : ''}, mix ${process.env.BENCH_MIX ?? 'mixed'}, load ${loadavg().map((x) => x.toFixed(1)).join(' ')}, ${new Date().toISOString()}`);
   } finally {
-    for (const s of sides) await s.app.close();
+    for (const s of sides) await s.close();
     await bdb.drop();
     services.send('exit');
   }

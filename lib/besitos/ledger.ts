@@ -220,7 +220,7 @@ async function move(db: Queryable, kind: 'grant' | 'spend', p: MoveParams, opts:
     const alongside = p.alongside ? { alongsideRows: Number(res.alongside_rows ?? 0) } : {};
     if (res.existing) return { ...checkReplay(toEntry(res.existing), p.userId, p.amount), ...alongside };
     if (res.inserted) {
-      noteWrittenEvents(event.event_id);
+      noteWrittenEvents(db, event.event_id);
       return { entry: toEntry(res.inserted), replayed: false, ...alongside };
     }
     if (!res.has_account) throw new UnknownAccount(p.userId);

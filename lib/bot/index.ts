@@ -1,3 +1,4 @@
+import { trackingDb, writtenEventsCollector } from '../bus/written.js';
 import type postgres from 'postgres';
 import { Context, Telegraf } from 'telegraf';
 import type { Update, UserFromGetMe } from 'telegraf/types';
@@ -149,6 +150,9 @@ export function createBot(deps: BotDeps, opts: CreateBotOptions): Bot {
 
   const leanTransport = opts.leanTransport ?? true;
   bot.use(async (ctx, next) => {
+    // The update's own database handle: the outbox writers note on it what the after-commit relay publishes.
+    const written = writtenEventsCollector(ctx.update);
+    if (written) ctx.deps = { ...deps, db: trackingDb(deps.db, written) };
     if (leanTransport) withLeanTransport(ctx.telegram);
     const replySlot = ctx.callbackQuery ? replySlots.get(ctx.update) : undefined;
     if (replySlot) answerInWebhookReply(ctx.telegram, ctx.callbackQuery!.id, replySlot);
@@ -174,8 +178,8 @@ export function createBot(deps: BotDeps, opts: CreateBotOptions): Bot {
           pre
             ? pre.state
             : stateLoad === 'full'
-              ? loadUserState(deps.db, from, loadOptions(ctx.update, person, Boolean(ctx.callbackQuery)))
-              : registerUser(deps.db, from),
+              ? loadUserState(ctx.deps.db, from, loadOptions(ctx.update, person, Boolean(ctx.callbackQuery)))
+              : registerUser(ctx.deps.db, from),
           budget && rateLimitOn ? limiter.check(budget, person) : null,
         ]);
       } catch (err) {

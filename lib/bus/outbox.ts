@@ -39,5 +39,5 @@ export async function publish(tx: Queryable, ...events: EventEnvelope[]): Promis
       'user_id',
       'event',
     )}`;
-  noteWrittenEvents(...events.map((e) => e.event_id));
+  noteWrittenEvents(tx, ...events.map((e) => e.event_id));
 }

@@ -32,7 +32,7 @@ export function triggerEvent(key: string, runAt: Date, hop = 0) {
  */
 export function triggerInsert(q: Queryable, source: string, key: string, runAt: Date, hop = 0) {
   const event = triggerEvent(key, runAt, hop);
-  noteWrittenEvents(event.event_id);
+  noteWrittenEvents(q, event.event_id);
   return q`
     INSERT INTO outbox (event_id, type, event)
     SELECT ${event.event_id}, ${event.type}, ${q.json(event as never)} FROM ${q(source)}

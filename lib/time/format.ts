@@ -50,9 +50,19 @@ export function formatTime(at: Date, tz: string): string {
   return fmt('time', tz, { hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }).format(at);
 }
 
+/** Day keys of recent (zone, second)s: a list's lines all compare with the same "now". */
+const dayKeys = new Map<string, string>();
+
 /** The local calendar day as YYYY-MM-DD. */
 function dayKey(at: Date, tz: string): string {
-  return fmt('day', tz, { year: 'numeric', month: '2-digit', day: '2-digit' }).format(at).split('/').reverse().join('-');
+  const k = `${tz}|${Math.floor(at.getTime() / 1000)}`;
+  let key = dayKeys.get(k);
+  if (key === undefined) {
+    key = fmt('day', tz, { year: 'numeric', month: '2-digit', day: '2-digit' }).format(at).split('/').reverse().join('-');
+    if (dayKeys.size >= 512) dayKeys.clear();
+    dayKeys.set(k, key);
+  }
+  return key;
 }
 
 function dayDiff(at: Date, now: Date, tz: string): number {

@@ -154,7 +154,7 @@ export async function handleTelegramWebhook(deps: WebhookDeps, req: WebhookReque
 
   deps.webhookReply?.accept(update);
   try {
-    const eventIds = await trackWrittenEvents(() => deps.bot.handleUpdate(update as unknown as Update));
+    const eventIds = await trackWrittenEvents(update, () => deps.bot.handleUpdate(update as unknown as Update));
     await (deps.complete ? deps.complete(summary.updateId) : markDone(deps.db, [summary.updateId]));
     deps.log.info({ msg: 'update handled', ...base, outcome: 'done', attempts: claim.attempts, ms: Math.round(performance.now() - started) });
     if (deps.afterCommit) {
