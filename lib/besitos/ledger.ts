@@ -6,7 +6,7 @@ import { newEvent, publish } from '../bus/outbox.js';
 import { noteWrittenEvents } from '../bus/written.js';
 import { addDays, localDate, startOfLocalDay } from '../time/zone.js';
 import { assertSink, economyTimeZone, policyKey, sourcePolicy, type CapPeriod } from './policy.js';
-import { applyTakes, bonusExpiry, lockOpenLots, openLots, setExpireSpend, sumTakes, takeFromLots, type LotTake } from './lots.js';
+import { applyTakes, bonusExpiry, grantLotCte, grantLotTriggers, lockOpenLots, openLots, setExpireSpend, spendLotsCte, spendLotsStale, sumTakes, takeFromLots, type LotTake } from './lots.js';
 import { firstTimeCte, firstTimeOk } from './first-time.js';
 import {
   AlreadyRewarded,
@@ -148,7 +148,15 @@ function checkReplay(existing: LedgerEntry, userId: number, amount: number): Led
   return { entry: existing, replayed: true };
 }
 
-/** Retries a single autocommit statement that aborted itself on an idempotency race (40001). */
+const LOT_RACE = 'lot opened meanwhile';
+
+/** The spend statement read the lots before a lot another transaction opened had committed (spendLotsStale). */
+class LotRace extends Error {}
+
+/**
+ * Retries a single autocommit statement that aborted itself on an idempotency race (40001). A lot
+ * race is not retried here: running it again could miss the next lot too (move() takes the lock first).
+ */
 async function retryStatement<T>(db: Queryable, fn: () => Promise<T>): Promise<T> {
   const inTransaction = typeof (db as { begin?: unknown }).begin !== 'function';
   for (let attempt = 1; ; attempt++) {
@@ -158,16 +166,33 @@ async function retryStatement<T>(db: Queryable, fn: () => Promise<T>): Promise<T
       const code = (err as { code?: string }).code;
       if (code !== '40001' || attempt >= 4) throw err;
       if (inTransaction) throw new RetryTransaction('ledger idempotency race');
+      if ((err as Error).message === LOT_RACE) throw new LotRace(LOT_RACE);
     }
   }
 }
 
 /**
  * A grant or a spend in one statement: replay check, guarded balance update, ledger row and outbox
- * event. Safe under READ COMMITTED with no lock held across a round trip; if a concurrent writer
- * used the same key first, ledger_abort_if aborts the whole statement and it runs again as a replay.
+ * event; a bonus grant's lot and its jobs, a spend's takes from lots (lib/besitos/lots.ts). Safe under
+ * READ COMMITTED with no lock held across a round trip; if a concurrent writer used the same key first,
+ * or opened a lot the spend's snapshot missed, ledger_abort_if aborts the whole statement and it runs
+ * again (then as a replay).
+ * `lotsDone`: a spend whose caller moved the lots and bonus_besitos itself (the expiry of one lot).
  */
-async function move(db: Queryable, kind: 'grant' | 'spend', p: MoveParams, opts: { lotsDone?: boolean } = {}): Promise<LedgerResult> {
+async function move(db: Queryable, kind: 'grant' | 'spend', p: MoveParams, opts: { lotsDone?: boolean; bonus?: boolean } = {}): Promise<LedgerResult> {
+  try {
+    return await moveStatement(db, kind, p, opts);
+  } catch (err) {
+    if (!(err instanceof LotRace)) throw err;
+    // Lots are opened only under the balance row's lock: a statement sent once that lock is held sees them all.
+    return withTransaction(db, async (tx) => {
+      await tx`SELECT 1 FROM user_balances WHERE user_id = ${p.userId} FOR UPDATE`;
+      return moveStatement(tx, kind, p, opts);
+    });
+  }
+}
+
+async function moveStatement(db: Queryable, kind: 'grant' | 'spend', p: MoveParams, opts: { lotsDone?: boolean; bonus?: boolean }): Promise<LedgerResult> {
   assertUserId(p.userId);
   assertAmount(p.amount);
   assertKey(p.idempotencyKey);
@@ -177,25 +202,35 @@ async function move(db: Queryable, kind: 'grant' | 'spend', p: MoveParams, opts:
   if (kind === 'spend') assertSink(p.source);
   const delta = kind === 'grant' ? p.amount : -p.amount;
   const lifetimeDelta = kind === 'grant' ? p.amount : 0;
+  const lotGrant = kind === 'grant' && opts.bonus;
+  const lotSpend = kind === 'spend' && !opts.lotsDone;
+  // Lots first on a spend: bonus_besitos = Σ open lots, so the takes add up to LEAST(amount, bonus).
+  const bonusDelta = lotGrant ? db`+ ${p.amount}::bigint` : lotSpend ? db`- LEAST(${p.amount}::bigint, bonus_besitos)` : null;
+  const now = p.now ?? new Date();
+  const lotParts = lotGrant
+    ? grantLotCte(db, { userId: p.userId, expiresAt: bonusExpiry(now), now, timeZone: p.timeZone ?? economyTimeZone() })
+    : lotSpend
+      ? spendLotsCte(db, { userId: p.userId, amount: p.amount })
+      : null;
   const event = newEvent(
     kind === 'grant' ? 'gamification.besitos_earned' : 'gamification.besitos_spent',
     { amount: p.amount, source: p.source },
     p.userId,
   );
   return retryStatement(db, async () => {
-    const [res] = await db<{ existing: Row | null; inserted: Row | null; has_account: boolean; balance: number | null; alongside_rows?: number; first_refused?: boolean }[]>`
+    const [res] = await db<{ existing: Row | null; inserted: Row | null; has_account: boolean; balance: number | null; alongside_rows?: number; first_refused?: boolean; triggers?: string[] | null }[]>`
       WITH existing AS (
         SELECT * FROM transactions WHERE idempotency_key = ${p.idempotencyKey}
-      ), ${caps || first ? db`bal AS (SELECT 1 FROM user_balances WHERE user_id = ${p.userId} FOR UPDATE), ` : db``}
+      ), ${caps || first || lotSpend ? db`bal AS (SELECT bonus_besitos FROM user_balances WHERE user_id = ${p.userId} FOR UPDATE), ` : db``}
          ${first ? firstTimeCte(db, { userId: p.userId, person: p.person, reward: first, afterBalanceLock: true }) : db``}
          ${caps ? capCte(db, p, caps, first ? db`AND ${firstTimeOk(db)}` : db``) : db``} upd AS (
         UPDATE user_balances
-           SET besitos = besitos + ${delta}, lifetime_besitos = lifetime_besitos + ${lifetimeDelta}, updated_at = now()
+           SET besitos = besitos + ${delta}, lifetime_besitos = lifetime_besitos + ${lifetimeDelta},
+               ${bonusDelta ? db`bonus_besitos = bonus_besitos ${bonusDelta},` : db``} updated_at = now()
          WHERE user_id = ${p.userId} AND besitos - held + ${delta} >= 0 AND NOT EXISTS (SELECT 1 FROM existing)
-               ${caps ? db`AND EXISTS (SELECT 1 FROM cap)` : db``}
+               ${caps ? db`AND EXISTS (SELECT 1 FROM cap)` : lotSpend ? db`AND EXISTS (SELECT 1 FROM bal)` : db``}
                ${first ? db`AND ${firstTimeOk(db)}` : db``}
-               ${kind === 'spend' && !opts.lotsDone ? db`AND bonus_besitos = 0` : db``}
-        RETURNING besitos
+        RETURNING besitos, bonus_besitos
       ), ins AS (
         INSERT INTO transactions (user_id, amount, type, source, description, metadata, balance_after, idempotency_key)
         SELECT ${p.userId}, ${delta}, ${kind}, ${p.source}, ${p.description ?? null}, ${db.json((p.metadata ?? {}) as never)}, upd.besitos, ${p.idempotencyKey}
@@ -208,19 +243,21 @@ async function move(db: Queryable, kind: 'grant' | 'spend', p: MoveParams, opts:
                jsonb_set(${db.json(event as never)}::jsonb, '{data}',
                  (${db.json(event.data as never)}::jsonb) || jsonb_build_object('transaction_id', ins.id, 'balance_after', ins.balance_after))
           FROM ins
-      )${p.alongside ? db`, alongside AS (${p.alongside})` : db``}
+      )${lotParts ? db`, ${lotParts}` : db``}${p.alongside ? db`, alongside AS (${p.alongside})` : db``}
       SELECT (SELECT to_jsonb(existing) FROM existing) AS existing,
              (SELECT to_jsonb(ins) FROM ins) AS inserted,
              ledger_abort_if((SELECT count(*) FROM upd) > 0 AND (SELECT count(*) FROM ins) = 0, 'idempotency race') AS aborted,
+             ${lotSpend ? db`ledger_abort_if(${spendLotsStale(db)}, ${LOT_RACE}) AS lots_aborted,` : db``}
              EXISTS (SELECT 1 FROM user_balances WHERE user_id = ${p.userId}) AS has_account,
              (SELECT besitos - held FROM user_balances WHERE user_id = ${p.userId}) AS balance
+             ${lotGrant ? db`, ${grantLotTriggers(db)} AS triggers` : db``}
              ${p.alongside ? db`, (SELECT count(*) FROM alongside)::int AS alongside_rows` : db``}
              ${first ? db`, NOT EXISTS (SELECT 1 FROM existing) AND NOT ${firstTimeOk(db)} AS first_refused` : db``}`;
     if (!res) throw new Error('ledger statement returned no row');
     const alongside = p.alongside ? { alongsideRows: Number(res.alongside_rows ?? 0) } : {};
     if (res.existing) return { ...checkReplay(toEntry(res.existing), p.userId, p.amount), ...alongside };
     if (res.inserted) {
-      noteWrittenEvents(db, event.event_id);
+      noteWrittenEvents(db, event.event_id, ...(res.triggers ?? []));
       return { entry: toEntry(res.inserted), replayed: false, ...alongside };
     }
     if (!res.has_account) throw new UnknownAccount(p.userId);
@@ -237,32 +274,7 @@ async function move(db: Queryable, kind: 'grant' | 'spend', p: MoveParams, opts:
       if (raced) return checkReplay(toEntry(raced), p.userId, p.amount);
       throw await capRefusal(db, p, caps);
     }
-    // A user with bonus lots (or one whose balance fell short): the spend takes from the lots first,
-    // in a transaction that locks the balance row and says which it was.
-    if (kind === 'spend' && !opts.lotsDone) return spendWithLots(db, p);
     throw new InsufficientFunds(p.amount, res.balance === null ? null : Number(res.balance));
-  });
-}
-
-/**
- * A spend from a balance holding bonus lots: soonest-expiring lots first, then the non-expiring part
- * (lib/besitos/lots.ts). The balance row is locked first; bonus_besitos drops before besitos so that
- * bonus_besitos ≤ besitos holds at every statement.
- */
-async function spendWithLots(db: Queryable, p: MoveParams): Promise<LedgerResult> {
-  return withTransaction(db, async (tx) => {
-    const [b] = await tx<{ spendable: number; bonus_besitos: number }[]>`
-      SELECT besitos - held AS spendable, bonus_besitos FROM user_balances WHERE user_id = ${p.userId} FOR UPDATE`;
-    if (!b) throw new UnknownAccount(p.userId);
-    const [raced] = await tx<Row[]>`SELECT * FROM transactions WHERE idempotency_key = ${p.idempotencyKey}`;
-    if (raced) return checkReplay(toEntry(raced), p.userId, p.amount);
-    if (Number(b.spendable) < p.amount) throw new InsufficientFunds(p.amount, Number(b.spendable));
-    if (Number(b.bonus_besitos) === 0) return move(tx, 'spend', p, { lotsDone: true });
-    const takes = takeFromLots(await lockOpenLots(tx, p.userId), p.amount);
-    await tx`UPDATE user_balances SET bonus_besitos = bonus_besitos - ${sumTakes(takes)} WHERE user_id = ${p.userId}`;
-    const r = await move(tx, 'spend', p, { lotsDone: true });
-    await applyTakes(tx, r.entry.id, takes);
-    return r;
   });
 }
 
@@ -443,17 +455,7 @@ export async function capUsage(
 }
 
 export async function grantBesitos(db: Queryable, p: MoveParams): Promise<LedgerResult> {
-  const bonus = p.bonus ?? sourcePolicy(p.source).bonus;
-  if (!bonus) return move(db, 'grant', p);
-  // A bonus grant: the grant's statement (caps included), then its lot, in one transaction.
-  return withTransaction(db, async (tx) => {
-    const r = await move(tx, 'grant', p);
-    if (r.replayed) return r;
-    const now = p.now ?? new Date();
-    await openLots(tx, p.userId, r.entry.id, [{ amount: p.amount, expiresAt: bonusExpiry(now) }], now, p.timeZone ?? economyTimeZone());
-    await tx`UPDATE user_balances SET bonus_besitos = bonus_besitos + ${p.amount} WHERE user_id = ${p.userId}`;
-    return r;
-  });
+  return move(db, 'grant', p, { bonus: p.bonus ?? sourcePolicy(p.source).bonus });
 }
 
 export function spendBesitos(db: Queryable, p: MoveParams): Promise<LedgerResult> {

@@ -16,7 +16,7 @@
 import { z } from 'zod';
 import { lazy } from '../lazy.js';
 import type postgres from 'postgres';
-import { jobHandlers, schedule, type JobHandler } from '../scheduler/index.js';
+import { jobHandlers, schedule, scheduleCte, type JobHandler } from '../scheduler/index.js';
 import { formatWhen } from '../time/format.js';
 import { localDate } from '../time/zone.js';
 import { economyPolicy } from './policy.js';
@@ -109,6 +109,83 @@ export async function openLots(tx: Tx, userId: number, transactionId: number, lo
       });
   }
   return rows.map((r) => Number(r.id));
+}
+
+type Db = postgres.Sql<{}> | Tx;
+
+/**
+ * A bonus grant's lot, as parts of the ledger's grant statement (ledger.ts move(), after `ins`, the new
+ * ledger row; nothing happens on a replay or a refusal, which write no row): the lot, its move, and
+ * the expiry and warning jobs openLots schedules, same keys — the expiry's key holds the lot's id,
+ * known only inside the statement. The caller adds the amount to bonus_besitos in its balance update
+ * and notes the triggers the final SELECT lists with grantLotTriggers.
+ */
+export function grantLotCte(db: Db, p: { userId: number; expiresAt: Date; now: Date; timeZone: string }) {
+  const warnAt = new Date(p.expiresAt.getTime() - economyPolicy.bonus.warnDaysBefore * 86_400_000);
+  const warn = { user_id: p.userId, what: 'warn' as const, until: p.expiresAt.toISOString() };
+  return db`lot AS (
+        INSERT INTO besitos_lots (user_id, transaction_id, amount, remaining, expires_at)
+        SELECT user_id, id, amount, amount, ${p.expiresAt} FROM ins
+        RETURNING id, transaction_id, amount
+      ), lot_move AS (
+        INSERT INTO besitos_lot_moves (transaction_id, lot_id, amount) SELECT transaction_id, id, amount FROM lot
+      ), ${scheduleCte(db, 'lot_expire', {
+        kind: expireJob.kind,
+        from: 'lot',
+        key: db`'besitos.bonus_expire:' || lot.id`,
+        payload: db`jsonb_build_object('lot_id', lot.id)`,
+        sample: { lot_id: 1 },
+        dueAt: new Date(Math.max(p.expiresAt.getTime(), p.now.getTime())),
+      })}, ${
+        warnAt > p.now
+          ? scheduleCte(db, 'lot_warn', {
+              kind: noticeJob.kind,
+              from: 'lot',
+              key: db`${`besitos.bonus_warn:${p.userId}:${localDate(p.expiresAt, p.timeZone)}`}::text`,
+              payload: db`${db.json(warn as never)}::jsonb`,
+              sample: warn,
+              dueAt: warnAt,
+            })
+          : db`lot_warn_trigger AS (SELECT NULL::uuid AS event_id WHERE false)`
+      }`;
+}
+
+/** The final SELECT's column of a grantLotCte statement: the trigger event ids it wrote. */
+export function grantLotTriggers(db: Db) {
+  return db`(SELECT array_agg(event_id::text) FROM (SELECT event_id FROM lot_expire_trigger UNION ALL SELECT event_id FROM lot_warn_trigger) t)`;
+}
+
+/**
+ * A spend's takes from the user's open lots, as parts of the ledger's spend statement (after `bal`,
+ * the balance row locked with its bonus_besitos, `upd`, which lowered bonus_besitos by
+ * LEAST(amount, bonus_besitos), and `ins`): soonest expiry first (then oldest), partial takes, each
+ * recorded as a move of the new ledger row. The lots are locked after the balance row, as everywhere
+ * (expiry job, holds, reversals); a user without bonus reads none.
+ */
+export function spendLotsCte(db: Db, p: { userId: number; amount: number }) {
+  return db`lots AS (
+        SELECT id, remaining, expires_at FROM besitos_lots
+         WHERE user_id = ${p.userId} AND remaining > 0 AND (SELECT bonus_besitos FROM bal) > 0
+         ORDER BY expires_at, id FOR UPDATE
+      ), takes AS (
+        SELECT id, LEAST(remaining, ${p.amount}::bigint - before) AS amount
+          FROM (SELECT id, remaining, sum(remaining) OVER (ORDER BY expires_at, id) - remaining AS before FROM lots) x
+         WHERE before < ${p.amount}::bigint
+      ), lot_take AS (
+        UPDATE besitos_lots l SET remaining = l.remaining - t.amount FROM takes t, ins WHERE l.id = t.id
+      ), lot_take_move AS (
+        INSERT INTO besitos_lot_moves (transaction_id, lot_id, amount) SELECT ins.id, t.id, -t.amount FROM takes t, ins
+      )`;
+}
+
+/**
+ * True when the lots a spendLotsCte statement read do not add up to the locked balance's bonus: a lot
+ * was opened (a gift, a bonus grant, a reversal) by a transaction that committed after the statement's
+ * snapshot while it waited for the balance row. The statement is aborted (ledger_abort_if) and sent
+ * again with the lock already held, so that FIFO and bonus_besitos = Σ open lots hold.
+ */
+export function spendLotsStale(db: Db) {
+  return db`(SELECT bonus_besitos FROM bal) <> (SELECT COALESCE(sum(remaining), 0) FROM lots)`;
 }
 
 /** When a bonus granted at `now` expires. */

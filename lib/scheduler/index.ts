@@ -2,6 +2,7 @@ import type { Queryable } from '../db/client.js';
 import { jobHandlers, type JobHandlers } from './registry.js';
 import { cancelJob, insertJob, moveJob, pruneJobs, queueSummary, rearmTrigger, type QueueSummary } from './repository.js';
 import { isValidKey } from './rules.js';
+import { triggerInsertFrom } from './triggers.js';
 import { runDueJobs, runJobByKey, type RunnerDeps, type RunOutcome, type SweepOptions, type SweepReport } from './runner.js';
 
 export { jobHandlers, JobHandlers, UnknownJobKind, InvalidJobPayload, type JobHandler, type JobContext, type Tx } from './registry.js';
@@ -37,6 +38,31 @@ export async function schedule(tx: Queryable, job: JobSpec, handlers: JobHandler
   checkDate(job.dueAt);
   handlers.parse(job.kind, job.payload);
   return insertJob(tx, job);
+}
+
+/**
+ * schedule() as statement parts, for a job that belongs to a row another CTE of the caller's statement
+ * writes (a ledger row's lot): no round trip of its own, and it commits or rolls back with that row.
+ * One job per row of `from` (a preceding CTE); `key` and `payload` are SQL over that row (its id is
+ * known only inside the statement). The payload's shape is checked before the statement with `sample`
+ * (the payload with placeholders where the SQL fills in values), as schedule() does. Same dedupe: an
+ * existing key is a no-op and writes no trigger. Defines CTEs `<name>` and `<name>_trigger`, which
+ * returns the triggers' event ids: note them (noteWrittenEvents) after the statement.
+ */
+export function scheduleCte(
+  q: Queryable,
+  name: string,
+  job: { kind: string; from: string; key: ReturnType<Queryable>; payload: ReturnType<Queryable>; sample: unknown; dueAt: Date },
+  handlers: JobHandlers = jobHandlers,
+) {
+  checkDate(job.dueAt);
+  handlers.parse(job.kind, job.sample);
+  return q`${q(name)} AS (
+        INSERT INTO scheduled_jobs (kind, key, payload, due_at, run_at)
+        SELECT ${job.kind}, ${job.key}, ${job.payload}, ${job.dueAt}, ${job.dueAt} FROM ${q(job.from)}
+        ON CONFLICT (key) DO NOTHING
+        RETURNING key
+      ), ${q(`${name}_trigger`)} AS (${triggerInsertFrom(q, name, job.dueAt)})`;
 }
 
 /**

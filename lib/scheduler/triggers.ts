@@ -38,3 +38,25 @@ export function triggerInsert(q: Queryable, source: string, key: string, runAt: 
     SELECT ${event.event_id}, ${event.type}, ${q.json(event as never)} FROM ${q(source)}
     ON CONFLICT (event_id) DO NOTHING`;
 }
+
+/**
+ * As triggerInsert, for jobs whose key is known only inside the statement (the rows of `source`, a
+ * preceding CTE returning the job's `key`, e.g. one built from a row id the statement itself inserts).
+ * The event id is triggerEvent's, derived in SQL from the same bytes (tests/integration/scheduler-cte
+ * checks they agree). RETURNING event_id: the caller notes those for the webhook's after-commit relay.
+ */
+export function triggerInsertFrom(q: Queryable, source: string, runAt: Date, hop = 0) {
+  const iso = runAt.toISOString();
+  const nul = q`decode('00', 'hex')`;
+  return q`
+    INSERT INTO outbox (event_id, type, event)
+    SELECT e.id, 'system.job_due',
+           jsonb_build_object('event_id', e.id::text, 'type', 'system.job_due', 'version', 1, 'occurred_at', ${iso}::text,
+                              'data', jsonb_build_object('job_key', s.key, 'run_at', ${iso}::text, 'hop', ${hop}::int))
+      FROM ${q(source)} s,
+           LATERAL (SELECT sha256(convert_to('job_due', 'UTF8') || ${nul} || convert_to(s.key, 'UTF8') || ${nul}
+                                  || convert_to(${iso}::text, 'UTF8') || ${nul} || convert_to(${String(hop)}::text, 'UTF8')) AS d) h,
+           LATERAL (SELECT encode(set_byte(set_byte(substring(h.d FROM 1 FOR 16), 6, (get_byte(h.d, 6) & 15) | 128), 8, (get_byte(h.d, 8) & 63) | 128), 'hex')::uuid AS id) e
+    ON CONFLICT (event_id) DO NOTHING
+    RETURNING event_id`;
+}

@@ -5,6 +5,7 @@ import { InsufficientFunds, ReversalNotPossible } from '../../lib/besitos/errors
 import { HELD_RETRY_MS, takeFromLots } from '../../lib/besitos/lots.js';
 import { holdMismatches, placeHold, postHold, voidHold } from '../../lib/besitos/holds.js';
 import { createScheduler } from '../../lib/scheduler/index.js';
+import { triggerEvent } from '../../lib/scheduler/triggers.js';
 import { eraseUser } from '../../lib/users/privacy.js';
 import { createMemoryStore } from '../../lib/kv/memory.js';
 import { silentLogger } from '../../lib/log.js';
@@ -250,5 +251,107 @@ describe('expiring bonus lots (real Postgres)', () => {
     expect(await db`SELECT amount FROM transactions WHERE user_id = ${u} AND source = 'expire'`).toEqual([{ amount: -9 }]);
     expect(sent.filter((m) => m.chat === Number(row!.telegram_id))).toEqual([]);
     expect(await ledgerMismatches(db, [u])).toEqual([]);
+  });
+});
+
+describe('lots inside the ledger’s one statement (a bonus grant and a spend are one round trip each)', () => {
+  const moves = async (transactionId: number) =>
+    (await db<{ lot_id: number; amount: number }[]>`SELECT lot_id, amount FROM besitos_lot_moves WHERE transaction_id = ${transactionId} ORDER BY lot_id`).map(
+      (m) => [Number(m.lot_id), Number(m.amount)],
+    );
+
+  it('a bonus grant replayed (in turn and concurrently) opens one lot and schedules its expiry and warning once, each with one trigger', async () => {
+    const u = await userWithBesitos(db, 5);
+    const k = key('replay');
+    const first = await grantBesitos(db, { userId: u, amount: 12, source: 'event:prueba', idempotencyKey: k, now: t0, timeZone: tz });
+    const again = await Promise.all(
+      Array.from({ length: 8 }, () => grantBesitos(db, { userId: u, amount: 12, source: 'event:prueba', idempotencyKey: k, now: t0, timeZone: tz })),
+    );
+    expect(again.every((r) => r.replayed && r.entry.id === first.entry.id)).toBe(true);
+    const [lot] = await lotIds(u);
+    expect(await lotIds(u)).toHaveLength(1);
+    expect(await moves(first.entry.id)).toEqual([[lot, 12]]);
+    const jobs = await db<{ kind: string; key: string; payload: unknown; due_at: Date }[]>`
+      SELECT kind, key, payload, due_at FROM scheduled_jobs WHERE key = ${`besitos.bonus_expire:${lot}`} OR key LIKE ${`besitos.bonus_warn:${u}:%`} ORDER BY key`;
+    expect(jobs).toEqual([
+      { kind: 'besitos.bonus_expire', key: `besitos.bonus_expire:${lot}`, payload: { lot_id: lot }, due_at: plus(30) },
+      { kind: 'besitos.bonus_notice', key: `besitos.bonus_warn:${u}:2026-12-26`, payload: { user_id: u, what: 'warn', until: plus(30).toISOString() }, due_at: plus(27) },
+    ]);
+    // The triggers are triggerEvent's, the expiry's derived in SQL from a key only the statement knew.
+    for (const j of jobs) {
+      const expected = triggerEvent(j.key, j.due_at);
+      const rows = await db<{ event_id: string; event: unknown }[]>`SELECT event_id::text, event FROM outbox WHERE type = 'system.job_due' AND event->'data'->>'job_key' = ${j.key}`;
+      expect(rows).toEqual([{ event_id: expected.event_id, event: expected }]);
+    }
+    expect(await ledgerMismatches(db, [u])).toEqual([]);
+  });
+
+  it('a second lot expiring the same local day shares the first one’s warning (the dedupe key)', async () => {
+    const u = await userWithBesitos(db);
+    await bonus(u, 3, t0);
+    await bonus(u, 4, new Date(t0.getTime() + 3_600_000));
+    expect(await db`SELECT 1 FROM scheduled_jobs WHERE key LIKE ${`besitos.bonus_warn:${u}:%`}`).toHaveLength(1);
+    expect(await db`SELECT 1 FROM scheduled_jobs WHERE kind = 'besitos.bonus_expire' AND payload->>'lot_id' IN ${db((await lotIds(u)).map(String))}`).toHaveLength(2);
+  });
+
+  it('a spend across 3 lots: the first two emptied, the third partly, each take a move of the spend', async () => {
+    const u = await userWithBesitos(db, 4);
+    await bonus(u, 9, plus(3));
+    await bonus(u, 5, plus(1));
+    await bonus(u, 7, plus(2));
+    const [l9, l5, l7] = await lotIds(u);
+    const s = await spend(u, 15);
+    expect(await moves(s.entry.id)).toEqual([[l9, -3], [l5, -5], [l7, -7]].sort((a, b) => a[0]! - b[0]!));
+    expect(await openLotsOf(db, u)).toEqual([[6, plus(33).toISOString()]]);
+    // A refused spend touches no lot; a replayed one takes once.
+    await expect(spend(u, 11)).rejects.toBeInstanceOf(InsufficientFunds);
+    const k = key('s');
+    const a = await spendBesitos(db, { userId: u, amount: 8, source: 'shop', idempotencyKey: k });
+    const b = await spendBesitos(db, { userId: u, amount: 8, source: 'shop', idempotencyKey: k });
+    expect(b).toMatchObject({ replayed: true, entry: { id: a.entry.id } });
+    expect(await moves(a.entry.id)).toEqual([[l9, -6]]);
+    expect(await openLotsOf(db, u)).toEqual([]);
+    expect(await getBalance(db, u)).toMatchObject({ besitos: 2 });
+    expect(await ledgerMismatches(db, [u])).toEqual([]);
+  });
+
+  it('60 concurrent spends of 3 from the same 3 lots on parallel connections never overdraw a lot', async () => {
+    const u = await userWithBesitos(db, 10);
+    await bonus(u, 20, plus(1));
+    await bonus(u, 20, plus(2));
+    await bonus(u, 20, plus(3));
+    const results = await Promise.allSettled(
+      Array.from({ length: 60 }, (_, i) => spendBesitos(db, { userId: u, amount: 3, source: 'shop', idempotencyKey: `${key('c')}:${i}` })),
+    );
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(23); // 70 / 3
+    for (const r of results) if (r.status === 'rejected') expect(r.reason).toBeInstanceOf(InsufficientFunds);
+    // Every lot emptied exactly: its moves add up to what it held, never past it.
+    const lots = await db<{ amount: number; remaining: number; moved: number }[]>`
+      SELECT l.amount, l.remaining, (SELECT sum(m.amount) FROM besitos_lot_moves m WHERE m.lot_id = l.id)::int AS moved
+        FROM besitos_lots l WHERE l.user_id = ${u} ORDER BY l.id`;
+    expect(lots.map((l) => [Number(l.remaining), Number(l.moved)])).toEqual([[0, 0], [0, 0], [0, 0]]);
+    expect(await getBalance(db, u)).toMatchObject({ besitos: 1 });
+    expect(await ledgerMismatches(db, [u])).toEqual([]);
+  });
+
+  it('spends raced with bonus grants and gifts opening lots for the same user: both invariants hold (a stale read of the lots runs again)', async () => {
+    const u = await userWithBesitos(db, 50);
+    const friend = await userWithBesitos(db, 0);
+    await bonus(friend, 200, t0);
+    for (let round = 0; round < 5; round++) {
+      const ops = Array.from({ length: 24 }, (_, i) => {
+        if (i % 3 === 0) return bonus(u, 4, plus(i % 5));
+        if (i % 3 === 1) return transferBesitos(db, { fromUserId: friend, toUserId: u, amount: 3, source: 'gift', idempotencyKey: key('g'), now: t0, timeZone: tz });
+        return spend(u, 5);
+      });
+      for (const r of await Promise.allSettled(ops)) if (r.status === 'rejected') expect(r.reason).toBeInstanceOf(InsufficientFunds);
+      expect(await ledgerMismatches(db, [u, friend])).toEqual([]);
+    }
+    // Each spend took at most its amount from lots, and some took from them.
+    const taken = await db<{ amount: number; from_lots: number }[]>`
+      SELECT -t.amount AS amount, COALESCE(-(SELECT sum(m.amount) FROM besitos_lot_moves m WHERE m.transaction_id = t.id), 0)::int AS from_lots
+        FROM transactions t WHERE t.user_id = ${u} AND t.type = 'spend'`;
+    expect(taken.some((t) => Number(t.from_lots) > 0)).toBe(true);
+    for (const t of taken) expect(Number(t.from_lots)).toBeLessThanOrEqual(Number(t.amount));
   });
 });
