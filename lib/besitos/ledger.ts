@@ -6,7 +6,7 @@ import { newEvent, publish } from '../bus/outbox.js';
 import { noteWrittenEvents } from '../bus/written.js';
 import { addDays, localDate, startOfLocalDay } from '../time/zone.js';
 import { assertSink, economyTimeZone, policyKey, sourcePolicy, type CapPeriod } from './policy.js';
-import { applyTakes, bonusExpiry, grantLotCte, grantLotTriggers, lockOpenLots, openLots, setExpireSpend, spendLotsCte, spendLotsStale, sumTakes, takeFromLots, type LotTake } from './lots.js';
+import { applyTakes, bonusExpiry, grantLotCte, grantLotTriggers, lockOpenLots, openLots, setExpireSpend, spendBalCte, spendLotsCte, spendLotsStale, sumTakes, takeFromLots, type LotTake } from './lots.js';
 import { firstTimeCte, firstTimeOk } from './first-time.js';
 import {
   AlreadyRewarded,
@@ -150,7 +150,7 @@ function checkReplay(existing: LedgerEntry, userId: number, amount: number): Led
 
 const LOT_RACE = 'lot opened meanwhile';
 
-/** The spend statement read the lots before a lot another transaction opened had committed (spendLotsStale). */
+/** A spend to send again with the balance row locked: its lots were read stale (spendLotsStale), or it was refused. */
 class LotRace extends Error {}
 
 /**
@@ -175,24 +175,32 @@ async function retryStatement<T>(db: Queryable, fn: () => Promise<T>): Promise<T
  * A grant or a spend in one statement: replay check, guarded balance update, ledger row and outbox
  * event; a bonus grant's lot and its jobs, a spend's takes from lots (lib/besitos/lots.ts). Safe under
  * READ COMMITTED with no lock held across a round trip; if a concurrent writer used the same key first,
- * or opened a lot the spend's snapshot missed, ledger_abort_if aborts the whole statement and it runs
- * again (then as a replay).
+ * ledger_abort_if aborts the whole statement and it runs again (then as a replay).
+ * A spend refused, or one whose snapshot missed a lot opened meanwhile, is sent again with the balance
+ * row locked first (then its snapshot is the latest: lots are opened only under that lock), which
+ * tells insufficient funds from a race.
  * `lotsDone`: a spend whose caller moved the lots and bonus_besitos itself (the expiry of one lot).
  */
-async function move(db: Queryable, kind: 'grant' | 'spend', p: MoveParams, opts: { lotsDone?: boolean; bonus?: boolean } = {}): Promise<LedgerResult> {
+async function move(db: Queryable, kind: 'grant' | 'spend', p: MoveParams, opts: MoveOptions = {}): Promise<LedgerResult> {
   try {
     return await moveStatement(db, kind, p, opts);
   } catch (err) {
     if (!(err instanceof LotRace)) throw err;
-    // Lots are opened only under the balance row's lock: a statement sent once that lock is held sees them all.
     return withTransaction(db, async (tx) => {
       await tx`SELECT 1 FROM user_balances WHERE user_id = ${p.userId} FOR UPDATE`;
-      return moveStatement(tx, kind, p, opts);
+      return moveStatement(tx, kind, p, { ...opts, locked: true });
     });
   }
 }
 
-async function moveStatement(db: Queryable, kind: 'grant' | 'spend', p: MoveParams, opts: { lotsDone?: boolean; bonus?: boolean }): Promise<LedgerResult> {
+interface MoveOptions {
+  lotsDone?: boolean;
+  bonus?: boolean;
+  /** The caller's transaction holds the balance row's lock (move()'s second try). */
+  locked?: boolean;
+}
+
+async function moveStatement(db: Queryable, kind: 'grant' | 'spend', p: MoveParams, opts: MoveOptions): Promise<LedgerResult> {
   assertUserId(p.userId);
   assertAmount(p.amount);
   assertKey(p.idempotencyKey);
@@ -221,14 +229,15 @@ async function moveStatement(db: Queryable, kind: 'grant' | 'spend', p: MovePara
     const [res] = await db<{ existing: Row | null; inserted: Row | null; has_account: boolean; balance: number | null; alongside_rows?: number; first_refused?: boolean; triggers?: string[] | null }[]>`
       WITH existing AS (
         SELECT * FROM transactions WHERE idempotency_key = ${p.idempotencyKey}
-      ), ${caps || first || lotSpend ? db`bal AS (SELECT bonus_besitos FROM user_balances WHERE user_id = ${p.userId} FOR UPDATE), ` : db``}
+      ), ${caps || first ? db`bal AS (SELECT 1 FROM user_balances WHERE user_id = ${p.userId} FOR UPDATE), ` : db``}
+         ${lotSpend ? spendBalCte(db, p.userId) : db``}
          ${first ? firstTimeCte(db, { userId: p.userId, person: p.person, reward: first, afterBalanceLock: true }) : db``}
          ${caps ? capCte(db, p, caps, first ? db`AND ${firstTimeOk(db)}` : db``) : db``} upd AS (
         UPDATE user_balances
            SET besitos = besitos + ${delta}, lifetime_besitos = lifetime_besitos + ${lifetimeDelta},
                ${bonusDelta ? db`bonus_besitos = bonus_besitos ${bonusDelta},` : db``} updated_at = now()
          WHERE user_id = ${p.userId} AND besitos - held + ${delta} >= 0 AND NOT EXISTS (SELECT 1 FROM existing)
-               ${caps ? db`AND EXISTS (SELECT 1 FROM cap)` : lotSpend ? db`AND EXISTS (SELECT 1 FROM bal)` : db``}
+               ${caps ? db`AND EXISTS (SELECT 1 FROM cap)` : lotSpend ? db`AND (EXISTS (SELECT 1 FROM bal) OR bonus_besitos = 0)` : db``}
                ${first ? db`AND ${firstTimeOk(db)}` : db``}
         RETURNING besitos, bonus_besitos
       ), ins AS (
@@ -274,6 +283,9 @@ async function moveStatement(db: Queryable, kind: 'grant' | 'spend', p: MovePara
       if (raced) return checkReplay(toEntry(raced), p.userId, p.amount);
       throw await capRefusal(db, p, caps);
     }
+    // Refused: short of funds — or a lot opened since the snapshot that said there was none. The second
+    // try, under the lock, tells which.
+    if (lotSpend && !opts.locked) throw new LotRace('spend refused');
     throw new InsufficientFunds(p.amount, res.balance === null ? null : Number(res.balance));
   });
 }

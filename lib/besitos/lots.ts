@@ -156,11 +156,25 @@ export function grantLotTriggers(db: Db) {
 }
 
 /**
+ * The balance row of a spend, locked (`bal`) only when the statement's snapshot shows bonus besitos:
+ * a user without any pays no lock and reads no lot. The spend's balance update must then find
+ * bonus_besitos still 0 (`EXISTS bal OR bonus_besitos = 0`); a lot opened meanwhile makes it refuse,
+ * and the ledger sends it again under the lock.
+ */
+export function spendBalCte(db: Db, userId: number) {
+  return db`bal AS (
+        SELECT bonus_besitos FROM user_balances
+         WHERE user_id = ${userId} AND (SELECT bonus_besitos > 0 FROM user_balances WHERE user_id = ${userId})
+         FOR UPDATE
+      ), `;
+}
+
+/**
  * A spend's takes from the user's open lots, as parts of the ledger's spend statement (after `bal`,
  * the balance row locked with its bonus_besitos, `upd`, which lowered bonus_besitos by
  * LEAST(amount, bonus_besitos), and `ins`): soonest expiry first (then oldest), partial takes, each
  * recorded as a move of the new ledger row. The lots are locked after the balance row, as everywhere
- * (expiry job, holds, reversals); a user without bonus reads none.
+ * (expiry job, holds, reversals).
  */
 export function spendLotsCte(db: Db, p: { userId: number; amount: number }) {
   return db`lots AS (
@@ -185,7 +199,7 @@ export function spendLotsCte(db: Db, p: { userId: number; amount: number }) {
  * again with the lock already held, so that FIFO and bonus_besitos = Σ open lots hold.
  */
 export function spendLotsStale(db: Db) {
-  return db`(SELECT bonus_besitos FROM bal) <> (SELECT COALESCE(sum(remaining), 0) FROM lots)`;
+  return db`EXISTS (SELECT 1 FROM bal) AND (SELECT bonus_besitos FROM bal) <> (SELECT COALESCE(sum(remaining), 0) FROM lots)`;
 }
 
 /** When a bonus granted at `now` expires. */

@@ -42,7 +42,7 @@ export function triggerInsert(q: Queryable, source: string, key: string, runAt: 
 /**
  * As triggerInsert, for jobs whose key is known only inside the statement (the rows of `source`, a
  * preceding CTE returning the job's `key`, e.g. one built from a row id the statement itself inserts).
- * The event id is triggerEvent's, derived in SQL from the same bytes (tests/integration/scheduler-cte
+ * The event id is triggerEvent's, derived in SQL from the same bytes (tests/integration/besitos-lots
  * checks they agree). RETURNING event_id: the caller notes those for the webhook's after-commit relay.
  */
 export function triggerInsertFrom(q: Queryable, source: string, runAt: Date, hop = 0) {
