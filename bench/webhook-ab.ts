@@ -9,6 +9,8 @@
  *   BENCH_VARIANT_OFF=lean-transport npx tsx bench/webhook-ab.ts   [BENCH_SLICES=20 BENCH_SLICE=300]
  * A process-wide change (an environment variable) is compared with one child process per side:
  *   BENCH_AB_ENV_A='{"DIANABOT_WRITTEN_TRACKING":"als"}' npx tsx bench/webhook-ab.ts
+ * and a change without a switch by running side A (or B) on the code of another commit:
+ *   BENCH_AB_CODE_A=<commit before> [BENCH_AB_CODE_B=<commit after>] npx tsx bench/webhook-ab.ts
  * BENCH_MIX as in bench/webhook.ts, plus BENCH_MIX=granted: only /daily, every one granted — each side's
  * clock moves a day ahead per slice and a slice's updates go to distinct users (BENCH_SLICE ≤ 1,000),
  * so each is its user's first /daily of that day, with the streak of the day before.
@@ -16,11 +18,15 @@
 import { fork } from 'node:child_process';
 import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { createApp, type AppOverrides } from '../lib/app.js';
-import { parseConfig } from '../lib/config.js';
-import { createLogger } from '../lib/log.js';
-import { createRedisStore } from '../lib/kv/redis.js';
-import { prefixedStore } from '../tests/fault/kv-prefix.js';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, symlinkSync } from 'node:fs';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { createApp as createAppHere, type AppOverrides } from '../lib/app.js';
+import { parseConfig as parseConfigHere } from '../lib/config.js';
+import { createLogger as createLoggerHere } from '../lib/log.js';
+import { createRedisStore as createRedisStoreHere } from '../lib/kv/redis.js';
+import { prefixedStore as prefixedStoreHere } from '../tests/fault/kv-prefix.js';
 import { textUpdate } from '../tests/support/updates.js';
 import { createBenchDatabase, fmt, REDIS_URL } from './support.js';
 import { mixedUpdateFor } from './webhook.js';
@@ -84,11 +90,21 @@ interface SideSpec {
   busEnv: Record<string, string>;
 }
 
-/** One side's app in this process: its CPU is process.cpuUsage() around the slice. */
+/**
+ * One side's app in this process: its CPU is process.cpuUsage() around the slice. With BENCH_AB_ROOT
+ * (set for a side of BENCH_AB_CODE_A/B) the app's modules come from that copy of the code.
+ */
 async function localSide(name: string, spec: SideSpec): Promise<Side> {
   // BENCH_MIX=granted: the side's day (its clock's offset) and the next of its users to claim that day.
   let day = 0;
   let next = 0;
+  const root = process.env.BENCH_AB_ROOT;
+  const from = <T>(rel: string, here: T): Promise<T> => (root ? (import(pathToFileURL(path.join(root, rel)).href) as Promise<T>) : Promise.resolve(here));
+  const { createApp } = await from('lib/app.ts', { createApp: createAppHere });
+  const { parseConfig } = await from('lib/config.ts', { parseConfig: parseConfigHere });
+  const { createLogger } = await from('lib/log.ts', { createLogger: createLoggerHere });
+  const { createRedisStore } = await from('lib/kv/redis.ts', { createRedisStore: createRedisStoreHere });
+  const { prefixedStore } = await from('tests/fault/kv-prefix.ts', { prefixedStore: prefixedStoreHere });
   const log = createLogger('info', () => {});
   const app = await createApp(
     parseConfig({
@@ -179,17 +195,36 @@ if (process.argv[2] === 'side') {
   });
 }
 
+/**
+ * A copy of the code at a commit (BENCH_AB_CODE_A=<commit>: that side runs the app of that commit, the
+ * driver and the mix of this one), with this checkout's node_modules: for a change without a switch.
+ */
+function checkout(commit: string): string {
+  const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+  const sha = execFileSync('git', ['-C', repo, 'rev-parse', commit], { encoding: 'utf8' }).trim();
+  const dir = path.join(repo, 'bench', '.ab-code', sha.slice(0, 12));
+  if (!existsSync(path.join(dir, 'lib'))) {
+    mkdirSync(dir, { recursive: true });
+    execFileSync('sh', ['-c', `git -C '${repo}' archive ${sha} lib tests/fault/kv-prefix.ts content sql package.json | tar -x -C '${dir}'`]);
+    symlinkSync(path.join(repo, 'node_modules'), path.join(dir, 'node_modules'));
+  }
+  return dir;
+}
+
 async function main() {
   const services = fork(fileURLToPath(import.meta.url), ['services'], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
   const { stub, busEnv } = await new Promise<{ stub: string; busEnv: Record<string, string> }>((r) => services.once('message', r as never));
   const bdb = await createBenchDatabase('webhook_ab');
-  const envA = process.env.BENCH_AB_ENV_A ? (JSON.parse(process.env.BENCH_AB_ENV_A) as Record<string, string>) : undefined;
-  const envB = process.env.BENCH_AB_ENV_B ? (JSON.parse(process.env.BENCH_AB_ENV_B) as Record<string, string>) : undefined;
+  const codeA = process.env.BENCH_AB_CODE_A;
+  const codeB = process.env.BENCH_AB_CODE_B;
+  const envA = process.env.BENCH_AB_ENV_A || codeA ? { ...(process.env.BENCH_AB_ENV_A ? (JSON.parse(process.env.BENCH_AB_ENV_A) as Record<string, string>) : {}), ...(codeA ? { BENCH_AB_ROOT: checkout(codeA) } : {}) } : undefined;
+  const envB = process.env.BENCH_AB_ENV_B || codeB ? { ...(process.env.BENCH_AB_ENV_B ? (JSON.parse(process.env.BENCH_AB_ENV_B) as Record<string, string>) : {}), ...(codeB ? { BENCH_AB_ROOT: checkout(codeB) } : {}) } : undefined;
   const spec = (off: string[], prefix: string, base: number): SideSpec => ({ off, prefix, base, dbUrl: bdb.url, stub, busEnv });
   const make = (name: string, s: SideSpec, env: Record<string, string> | undefined) => (envA || envB ? processSide(name, s, env ?? {}) : localSide(name, s));
+  const label = (code: string | undefined, env: string | undefined) => [code && `code ${code}`, env].filter(Boolean).join(' ');
   const sides: Side[] = [
-    await make(`A (off: ${[OFF.join(','), envA && JSON.stringify(envA)].filter(Boolean).join(' ') || 'nothing'})`, spec(OFF, `ab:a:${process.pid}:`, 7_000_001), envA),
-    await make(`B (as shipped${envB ? ` ${JSON.stringify(envB)}` : ''})`, spec([], `ab:b:${process.pid}:`, 7_000_001 + USERS), envB),
+    await make(`A (${[OFF.length ? `off: ${OFF.join(',')}` : '', label(codeA, process.env.BENCH_AB_ENV_A)].filter(Boolean).join(' ') || 'nothing off'})`, spec(OFF, `ab:a:${process.pid}:`, 7_000_001), envA),
+    await make(`B (${label(codeB, process.env.BENCH_AB_ENV_B) || 'as shipped'})`, spec([], `ab:b:${process.pid}:`, 7_000_001 + USERS), envB),
   ];
   try {
     for (const s of sides) await s.warm();

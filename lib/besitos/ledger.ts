@@ -92,6 +92,14 @@ export interface MoveParams {
    * the source's policy, e.g. 'event'). Opens a lot (lib/besitos/lots.ts).
    */
   bonus?: boolean;
+  /**
+   * Grants: a refusal (a cap, a first-time reward another account had, no account) aborts the
+   * statement — and the caller's transaction — with a serialization failure (40001; inside a
+   * transaction: RetryTransaction) instead of answering. For a caller that sends the grant with its
+   * COMMIT without awaiting it (lib/db/transaction.ts withPipelinedTransaction) and, run again, awaits
+   * it to say why.
+   */
+  refusalAborts?: boolean;
 }
 
 /** A `transactions` row as SELECT * returns it (holds.ts reads the same rows). */
@@ -271,6 +279,7 @@ async function moveStatement(db: Queryable, kind: 'grant' | 'spend', p: MovePara
       SELECT (SELECT to_jsonb(existing) FROM existing) AS existing,
              (SELECT to_jsonb(ins) FROM ins) AS inserted,
              ledger_abort_if((SELECT count(*) FROM upd) > 0 AND (SELECT count(*) FROM ins) = 0, 'idempotency race') AS aborted,
+             ${p.refusalAborts ? db`ledger_abort_if(NOT EXISTS (SELECT 1 FROM existing) AND NOT EXISTS (SELECT 1 FROM ins), 'grant refused') AS refused,` : db``}
              ${lotSpend ? db`ledger_abort_if(${spendLotsStale(db)}, ${LOT_RACE}) AS lots_aborted,` : db``}
              EXISTS (SELECT 1 FROM user_balances WHERE user_id = ${p.userId}) AS has_account,
              (SELECT besitos - held FROM user_balances WHERE user_id = ${p.userId}) AS balance

@@ -241,3 +241,55 @@ export async function rollbackTransaction(tx: Queryable, r: RollbackRequest & { 
   const amount = Math.abs(Number(row.amount));
   return { ...out, rolledBack: 1, amount, taken: amount, users: rev.reversals.map((e) => ({ userId: e.userId, amount: Math.abs(e.amount), taken: Math.abs(e.amount), shortfall: 0, grants: 1 })) };
 }
+
+/** What reversing one movement would do now (rollbackTransaction's preview), written nowhere and locking nothing. */
+export interface MovementPreview {
+  transactionId: number;
+  type: string;
+  source: string;
+  createdAt: Date;
+  /** An earlier rollback or reversal already handled it: nothing to confirm. */
+  alreadyDone: boolean;
+  /**
+   * Each account it would touch: `change` to its balance (negative: taken back) as asked, `shortfall`
+   * what cannot be taken (a grant already spent or held by bids; never below zero).
+   */
+  legs: { userId: number; change: number; shortfall: number }[];
+  /** A gift or another whole-only reversal its receiver can no longer cover: it would be refused now. */
+  refused: boolean;
+}
+
+/**
+ * The admin's confirmation for one movement: who, how much, what cannot be taken back. A grant is taken
+ * back as far as the balance allows (as rollbackTransaction does); a spend is given back whole; a gift is
+ * reversed whole (both legs) or refused. Balances may move before the confirmation: the rollback decides
+ * under its locks. TransactionNotFound / ReversalNotPossible (a reversal) as the rollback would throw.
+ */
+export async function previewTransactionRollback(db: Queryable, transactionId: number): Promise<MovementPreview> {
+  const [row] = await db<{ id: string; user_id: string; amount: string; type: string; source: string; idempotency_key: string; created_at: Date }[]>`
+    SELECT id, user_id, amount, type, source, idempotency_key, created_at FROM transactions WHERE id = ${transactionId}`;
+  if (!row) throw new TransactionNotFound(`transaction ${transactionId} not found`);
+  if (row.type === 'reversal') throw new ReversalNotPossible('a reversal cannot be reversed');
+  const base = { transactionId, type: row.type, source: row.source, createdAt: new Date(row.created_at), alreadyDone: false, legs: [], refused: false };
+  if (row.type === 'grant') {
+    const grant = { id: Number(row.id), user_id: Number(row.user_id), amount: Number(row.amount) };
+    const { out } = planRollback([grant], await rollbackState(db, [grant], false));
+    if (out.alreadyDone) return { ...base, alreadyDone: true };
+    return { ...base, legs: out.users.map((u) => ({ userId: u.userId, change: -u.amount, shortfall: u.shortfall })) };
+  }
+  const legs =
+    row.type === 'transfer_in' || row.type === 'transfer_out'
+      ? await db<{ id: string; user_id: string; amount: string }[]>`
+          SELECT id, user_id, amount FROM transactions WHERE idempotency_key IN ${db([`${row.idempotency_key.replace(/:(in|out)$/, '')}:out`, `${row.idempotency_key.replace(/:(in|out)$/, '')}:in`])} ORDER BY amount`
+      : [row];
+  const ids = legs.map((l) => Number(l.id));
+  const [done] = await db`SELECT 1 FROM transactions WHERE reverses IN ${db(ids)} UNION ALL SELECT 1 FROM economy_rollback_items WHERE transaction_id IN ${db(ids)} LIMIT 1`;
+  if (done) return { ...base, alreadyDone: true };
+  const balances = await db<{ user_id: string; spendable: string }[]>`
+    SELECT user_id, besitos - held AS spendable FROM user_balances WHERE user_id IN ${db(legs.map((l) => Number(l.user_id)))}`;
+  const spendable = new Map(balances.map((b) => [Number(b.user_id), Number(b.spendable)]));
+  // Whole or nothing (ledger reverseTransaction): a leg that takes more than its account can spend refuses it all.
+  const out = legs.map((l) => ({ userId: Number(l.user_id), change: -Number(l.amount), shortfall: 0 }));
+  const refused = out.some((l) => l.change < 0 && (spendable.get(l.userId) ?? 0) + l.change < 0);
+  return { ...base, legs: out, refused };
+}

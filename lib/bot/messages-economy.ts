@@ -1,7 +1,7 @@
 import type { EconomyDashboard } from '../economy/dashboard.js';
 import type { FlagRow } from '../economy/repository.js';
 import type { RollbackResult } from '../economy/commands.js';
-import type { RollbackOutcome } from '../besitos/rollback.js';
+import type { MovementPreview, RollbackOutcome } from '../besitos/rollback.js';
 import { flagLine, num, sourceName } from '../economy/texts.js';
 import { escapeHtml } from './html.js';
 
@@ -73,6 +73,33 @@ export const economyMessages = {
             ...(short.length > 10 ? [`• … y ${num(short.length - 10)} más`] : []),
           ]
         : []),
+      `Motivo: «${escapeHtml(reason)}»`,
+      '',
+      `Confirma en los próximos ${minutes} minutos. Los saldos pueden cambiar hasta entonces: la reversión cuenta de nuevo al hacerse.`,
+    ].join('\n');
+  },
+  /** One movement's confirmation: who, how much, what could not be taken back; `refused`: no buttons, it cannot be done now. */
+  movementPreview: (p: MovementPreview, reason: string, minutes: number, label: (id: number) => string = (id) => `#${id}`) => {
+    const who = (id: number) => escapeHtml(label(id));
+    const kind = p.type === 'grant' ? 'concesión' : p.type === 'spend' ? 'gasto' : p.type.startsWith('transfer') ? 'regalo' : 'movimiento';
+    const lines = [`↩️ <b>¿Revertir el movimiento #${p.transactionId}?</b>`, `Es ${kind === 'concesión' ? 'una' : 'un'} ${kind} de «${escapeHtml(sourceName(p.source))}».`];
+    for (const l of p.legs) {
+      if (l.change > 0) lines.push(`• A ${who(l.userId)} se le devolverían <b>${num(l.change)}</b> besitos.`);
+      else {
+        const take = -l.change - l.shortfall;
+        lines.push(`• A ${who(l.userId)} se le quitarían <b>${num(take)}</b> de ${num(-l.change)} besitos.`);
+        if (l.shortfall > 0)
+          lines.push(`⚠️ No se podrían recuperar <b>${num(l.shortfall)}</b> (ya gastados o apartados en pujas; ningún saldo queda en negativo).`);
+      }
+    }
+    if (p.refused)
+      return [
+        ...lines,
+        '',
+        '⛔ Ahora no se puede revertir: quien lo recibió ya no tiene esos besitos disponibles, y un regalo se revierte entero o nada. No se tocó ningún saldo.',
+      ].join('\n');
+    return [
+      ...lines,
       `Motivo: «${escapeHtml(reason)}»`,
       '',
       `Confirma en los próximos ${minutes} minutos. Los saldos pueden cambiar hasta entonces: la reversión cuenta de nuevo al hacerse.`,

@@ -1,11 +1,11 @@
 import type { Sql } from '../db/client.js';
 import { isTransientDbError } from '../db/errors.js';
-import { withTransaction } from '../db/transaction.js';
+import { withPipelinedTransaction, withTransaction, type CommitWith } from '../db/transaction.js';
 import type { Logger } from '../log.js';
 import { systemClock, type Clock } from '../time/zone.js';
 import { InvalidEvent, parseEvent } from './events.js';
 import { auditSubscriber } from './audit-subscriber.js';
-import type { HandlerContext, SubscriberHandler } from './subscriber.js';
+import type { HandlerContext, SubscriberHandler, Tx } from './subscriber.js';
 import { isRouted, isSubscriber, type SubscriberName } from './subscriptions.js';
 
 export interface ProcessDeps {
@@ -36,6 +36,11 @@ export type Outcome = 'processed' | 'duplicate' | 'ignored' | 'dead';
 const DUPLICATE = Symbol('duplicate delivery');
 
 const MAX_DEAD_BODY = 64 * 1024;
+
+/** `prepare` runs outside any transaction: there is no commit to send writes with. */
+const noTransaction: CommitWith = () => {
+  throw new Error('commitWith: prepare runs outside a transaction');
+};
 
 async function keepDead(deps: ProcessDeps, subscriber: string, body: string, reason: string, parsed: unknown): Promise<void> {
   const obj = parsed && typeof parsed === 'object' ? (parsed as Record<string, unknown>) : {};
@@ -79,18 +84,28 @@ export async function processEvent(deps: ProcessDeps, subscriber: SubscriberName
   if (!handler) throw new SubscriberNotWired(subscriber);
   const base = { timeZone: deps.timeZone, log: deps.log, raw: raw as Record<string, unknown>, clock: deps.clock ?? systemClock };
   // Phase one (commands only so far): its own, self-idempotent commit; see SubscriberHandler.prepare.
-  if (handler.prepare) await handler.prepare(deps.db, event, { ...base, claimed: Promise.resolve(true) });
-  const outcome = await withTransaction(deps.db, async (tx) => {
+  if (handler.prepare) await handler.prepare(deps.db, event, { ...base, claimed: Promise.resolve(true), commitWith: noTransaction, attempt: 1 });
+  // A handler that pipelines its claim also gets its BEGIN and COMMIT pipelined (two round trips fewer).
+  const run = async (tx: Tx, commitWith: CommitWith, attempt: number) => {
     const claimed = tx`
       INSERT INTO processed_events (subscriber, event_id) VALUES (${subscriber}, ${event.event_id})
       ON CONFLICT DO NOTHING RETURNING 1 AS fresh`.then((rows) => rows.length > 0);
     // A handler that fails before awaiting the claim: the claim's own failure is not a second error.
     claimed.catch(() => {});
     if (!handler.pipelinesClaim && !(await claimed)) return 'duplicate' as const;
-    await handler(tx, event, { ...base, claimed });
+    await handler(tx, event, { ...base, claimed, commitWith, attempt });
     if (!(await claimed)) throw DUPLICATE;
     return 'processed' as const;
-  }).catch((err: unknown) => {
+  };
+  const outcome = await (handler.pipelinesClaim
+    ? withPipelinedTransaction(deps.db, run)
+    : withTransaction(deps.db, async (tx, attempt) => {
+        const tail: PromiseLike<unknown>[] = [];
+        const result = await run(tx, (...writes) => void tail.push(...writes), attempt);
+        await Promise.all(tail);
+        return result;
+      })
+  ).catch((err: unknown) => {
     if (err === DUPLICATE) return 'duplicate' as const;
     throw err;
   });

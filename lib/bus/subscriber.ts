@@ -1,5 +1,6 @@
 import type postgres from 'postgres';
 import type { Sql } from '../db/client.js';
+import type { CommitWith } from '../db/transaction.js';
 import type { Logger } from '../log.js';
 import type { Clock } from '../time/zone.js';
 import type { BusEvent, EventOf, EventType } from './events.js';
@@ -19,6 +20,14 @@ export interface HandlerContext {
    * handler runs, except for a handler with `pipelinesClaim`, which gets it still in flight.
    */
   claimed: Promise<boolean>;
+  /**
+   * Hands over writes the handler sent and does not await (their results decide nothing): the bus
+   * awaits them before the commit — for a `pipelinesClaim` handler, in the same round trip as COMMIT
+   * (lib/db/transaction.ts withPipelinedTransaction). One failing rolls the delivery back.
+   */
+  commitWith: CommitWith;
+  /** 1 for the first run of this delivery's transaction, more when it is run again (deadlock, retry). */
+  attempt: number;
 }
 
 export type EventHandler<T extends EventType> = (tx: Tx, event: EventOf<T>, ctx: HandlerContext) => Promise<void>;
@@ -41,7 +50,8 @@ export type SubscriberHandler = ((tx: Tx, event: BusEvent, ctx: HandlerContext) 
    * The handler runs before the processed_events row is known to be new, so that its first statements
    * go out in the claim's round trip. Whatever it writes in the transaction is rolled back on a
    * duplicate; it awaits `ctx.claimed` before any effect outside the transaction (Redis, Telegram)
-   * and may stop early when it is false.
+   * and may stop early when it is false. Its transaction's BEGIN and COMMIT are pipelined too (BEGIN
+   * with the claim, COMMIT with `ctx.commitWith`'s writes).
    */
   pipelinesClaim?: boolean;
 };

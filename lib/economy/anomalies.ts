@@ -8,8 +8,8 @@ import { capPeriods } from '../besitos/ledger.js';
 import { localDate, startOfLocalDay } from '../time/zone.js';
 import { findUsersByIds } from '../users/lookup.js';
 import { economyCaps } from './policy.js';
-import { earningsInWindow, grantPeriods, unmatchedGrants, upsertFlags, type FlagInput, type FlagRow } from './repository.js';
-import { capBreaches, defaultOutlierSettings, findOutliers, type CapTable, type OutlierSettings } from './rules.js';
+import { earningsInWindow, grantPeriods, subjectGrants, lockFlags, unmatchedGrants, upsertFlags, type FlagInput, type FlagRow } from './repository.js';
+import { attributeBreaches, capBreaches, defaultOutlierSettings, findOutliers, type CapTable, type OutlierSettings } from './rules.js';
 import { economyTexts, userLabel } from './texts.js';
 
 export const DAY_MS = 86_400_000;
@@ -35,9 +35,9 @@ export interface Detection {
 /**
  * Compares every user's earnings in the window with the population's, per source and overall, and
  * finds the impossible: more from a source in a day or a week than its cap allows (every capped source of
- * lib/besitos/policy.ts), grants no action explains.
- * Reads only; the window key is the local date the window ends on, so the hourly runs of one day
- * refine the same flags instead of raising new ones.
+ * lib/besitos/policy.ts, counted per person like the ledger), grants no action explains.
+ * Reads only; the window key is the local date the window ends on (see runAnomalyDetection for how
+ * later runs refine a flag instead of raising it again).
  */
 export async function detectAnomalies(db: Queryable, o: DetectOptions): Promise<Detection> {
   const windowDays = o.windowDays ?? 7;
@@ -80,16 +80,29 @@ export async function detectAnomalies(db: Queryable, o: DetectOptions): Promise<
   }
 
   // Caps are read from the Monday (local) of the week the window starts in: a week cap counts the whole
-  // week as the ledger did, not only the part inside the window. A breach is one flag per user, source
-  // and week (window key `semana:<monday>`), whichever hourly run finds it: admins hear of it once.
+  // week as the ledger did, not only the part inside the window. Caps count per person (the ledger's cap
+  // subject), so two accounts of one person are summed; the accounts flagged are those whose grants came
+  // after the person's cap was full. A breach is one flag per account, source and week (window key
+  // `semana:<monday>`), whichever hourly run finds it: admins hear of it once.
   const capsFrom = startOfLocalDay(capPeriods(windowStart, o.timeZone).week, o.timeZone);
-  const totals = await grantPeriods(db, capsFrom, windowEnd, o.timeZone, Object.keys(caps));
+  const families = Object.keys(caps);
+  const found = capBreaches(await grantPeriods(db, capsFrom, windowEnd, o.timeZone, families), caps);
+  const grants = found.length === 0 ? [] : await subjectGrants(db, capsFrom, windowEnd, o.timeZone, [...new Set(found.map((b) => b.subject))], [...new Set(found.map((b) => b.source))]);
   const breaches = new Map<string, FlagInput>();
-  for (const b of capBreaches(totals, caps)) {
+  for (const b of attributeBreaches(found, grants)) {
     const week = b.period === 'week' ? b.key : capPeriods(startOfLocalDay(b.key, o.timeZone), o.timeZone).week;
     const k = `${b.userId}:${b.source}:${week}`;
     const f = breaches.get(k);
-    const period = { period: b.period, key: b.key, grants: b.grants, besitos: b.besitos, cap: b.cap };
+    const period = {
+      period: b.period,
+      key: b.key,
+      grants: b.grants,
+      besitos: b.besitos,
+      cap: b.cap,
+      over: b.over,
+      // Only when the person used more than one account: which ones, with what (the admin's evidence).
+      ...(b.accounts.length > 1 ? { accounts: b.accounts.map((a) => ({ user_id: a.userId, grants: a.grants, besitos: a.besitos })) } : {}),
+    };
     if (f) {
       f.amount = Math.max(f.amount, b.besitos);
       (f.detail.periods as unknown[]).push(period);
@@ -120,9 +133,14 @@ export interface AnomalyRun extends Detection {
   updated: number;
 }
 
-/** Detects and records (idempotent per user, kind, source and window). */
+/**
+ * Detects and records: idempotent per user, kind, source and window, and an open flag whose window
+ * overlaps is refreshed rather than raised again (repository upsertFlags), so a user is flagged once
+ * for what the sliding window keeps seeing.
+ */
 export async function runAnomalyDetection(db: Queryable, o: DetectOptions): Promise<AnomalyRun> {
   const d = await detectAnomalies(db, o);
+  await lockFlags(db);
   const { created, updated } = await upsertFlags(db, d.flags);
   return { ...d, created, updated };
 }

@@ -7,7 +7,7 @@ import { addDays, startOfLocalDay } from '../time/zone.js';
 
 export { anomalyJob, anomalyScheduler, detectAnomalies, runAnomalyDetection, notifyAdmins, type Detection, type AnomalyRun } from './anomalies.js';
 export { economyDashboard, type EconomyDashboard, type Series, type TopEarner } from './dashboard.js';
-export { economyRollbackCommand, flagResolveCommand, type RollbackParams, type RollbackResult } from './commands.js';
+export { economyRollbackCommand, flagResolveCommand, rollbackParams, type RollbackParams, type RollbackResult } from './commands.js';
 export { openFlags, registerGrantProof, type FlagRow } from './repository.js';
 export { economyCaps, setEconomyCaps } from './policy.js';
 export { userLabel, sourceName } from './texts.js';

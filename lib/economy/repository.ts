@@ -1,6 +1,6 @@
 import type postgres from 'postgres';
 import type { Queryable } from '../db/client.js';
-import type { PeriodTotal } from './rules.js';
+import type { PeriodTotal, SubjectGrant } from './rules.js';
 
 /** What the ledger says a user earned from one source in a window (grants and gifts received, reversed grants left out). */
 export interface EarningRow {
@@ -23,22 +23,41 @@ export async function earningsInWindow(db: Queryable, start: Date, end: Date): P
   return rows.map((r) => ({ userId: Number(r.user_id), source: r.source, besitos: Number(r.besitos), grants: r.grants }));
 }
 
-/** Grants per user, source family and local day / ISO week (Monday), for the families that have a cap. */
+// Whose caps a grant counted in: as the ledger's capSubject (lib/besitos/ledger.ts) — the person on the
+// account (users.person, kept after /borrar), else the account itself.
+const capSubject = (db: Queryable) => db`COALESCE(u.person, 'user:' || t.user_id::text)`;
+
+/** Grants per person (cap subject), source family and local day / ISO week (Monday), for the families that have a cap. */
 export async function grantPeriods(db: Queryable, start: Date, end: Date, timeZone: string, families: string[]): Promise<PeriodTotal[]> {
   if (families.length === 0) return [];
-  const rows = await db<{ user_id: string; source: string; period: 'day' | 'week'; key: string; grants: number; besitos: string }[]>`
+  const rows = await db<{ subject: string; source: string; period: 'day' | 'week'; key: string; grants: number; besitos: string }[]>`
     WITH g AS (
-      SELECT t.user_id, split_part(t.source, ':', 1) AS source, t.amount, (t.created_at AT TIME ZONE ${timeZone}) AS local
-        FROM transactions t
+      SELECT ${capSubject(db)} AS subject, split_part(t.source, ':', 1) AS source, t.amount, (t.created_at AT TIME ZONE ${timeZone}) AS local
+        FROM transactions t JOIN users u ON u.id = t.user_id
        WHERE t.created_at >= ${start} AND t.created_at < ${end}
          AND t.type = 'grant' AND split_part(t.source, ':', 1) IN ${db(families)} AND ${notReversed(db)}
     )
-    SELECT user_id, source, 'day' AS period, to_char(local, 'YYYY-MM-DD') AS key, count(*)::int AS grants, sum(amount)::bigint AS besitos
+    SELECT subject, source, 'day' AS period, to_char(local, 'YYYY-MM-DD') AS key, count(*)::int AS grants, sum(amount)::bigint AS besitos
       FROM g GROUP BY 1, 2, 4
     UNION ALL
-    SELECT user_id, source, 'week', to_char(date_trunc('week', local), 'YYYY-MM-DD'), count(*)::int, sum(amount)::bigint
+    SELECT subject, source, 'week', to_char(date_trunc('week', local), 'YYYY-MM-DD'), count(*)::int, sum(amount)::bigint
       FROM g GROUP BY 1, 2, 4`;
-  return rows.map((r) => ({ userId: Number(r.user_id), source: r.source, period: r.period, key: r.key, grants: r.grants, besitos: Number(r.besitos) }));
+  return rows.map((r) => ({ subject: r.subject, source: r.source, period: r.period, key: r.key, grants: r.grants, besitos: Number(r.besitos) }));
+}
+
+/** The grants of some persons' capped sources in a window, in ledger order, with the account each went to. */
+export async function subjectGrants(db: Queryable, start: Date, end: Date, timeZone: string, subjects: string[], families: string[]): Promise<SubjectGrant[]> {
+  if (subjects.length === 0 || families.length === 0) return [];
+  const rows = await db<{ user_id: string; subject: string; source: string; amount: string; day: string; week: string }[]>`
+    SELECT t.user_id, ${capSubject(db)} AS subject, split_part(t.source, ':', 1) AS source, t.amount,
+           to_char(t.created_at AT TIME ZONE ${timeZone}, 'YYYY-MM-DD') AS day,
+           to_char(date_trunc('week', t.created_at AT TIME ZONE ${timeZone}), 'YYYY-MM-DD') AS week
+      FROM transactions t JOIN users u ON u.id = t.user_id
+     WHERE t.created_at >= ${start} AND t.created_at < ${end}
+       AND t.type = 'grant' AND split_part(t.source, ':', 1) IN ${db(families)} AND ${notReversed(db)}
+       AND ${capSubject(db)} = ANY(${subjects}::text[])
+     ORDER BY t.created_at, t.id`;
+  return rows.map((r) => ({ userId: Number(r.user_id), subject: r.subject, source: r.source, amount: Number(r.amount), day: r.day, week: r.week }));
 }
 
 /**
@@ -128,16 +147,22 @@ const toFlag = (r: Record<string, any>): FlagRow => ({
 });
 
 /**
- * Writes the flags: new ones are inserted (and returned as new), a flag already raised for the same
- * user, kind, source and window gets the latest evidence and is not new. One statement.
+ * Writes the flags, in one statement. A flag is new (inserted, returned in `created`: the admins are
+ * told) unless the same user already has one of the same kind and source that covers it:
+ *   - an open flag whose window overlaps this one: the sliding window finds the same outlier or
+ *     unmatched grants every run for up to 7 days, so that flag gets the latest figures and its window
+ *     is extended to the new end instead of a second flag being raised each day;
+ *   - any flag (also dismissed or reverted) with the same window key: it gets the latest evidence.
+ * A breach of a cap is per week (key `semana:<lunes>`): only its own week's flag covers it.
+ * Callers serialise runs (lockFlags), so two runs can't both find nothing and both insert.
  */
 export async function upsertFlags(db: Queryable, flags: FlagInput[]): Promise<{ created: FlagRow[]; updated: number }> {
   if (flags.length === 0) return { created: [], updated: 0 };
   const rows = await db<(Record<string, any> & { inserted: boolean })[]>`
-    INSERT INTO economy_flags (user_id, kind, source, window_key, window_start, window_end, amount, score, detail)
-    SELECT x.user_id, x.kind, x.source, x.window_key, x.window_start, x.window_end, x.amount, x.score, x.detail
-      FROM jsonb_to_recordset(${db.json(
-        flags.map((f) => ({
+    WITH x AS (
+      SELECT * FROM jsonb_to_recordset(${db.json(
+        flags.map((f, i) => ({
+          ord: i,
           user_id: f.userId,
           kind: f.kind,
           source: f.source,
@@ -148,12 +173,37 @@ export async function upsertFlags(db: Queryable, flags: FlagInput[]): Promise<{ 
           score: f.score,
           detail: f.detail,
         })) as never,
-      )}) AS x(user_id bigint, kind text, source text, window_key text, window_start timestamptz, window_end timestamptz, amount bigint, score double precision, detail jsonb)
-    ON CONFLICT ON CONSTRAINT economy_flags_once DO UPDATE
-       SET amount = EXCLUDED.amount, score = EXCLUDED.score, detail = EXCLUDED.detail,
-           window_end = EXCLUDED.window_end, updated_at = now()
-    RETURNING *, (xmax = 0) AS inserted`;
+      )}) AS x(ord int, user_id bigint, kind text, source text, window_key text, window_start timestamptz, window_end timestamptz, amount bigint, score double precision, detail jsonb)
+    ),
+    covering AS (
+      SELECT DISTINCT ON (x.ord) x.ord, f.id
+        FROM x JOIN economy_flags f ON f.user_id = x.user_id AND f.kind = x.kind AND f.source = x.source AND f.status = 'open'
+         AND (f.window_key = x.window_key OR (x.kind <> 'over_cap' AND f.window_start < x.window_end AND f.window_end > x.window_start))
+       ORDER BY x.ord, f.window_end DESC, f.id DESC
+    ),
+    refreshed AS (
+      UPDATE economy_flags f
+         SET amount = x.amount, score = x.score, detail = x.detail, window_end = GREATEST(f.window_end, x.window_end), updated_at = now()
+        FROM covering c JOIN x ON x.ord = c.ord
+       WHERE f.id = c.id
+      RETURNING f.*, false AS inserted
+    ),
+    written AS (
+      INSERT INTO economy_flags (user_id, kind, source, window_key, window_start, window_end, amount, score, detail)
+      SELECT x.user_id, x.kind, x.source, x.window_key, x.window_start, x.window_end, x.amount, x.score, x.detail
+        FROM x WHERE NOT EXISTS (SELECT 1 FROM covering c WHERE c.ord = x.ord)
+      ON CONFLICT ON CONSTRAINT economy_flags_once DO UPDATE
+         SET amount = EXCLUDED.amount, score = EXCLUDED.score, detail = EXCLUDED.detail,
+             window_end = EXCLUDED.window_end, updated_at = now()
+      RETURNING *, (xmax = 0) AS inserted
+    )
+    SELECT * FROM written UNION ALL SELECT * FROM refreshed`;
   return { created: rows.filter((r) => r.inserted).map(toFlag), updated: rows.filter((r) => !r.inserted).length };
+}
+
+/** One writer of flags at a time, to the end of the caller's transaction (a late hourly run and the next one). */
+export async function lockFlags(db: Queryable): Promise<void> {
+  await db`SELECT pg_advisory_xact_lock(hashtext('economy_flags'))`;
 }
 
 export async function openFlags(db: Queryable, limit = 20): Promise<{ total: number; flags: FlagRow[] }> {

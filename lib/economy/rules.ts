@@ -83,7 +83,11 @@ export interface PeriodCap {
 export type CapTable = Record<string, { day?: PeriodCap; week?: PeriodCap }>;
 
 export interface PeriodTotal {
-  userId: number;
+  /**
+   * Whose caps the ledger counted these grants in (lib/besitos/ledger.ts capSubject): the person (the
+   * abuse pseudonym on the account, users.person), or `user:<id>` for an account without one.
+   */
+  subject: string;
   /** The source family (`reaction` for `reaction:post:42`): caps count per family. */
   source: string;
   period: 'day' | 'week';
@@ -97,7 +101,7 @@ export interface CapBreach extends PeriodTotal {
   cap: PeriodCap;
 }
 
-/** Periods in which a user got more from a source than its cap allows: impossible if every grant went through the policy. */
+/** Periods in which a person got more from a source than its cap allows: impossible if every grant went through the policy. */
 export function capBreaches(totals: PeriodTotal[], caps: CapTable): CapBreach[] {
   return totals.flatMap((t) => {
     const cap = caps[t.source]?.[t.period];
@@ -105,4 +109,63 @@ export function capBreaches(totals: PeriodTotal[], caps: CapTable): CapBreach[] 
     const over = (cap.grants !== undefined && t.grants > cap.grants) || (cap.besitos !== undefined && t.besitos > cap.besitos);
     return over ? [{ ...t, cap }] : [];
   });
+}
+
+/** One grant of a capped source, as the breach attribution reads it (in ledger order). */
+export interface SubjectGrant {
+  userId: number;
+  subject: string;
+  source: string;
+  amount: number;
+  /** Local day and the Monday of its ISO week, YYYY-MM-DD. */
+  day: string;
+  week: string;
+}
+
+export interface AccountGrants {
+  userId: number;
+  grants: number;
+  besitos: number;
+}
+
+/** A breach seen from one account of the person: what of it went past the cap on this account. */
+export interface AccountBreach extends CapBreach {
+  userId: number;
+  /** The grants of this account that came after the cap was full (in ledger order). */
+  over: { grants: number; besitos: number };
+  /** Every account of the person with grants in the period (more than one: accounts together). */
+  accounts: AccountGrants[];
+}
+
+/**
+ * Which accounts of a person went past a breached cap: the period's grants in ledger order, counted
+ * as the ledger counts them (per person); those while the count was within the cap were allowed, the
+ * rest are the breach. An account whose grants were all allowed is not flagged, even if another
+ * account of the same person later passed the cap. `grants` in ledger order (created_at, id).
+ */
+export function attributeBreaches(breaches: CapBreach[], grants: SubjectGrant[]): AccountBreach[] {
+  const out: AccountBreach[] = [];
+  for (const b of breaches) {
+    const inPeriod = grants.filter((g) => g.subject === b.subject && g.source === b.source && (b.period === 'day' ? g.day : g.week) === b.key);
+    const accounts = new Map<number, AccountGrants>();
+    const over = new Map<number, { grants: number; besitos: number }>();
+    let n = 0;
+    let sum = 0;
+    for (const g of inPeriod) {
+      n++;
+      sum += g.amount;
+      const a = accounts.get(g.userId) ?? { userId: g.userId, grants: 0, besitos: 0 };
+      a.grants++;
+      a.besitos += g.amount;
+      accounts.set(g.userId, a);
+      if ((b.cap.grants !== undefined && n > b.cap.grants) || (b.cap.besitos !== undefined && sum > b.cap.besitos)) {
+        const o = over.get(g.userId) ?? { grants: 0, besitos: 0 };
+        o.grants++;
+        o.besitos += g.amount;
+        over.set(g.userId, o);
+      }
+    }
+    for (const [userId, o] of over) out.push({ ...b, userId, over: o, accounts: [...accounts.values()] });
+  }
+  return out;
 }

@@ -51,7 +51,11 @@ export function flagLine(f: FlagRow, label: string): string {
       ? `${num(d.per_day ?? 0)}/día frente a una mediana de ${num(d.median_per_day ?? 0)}/día`
       : f.kind === 'over_cap'
         ? (d.periods ?? [])
-            .map((x: { period: string; key: string; grants: number; besitos: number }) => `${x.period === 'day' ? 'el' : 'la semana del'} ${x.key}: ${x.grants} concesión(es), ${num(x.besitos)} besitos`)
+            .map(
+              (x: { period: string; key: string; grants: number; besitos: number; accounts?: unknown[] }) =>
+                `${x.period === 'day' ? 'el' : 'la semana del'} ${x.key}: ${x.grants} concesión(es), ${num(x.besitos)} besitos` +
+                (x.accounts && x.accounts.length > 1 ? ` entre ${x.accounts.length} cuentas de la misma persona` : ''),
+            )
             .slice(0, 3)
             .join('; ')
         : `${num(d.grants ?? 0)} concesión(es)`;

@@ -52,7 +52,9 @@ stateProviders.register({
 /**
  * /borrar and /exportar for referrals. Decision: a referral row holds only internal ids, like the
  * ledger, so it stays — the referrer keeps the count (and the besitos) of a referee who later erased
- * their data. A pending referral of either side lapses (nothing is paid later). The person's
+ * their data. A pending referral of an erased referee lapses (nothing is paid later); one whose referrer
+ * erased stays pending, and when the referee plays they get their own reward and are told the inviter's
+ * could not be paid (referrals.ts refereeOnly). The person's
  * abuse-prevention pseudonym is kept in referral_known_persons, so coming back through another
  * link is not "new". /exportar shows the user's own side only: never the other person's id.
  */
@@ -60,7 +62,7 @@ registerErasureHook({
   name: 'referrals',
   erase: async (tx, ids) => {
     if (ids.person) await tx`INSERT INTO referral_known_persons (person) VALUES (${ids.person}) ON CONFLICT DO NOTHING`;
-    await tx`UPDATE referrals SET status = 'lapsed' WHERE (referee_id = ${ids.userId} OR referrer_id = ${ids.userId}) AND status = 'pending'`;
+    await tx`UPDATE referrals SET status = 'lapsed' WHERE referee_id = ${ids.userId} AND status = 'pending'`;
     await tx`DELETE FROM referral_codes WHERE user_id = ${ids.userId}`;
   },
   export: async (db, ids) => ({
@@ -70,8 +72,8 @@ registerErasureHook({
   }),
 });
 
-/** For the economy's anomaly detector: a 'referral' grant is explained by its rewarded referral (either side). */
+/** For the economy's anomaly detector: a 'referral' grant is explained by its rewarded referral (either side; the referee's alone when the referrer had erased). */
 registerGrantProof('referral', (db) => db`EXISTS (
-  SELECT 1 FROM referrals r WHERE r.status = 'rewarded'
+  SELECT 1 FROM referrals r WHERE r.status IN ('rewarded', 'referee_only')
      AND ((r.referee_id = t.user_id AND t.idempotency_key = 'referral:' || r.referee_id || ':referee')
-       OR (r.referrer_id = t.user_id AND t.idempotency_key = 'referral:' || r.referee_id || ':referrer')))`);
+       OR (r.status = 'rewarded' AND r.referrer_id = t.user_id AND t.idempotency_key = 'referral:' || r.referee_id || ':referrer')))`);

@@ -29,6 +29,8 @@ import { rankingName } from './rules-ranking.js';
  * moved besitos, or a person who erased an account before: referral_known_persons), a second
  * referral, a ring (the referee is among the referrer's referrers), and more rewarded referrals a
  * day than the cap (then neither is rewarded: status 'capped').
+ * A referrer who erased their data before the referee played: the referee is still paid their own
+ * reward and told the inviter's could not be paid (status 'referee_only').
  */
 
 export const REFERRAL_SOURCE = 'referral';
@@ -129,11 +131,7 @@ export async function qualifyReferral(tx: Tx, refereeId: number, now: Date, time
            (SELECT count(*) FROM referrals WHERE referrer_id = ${referrerId} AND status = 'rewarded' AND reward_day = ${day}) AS rewarded_today`;
   const alive = new Set((state?.alive ?? []).map(Number));
   if (!alive.has(refereeId)) return; // erased: the erasure marks it lapsed
-  if (!alive.has(referrerId)) {
-    await tx`UPDATE referrals SET status = 'lapsed' WHERE referee_id = ${refereeId} AND status = 'pending'`;
-    await publish(tx, newEvent('gamification.referral_not_rewarded', { referrer_id: referrerId, reason: 'lapsed' }, refereeId, now));
-    return;
-  }
+  if (!alive.has(referrerId)) return refereeOnly(tx, refereeId, referrerId, now, timeZone, settings);
   const decision = decideQualify('pending', Number(state?.rewarded_today ?? 0), settings.dailyCap, settings.rewards);
   const updated = await tx`
     UPDATE referrals SET status = ${decision.reward ? 'rewarded' : 'capped'}, rewarded_at = ${now}, reward_day = ${day}
@@ -169,6 +167,33 @@ export async function qualifyReferral(tx: Tx, refereeId: number, now: Date, time
   }
 }
 
+/**
+ * The referrer erased their data before the referee played: the referee keeps their own reward (paid
+ * once, key `referral:<referee>:referee`, within the policy's caps like any referral grant), nothing goes
+ * to the erased account, and the referee is told that the inviter's reward could not be paid.
+ */
+async function refereeOnly(tx: Tx, refereeId: number, referrerId: number, now: Date, timeZone: string, settings: ReferralSettings): Promise<void> {
+  const updated = await tx`
+    UPDATE referrals SET status = 'referee_only', rewarded_at = ${now}, reward_day = ${localDate(now, timeZone)}
+     WHERE referee_id = ${refereeId} AND status = 'pending' RETURNING referee_id`;
+  if (updated.length === 0) return;
+  const amount = settings.rewards.referee;
+  let notice: ReferralNotice = { user_id: refereeId, role: 'referee', besitos: amount, inviter_gone: true };
+  try {
+    if (amount > 0)
+      await tx.savepoint((sp) =>
+        grantBesitos(sp, { userId: refereeId, amount, source: REFERRAL_SOURCE, idempotencyKey: `referral:${refereeId}:referee`, description: 'Bienvenida por invitación', now, timeZone }),
+      );
+  } catch (err) {
+    if (!(err instanceof CapReached)) throw err;
+    await tx`UPDATE referrals SET status = 'capped' WHERE referee_id = ${refereeId}`;
+    notice = { user_id: refereeId, role: 'referee', besitos: 0, inviter_gone: true, capped: { by: 'policy', period: err.period, limit: err.limit } };
+  }
+  // The invitation's reward (the referrer's) was not paid: that is what the event says; the referee's grant has its own.
+  await publish(tx, newEvent('gamification.referral_not_rewarded', { referrer_id: referrerId, reason: 'lapsed' }, refereeId, now));
+  await schedule(tx, { kind: referralNoticeJob.kind, key: `referral.notice:${refereeId}:referee`, dueAt: now, payload: notice });
+}
+
 /** One notice job each, keyed by the referral and side: a referral is told once, whatever its outcome. */
 async function notifyBoth(tx: Tx, refereeId: number, referrerId: number, now: Date, besitos: ReferralRewards, capped?: ReferralNotice['capped']) {
   for (const [role, userId] of [['referee', refereeId], ['referrer', referrerId]] as const) {
@@ -184,11 +209,19 @@ const noticePayload = lazy(() =>
     besitos: z.number().int().min(0),
     /** Nothing was paid: the referrer's invitations of the day ('invites'), or the economy policy's cap on referral grants ('policy'). */
     capped: z.object({ by: z.enum(['invites', 'policy']), period: z.enum(['day', 'week']), limit: z.number().int().positive() }).optional(),
+    /** To the referee: the referrer erased their data before the referee played, so the inviter's reward could not be paid. */
+    inviter_gone: z.boolean().optional(),
   }),
 );
 export type ReferralNotice = z.output<typeof noticePayload>;
 
 export function referralNoticeText(n: ReferralNotice): string {
+  if (n.inviter_gone) {
+    const gone = 'Quien te invitó borró su cuenta antes de que empezaras a jugar, así que su premio por invitarte no se pudo pagar.';
+    return n.capped
+      ? `🙌 ¡Ya estás jugando! ${gone} Y esta vez la invitación tampoco te trae besitos a ti: ${n.capped.period === 'day' ? 'hoy' : 'esta semana'} ya se alcanzó el límite de premios por invitaciones. Lo que ganes jugando es todo tuyo: mira /misiones.`
+      : `🎉 ¡Ya estás jugando! ${gone} El tuyo sí: por llegar con una invitación recibes <b>${n.besitos} besitos</b>. Mira tu saldo con /saldo.`;
+  }
   if (n.capped) {
     const when = n.capped.period === 'day' ? 'hoy' : 'esta semana';
     const why =

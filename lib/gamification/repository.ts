@@ -136,23 +136,30 @@ export async function userAchievements(db: Queryable, userId: number): Promise<M
   return new Map(rows.map((r) => [r.achievement_key, r]));
 }
 
-/** Adds units to the inventory once per idempotency key; returns false on a replay. */
+/**
+ * Adds units to the inventory once per idempotency key; returns false on a replay. One statement: the
+ * subscriber sends it with its COMMIT (lib/db/transaction.ts withPipelinedTransaction), where a second
+ * statement issued after the first's answer would arrive after the transaction ended.
+ */
 export async function addItems(
   tx: Tx,
   p: { userId: number; itemKey: string; quantity: number; kind: 'purchase' | 'reward' | 'auction'; price?: number; idempotencyKey: string; now: Date },
 ): Promise<boolean> {
-  const [move] = await tx<{ id: number }[]>`
-    INSERT INTO item_moves (user_id, item_key, kind, quantity, price, idempotency_key, created_at)
-    VALUES (${p.userId}, ${p.itemKey}, ${p.kind}, ${p.quantity}, ${p.price ?? 0}, ${p.idempotencyKey}, ${p.now})
-    ON CONFLICT (idempotency_key) DO NOTHING RETURNING id`;
-  if (!move) return false;
   const bought = p.kind === 'purchase' ? p.quantity : 0;
-  await tx`
-    INSERT INTO user_inventory AS i (user_id, item_key, quantity, bought, acquired_at, updated_at)
-    VALUES (${p.userId}, ${p.itemKey}, ${p.quantity}, ${bought}, ${p.now}, ${p.now})
-    ON CONFLICT (user_id, item_key) DO UPDATE
-       SET quantity = i.quantity + excluded.quantity, bought = i.bought + excluded.bought, updated_at = excluded.updated_at`;
-  return true;
+  const [row] = await tx<{ added: boolean }[]>`
+    WITH move AS (
+      INSERT INTO item_moves (user_id, item_key, kind, quantity, price, idempotency_key, created_at)
+      VALUES (${p.userId}, ${p.itemKey}, ${p.kind}, ${p.quantity}, ${p.price ?? 0}, ${p.idempotencyKey}, ${p.now})
+      ON CONFLICT (idempotency_key) DO NOTHING RETURNING id
+    ), inventory AS (
+      INSERT INTO user_inventory AS i (user_id, item_key, quantity, bought, acquired_at, updated_at)
+      SELECT ${p.userId}, ${p.itemKey}, ${p.quantity}, ${bought}, ${p.now}, ${p.now} FROM move
+      ON CONFLICT (user_id, item_key) DO UPDATE
+         SET quantity = i.quantity + excluded.quantity, bought = i.bought + excluded.bought, updated_at = excluded.updated_at
+      RETURNING 1
+    )
+    SELECT EXISTS (SELECT 1 FROM move) AS added`;
+  return Boolean(row?.added);
 }
 
 export async function giftReceiverOf(tx: Queryable, transactionId: number): Promise<number | null> {

@@ -1,6 +1,7 @@
 import type { BusEvent, EventOf } from '../bus/events.js';
 import { newEvent, publish, type EventEnvelope } from '../bus/outbox.js';
 import { fromHandlers, type HandlerContext, type SubscriberHandler, type Tx } from '../bus/subscriber.js';
+import type { CommitWith } from '../db/transaction.js';
 import { grantBesitos } from '../besitos/ledger.js';
 import { AlreadyRewarded, CapReached } from '../besitos/errors.js';
 import { alreadyRewardedText, claimFirstTime } from '../besitos/first-time.js';
@@ -83,14 +84,25 @@ class Progress {
    * claim still in flight before them), stores `facts` once and reads the snapshot; then the catalogue
    * of the active version the lock statement read. null: user erased, or the event is a duplicate.
    */
-  static async load(tx: Tx, userId: number, catalogue: CatalogueSource | CatalogueIndex, timeZone: string, now: Date, facts: Fact[], claimed: Promise<boolean> = Promise.resolve(true)): Promise<Progress | null> {
+  static async load(tx: Tx, userId: number, catalogue: CatalogueSource | CatalogueIndex, timeZone: string, now: Date, facts: Fact[], claimed: Promise<boolean> = Promise.resolve(true), rewardsWithCommit = false): Promise<Progress | null> {
     const periods = new Set(['once']);
     for (const f of facts) for (const r of ['daily', 'weekly'] as const) periods.add(periodOf(r, f.at, timeZone).key);
     const [fresh, lock, snap] = await Promise.all([claimed, lockUser(tx, userId), loadSnapshot(tx, userId, facts, [...periods])]);
     if (!fresh || !lock.active || !snap.active) return null;
     const cat = typeof catalogue === 'function' ? await catalogue(lock.contentVersion) : catalogue;
-    return new Progress(tx, userId, cat, timeZone, now, snap);
+    const work = new Progress(tx, userId, cat, timeZone, now, snap);
+    work.rewardsWithCommit = rewardsWithCommit;
+    return work;
   }
+
+  /**
+   * Rewards' grants go with the last writes and the COMMIT instead of being awaited (a round trip
+   * less per completion), assuming they are paid: a refused one (cap, an earlier account had it)
+   * aborts the transaction (`refusalAborts`), which the bus runs again with this off, to say why.
+   */
+  private rewardsWithCommit = false;
+  /** Grants sent first among the last writes (the balance row's lock, as when they were awaited). */
+  private readonly grants: (() => Promise<unknown>)[] = [];
 
   private async facts(kind: FactKind): Promise<Fact[]> {
     let list = this.snap.facts.get(kind);
@@ -118,7 +130,11 @@ class Progress {
     let paid = 0;
     let already = false;
     this.capped = null;
-    if (besitos > 0) {
+    if (besitos > 0 && this.rewardsWithCommit) {
+      const grant = { userId: this.userId, amount: besitos, source: what, idempotencyKey: `${what}:${idem}`, firstTime, description: key, now: this.now, timeZone: this.timeZone, refusalAborts: true };
+      this.grants.push(() => grantBesitos(this.tx, grant));
+      paid = besitos;
+    } else if (besitos > 0) {
       try {
         await grantBesitos(this.tx, { userId: this.userId, amount: besitos, source: what, idempotencyKey: `${what}:${idem}`, firstTime, description: key, now: this.now, timeZone: this.timeZone });
         paid = besitos;
@@ -220,8 +236,8 @@ class Progress {
     return this.snap.referralPending;
   }
 
-  /** Advances what the event's new facts concern; facts from completed missions follow. `alongside`: see flush. */
-  async run(alongside?: () => Promise<unknown>): Promise<void> {
+  /** Advances what the event's new facts concern; facts from completed missions follow. `alongside`, `commitWith`: see flush. */
+  async run(alongside?: () => Promise<unknown>, commitWith?: CommitWith): Promise<void> {
     const queue = [...this.snap.fresh];
     while (queue.length) {
       const fact = queue.shift()!;
@@ -236,15 +252,17 @@ class Progress {
       }
       for (const a of this.cat.achievementsByFact.get(fact.kind) ?? []) await this.achievement(a);
     }
-    await this.flush(alongside);
+    await this.flush(alongside, commitWith);
   }
 
   /**
    * The rows, events, rewards and congratulations decided: sent together (pipelined, one round trip),
-   * last of them `alongside` (a statement of the caller's that goes after these writes).
+   * last of them `alongside` (a statement of the caller's that goes after these writes). With
+   * `commitWith` they are not awaited here but handed to the bus, which sends COMMIT with them.
    */
-  async flush(alongside?: () => Promise<unknown>): Promise<void> {
-    const writes = writeProgress(this.tx, this.userId, [...this.missionWrites.values()], [...this.achievementWrites.values()], this.now);
+  async flush(alongside?: () => Promise<unknown>, commitWith?: CommitWith): Promise<void> {
+    const writes = this.grants.map((run) => run());
+    writes.push(...writeProgress(this.tx, this.userId, [...this.missionWrites.values()], [...this.achievementWrites.values()], this.now));
     if (this.events.length) writes.push(publish(this.tx, ...this.events));
     for (const run of this.deferred) writes.push(run());
     if (alongside) writes.push(alongside());
@@ -252,7 +270,9 @@ class Progress {
     this.achievementWrites.clear();
     this.events.length = 0;
     this.deferred.length = 0;
-    await Promise.all(writes);
+    this.grants.length = 0;
+    if (commitWith) commitWith(...writes);
+    else await Promise.all(writes);
   }
 }
 
@@ -268,14 +288,18 @@ export async function advance(tx: Tx, event: BusEvent, ctx: HandlerContext, deps
   const userId = event.user_id;
   const facts = userId ? factsFromEvent(event, await lookupsOf(tx, event)) : [];
   // An erased user (/borrar) or a duplicate gets null: nothing counted.
-  const work = facts.length ? await Progress.load(tx, userId!, deps.catalogue, ctx.timeZone, deps.clock(), facts, ctx.claimed) : null;
-  if (!work) return void ((await ctx.claimed) && (await last?.()));
+  const work = facts.length ? await Progress.load(tx, userId!, deps.catalogue, ctx.timeZone, deps.clock(), facts, ctx.claimed, ctx.attempt === 1) : null;
+  if (!work) {
+    if (last && (await ctx.claimed)) ctx.commitWith(last());
+    return;
+  }
   // A referee who has played (first fragment, first /regalo): the referral pays, once.
   const qualifies = work.referralPending && facts.some((f) => (PLAYED_FACTS as readonly string[]).includes(f.kind));
-  await work.run(qualifies ? undefined : last);
+  // The last writes go with the COMMIT, unless a referral's lock still follows them.
+  await work.run(qualifies ? undefined : last, qualifies ? undefined : ctx.commitWith);
   if (!qualifies) return;
   await qualifyReferral(tx, userId!, deps.clock(), ctx.timeZone);
-  await last?.();
+  if (last) ctx.commitWith(last());
 }
 
 /** What an event does not say and its facts need: a gift's receiver (not in the ledger event). */
@@ -317,8 +341,9 @@ export function createGamificationSubscriber(deps: GamificationDeps): Subscriber
     if (!full.kv) return advance(tx, e, ctx, full, stats);
     await progress(tx, e, ctx);
     if (!(await ctx.claimed)) return; // Redis is outside the transaction
+    // The boards are set from the ledger's committed rows, not from these writes: they need not wait for them.
     await updateRankings(tx, full.kv, e, ctx.timeZone, ctx.log);
-    await stats();
+    ctx.commitWith(stats());
   };
   const handler = fromHandlers({
     'gamification.besitos_earned': moved,

@@ -1,8 +1,8 @@
 import { Redis } from '@upstash/redis';
 import { isScriptReply, KeyValueUnavailable, numberOrNull, scoredPairs, type KeyValueStore } from './types.js';
 
-/** Upstash Redis over HTTP (Vercel deployments, or self-hosting with UPSTASH_REDIS_REST_URL). */
-export function createUpstashStore(url: string, token: string): KeyValueStore {
+/** Upstash Redis over HTTP (Vercel deployments, or self-hosting with UPSTASH_REDIS_REST_URL). `timeoutMs`: as createRedisStore's. */
+export function createUpstashStore(url: string, token: string, opts: { timeoutMs?: number } = {}): KeyValueStore {
   const client = new Redis({
     url,
     token,
@@ -10,7 +10,7 @@ export function createUpstashStore(url: string, token: string): KeyValueStore {
     retry: { retries: 1, backoff: () => 50 },
     // Like the ioredis adapter's commandTimeout: a store that stops answering fails (and the bot
     // fails open) instead of hanging the webhook. A fresh signal per request.
-    signal: () => AbortSignal.timeout(1_000),
+    signal: () => AbortSignal.timeout(opts.timeoutMs ?? 1_000),
   });
   return upstashStore(client);
 }

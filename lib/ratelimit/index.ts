@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Ratelimit } from '@upstash/ratelimit';
 import type { KeyValueStore } from '../kv/types.js';
 import type { Logger } from '../log.js';
@@ -35,7 +36,7 @@ const PREFIX: Record<Budget, string> = { message: 'rl:m', callback: 'rl:c' };
  * window needs (EVALSHA, EVAL in the @upstash/redis shape) on all three adapters — Upstash REST,
  * ioredis for REDIS_URL, ioredis-mock in memory — so the same library code and the same Lua script
  * run everywhere. Over the limit, the first throttled update of a window gets notify=true (a
- * SET NX marker that lives until the window resets); store errors and timeouts fail open, logged.
+ * SET NX marker that lives until the window resets, noticeClaims); store errors and timeouts fail open, logged.
  * Keys name the person by pseudonym, so /borrar leaves them alone: erasing and coming back does not
  * reset a budget, and the keys hold nothing that identifies anyone.
  */
@@ -70,6 +71,7 @@ export function createRateLimiter(kv: KeyValueStore, s: RateLimitSettings, log: 
       throw err;
     }));
   const percent = s.localPercent ?? 25;
+  const notices = noticeClaims(kv);
   const local = new LocalAllowance(s.windowSeconds * 1000, { message: localShare(s.messages, percent), callback: localShare(s.callbacks, percent) });
 
   return {
@@ -99,11 +101,46 @@ export function createRateLimiter(kv: KeyValueStore, s: RateLimitSettings, log: 
         return { allowed: true, notify: false, failedOpen: true };
       }
       if (res.success) return { allowed: true, notify: false, failedOpen: false };
-      const ttl = Math.max(1, Math.ceil((res.reset - Date.now()) / 1000));
-      const notify = await kv
-        .set(`${PREFIX[budget]}:${who}:notice:${res.reset}`, '1', { ttlSeconds: ttl, onlyIfAbsent: true })
-        .catch(() => false);
-      return { allowed: false, notify, failedOpen: false };
+      return { allowed: false, notify: await notices.claim(`${PREFIX[budget]}:${who}:notice:${res.reset}`, res.reset), failedOpen: false };
+    },
+  };
+}
+
+const NOTICE_ATTEMPTS = 3;
+
+/**
+ * Who tells a throttled user, once per window: one claim per window and instance (the first throttled
+ * update of this instance makes it, the others wait for nothing and say nothing), decided across
+ * instances by a SET NX in the store whose value is this claim's own token. The write can reach the
+ * store while its answer is lost — the client's command timeout fires when a loaded machine is late to
+ * read the reply — so a failed write is checked with a GET: our token means it is ours. Swallowing the
+ * error instead (as before) lost the notice: every later update found the key and stayed silent.
+ * If the store cannot answer at all, this instance tells the user (at most once: the claim is kept).
+ */
+function noticeClaims(kv: KeyValueStore) {
+  /** Keys claimed by this instance, with when their window resets (then they are pruned). */
+  const claims = new Map<string, number>();
+  async function claimInStore(key: string, reset: number): Promise<boolean> {
+    const token = randomUUID();
+    for (let attempt = 0; attempt < NOTICE_ATTEMPTS; attempt++) {
+      const ttlSeconds = Math.max(1, Math.ceil((reset - Date.now()) / 1000));
+      try {
+        return await kv.set(key, token, { ttlSeconds, onlyIfAbsent: true });
+      } catch {
+        const held = await kv.get(key).catch(() => undefined);
+        if (held === token) return true;
+        if (typeof held === 'string') return false;
+      }
+    }
+    return true;
+  }
+  return {
+    claim(key: string, reset: number): Promise<boolean> {
+      const now = Date.now();
+      if (claims.has(key)) return Promise.resolve(false);
+      if (claims.size >= 10_000) for (const [k, until] of claims) if (until <= now) claims.delete(k);
+      claims.set(key, reset);
+      return claimInStore(key, reset);
     },
   };
 }

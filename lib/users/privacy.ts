@@ -164,6 +164,8 @@ export async function exportUserData(
     if (dump && Object.keys(dump).length) sessionData[String(chatId)] = dump;
   }
   const extra: Record<string, unknown> = {};
+  const perPerson = await personData(db, state.id);
+  if (perPerson) extra.per_person = perPerson;
   for (const hook of erasureHooks) if (hook.export) extra[hook.name] = await hook.export(db, { userId: state.id, telegramId: state.telegramId, createdAt: state.createdAt });
   return {
     exported_at: new Date().toISOString(),
@@ -176,5 +178,43 @@ export async function exportUserData(
     actions,
     sessions: sessionData,
     ...extra,
+  };
+}
+
+/**
+ * What is kept per person rather than per account (users.person, the abuse pseudonym: sql/190) and so
+ * outlives /borrar: the first-time rewards already collected (person_rewards, also by an earlier
+ * account of theirs) and this day's and week's counts toward the caps (besitos_caps). The person's own
+ * data, each with a Spanish line on why it is kept; the pseudonym itself is not shown (it names no one).
+ */
+async function personData(db: Queryable, userId: number): Promise<Record<string, unknown> | null> {
+  const [u] = await db<{ person: string | null }[]>`SELECT person FROM users WHERE id = ${userId}`;
+  if (!u?.person) return null;
+  const rewards = await db<{ reward: string; user_id: string; paid_at: Date }[]>`
+    SELECT reward, user_id, paid_at FROM person_rewards WHERE person = ${u.person} ORDER BY paid_at, reward`;
+  const caps = await db<{ source: string; day: string; day_besitos: string; day_grants: number; week: string; week_besitos: string; week_grants: number }[]>`
+    SELECT source, day::text, day_besitos, day_grants, week::text, week_besitos, week_grants FROM besitos_caps WHERE subject = ${u.person} ORDER BY source`;
+  return {
+    explicacion:
+      'Estos datos se guardan por persona y no por cuenta, para prevenir fraudes: si borras tu cuenta y vuelves, siguen valiendo. ' +
+      'Se identifican con un seudónimo que no contiene tu id de Telegram ni tu nombre, y se borran 180 días después de que ninguna cuenta tuya los use.',
+    first_time_rewards: {
+      explicacion:
+        'Recompensas de primera vez que ya cobraste (logros, misiones, historia, trivias, reacciones): cada una se paga una sola vez por persona, ' +
+        'también si la cobraste con una cuenta anterior tuya («this_account»: false).',
+      rewards: rewards.map((r) => ({ reward: r.reward, paid_at: r.paid_at, this_account: Number(r.user_id) === userId })),
+    },
+    caps: {
+      explicacion: 'Lo que llevas hoy y esta semana de cada fuente de besitos con tope diario o semanal (p. ej. 3 reacciones al día); se borra a las dos semanas.',
+      sources: caps.map((c) => ({
+        source: c.source,
+        day: c.day,
+        day_besitos: Number(c.day_besitos),
+        day_grants: c.day_grants,
+        week: c.week,
+        week_besitos: Number(c.week_besitos),
+        week_grants: c.week_grants,
+      })),
+    },
   };
 }

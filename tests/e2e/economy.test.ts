@@ -12,14 +12,16 @@ import { callbackUpdate, startTestApp, textUpdate } from '../support/app.js';
 import { buttonsOf, cbAnswers, lastTo } from '../support/users.js';
 import { uniqueTelegramId } from '../support/db.js';
 import { drainJobs } from '../support/jobs.js';
-import { ledgerMismatches } from '../support/ledger.js';
+import { ledgerMismatches, userWithBesitos } from '../support/ledger.js';
+import { grantBesitos, spendBesitos, transferBesitos } from '../../lib/besitos/ledger.js';
 
 const ADMIN = uniqueTelegramId();
 const TZ = 'America/Mexico_City';
 let offset = 0;
 const clock = () => new Date(Date.now() + offset);
 const API_TOKEN = 'panel-token-for-the-economy-tests-0123456789';
-const t = await startTestApp({ ADMIN_USER_IDS: String(ADMIN), BOT_TIMEZONE: TZ, ADMIN_API_TOKEN: API_TOKEN }, { clock });
+// The admin types many commands in a minute here: not what the rate limit is tested on.
+const t = await startTestApp({ ADMIN_USER_IDS: String(ADMIN), BOT_TIMEZONE: TZ, ADMIN_API_TOKEN: API_TOKEN, RATE_LIMIT_MESSAGES: '200' }, { clock });
 setApp(t.app);
 
 /** Calls api/admin/economy.ts as Vercel would, collecting the response. */
@@ -191,6 +193,76 @@ describe('economy for admins', () => {
     const rows = await t.app.db`SELECT a.params, a.status FROM actions a JOIN users u ON u.id = a.user_id WHERE u.telegram_id = ${ADMIN} AND a.name = 'economy.rollback'`;
     expect(rows).toHaveLength(1);
     expect(rows.map((r) => (r.params as { reason: string }).reason)).toContain('granja de trivia');
+  });
+
+  it('/revertir one movement: a preview (who, how much, what cannot be taken back) first; Cancelar moves nothing; Sí once on a double tap; asked again, nothing more', async () => {
+    const u = await userWithBesitos(t.app.db);
+    const g = await grantBesitos(t.app.db, { userId: u, amount: 30, source: 'admin', idempotencyKey: `t:grant:${u}` });
+    await spendBesitos(t.app.db, { userId: u, amount: 10, source: 'shop', idempotencyKey: `t:spend:${u}` });
+    const id = g.entry.id;
+    const reversed = async () => (await t.app.db<{ n: number }[]>`SELECT count(*)::int AS n FROM transactions WHERE reverses = ${id}`)[0]!.n;
+    const balance = async () => Number((await t.app.db<{ besitos: number }[]>`SELECT besitos FROM user_balances WHERE user_id = ${u}`)[0]!.besitos);
+    const cmd = `/revertir ${id} concesión por error`;
+
+    const preview = await say(ADMIN, cmd);
+    expect(preview).toContain(`¿Revertir el movimiento #${id}?`);
+    expect(preview).toContain('Es una concesión de «administración».');
+    expect(preview).toContain(`• A Prueba (#${u}) se le quitarían <b>20</b> de 30 besitos.`);
+    expect(preview).toContain('No se podrían recuperar <b>10</b> (ya gastados');
+    expect(preview).toContain('Motivo: «concesión por error»');
+    expect(await reversed()).toBe(0);
+    expect(await balance()).toBe(20);
+
+    const no = buttonsOf(lastTo(t.telegram, 'sendMessage', ADMIN, /¿Revertir el movimiento/)).find((d) => d.startsWith('rvn:'))!;
+    await t.post(callbackUpdate(ADMIN, no));
+    expect(lastTo(t.telegram, 'editMessageText', ADMIN)?.payload.text).toBe(`Reversión cancelada (movimiento #${id}). No se tocó ningún saldo.`);
+    expect(await reversed()).toBe(0);
+
+    expect(await say(ADMIN, cmd)).toContain(`¿Revertir el movimiento #${id}?`);
+    const yes = buttonsOf(lastTo(t.telegram, 'sendMessage', ADMIN, /¿Revertir el movimiento/)).find((d) => d.startsWith('rvy:'))!;
+    const presses = await Promise.all([t.post(callbackUpdate(ADMIN, yes)), t.post(callbackUpdate(ADMIN, yes))]);
+    expect(presses.map((r) => r.status)).toEqual([200, 200]);
+    const done = String(lastTo(t.telegram, 'editMessageText', ADMIN, /Reversión hecha/)?.payload.text ?? '');
+    expect(done).toContain(`(movimiento #${id})`);
+    expect(done).toContain('Recuperados: <b>20</b> de 30 besitos.');
+    expect(done).toContain(`• Prueba (#${u}): faltaron 10 de 30`);
+    expect(await reversed()).toBe(1);
+    expect(await balance()).toBe(0);
+    await t.post(callbackUpdate(ADMIN, yes));
+    expect(await reversed()).toBe(1);
+    expect(await say(ADMIN, cmd)).toBe('Nada que hacer: ese movimiento ya se había revertido. No se tocó ningún saldo.');
+    expect(await ledgerMismatches(t.app.db, [u])).toEqual([]);
+  });
+
+  it('/revertir one spend gives it back whole; a gift goes back from the receiver to the giver, or is refused at once if the receiver spent it', async () => {
+    const [a, b] = [await userWithBesitos(t.app.db, 40), await userWithBesitos(t.app.db)];
+    const spend = await spendBesitos(t.app.db, { userId: a, amount: 15, source: 'shop', idempotencyKey: `t:spend:${a}` });
+    const p1 = await say(ADMIN, `/revertir ${spend.entry.id} cobro doble`);
+    expect(p1).toContain('Es un gasto de «tienda».');
+    expect(p1).toContain(`• A Prueba (#${a}) se le devolverían <b>15</b> besitos.`);
+    const yes1 = buttonsOf(lastTo(t.telegram, 'sendMessage', ADMIN, /¿Revertir el movimiento/)).find((d) => d.startsWith('rvy:'))!;
+    await t.post(callbackUpdate(ADMIN, yes1));
+    expect(String(lastTo(t.telegram, 'editMessageText', ADMIN)?.payload.text)).toContain('Recuperados: <b>15</b> de 15 besitos.');
+
+    const gift = await transferBesitos(t.app.db, { fromUserId: a, toUserId: b, amount: 10, source: 'gift', idempotencyKey: `t:gift:${a}` });
+    await spendBesitos(t.app.db, { userId: b, amount: 5, source: 'shop', idempotencyKey: `t:spend:${b}` });
+    const before = t.telegram.callsOf('sendMessage').length;
+    const refused = await say(ADMIN, `/revertir ${gift.debit.id} regalo indebido`);
+    expect(refused).toContain('Es un regalo de «regalos entre usuarios».');
+    expect(refused).toContain(`• A Prueba (#${a}) se le devolverían <b>10</b> besitos.`);
+    expect(refused).toContain(`• A Prueba (#${b}) se le quitarían <b>10</b> de 10 besitos.`);
+    expect(refused).toContain('⛔ Ahora no se puede revertir');
+    expect(buttonsOf(t.telegram.callsOf('sendMessage').slice(before).at(-1))).toEqual([]);
+
+    await grantBesitos(t.app.db, { userId: b, amount: 5, source: 'admin', idempotencyKey: `t:grant:${b}` });
+    expect(await say(ADMIN, `/revertir ${gift.credit.id} regalo indebido`)).not.toContain('⛔');
+    const yes2 = buttonsOf(lastTo(t.telegram, 'sendMessage', ADMIN, /¿Revertir el movimiento/)).find((d) => d.startsWith('rvy:'))!;
+    await t.post(callbackUpdate(ADMIN, yes2));
+    expect(String(lastTo(t.telegram, 'editMessageText', ADMIN)?.payload.text)).toContain('Reversión hecha');
+    const balances = await t.app.db<{ user_id: number; besitos: number }[]>`SELECT user_id, besitos FROM user_balances WHERE user_id IN (${a}, ${b}) ORDER BY user_id`;
+    expect(balances.map((r) => Number(r.besitos))).toEqual([40, 0]);
+    expect(await say(ADMIN, `/revertir ${gift.debit.id} otra vez`)).toContain('Nada que hacer');
+    expect(await ledgerMismatches(t.app.db, [a, b])).toEqual([]);
   });
 
   it('the admin panel gets the same data as JSON (and the chart as PNG), only with the token', async () => {

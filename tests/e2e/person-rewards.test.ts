@@ -191,3 +191,44 @@ describe('how long the pseudonym is kept after /borrar (lib/users/retention.ts, 
     expect((await db<{ s: number }[]>`SELECT COALESCE(sum(amount), 0)::int AS s FROM transactions WHERE user_id = ${again} AND source = 'story'`)[0]!.s).toBeGreaterThan(0);
   });
 });
+
+describe('/exportar shows what is kept per person (person_rewards, caps), with why', () => {
+  it('after /borrar and coming back, the export lists the rewards collected by the earlier account and today’s cap counts, explained in Spanish', async () => {
+    const me = someone('Export');
+    await playFirstFragments(me, 2); // the first decision's story reward: a person_rewards row of the first account
+    await settle();
+    const first = await idOf(me);
+    const person = (await db<{ person: string }[]>`SELECT person FROM users WHERE id = ${first}`)[0]!.person;
+    const paid = await db<{ reward: string }[]>`SELECT reward FROM person_rewards WHERE person = ${person} ORDER BY paid_at, reward`;
+    expect(paid.length).toBeGreaterThan(0);
+    await erase(me);
+
+    await say(me, '/start');
+    const second = await idOf(me);
+    expect(second).not.toBe(first);
+    const docs = t.telegram.callsOf('sendDocument').length;
+    await say(me, '/exportar');
+    await settle();
+    expect(t.telegram.callsOf('sendDocument')).toHaveLength(docs + 1);
+    const data = exportedJson(t.telegram.callsOf('sendDocument').at(-1));
+    expect(data.profile.internal_id).toBe(second);
+    expect(data.per_person.explicacion).toContain('se guardan por persona y no por cuenta, para prevenir fraudes');
+    expect(data.per_person.first_time_rewards.explicacion).toContain('una sola vez por persona');
+    expect(data.per_person.first_time_rewards.rewards.map((r: { reward: string; this_account: boolean }) => [r.reward, r.this_account])).toEqual(
+      paid.map((r) => [r.reward, false]),
+    );
+    const story = data.per_person.caps.sources.find((c: { source: string }) => c.source === 'story');
+    expect(story).toMatchObject({ day_grants: 1 });
+    expect(story.day_besitos).toBeGreaterThan(0);
+    // The pseudonym itself, and the earlier account's id, are not in the document.
+    expect(JSON.stringify(data)).not.toContain(person);
+    expect(JSON.stringify(data.per_person)).not.toMatch(new RegExp(`\\b${first}\\b`));
+  });
+});
+
+function exportedJson(call: { payload: Record<string, any> } | undefined): any {
+  const body = String(call?.payload._raw ?? '');
+  const m = /filename="dianabot-\d{4}-\d{2}-\d{2}\.json"[\s\S]*?\r\n\r\n([\s\S]*?)\r\n--/.exec(body);
+  if (!m) throw new Error('no JSON document in the sendDocument body');
+  return JSON.parse(m[1]!);
+}

@@ -233,6 +233,33 @@ describe('referrals through the webhook', () => {
     ]);
   });
 
+  it('the referrer erased before the referee played: the referee gets their own reward and is told, once, that the inviter’s could not be paid', async () => {
+    const ana = await person();
+    const bea = await person({ start: `ref_${await codeOf(ana)}` });
+    await erase(ana);
+    expect(await referralRows(bea)).toEqual([{ referrer_id: ana.id, status: 'pending' }]);
+    await t.post(textUpdate(bea.tg, '/regalo'));
+    await settle();
+    expect(await referralRows(bea)).toEqual([{ referrer_id: ana.id, status: 'referee_only' }]);
+    expect(await referralGrants(bea)).toBe(1);
+    expect(await referralGrants(ana)).toBe(0);
+    expect(await balance(bea)).toBe(10 + 25);
+    expect(await events('gamification.referral_not_rewarded', bea.id)).toBe(1);
+    expect(await events('gamification.referral_rewarded', bea.id)).toBe(0);
+    // Playing again and more sweeps: told once, paid once.
+    await t.post(textUpdate(bea.tg, '/historia'));
+    await settle();
+    await settle();
+    expect(notices(bea)).toEqual([
+      '🎉 ¡Ya estás jugando! Quien te invitó borró su cuenta antes de que empezaras a jugar, así que su premio por invitarte no se pudo pagar. El tuyo sí: por llegar con una invitación recibes <b>25 besitos</b>. Mira tu saldo con /saldo.',
+    ]);
+    expect(await referralGrants(bea)).toBe(1);
+    // The referee's grant is explained for the anomaly detector; the ledger holds.
+    const unexplained = await unmatchedGrants(db, new Date(Date.now() - 3_600_000), new Date(Date.now() + 60_000));
+    expect(unexplained.filter((u) => u.userId === bea.id)).toEqual([]);
+    expect(await ledgerMismatches(db, [ana.id, bea.id])).toEqual([]);
+  });
+
   it('the reward raced with /borrar (of the referee, of the referrer): paid to live accounts only, or not at all — never half', async () => {
     for (let round = 0; round < 4; round++) {
       const ana = await person();
@@ -244,7 +271,12 @@ describe('referrals through the webhook', () => {
       const [row] = await referralRows(bea);
       const grants = (await referralGrants(ana)) + (await referralGrants(bea));
       if (row!.status === 'rewarded') expect(grants).toBe(2);
-      else {
+      else if (quitter === ana) {
+        // The referrer erased first: the referee keeps their own reward, the erased account gets nothing.
+        expect(row!.status).toBe('referee_only');
+        expect(await referralGrants(ana)).toBe(0);
+        expect(await referralGrants(bea)).toBe(1);
+      } else {
         expect(row!.status).toBe('lapsed');
         expect(grants).toBe(0);
       }

@@ -11,13 +11,17 @@
 import { describe, expect, it } from 'vitest';
 import { callbackUpdate, nextUpdateId, textUpdate } from '../support/app.js';
 import { uniqueTelegramId } from '../support/db.js';
+import { middayClock } from '../support/clock.js';
 import { ledgerMismatches } from '../support/ledger.js';
 import { appName, faultApp, useAdminDb } from './support.js';
 
 const USERS = 1_000;
 const CONCURRENCY = 32;
 const admin = useAdminDb();
-const t = await faultApp(appName('redelivery'), { WEBHOOK_MAX_ATTEMPTS: '20' });
+const TZ = 'America/Mexico_City';
+// "Exactly one daily gift per user" holds within one local day: a run that crossed local midnight
+// (06:00 UTC) gave the second /daily of some users a new day's gift. The bot's clock reads noon.
+const t = await faultApp(appName('redelivery'), { WEBHOOK_MAX_ATTEMPTS: '20', BOT_TIMEZONE: TZ }, { clock: middayClock(TZ) });
 
 function shuffle<T>(xs: T[]): T[] {
   for (let i = xs.length - 1; i > 0; i--) {

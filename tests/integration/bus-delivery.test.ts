@@ -240,6 +240,58 @@ describe('a subscriber whose first statements ride with the claim (pipelinesClai
   });
 });
 
+describe('writes sent with the COMMIT (ctx.commitWith, pipelined transaction)', () => {
+  const source = () => `c_${randomBytes(4).toString('hex')}`;
+  const handing = (src: string, fail = false) =>
+    Object.assign(
+      async (tx: Parameters<SubscriberHandler>[0], _e: unknown, ctx: HandlerContext) => {
+        if (!(await ctx.claimed)) return;
+        await tx`INSERT INTO besitos_source_stats (day, source, earned) VALUES ('2026-01-01', ${src}, 1)`;
+        // Not awaited by the handler: they travel with the COMMIT.
+        ctx.commitWith(
+          tx`UPDATE besitos_source_stats SET earned_count = earned_count + 1 WHERE source = ${src}`,
+          ...(fail ? [tx`SELECT 1 / 0`, tx`SELECT 2`] : []),
+        );
+      },
+      { pipelinesClaim: true },
+    );
+  const processWith = (handler: SubscriberHandler, body: string) =>
+    processEvent({ db, log: silentLogger, timeZone: 'UTC', handlers: { gamification: handler } }, 'gamification', body);
+
+  it('commit with the event: the handed-over writes and the processed_events row, once', async () => {
+    const src = source();
+    const body = JSON.stringify(earned(src));
+    expect(await processWith(handing(src), body)).toBe('processed');
+    expect(await stats(src)).toEqual({ earned: 1, earned_count: 1 });
+    expect(await processWith(handing(src), body)).toBe('duplicate');
+    expect(await stats(src)).toEqual({ earned: 1, earned_count: 1 });
+  });
+
+  it('one failing rolls back all of it, the awaited statements and the claim included; the redelivery processes it once', async () => {
+    const src = source();
+    const body = JSON.stringify(earned(src));
+    await expect(processWith(handing(src, true), body)).rejects.toThrow(/division by zero/);
+    expect(await stats(src)).toEqual({ earned: 0, earned_count: 0 });
+    expect(await countRows(db, 'processed_events', `event_id = '${JSON.parse(body).event_id}'`)).toBe(0);
+    expect(await processWith(handing(src), body)).toBe('processed');
+    expect(await stats(src)).toEqual({ earned: 1, earned_count: 1 });
+  });
+
+  it('a handler without pipelinesClaim gets them awaited before its commit, with the same outcome', async () => {
+    const src = source();
+    const plain = (fail: boolean) => {
+      const h = handing(src, fail);
+      return ((tx, e, ctx) => h(tx, e, ctx)) as SubscriberHandler;
+    };
+    const body = JSON.stringify(earned(src));
+    await expect(processWith(plain(true), body)).rejects.toThrow(/division by zero/);
+    expect(await stats(src)).toEqual({ earned: 0, earned_count: 0 });
+    expect(await processWith(plain(false), body)).toBe('processed');
+    expect(await processWith(plain(false), body)).toBe('duplicate');
+    expect(await stats(src)).toEqual({ earned: 1, earned_count: 1 });
+  });
+});
+
 describe('api/cron/relay', () => {
   it('needs Bearer CRON_SECRET or a QStash signature for its URL', async () => {
     const cron = `${api.url}/api/cron/relay`;

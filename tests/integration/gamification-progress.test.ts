@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createEvent, type EventData, type EventType } from '../../lib/bus/events.js';
 import { processEvent, type ProcessDeps } from '../../lib/bus/receive.js';
-import { transferBesitos } from '../../lib/besitos/ledger.js';
+import { grantBesitos, transferBesitos } from '../../lib/besitos/ledger.js';
 import { silentLogger } from '../../lib/log.js';
 import { fixedCatalogue, parseCatalogue } from '../../lib/gamification/content.js';
 import { createGamificationSubscriber, noticeJob } from '../../lib/gamification/subscriber.js';
@@ -174,8 +174,37 @@ describe('gamification subscriber: achievements', () => {
   });
 });
 
+describe('gamification subscriber: a reward the ledger refuses', () => {
+  // The grant goes out with the COMMIT, assumed paid; a refusal aborts that transaction and the bus
+  // runs it again awaiting the grant (lib/gamification/subscriber.ts rewardsWithCommit).
+  it('over the source\'s daily cap: the mission completes once, pays nothing, and the congratulation says why', async () => {
+    const user = await userWithBesitos(db);
+    now = new Date('2026-03-12T18:00:00Z');
+    // Today's 'mission' cap (200 besitos a day) used up by earlier missions.
+    for (let i = 0; i < 4; i++)
+      await grantBesitos(db, { userId: user, amount: 50, source: 'mission', idempotencyKey: `earlier:${user}:${i}`, now, timeZone: TZ });
+    const three = ['2026-03-12T15:00:00Z', '2026-03-12T16:00:00Z', '2026-03-12T17:00:00Z'].map((at, i) => fragment(user, at, `k${i}`));
+    for (const b of three) expect(await deliver(b)).toBe('processed');
+    await Promise.all(three.map(deliver));
+    expect(await missionRows(user)).toEqual([{ mission_key: 'd-frag', period: '2026-03-12', status: 'completed', progress: 3 }]);
+    expect(await ledgerKeys(user, 'mission:%')).toEqual([]);
+    const completed = await db<{ reward: number }[]>`
+      SELECT (event->'data'->>'reward_besitos')::int AS reward FROM outbox WHERE user_id = ${user} AND type = 'gamification.mission_completed'`;
+    expect(completed).toEqual([{ reward: 0 }]);
+    const [job] = await db<{ payload: { reward_besitos: number; capped?: string } }[]>`
+      SELECT payload FROM scheduled_jobs WHERE key = ${`gamification.notice:mission:${user}:d-frag:2026-03-12`}`;
+    expect(job!.payload.reward_besitos).toBe(0);
+    expect(job!.payload.capped).toMatch(/límite|tope|máximo/i);
+    // The achievement of the same events (a source under its cap) was paid in the same run.
+    expect(await ledgerKeys(user, 'achievement:%')).toEqual([`achievement:${user}:first=50`, `achievement:${user}:missions=100`]);
+    expect(await ledgerMismatches(db, [user])).toEqual([]);
+  });
+});
+
 describe('gamification subscriber: a write that fails halfway', () => {
-  it('leaves the event unmarked and nothing of it stored; the redelivery counts it once', async () => {
+  // user_achievements: the first of the last writes; user_inventory: the reward item, the last one
+  // before COMMIT (they go out together with it: lib/db/transaction.ts withPipelinedTransaction).
+  it.each(['user_achievements', 'user_inventory'])('(%s) leaves the event unmarked and nothing of it stored; the redelivery counts it once', async (table) => {
     const user = await userWithBesitos(db);
     const b = fragment(user, '2026-03-10T12:00:00Z');
     const eventId = (JSON.parse(b) as { event_id: string }).event_id;
@@ -184,23 +213,26 @@ describe('gamification subscriber: a write that fails halfway', () => {
     await db.unsafe(`
       CREATE OR REPLACE FUNCTION fail_achievement() RETURNS trigger AS $$
       BEGIN RAISE EXCEPTION 'injected failure'; END $$ LANGUAGE plpgsql;
-      CREATE TRIGGER fail_achievement_${user} BEFORE INSERT ON user_achievements FOR EACH ROW
+      CREATE TRIGGER fail_achievement_${user} BEFORE INSERT ON ${table} FOR EACH ROW
         WHEN (NEW.user_id = ${user}) EXECUTE FUNCTION fail_achievement();`);
     try {
       await expect(deliver(b)).rejects.toThrow(/injected failure/);
     } finally {
-      await db.unsafe(`DROP TRIGGER fail_achievement_${user} ON user_achievements`);
+      await db.unsafe(`DROP TRIGGER fail_achievement_${user} ON ${table}`);
     }
     expect(await db`SELECT 1 FROM processed_events WHERE subscriber = 'gamification' AND event_id = ${eventId}`).toHaveLength(0);
     expect(await db`SELECT 1 FROM gamification_facts WHERE user_id = ${user}`).toHaveLength(0);
     expect(await missionRows(user)).toEqual([]);
     expect(await ledgerKeys(user, 'achievement:%')).toEqual([]);
     expect(await db`SELECT 1 FROM outbox WHERE user_id = ${user} AND type LIKE 'gamification.%'`).toHaveLength(0);
+    expect(await db`SELECT 1 FROM item_moves WHERE user_id = ${user}`).toHaveLength(0);
+    expect(await db`SELECT 1 FROM scheduled_jobs WHERE key LIKE ${`gamification.notice:%:${user}:%`}`).toHaveLength(0);
 
     expect(await deliver(b)).toBe('processed');
     expect(await deliver(b)).toBe('duplicate');
     expect(await missionRows(user)).toEqual([{ mission_key: 'd-frag', period: '2026-03-10', status: 'active', progress: 1 }]);
     expect(await ledgerKeys(user, 'achievement:%')).toEqual([`achievement:${user}:first=50`]);
+    expect(await db`SELECT item_key, quantity FROM user_inventory WHERE user_id = ${user}`).toEqual([{ item_key: 'marco', quantity: 1 }]);
     expect(await ledgerMismatches(db, [user])).toEqual([]);
   });
 });

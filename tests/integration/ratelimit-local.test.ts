@@ -51,3 +51,52 @@ describe.each(backends)('the local allowance in front of the rate-limit store (%
     await store.close?.();
   });
 });
+
+/** The store's notice writes reach it but their answer is lost (a command timeout on a loaded machine), `times` times. */
+function lossyNoticeWrites(store: KeyValueStore, times: number, opts: { readsFail?: boolean } = {}): KeyValueStore & { lost: number } {
+  const c = {
+    ...store,
+    lost: 0,
+    async set(key: string, value: string, o?: { ttlSeconds?: number; onlyIfAbsent?: boolean }) {
+      if (!key.includes(':notice:') || c.lost >= times) return store.set(key, value, o);
+      c.lost++;
+      await store.set(key, value, o);
+      throw new Error('Command timed out');
+    },
+    async get(key: string) {
+      if (opts.readsFail && key.includes(':notice:')) throw new Error('Command timed out');
+      return store.get(key);
+    },
+  };
+  return c;
+}
+
+describe('the throttled user is told once, even when the store loses the answer to the notice write', () => {
+  it('a write that reached the store with its answer lost is ours: one notice, not none', async () => {
+    const store = lossyNoticeWrites(createMemoryStore(), 1);
+    const limiter = createRateLimiter(store, { messages: 5, callbacks: 5, windowSeconds: 60 }, silentLogger);
+    const results = await Promise.all(Array.from({ length: 40 }, () => limiter.check('message', 'lossy')));
+    expect(results.filter((r) => r.allowed)).toHaveLength(5);
+    expect(results.filter((r) => r.notify)).toHaveLength(1);
+    expect(store.lost).toBe(1);
+    // Later updates of the window stay silent.
+    for (let i = 0; i < 5; i++) expect(await limiter.check('message', 'lossy')).toMatchObject({ allowed: false, notify: false });
+  });
+
+  it('two instances on one store: one notice between them, whichever loses its answer', async () => {
+    const shared = createMemoryStore();
+    const a = createRateLimiter(lossyNoticeWrites(shared, 1), { messages: 4, callbacks: 4, windowSeconds: 60, localPercent: 0 }, silentLogger);
+    const b = createRateLimiter(shared, { messages: 4, callbacks: 4, windowSeconds: 60, localPercent: 0 }, silentLogger);
+    const results = await Promise.all(Array.from({ length: 30 }, (_, i) => (i % 2 ? a : b).check('message', 'two')));
+    expect(results.filter((r) => r.allowed)).toHaveLength(4);
+    expect(results.filter((r) => r.notify)).toHaveLength(1);
+  });
+
+  it('a store that cannot say whether the write happened: the instance tells the user once rather than never', async () => {
+    const store = lossyNoticeWrites(createMemoryStore(), Infinity, { readsFail: true });
+    const limiter = createRateLimiter(store, { messages: 3, callbacks: 3, windowSeconds: 60 }, silentLogger);
+    const results = await Promise.all(Array.from({ length: 20 }, () => limiter.check('message', 'dark')));
+    expect(results.filter((r) => r.notify)).toHaveLength(1);
+    expect(store.lost).toBe(3); // three attempts, then this instance decides
+  });
+});

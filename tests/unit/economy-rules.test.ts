@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { capBreaches, findOutliers, populationStats, quantile } from '../../lib/economy/rules.js';
+import { attributeBreaches, capBreaches, findOutliers, populationStats, quantile } from '../../lib/economy/rules.js';
 import { rng } from '../../lib/economy/simulate.js';
 import { dashboardSvg } from '../../lib/economy/chart.js';
 import { economyCaps, parseLocalMoment } from '../../lib/economy/index.js';
@@ -46,7 +46,7 @@ describe('economy rules (pure)', () => {
   });
 
   it('cap breaches: more grants or more besitos in a day or week than the cap; sources without a cap are not checked', () => {
-    const t = (userId: number, source: string, period: 'day' | 'week', grants: number, besitos: number) => ({ userId, source, period, key: '2026-11-20', grants, besitos });
+    const t = (n: number, source: string, period: 'day' | 'week', grants: number, besitos: number) => ({ subject: `p${n}`, source, period, key: '2026-11-20', grants, besitos });
     const totals = [
       t(1, 'daily', 'day', 1, 10),
       t(2, 'daily', 'day', 2, 20),
@@ -57,7 +57,37 @@ describe('economy rules (pure)', () => {
       t(7, 'mission', 'day', 20, 200),
     ];
     const caps = { daily: { day: { grants: 1 } }, reaction: { day: { besitos: 6 } }, mission: { day: { besitos: 200 }, week: { besitos: 600 } } };
-    expect(capBreaches(totals, caps).map((b) => b.userId)).toEqual([2, 4, 6]);
+    expect(capBreaches(totals, caps).map((b) => b.subject)).toEqual(['p2', 'p4', 'p6']);
+  });
+
+  it('a breach is attributed to the accounts whose grants came after the person’s cap was full', () => {
+    const g = (userId: number, subject: string, day: string, amount = 2) => ({ userId, subject, source: 'reaction', amount, day, week: '2026-11-16' });
+    const grants = [
+      g(1, 'P', '2026-11-20'), g(1, 'P', '2026-11-20'), g(2, 'P', '2026-11-20'), g(2, 'P', '2026-11-20'), g(2, 'P', '2026-11-20'), // P: 5 > 3
+      g(3, 'Q', '2026-11-20'), g(4, 'Q', '2026-11-20'), g(3, 'Q', '2026-11-21'), // Q: 2 on the 20th, fine
+      g(5, 'R', '2026-11-20'), g(5, 'R', '2026-11-20'), g(5, 'R', '2026-11-20'), g(6, 'R', '2026-11-20'), // R: the 4th is account 6's
+    ];
+    const cap = { grants: 3 };
+    const totals = [
+      { subject: 'P', source: 'reaction', period: 'day' as const, key: '2026-11-20', grants: 5, besitos: 10 },
+      { subject: 'Q', source: 'reaction', period: 'day' as const, key: '2026-11-20', grants: 2, besitos: 4 },
+      { subject: 'R', source: 'reaction', period: 'day' as const, key: '2026-11-20', grants: 4, besitos: 8 },
+    ];
+    const out = attributeBreaches(capBreaches(totals, { reaction: { day: cap } }), grants);
+    expect(out.map((b) => [b.subject, b.userId, b.over.grants, b.over.besitos])).toEqual([
+      ['P', 2, 2, 4],
+      ['R', 6, 1, 2],
+    ]);
+    expect(out[0]!.accounts).toEqual([
+      { userId: 1, grants: 2, besitos: 4 },
+      { userId: 2, grants: 3, besitos: 6 },
+    ]);
+    // A besitos cap: the grant that passes it is the first one over, whatever its size.
+    const b = attributeBreaches(
+      capBreaches([{ subject: 'S', source: 'reaction', period: 'day', key: '2026-11-20', grants: 3, besitos: 7 }], { reaction: { day: { besitos: 6 } } }),
+      [g(7, 'S', '2026-11-20', 3), g(7, 'S', '2026-11-20', 3), g(8, 'S', '2026-11-20', 1)],
+    );
+    expect(b.map((x) => [x.userId, x.over])).toEqual([[8, { grants: 1, besitos: 1 }]]);
   });
 
   it('the caps checked are the economy policy’s', () => {

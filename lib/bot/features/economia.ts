@@ -3,10 +3,10 @@ import { z } from 'zod';
 import { lazy } from '../../lazy.js';
 import { runAdminCommand } from '../../admin/index.js';
 import { AlreadyReversed, ReversalNotPossible, TransactionNotFound } from '../../besitos/errors.js';
-import { previewSourceWindow } from '../../besitos/rollback.js';
+import { previewSourceWindow, previewTransactionRollback, type MovementPreview } from '../../besitos/rollback.js';
 import { sessionField, sessionKey } from '../../users/session.js';
 import { cb, deadlinePart, doneKeyboard, keyboardSlot, latePress, openKeyboard, parseDeadline, whyInactive } from '../keyboard.js';
-import { economyDashboard, economyRollbackCommand, flagResolveCommand, openFlags, parseLocalMoment, userLabel, type RollbackParams, type RollbackResult } from '../../economy/index.js';
+import { economyDashboard, economyRollbackCommand, rollbackParams, flagResolveCommand, openFlags, parseLocalMoment, userLabel, type RollbackParams, type RollbackResult } from '../../economy/index.js';
 import { findUsersByIds } from '../../users/lookup.js';
 import type { BotContext } from '../context.js';
 import { escapeHtml } from '../html.js';
@@ -81,25 +81,20 @@ economiaFeature.command('revertir', async (ctx) => {
       ? `movimiento #${p.transactionId}`
       : `«${escapeHtml(p.source)}» del ${escapeHtml(args[1]!)} al ${escapeHtml(args[2]!)}`;
   if (p.mode === 'window') return previewWindow(ctx, p, what);
-  try {
-    const r = await runAdminCommand(db, economyRollbackCommand, ctx.state.user!.id, ctx.state.requestKey, p, clock());
-    return ctx.reply(m.rollbackDone(r, what, await labels(ctx, r.users.map((u) => u.userId))));
-  } catch (err) {
-    if (err instanceof TransactionNotFound && p.mode === 'transaction') return ctx.reply(m.txNotFound(p.transactionId));
-    if (err instanceof ReversalNotPossible) return ctx.reply(m.notReversible);
-    if (err instanceof AlreadyReversed) return ctx.reply(m.rollbackDone({ found: 1, rolledBack: 0, alreadyDone: 1, amount: 0, taken: 0, shortfall: 0, users: [], usersTotal: 0 }, what));
-    throw err;
-  }
+  return previewMovement(ctx, p, what);
 });
 
-// ── A window's rollback: preview, then Sí / Cancelar ──────────────────────────────────────────────
+const alreadyDone = (what: string) => m.rollbackDone({ found: 1, rolledBack: 0, alreadyDone: 1, amount: 0, taken: 0, shortfall: 0, users: [], usersTotal: 0 }, what);
+
+// ── A rollback (a window or one movement): preview, then Sí / Cancelar ────────────────────────────
 
 type WindowParams = Extract<RollbackParams, { mode: 'window' }>;
-/** The admin's pending window rollback, in their own session (so only they can confirm it), for ROLLBACK_MINUTES. */
+type MovementParams = Extract<RollbackParams, { mode: 'transaction' }>;
+/** The admin's pending rollback, in their own session (so only they can confirm it), for ROLLBACK_MINUTES. */
 const ROLLBACK_MINUTES = 5;
 const rollbackFlow = sessionField(
   'rollback',
-  lazy(() => z.object({ nonce: z.number().int(), what: z.string(), params: z.object({ mode: z.literal('window'), source: z.string(), from: z.string(), to: z.string(), reason: z.string() }) })),
+  lazy(() => z.object({ nonce: z.number().int(), what: z.string(), params: rollbackParams })),
   ROLLBACK_MINUTES * 60,
 );
 const ROLLBACK_SLOT = keyboardSlot('rollback', 3600);
@@ -114,12 +109,35 @@ async function previewWindow(ctx: CommandCtx, p: WindowParams, what: string) {
   const preview = await previewSourceWindow(ctx.deps.db, { source: p.source, from: new Date(p.from), to: new Date(p.to) });
   // Nothing to do: said at once, no buttons.
   if (preview.rolledBack === 0) return ctx.reply(m.rollbackDone({ ...preview, usersTotal: 0 }, what));
+  const text = m.rollbackPreview(preview, what, p.reason, ROLLBACK_MINUTES, await labels(ctx, preview.users.filter((u) => u.shortfall > 0).slice(0, 10).map((u) => u.userId)));
+  await offerRollback(ctx, p, what, text);
+}
+
+/** Keeps the asked rollback in the admin's session and shows the preview with Sí / Cancelar (the update's id is the nonce). */
+async function offerRollback(ctx: CommandCtx, p: RollbackParams, what: string, text: string) {
+  const me = ctx.state.userState;
+  if (!me || !ctx.chat) return;
   const nonce = ctx.update.update_id;
   const expiresAt = new Date(ctx.deps.clock().getTime() + ROLLBACK_MINUTES * 60_000);
   await ctx.sessions.set(sessionKey(me, ctx.chat.id), rollbackFlow, { nonce, what, params: p });
   const until = deadlinePart(expiresAt);
-  const text = m.rollbackPreview(preview, what, p.reason, ROLLBACK_MINUTES, await labels(ctx, preview.users.filter((u) => u.shortfall > 0).slice(0, 10).map((u) => u.userId)));
   await openKeyboard(ctx, ROLLBACK_SLOT, nonce, text, [[Markup.button.callback(m.rollbackYes, cb('rvy', nonce, until)), Markup.button.callback(m.rollbackNo, cb('rvn', nonce, until))]], { expiresAt });
+}
+
+/** One movement: who, how much, what cannot be taken back; a movement already reversed or one that cannot be now gets no buttons. */
+async function previewMovement(ctx: CommandCtx, p: MovementParams, what: string) {
+  let preview: MovementPreview;
+  try {
+    preview = await previewTransactionRollback(ctx.deps.db, p.transactionId);
+  } catch (err) {
+    if (err instanceof TransactionNotFound) return ctx.reply(m.txNotFound(p.transactionId));
+    if (err instanceof ReversalNotPossible) return ctx.reply(m.notReversible);
+    throw err;
+  }
+  if (preview.alreadyDone) return ctx.reply(alreadyDone(what));
+  const label = await labels(ctx, preview.legs.map((l) => l.userId));
+  if (preview.refused) return ctx.reply(m.movementPreview(preview, p.reason, ROLLBACK_MINUTES, label));
+  await offerRollback(ctx, p, what, m.movementPreview(preview, p.reason, ROLLBACK_MINUTES, label));
 }
 
 economiaFeature.action(/^rv([yn]):(\d{1,15}):([0-9a-z]{1,8})$/, async (ctx) => {
@@ -144,7 +162,9 @@ economiaFeature.action(/^rv([yn]):(\d{1,15}):([0-9a-z]{1,8})$/, async (ctx) => {
     const r = await runAdminCommand<RollbackParams, RollbackResult>(ctx.deps.db, economyRollbackCommand, me.id, rollbackKey(me.id, nonce), pending.params, ctx.deps.clock());
     text = m.rollbackDone(r, pending.what, await labels(ctx, r.users.map((u) => u.userId)));
   } catch (err) {
-    if (err instanceof ReversalNotPossible) text = m.notReversible;
+    // The balances moved since the preview (a gift's receiver spent it), or another admin reversed it first.
+    if (err instanceof ReversalNotPossible || err instanceof TransactionNotFound) text = m.notReversible;
+    else if (err instanceof AlreadyReversed) text = alreadyDone(pending.what);
     else throw err;
   }
   await ctx.sessions.clear(skey, rollbackFlow).catch(() => null);
