@@ -124,11 +124,7 @@ export async function grantDailyGift(deps: DailyDeps, userId: number, requestKey
     // The grant and the claim row in one statement (issue 18): the claim is written from the new ledger row.
     const grant = await grantBesitos(tx, {
       userId,
-      amount: deps.amount,
-      source: 'daily',
-      idempotencyKey: `daily:${userId}:${day}`,
-      description: `Regalo diario (racha ${streak})`,
-      metadata: { day, streak },
+      ...dailyGrant(deps.amount, userId, day, streak),
       // The cap (one a day per person, lib/besitos/policy.ts) is counted in the grant's own statement.
       person,
       now,
@@ -146,6 +142,15 @@ export async function grantDailyGift(deps: DailyDeps, userId: number, requestKey
   });
   return { ...result, amount: deps.amount, nextClaimAt, day };
 }
+
+/** What both ways of granting the gift write on the ledger: one key per user and local day. */
+const dailyGrant = (amount: number, userId: number, day: string, streak: number) => ({
+  amount,
+  source: 'daily' as const,
+  idempotencyKey: `daily:${userId}:${day}`,
+  description: `Regalo diario (racha ${streak})`,
+  metadata: { day, streak },
+});
 
 /** The user's latest daily claim as the update's state load read it (UserState lastDailyDay and streak). */
 export interface LatestClaim {
@@ -185,11 +190,7 @@ export async function grantDailyGiftAtOnce(
   try {
     const grant = await grantBesitos(db, {
       userId,
-      amount: deps.amount,
-      source: 'daily',
-      idempotencyKey: `daily:${userId}:${day}`,
-      description: `Regalo diario (racha ${streak})`,
-      metadata: { day, streak },
+      ...dailyGrant(deps.amount, userId, day, streak),
       person,
       now,
       timeZone: deps.timeZone,

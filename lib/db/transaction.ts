@@ -28,13 +28,18 @@ export async function withTransaction<T>(
     try {
       return (await db.begin((tx) => fn(tx, attempt))) as T;
     } catch (err) {
-      const retryable =
-        err instanceof RetryTransaction ||
-        (isTransientDbError(err) && ['40001', '40P01'].includes((err as { code: string }).code));
-      if (!retryable || attempt >= attempts) throw err;
-      await new Promise((r) => setTimeout(r, 2 ** attempt + Math.random() * 5));
+      await retryOrThrow(err, attempt, attempts);
     }
   }
+}
+
+/** A serialization failure, a deadlock or RetryTransaction is run again (after a short backoff) while attempts last. */
+async function retryOrThrow(err: unknown, attempt: number, attempts: number): Promise<void> {
+  const retryable =
+    err instanceof RetryTransaction ||
+    (isTransientDbError(err) && ['40001', '40P01'].includes((err as { code: string }).code));
+  if (!retryable || attempt >= attempts) throw err;
+  await new Promise((r) => setTimeout(r, 2 ** attempt + Math.random() * 5));
 }
 
 /** Statements a pipelined transaction sends with its COMMIT (see withPipelinedTransaction). */
@@ -66,11 +71,7 @@ export async function withPipelinedTransaction<T>(
     try {
       return await pipelinedOnce(db, fn, attempt);
     } catch (err) {
-      const retryable =
-        err instanceof RetryTransaction ||
-        (isTransientDbError(err) && ['40001', '40P01'].includes((err as { code: string }).code));
-      if (!retryable || attempt >= attempts) throw err;
-      await new Promise((r) => setTimeout(r, 2 ** attempt + Math.random() * 5));
+      await retryOrThrow(err, attempt, attempts);
     }
   }
 }
