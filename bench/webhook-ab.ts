@@ -22,13 +22,14 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, symlinkSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { createApp as createAppHere, type AppOverrides } from '../lib/app.js';
+import { createApp as createAppHere } from '../lib/app.js';
 import { parseConfig as parseConfigHere } from '../lib/config.js';
 import { createLogger as createLoggerHere } from '../lib/log.js';
 import { createRedisStore as createRedisStoreHere } from '../lib/kv/redis.js';
 import { prefixedStore as prefixedStoreHere } from '../tests/fault/kv-prefix.js';
 import { textUpdate } from '../tests/support/updates.js';
 import { createBenchDatabase, fmt, REDIS_URL } from './support.js';
+import { variantOverrides } from './variant-off.js';
 import { mixedUpdateFor } from './webhook.js';
 
 const SECRET = 'bench-webhook-secret';
@@ -53,23 +54,6 @@ if (process.argv[2] === 'services') {
   await main();
 }
 
-/** The switches of bench/webhook-server.ts, as app overrides. */
-function overridesOff(off: string[]): AppOverrides {
-  return {
-    ...(off.includes('lean-transport') ? { leanTelegramTransport: false } : {}),
-    bus: {
-      ...(off.includes('relay-lease') ? { afterCommitInTransaction: true } : {}),
-      ...(off.includes('lean-qstash') ? { leanQStashHttp: false } : {}),
-      ...(off.includes('done-claim') ? { claimWithCompletion: false } : {}),
-    },
-    ...(off.includes('one-statement') ? { oneStatementCommands: false } : {}),
-    webhook: {
-      ...(off.includes('claim-state') ? { claimWithState: undefined } : {}),
-      ...(off.includes('group-done') ? { complete: undefined } : {}),
-      ...(off.includes('webhook-reply') ? { webhookReply: undefined } : {}),
-    },
-  };
-}
 
 interface Side {
   name: string;
@@ -121,7 +105,7 @@ async function localSide(name: string, spec: SideSpec): Promise<Side> {
     {
       kv: prefixedStore(await createRedisStore(REDIS_URL), spec.prefix),
       log,
-      ...overridesOff(spec.off),
+      ...variantOverrides(spec.off),
       ...(GRANTED ? { clock: () => new Date(Date.now() + day * 86_400_000) } : {}),
     },
   );

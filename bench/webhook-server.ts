@@ -13,6 +13,7 @@ import { createRedisStore } from '../lib/kv/redis.js';
 import { createLogger } from '../lib/log.js';
 import { prefixedStore } from '../tests/fault/kv-prefix.js';
 import { createBaselineBot } from './baseline-bot.js';
+import { variantOverrides } from './variant-off.js';
 
 // Diagnostics (BENCH_COUNT_IO=1): count socket writes per destination port (5432 Postgres, 6379 Redis, the stub, responses).
 const writes = new Map<string, number>();
@@ -65,33 +66,11 @@ if (mode.startsWith('dianabot')) {
         })
       : undefined;
   // The variant side of a same-run comparison (bench/webhook.ts BENCH_VARIANT_OFF): issue 18's changes switched off.
-  const off = new Set((process.env.BENCH_VARIANT_OFF ?? '').split(',').filter(Boolean));
-  const known = ['claim-state', 'group-done', 'lean-transport', 'webhook-reply', 'relay-lease', 'lean-qstash', 'one-statement', 'done-claim'];
-  for (const name of off) if (!known.includes(name)) throw new Error(`BENCH_VARIANT_OFF: unknown change ${name} (known: ${known.join(', ')})`);
   const app = await createApp(config, {
     kv,
     log,
     ...(db ? { db } : {}),
-    // claim-state: the inbox claim and the user-state load as two statements, as before.
-    // group-done: every handled update marked done by its own statement, as before.
-    // lean-transport: Bot API calls through telegraf's node-fetch client, as before.
-    ...(off.has('lean-transport') ? { leanTelegramTransport: false } : {}),
-    // relay-lease: the after-commit relay claims its rows in a transaction (4 statements), as before.
-    // lean-qstash: QStash requests through the client's own fetch (undici), as before.
-    bus: {
-      ...(off.has('relay-lease') ? { afterCommitInTransaction: true } : {}),
-      ...(off.has('lean-qstash') ? { leanQStashHttp: false } : {}),
-      // done-claim: the after-commit relay claims its rows with a statement of its own, not in the completion, as before.
-      ...(off.has('done-claim') ? { claimWithCompletion: false } : {}),
-    },
-    // one-statement: commands in their transaction protocol only (a granted /daily in 6 statements, not 1), as before.
-    ...(off.has('one-statement') ? { oneStatementCommands: false } : {}),
-    webhook: {
-      ...(off.has('claim-state') ? { claimWithState: undefined } : {}),
-      ...(off.has('group-done') ? { complete: undefined } : {}),
-      // webhook-reply: the callback answer sent as its own request, as before.
-      ...(off.has('webhook-reply') ? { webhookReply: undefined } : {}),
-    },
+    ...variantOverrides((process.env.BENCH_VARIANT_OFF ?? '').split(',').filter(Boolean)),
   });
   // Diagnostics only (BENCH_VARIANT=nobus): the same app without the after-commit outbox relay.
   if (process.env.BENCH_VARIANT === 'nobus') (app.bus as { afterCommit: () => Promise<void> }).afterCommit = async () => {};
